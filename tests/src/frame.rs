@@ -1,0 +1,215 @@
+//! Building Ethernet frames byte by byte, and sending them raw: for packets
+//! the kernel stack cannot make here (VLAN tags: this kernel has no 802.1Q
+//! support, so no VLAN interfaces) and for exact bytes in captures.
+
+use std::net::IpAddr;
+
+use anyhow::{Context as _, bail};
+
+/// TPID of an 802.1Q (customer) VLAN tag.
+pub const TPID_8021Q: u16 = 0x8100;
+/// TPID of an 802.1ad (service) VLAN tag.
+pub const TPID_8021AD: u16 = 0x88a8;
+
+/// A UDP datagram in an Ethernet frame, optionally VLAN-tagged.
+#[derive(Clone, Debug)]
+pub struct UdpFrame<'a> {
+    /// Destination MAC.
+    pub dst_mac: [u8; 6],
+    /// Source MAC.
+    pub src_mac: [u8; 6],
+    /// VLAN tags, outermost first, as (TPID, VLAN id).
+    pub vlans: &'a [(u16, u16)],
+    /// Source address; both addresses must be of the same family.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+    /// UDP payload.
+    pub payload: &'a [u8],
+}
+
+impl UdpFrame<'_> {
+    /// The frame's bytes. IPv4 gets a correct header checksum; the UDP
+    /// checksum is computed for IPv6 (where it is mandatory) and left 0 for
+    /// IPv4 (RFC 768: no checksum).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(80 + self.payload.len());
+        frame.extend_from_slice(&self.dst_mac);
+        frame.extend_from_slice(&self.src_mac);
+        for (tpid, vid) in self.vlans {
+            frame.extend_from_slice(&tpid.to_be_bytes());
+            frame.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+        }
+        let udp_len = (8 + self.payload.len()) as u16;
+        let mut udp = Vec::with_capacity(usize::from(udp_len));
+        udp.extend_from_slice(&self.src_port.to_be_bytes());
+        udp.extend_from_slice(&self.dst_port.to_be_bytes());
+        udp.extend_from_slice(&udp_len.to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(self.payload);
+        match (self.src, self.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                frame.extend_from_slice(&0x0800u16.to_be_bytes());
+                let mut ip = [0u8; 20];
+                ip[0] = 0x45;
+                ip[1] = 0xc0; // DSCP CS6, as BFD is sent
+                ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+                ip[6] = 0x40; // don't fragment
+                ip[8] = self.ttl;
+                ip[9] = 17;
+                ip[12..16].copy_from_slice(&src.octets());
+                ip[16..20].copy_from_slice(&dst.octets());
+                let checksum = internet_checksum(&[&ip]);
+                ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+                frame.extend_from_slice(&ip);
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                frame.extend_from_slice(&0x86ddu16.to_be_bytes());
+                let mut ip = [0u8; 40];
+                ip[0] = 0x6c; // version 6, traffic class CS6
+                ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+                ip[6] = 17;
+                ip[7] = self.ttl;
+                ip[8..24].copy_from_slice(&src.octets());
+                ip[24..40].copy_from_slice(&dst.octets());
+                let pseudo_len = u32::from(udp_len).to_be_bytes();
+                let checksum = internet_checksum(&[&ip[8..40], &pseudo_len, &[0, 0, 0, 17], &udp]);
+                udp[6..8].copy_from_slice(&(if checksum == 0 { 0xffff } else { checksum }).to_be_bytes());
+                frame.extend_from_slice(&ip);
+            }
+            _ => panic!("source and destination must be of the same IP family"),
+        }
+        frame.extend_from_slice(&udp);
+        frame
+    }
+}
+
+/// The one's complement sum of RFC 1071 over `parts` (each of even length
+/// but the last).
+pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        for pair in part.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            sum += u32::from(word);
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends `frame` as is out of `interface` through an AF_PACKET socket.
+/// Call it from a thread in the interface's namespace.
+pub fn send_raw(interface: &str, frame: &[u8]) -> anyhow::Result<()> {
+    let name = std::ffi::CString::new(interface)?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        bail!("no interface {interface} here");
+    }
+    // SAFETY: plain socket(2) call; the result is checked and owned below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    address.sll_family = libc::AF_PACKET as u16;
+    address.sll_ifindex = ifindex as i32;
+    address.sll_halen = 6;
+    address.sll_addr[..6].copy_from_slice(&frame[..6]);
+    // SAFETY: `frame` and `address` are valid for the lengths given, and
+    // the socket is open for the duration of the call.
+    let sent = unsafe {
+        libc::sendto(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&raw const address).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if sent != frame.len() as isize {
+        return Err(std::io::Error::last_os_error()).context(format!("sending a raw frame on {interface}"));
+    }
+    Ok(())
+}
+
+/// The MAC address of `interface` in `netns` (`ip -j link show`).
+pub fn mac_address(netns: &crate::lab::NetNs, interface: &str) -> anyhow::Result<[u8; 6]> {
+    let output = crate::lab::run_stdout(std::process::Command::new("ip").args([
+        "-j",
+        "-n",
+        netns.name(),
+        "link",
+        "show",
+        "dev",
+        interface,
+    ]))?;
+    let json: serde_json::Value = serde_json::from_str(&output)?;
+    let text = json[0]["address"].as_str().with_context(|| format!("no address in {output}"))?;
+    let mut mac = [0u8; 6];
+    for (byte, part) in mac.iter_mut().zip(text.split(':')) {
+        *byte = u8::from_str_radix(part, 16)?;
+    }
+    Ok(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_header_checksum_verifies_to_zero() {
+        let frame = UdpFrame {
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+            vlans: &[(TPID_8021AD, 100), (TPID_8021Q, 20)],
+            src: "192.0.2.2".parse().unwrap(),
+            dst: "192.0.2.1".parse().unwrap(),
+            ttl: 255,
+            src_port: 49152,
+            dst_port: 3784,
+            payload: &[0xaa; 24],
+        }
+        .to_bytes();
+        assert_eq!(&frame[12..14], &[0x88, 0xa8]);
+        assert_eq!(&frame[16..18], &[0x81, 0x00]);
+        assert_eq!(&frame[20..22], &[0x08, 0x00]);
+        let ip = &frame[22..42];
+        assert_eq!(internet_checksum(&[ip]), 0, "a correct header sums to 0");
+        assert_eq!(frame.len(), 22 + 20 + 8 + 24);
+    }
+
+    #[test]
+    fn ipv6_udp_checksum_verifies_to_zero() {
+        let payload = [0x55; 24];
+        let frame = UdpFrame {
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+            vlans: &[],
+            src: "2001:db8::2".parse().unwrap(),
+            dst: "2001:db8::1".parse().unwrap(),
+            ttl: 255,
+            src_port: 49152,
+            dst_port: 3784,
+            payload: &payload,
+        }
+        .to_bytes();
+        let ip = &frame[14..54];
+        let udp = &frame[54..];
+        let len = (udp.len() as u32).to_be_bytes();
+        assert_eq!(internet_checksum(&[&ip[8..40], &len, &[0, 0, 0, 17], udp]), 0);
+    }
+}

@@ -1,0 +1,260 @@
+//! `cargo xtask`: the project's build, test and demo driver.
+//!
+//! - `setup`: installs what the other commands need (idempotent).
+//! - `build`: builds `bfd-agent` with its XDP program embedded.
+//! - `demo`: runs the XDP program in network namespaces against FRR's bfdd.
+//! - `test`: unit tests, then (as root) the privileged end-to-end tests.
+//! - `lint`: rustfmt and clippy, host crates and the eBPF crate.
+//! - `fuzz`: runs the cargo-fuzz targets of the wire parsers.
+
+mod prereqs;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use prereqs::{BPF_LINKER_VERSION, DEBIAN_PACKAGES, Prereq, is_root, require};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, test and demo bfd-xdp")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the toolchain pieces and Debian packages the project needs.
+    Setup,
+    /// Build bfd-agent with the XDP program embedded.
+    Build {
+        /// Build in release mode.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Attach the XDP program in a network namespace and feed it a real
+    /// FRR bfdd's packets (needs root).
+    Demo,
+    /// Run the unit tests, then the privileged end-to-end tests when root.
+    Test {
+        /// Only the tests that need neither root nor external tools.
+        #[arg(long)]
+        unit_only: bool,
+    },
+    /// Check formatting and run clippy with warnings as errors.
+    Lint,
+    /// Fuzz the wire parsers with cargo-fuzz.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
+}
+
+const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo"];
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Task::Setup => setup(),
+        Task::Build { release } => {
+            build_agent(&root, release).map(|path| println!("built {}", path.display()))
+        }
+        Task::Demo => demo(&root),
+        Task::Test { unit_only } => test(&root, unit_only),
+        Task::Lint => lint(&root),
+        Task::Fuzz { seconds, targets } => fuzz(&root, seconds, &targets),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn setup() -> anyhow::Result<()> {
+    if Prereq::RustSrc.is_present() {
+        println!("ok: rust-src (nightly)");
+    } else {
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+    if Prereq::BpfLinker.is_present() {
+        println!("ok: bpf-linker {BPF_LINKER_VERSION}");
+    } else {
+        // --force replaces another version; it links against the nightly
+        // toolchain's own libLLVM, which is why this exact release.
+        run(Command::new("cargo").args([
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--locked",
+            "--force",
+        ]))?;
+    }
+    if Prereq::CargoFuzz.is_present() {
+        println!("ok: cargo-fuzz");
+    } else {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let missing: Vec<&str> =
+        DEBIAN_PACKAGES.iter().copied().filter(|package| !prereqs::debian_installed(package)).collect();
+    if missing.is_empty() {
+        println!("ok: Debian packages {}", DEBIAN_PACKAGES.join(" "));
+    } else {
+        if !is_root() {
+            bail!(
+                "installing Debian packages {} needs root: run `sudo cargo xtask setup`",
+                missing.join(" ")
+            );
+        }
+        install_debian(&missing)?;
+    }
+    // Every check again: setup succeeds only if the others will find it all.
+    let mut all = vec![Prereq::RustSrc, Prereq::BpfLinker, Prereq::CargoFuzz];
+    all.extend(DEBIAN_PACKAGES.iter().map(|package| Prereq::Debian(package)));
+    require(&all)?;
+    println!("setup complete");
+    Ok(())
+}
+
+/// Installs Debian packages without letting their maintainer scripts start
+/// daemons (frr, bird) on the host: the tests start their own in namespaces.
+fn install_debian(packages: &[&str]) -> anyhow::Result<()> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let own_policy = !policy.exists();
+    if own_policy {
+        std::fs::write(policy, "#!/bin/sh\n# bfd-xdp setup: start no services while installing\nexit 101\n")?;
+        run(Command::new("chmod").args(["755", "/usr/sbin/policy-rc.d"]))?;
+    }
+    let result = run(Command::new("apt-get").args(["update", "-qq"])).and_then(|()| {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    });
+    if own_policy {
+        std::fs::remove_file(policy)?;
+    }
+    result
+}
+
+/// Builds bfd-agent (its build script builds and embeds the XDP program).
+fn build_agent(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
+    require(Prereq::BUILD)?;
+    let mut cargo = cargo(root);
+    cargo.args(["build", "--package", "bfd-user", "--bin", "bfd-agent"]);
+    if release {
+        cargo.arg("--release");
+    }
+    run(&mut cargo)?;
+    Ok(target_dir(root).join(if release { "release" } else { "debug" }).join("bfd-agent"))
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    let mut needed = Prereq::BUILD.to_vec();
+    needed.extend(["frr", "bpftool", "iproute2", "util-linux"].map(Prereq::Debian));
+    require(&needed)?;
+    if !is_root() {
+        bail!("the demo creates network namespaces and attaches XDP: run it as root");
+    }
+    let agent = build_agent(root, true)?;
+    run(cargo(root)
+        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-demo"])
+        .env("BFD_AGENT", &agent))
+}
+
+fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
+    require(Prereq::BUILD)?;
+    println!("== unit tests (no root)");
+    run(cargo(root).args(["test", "--workspace", "--exclude", "bfd-tests", "--exclude", "bfd-ebpf"]))?;
+    if unit_only {
+        return Ok(());
+    }
+
+    let mut needed = vec![Prereq::Debian("tshark")];
+    let privileged = is_root();
+    if privileged {
+        needed.extend(["bpftool", "iproute2", "util-linux", "frr"].map(Prereq::Debian));
+    }
+    require(&needed)?;
+    let agent = build_agent(root, false)?;
+    let mut cargo = cargo(root);
+    cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);
+    if privileged {
+        println!("== end-to-end tests (root)");
+        // One thread: the tests create namespaces, links and pins, and some
+        // measure timing; they must not compete with each other.
+        cargo.args(["--", "--test-threads=1"]);
+    } else {
+        println!("== end-to-end tests that need no root (not root: privileged tests skipped)");
+        cargo.args(["--test", "tshark"]);
+    }
+    run(&mut cargo)
+}
+
+fn lint(root: &Path) -> anyhow::Result<()> {
+    require(Prereq::BUILD)?;
+    run(cargo(root).args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo(root).args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "bfd-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The XDP program only compiles for the BPF target.
+    run(Command::new("rustup")
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "clippy",
+            "--package",
+            "bfd-ebpf",
+            "--target",
+            "bpfel-unknown-none",
+        ])
+        .args(["-Z", "build-std=core", "--release", "--", "-D", "warnings"])
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", target_dir(root).join("ebpf-clippy")))
+}
+
+fn fuzz(root: &Path, seconds: u32, targets: &[String]) -> anyhow::Result<()> {
+    require(&[Prereq::CargoFuzz, Prereq::RustSrc])?;
+    let targets: Vec<&str> =
+        if targets.is_empty() { FUZZ_TARGETS.to_vec() } else { targets.iter().map(String::as_str).collect() };
+    for target in targets {
+        println!("== fuzzing {target} for {seconds} s");
+        run(Command::new("rustup")
+            .args(["run", "nightly", "cargo", "fuzz", "run", target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .current_dir(root.join("fuzz")))?;
+    }
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root);
+    command
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{command:?}");
+    let status = command.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
