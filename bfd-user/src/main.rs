@@ -56,7 +56,19 @@ enum XdpCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+/// Prints the error and its causes on one line each, never a backtrace:
+/// these errors are for operators, and say what to do.
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Xdp(XdpCommand::Attach { iface, pin_path, mode }) => {
@@ -138,5 +150,30 @@ fn print_reasons(counters: &bfd_common::maps::WireErrorCounters) {
         if count > 0 {
             println!("\t\t{:<24} {count}  ({error})", error.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bfd_common::maps::GlobalStats;
+
+    use super::*;
+
+    #[test]
+    fn stats_json_names_every_drop_reason_with_its_own_count() {
+        let mut stats = GlobalStats { frames: 100, control_valid: 60, ..GlobalStats::default() };
+        for (index, error) in WireError::ALL.into_iter().enumerate() {
+            *stats.control_invalid.counter_mut(error) = index as u64 + 1;
+        }
+        *stats.echo_invalid.counter_mut(WireError::EchoBadVersion) = 7;
+        let json = stats_json(&stats);
+        assert_eq!(json["frames"], 100);
+        assert_eq!(json["control-valid"], 60);
+        let reasons = json["control-invalid"].as_object().unwrap();
+        assert_eq!(reasons.len(), WireError::COUNT);
+        for (index, error) in WireError::ALL.into_iter().enumerate() {
+            assert_eq!(reasons[error.as_str()], index as u64 + 1, "{error:?}");
+        }
+        assert_eq!(json["echo-invalid"]["echo_bad_version"], 7);
     }
 }

@@ -58,7 +58,19 @@ enum Task {
 
 const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo"];
 
-fn main() -> anyhow::Result<()> {
+/// Prints the error and its causes on one line each, never a backtrace:
+/// these errors are for operators, and say what to do.
+fn main() -> std::process::ExitCode {
+    match run_task() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
     match cli.command {
@@ -169,10 +181,14 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 
 fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     require(Prereq::BUILD)?;
+    let mut totals = TestTotals::default();
     println!("== unit tests (no root)");
-    run(cargo(root).args(["test", "--workspace", "--exclude", "bfd-tests", "--exclude", "bfd-ebpf"]))?;
-    if unit_only {
-        return Ok(());
+    let unit = run_tests(
+        cargo(root).args(["test", "--workspace", "--exclude", "bfd-tests", "--exclude", "bfd-ebpf"]),
+        &mut totals,
+    );
+    if unit_only || unit.is_err() {
+        return totals.finish(unit);
     }
 
     let mut needed = vec![Prereq::Debian("tshark")];
@@ -193,7 +209,60 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
         println!("== end-to-end tests that need no root (not root: privileged tests skipped)");
         cargo.args(["--test", "tshark"]);
     }
-    run(&mut cargo)
+    let end_to_end = run_tests(&mut cargo, &mut totals);
+    totals.finish(end_to_end)
+}
+
+/// Passed and failed tests summed over every `cargo test` run.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+}
+
+impl TestTotals {
+    /// Prints the closing `N passed, N failed` line over all runs and
+    /// returns `result`.
+    fn finish(self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+        println!("\ntests: {} passed, {} failed", self.passed, self.failed);
+        result
+    }
+
+    /// Adds a libtest summary line (`test result: ok. 3 passed; 0 failed; ...`).
+    fn add_summary(&mut self, line: &str) {
+        let Some(summary) = line.strip_prefix("test result: ") else { return };
+        for part in summary.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            if let (Some(count), Some(kind)) = (words.next(), words.next()) {
+                match (count.parse::<u64>(), kind) {
+                    (Ok(count), "passed") => self.passed += count,
+                    (Ok(count), "failed") => self.failed += count,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs `cargo test`, passing its output through and counting its results.
+fn run_tests(command: &mut Command, totals: &mut TestTotals) -> anyhow::Result<()> {
+    use std::io::BufRead as _;
+    let shown = format!("{command:?}");
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {shown}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        totals.add_summary(&line);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
 }
 
 fn lint(root: &Path) -> anyhow::Result<()> {
@@ -257,4 +326,20 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{shown} failed ({status})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_totals_sum_libtest_summaries() {
+        let mut totals = TestTotals::default();
+        totals.add_summary(
+            "test result: ok. 56 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        );
+        totals.add_summary("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        totals.add_summary("running 3 tests");
+        assert_eq!((totals.passed, totals.failed), (57, 2));
+    }
 }

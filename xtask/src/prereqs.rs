@@ -77,12 +77,17 @@ pub fn require(needed: &[Prereq]) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    anyhow::bail!(missing_message(&missing))
+}
+
+/// What to tell the user when `missing` is not installed.
+fn missing_message(missing: &[Prereq]) -> String {
     let mut message = String::from("missing prerequisites:\n");
-    for prereq in &missing {
+    for prereq in missing {
         message.push_str(&format!("  - {} (install: {})\n", prereq.name(), prereq.install_command()));
     }
     message.push_str("`cargo xtask setup` installs all of them.");
-    anyhow::bail!(message)
+    message
 }
 
 pub fn debian_installed(package: &str) -> bool {
@@ -98,4 +103,29 @@ pub fn is_root() -> bool {
 fn output_of(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_message_names_each_prerequisite_and_its_install_command() {
+        let message = missing_message(&[Prereq::BpfLinker, Prereq::Debian("tshark")]);
+        assert!(
+            message.contains("bpf-linker 0.10.4 (install: cargo install bpf-linker@0.10.4 --locked --force)")
+        );
+        assert!(
+            message.contains("Debian package tshark (install: apt-get update && apt-get install -y tshark)")
+        );
+        assert!(message.ends_with("`cargo xtask setup` installs all of them."));
+    }
+
+    #[test]
+    fn setup_installs_every_package_the_commands_check_for() {
+        // demo and test require these by name; setup must install them.
+        for package in ["frr", "bpftool", "iproute2", "util-linux", "tshark"] {
+            assert!(DEBIAN_PACKAGES.contains(&package), "{package} missing from DEBIAN_PACKAGES");
+        }
+    }
 }
