@@ -163,7 +163,31 @@ pub fn attach(iface: &str, pin_dir: &Path, mode: AttachMode) -> Result<Attached,
         return Err(FastPathError::NoObject);
     }
     prepare_pin_dir(pin_dir)?;
+    // Until the link is pinned nothing outlives this process but the map
+    // pins; if any step fails, remove what was pinned and the directory, so
+    // that a retry with the same pin path does not find it in use.
+    let mut pinned = Vec::new();
+    match load_attach_and_pin(iface, pin_dir, mode, &mut pinned) {
+        Ok(mode) => Ok(Attached { iface: iface.to_owned(), mode, pin_dir: pin_dir.to_owned(), pinned }),
+        Err(error) => {
+            for path in &pinned {
+                let _ = fs::remove_file(path);
+            }
+            let _ = fs::remove_dir(pin_dir);
+            Err(error)
+        }
+    }
+}
 
+/// Loads the program, attaches it, and pins maps and link (recording each
+/// pin in `pinned`). Dropping the `Ebpf` at the end closes this process's
+/// descriptors; the pins keep everything alive.
+fn load_attach_and_pin(
+    iface: &str,
+    pin_dir: &Path,
+    mode: AttachMode,
+    pinned: &mut Vec<PathBuf>,
+) -> Result<AttachedMode, FastPathError> {
     let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
     let program: &mut Xdp = ebpf
         .program_mut(XDP_PROGRAM)
@@ -177,14 +201,33 @@ pub fn attach(iface: &str, pin_dir: &Path, mode: AttachMode) -> Result<Attached,
             source,
         })?;
     program.load().map_err(verifier_error)?;
-
     let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
+    pin_maps_and_link(&mut ebpf, link_id, iface, pin_dir, pinned)?;
+    Ok(attached_mode)
+}
 
-    let mut pinned = pin_maps(&ebpf, pin_dir)?;
+/// Pins every named map, then the XDP link, recording each pin made.
+fn pin_maps_and_link(
+    ebpf: &mut Ebpf,
+    link_id: aya::programs::xdp::XdpLinkId,
+    iface: &str,
+    pin_dir: &Path,
+    pinned: &mut Vec<PathBuf>,
+) -> Result<(), FastPathError> {
+    for (name, map) in ebpf.maps() {
+        // aya also lists the object's data sections (.rodata, .bss) as maps;
+        // only named maps are for operators.
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = pin_dir.join(name);
+        map.pin(&path).map_err(|source| FastPathError::Pin { path: path.clone(), source })?;
+        pinned.push(path);
+    }
     let program: &mut Xdp = ebpf
         .program_mut(XDP_PROGRAM)
         .and_then(|program| program.try_into().ok())
-        .expect("the program was found above");
+        .expect("the program was loaded as XDP by attach");
     let link = program
         .take_link(link_id)
         .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
@@ -195,8 +238,7 @@ pub fn attach(iface: &str, pin_dir: &Path, mode: AttachMode) -> Result<Attached,
     let link_path = pin_dir.join(link_pin_name(iface));
     link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
     pinned.push(link_path);
-
-    Ok(Attached { iface: iface.to_owned(), mode: attached_mode, pin_dir: pin_dir.to_owned(), pinned })
+    Ok(())
 }
 
 /// Removes every pin under `pin_dir` (detaching the program: the pinned link
@@ -268,21 +310,6 @@ fn attach_with_fallback(
         }
     }
     Err(FastPathError::Attach { iface: iface.to_owned(), reason: failures.join("; ") })
-}
-
-fn pin_maps(ebpf: &Ebpf, pin_dir: &Path) -> Result<Vec<PathBuf>, FastPathError> {
-    let mut pinned = Vec::new();
-    for (name, map) in ebpf.maps() {
-        // aya also lists the object's data sections (.rodata, .bss) as maps;
-        // only named maps are for operators.
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = pin_dir.join(name);
-        map.pin(&path).map_err(|source| FastPathError::Pin { path: path.clone(), source })?;
-        pinned.push(path);
-    }
-    Ok(pinned)
 }
 
 /// Makes sure `pin_dir` exists, is empty, and is on a bpffs, mounting bpffs

@@ -180,3 +180,24 @@ fn xdp_counts_bfd_packets_on_every_encapsulation_and_maps_dump_with_btf() -> any
     ensure!(!link.contains("xdp"), "XDP still attached after detach: {link}");
     Ok(())
 }
+
+#[test]
+fn a_failed_attach_says_why_and_leaves_no_pins() -> anyhow::Result<()> {
+    require_root()?;
+    let agent = agent_binary()?;
+    let node = NetNs::new("smF")?;
+    let pins = PinDir::new("bfdf");
+    let output = node
+        .command(&agent)
+        .args(["xdp", "attach", "--iface", "nosuchif0", "--pin-path"])
+        .arg(pins.path())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(!output.status.success(), "attaching to a missing interface succeeded");
+    ensure!(
+        stderr.contains("cannot attach XDP to nosuchif0") && !stderr.contains("backtrace"),
+        "the error must name the interface, without a backtrace: {stderr}"
+    );
+    ensure!(!pins.path().exists(), "{} was left behind", pins.path().display());
+    Ok(())
+}
