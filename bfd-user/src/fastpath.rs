@@ -13,7 +13,7 @@ use std::{
 };
 
 use aya::{
-    Ebpf, EbpfLoader,
+    EbpfLoader,
     maps::{Map, MapData, PerCpuArray},
     programs::{ProgramError, Xdp, XdpMode, links::FdLink},
 };
@@ -202,18 +202,16 @@ fn load_attach_and_pin(
         })?;
     program.load().map_err(verifier_error)?;
     let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
-    pin_maps_and_link(&mut ebpf, link_id, iface, pin_dir, pinned)?;
-    Ok(attached_mode)
-}
+    // Owned by this process until pinned: if pinning fails, dropping it
+    // detaches the program.
+    let link = program
+        .take_link(link_id)
+        .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
+    let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
+        iface: iface.to_owned(),
+        reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
+    })?;
 
-/// Pins every named map, then the XDP link, recording each pin made.
-fn pin_maps_and_link(
-    ebpf: &mut Ebpf,
-    link_id: aya::programs::xdp::XdpLinkId,
-    iface: &str,
-    pin_dir: &Path,
-    pinned: &mut Vec<PathBuf>,
-) -> Result<(), FastPathError> {
     for (name, map) in ebpf.maps() {
         // aya also lists the object's data sections (.rodata, .bss) as maps;
         // only named maps are for operators.
@@ -224,21 +222,10 @@ fn pin_maps_and_link(
         map.pin(&path).map_err(|source| FastPathError::Pin { path: path.clone(), source })?;
         pinned.push(path);
     }
-    let program: &mut Xdp = ebpf
-        .program_mut(XDP_PROGRAM)
-        .and_then(|program| program.try_into().ok())
-        .expect("the program was loaded as XDP by attach");
-    let link = program
-        .take_link(link_id)
-        .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
-    let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
-        iface: iface.to_owned(),
-        reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
-    })?;
     let link_path = pin_dir.join(link_pin_name(iface));
     link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
     pinned.push(link_path);
-    Ok(())
+    Ok(attached_mode)
 }
 
 /// Removes every pin under `pin_dir` (detaching the program: the pinned link
