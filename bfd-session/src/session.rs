@@ -1,0 +1,1161 @@
+//! One BFD session: RFC 5880 §6.8 as a sans-IO state machine.
+//!
+//! A [`Session`] is driven by inputs that carry their own time
+//! ([`on_control`](Session::on_control), [`on_timer`](Session::on_timer),
+//! [`on_kernel_timeout`](Session::on_kernel_timeout),
+//! [`on_echo_return`](Session::on_echo_return),
+//! [`on_echo_timeout`](Session::on_echo_timeout),
+//! [`configure`](Session::configure), [`admin_down`](Session::admin_down),
+//! [`admin_up`](Session::admin_up), [`poll`](Session::poll)). Each input
+//! queues [`Output`]s (packets to send, state changes, the kernel's view of
+//! the session) that the caller drains with
+//! [`drain_outputs`](Session::drain_outputs), and moves
+//! [`next_deadline`](Session::next_deadline), the time at which the caller
+//! must call [`on_timer`](Session::on_timer).
+//!
+//! Every side effect of an input happens in one place,
+//! `Session::settle`, which runs at the end of every input: it
+//! derives the advertised parameters from the state and configuration,
+//! starts Poll Sequences, (re)schedules transmissions and echo, sends what
+//! is due and publishes the fast-path view when it changed.
+
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use bfd_common::wire::control::HEADER_LEN;
+use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
+
+use crate::config::{ConfigError, Detection, SessionConfig};
+use crate::rng::Rng;
+use crate::time::Time;
+
+/// §6.8.3: "When bfd.SessionState is not Up, the system MUST set
+/// bfd.DesiredMinTxInterval to a value of not less than one second
+/// (1,000,000 microseconds)."
+pub const SLOW_TX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Something the caller must do after an input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this control packet to the peer now.
+    Transmit(ControlRepr),
+    /// Send one of our echo packets now (§6.8.8); the caller fills the
+    /// transmit time when it writes the packet, `tx_time_ns` holds the
+    /// input's time.
+    TransmitEcho(EchoRepr),
+    /// `bfd.SessionState` changed.
+    StateChange(StateChange),
+    /// What the XDP program must now hold for this session; emitted only
+    /// when it differs from the previous view.
+    FastPath(FastPathView),
+}
+
+/// Why a state change happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// The peer's packet moved the three-way handshake on (§6.8.6).
+    Handshake,
+    /// §6.8.6: "If received state is AdminDown ... Set bfd.SessionState to
+    /// Down". Not a failure: RFC 5882 §3.2 says clients must not withdraw
+    /// routes for it.
+    RemoteAdminDown,
+    /// §6.8.6: the peer, while we were Up, said Down (diagnostic 3).
+    NeighborDown,
+    /// §6.8.4: a Detection Time passed without a packet (diagnostic 1).
+    DetectionTimeExpired,
+    /// §6.8.5: our echo packets stopped coming back (diagnostic 2).
+    EchoFailed,
+    /// §6.8.16: taken administratively down here.
+    AdminDown,
+    /// §6.8.16: enabled again here.
+    AdminUp,
+}
+
+/// A change of `bfd.SessionState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    /// When (the input's time).
+    pub at: Time,
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// `bfd.LocalDiag` after the change.
+    pub diagnostic: Diagnostic,
+    /// What caused it.
+    pub cause: Cause,
+}
+
+impl StateChange {
+    /// Whether clients (routes, BGP) must treat this as a path failure: a
+    /// session that was Up went down because of a detection, an echo
+    /// failure or the peer's Down. Administrative shutdowns on either side
+    /// are not failures (RFC 5882 §3.2).
+    pub fn is_failure(&self) -> bool {
+        self.from == State::Up
+            && matches!(self.cause, Cause::DetectionTimeExpired | Cause::EchoFailed | Cause::NeighborDown)
+    }
+}
+
+/// Why a received control packet was discarded (§6.8.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Discard {
+    /// Its Your Discriminator is neither 0 nor ours (the demultiplexer
+    /// should not have given it to this session).
+    #[error("Your Discriminator is not this session's")]
+    WrongDiscriminator,
+    /// §6.8.6: "If the A bit is set and no authentication is in use
+    /// (bfd.AuthType is zero), the packet MUST be discarded."
+    #[error("authenticated packet, and the session uses no authentication")]
+    AuthenticationNotInUse,
+    /// §6.8.6: "If bfd.SessionState is AdminDown: Discard the packet".
+    #[error("the session is administratively down")]
+    AdminDown,
+}
+
+/// What the XDP program holds for a session (issue 4's `bfd_sess_cfg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastPathView {
+    /// Our discriminator: the kernel's key for the session.
+    pub local_discr: u32,
+    /// The control packet the kernel may absorb: a packet equal to it
+    /// changes nothing here. `None`: hand every packet up. Poll and Final
+    /// are always clear in it, so packets carrying them always come up.
+    pub expect: Option<ControlRepr>,
+    /// The Detection Time the kernel timer re-arms to on every valid
+    /// packet; `None`: no kernel timer.
+    pub detection_time: Option<Duration>,
+    /// The echo detection time the kernel re-arms to on every returning
+    /// echo packet of ours; `None`: no echo timer.
+    pub echo_detection_time: Option<Duration>,
+    /// The peer may send us echo packets to loop back: the session is Up
+    /// and we advertise a non-zero Required Min Echo RX Interval.
+    pub reflect_echo: bool,
+}
+
+impl FastPathView {
+    /// [`expect`](Self::expect) as the 24 bytes the kernel compares a
+    /// packet's header with.
+    pub fn expected_header(&self) -> Option<[u8; HEADER_LEN]> {
+        let expect = self.expect?;
+        let mut bytes = [0u8; HEADER_LEN];
+        expect.emit(&mut bfd_common::wire::ControlPacket::new_unchecked(&mut bytes[..]));
+        Some(bytes)
+    }
+}
+
+/// Counters kept by a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Control packets accepted (not discarded).
+    pub control_rx: u64,
+    /// Control packets discarded by §6.8.6.
+    pub control_discarded: u64,
+    /// Control packets sent.
+    pub control_tx: u64,
+    /// Echo packets sent.
+    pub echo_tx: u64,
+    /// Our echo packets seen coming back.
+    pub echo_rx: u64,
+    /// Transitions into Up.
+    pub up: u64,
+    /// Transitions out of Up.
+    pub down: u64,
+}
+
+/// A snapshot of a session for the operator (`show`-style output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// `bfd.SessionState`.
+    pub state: State,
+    /// `bfd.RemoteSessionState`.
+    pub remote_state: State,
+    /// `bfd.LocalDiscr`.
+    pub local_discr: u32,
+    /// `bfd.RemoteDiscr` (0 while unknown).
+    pub remote_discr: u32,
+    /// `bfd.LocalDiag`, as sent in our packets.
+    pub local_diag: Diagnostic,
+    /// The Diagnostic of the peer's last packet.
+    pub remote_diag: Diagnostic,
+    /// The diagnostic and time of the last transition out of Up, kept
+    /// after the session comes back.
+    pub last_down: Option<(Time, Diagnostic)>,
+    /// When the state last changed.
+    pub last_state_change: Option<Time>,
+    /// When the last control packet was accepted here.
+    pub last_rx: Option<Time>,
+    /// Advertised `bfd.DesiredMinTxInterval`.
+    pub desired_min_tx: Duration,
+    /// Advertised `bfd.RequiredMinRxInterval`.
+    pub required_min_rx: Duration,
+    /// Advertised Required Min Echo RX Interval.
+    pub required_min_echo_rx: Duration,
+    /// `bfd.DetectMult`.
+    pub detect_mult: u8,
+    /// The peer's Desired Min TX Interval.
+    pub remote_desired_min_tx: Duration,
+    /// `bfd.RemoteMinRxInterval`.
+    pub remote_min_rx: Duration,
+    /// The peer's Required Min Echo RX Interval.
+    pub remote_min_echo_rx: Duration,
+    /// The peer's Detect Mult (0 before its first packet).
+    pub remote_detect_mult: u8,
+    /// `bfd.RemoteDemandMode`.
+    pub remote_demand: bool,
+    /// The peer's C bit.
+    pub remote_control_plane_independent: bool,
+    /// The negotiated transmit interval before jitter (§6.8.7), `None`
+    /// while periodic transmission is not allowed.
+    pub tx_interval: Option<Duration>,
+    /// The Detection Time (§6.8.4), `None` while there is nothing to
+    /// detect.
+    pub detection_time: Option<Duration>,
+    /// The echo transmit interval, `None` while echo is not active.
+    pub echo_tx_interval: Option<Duration>,
+    /// The echo detection time, `None` while echo is not active.
+    pub echo_detection_time: Option<Duration>,
+    /// The last echo round-trip time measured here.
+    pub echo_rtt: Option<Duration>,
+    /// A Poll Sequence is in progress (§6.5).
+    pub polling: bool,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// Errors creating a session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// §6.8.1: bfd.LocalDiscr "MUST be nonzero".
+    #[error("the local discriminator must be non-zero")]
+    ZeroDiscriminator,
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The parameters our control packets carry (§6.8.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Advertised {
+    desired_min_tx: Duration,
+    required_min_rx: Duration,
+    required_min_echo_rx: Duration,
+    detect_mult: u8,
+}
+
+/// A Poll Sequence (§6.5) and the parameters it announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Poll {
+    Idle,
+    Active { since: Time, announces: Advertised },
+}
+
+/// Transmission after a local AdminDown (§6.8.16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AdminDownTx {
+    until: Time,
+    interval: Duration,
+}
+
+/// What a received State does to `bfd.SessionState` (§6.8.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transition {
+    Discard,
+    Stay,
+    To(State, Diagnostic, Cause),
+}
+
+/// RFC 5880 §6.8.6, the state table, as one match on (bfd.SessionState,
+/// received State). The RFC's text is beside each arm.
+fn transition(local: State, received: State) -> Transition {
+    use Diagnostic::{NeighborSignaledSessionDown, NoDiagnostic};
+    use State::{AdminDown, Down, Init, Up};
+    match (local, received) {
+        // "If bfd.SessionState is AdminDown
+        //      Discard the packet"
+        (AdminDown, _) => Transition::Discard,
+        // "If received state is AdminDown
+        //      If bfd.SessionState is not Down
+        //          Set bfd.LocalDiag to 3 (Neighbor signaled session down)
+        //          Set bfd.SessionState to Down"
+        (Down, AdminDown) => Transition::Stay,
+        (Init | Up, AdminDown) => Transition::To(Down, NeighborSignaledSessionDown, Cause::RemoteAdminDown),
+        // "If bfd.SessionState is Down
+        //      If received State is Down
+        //          Set bfd.SessionState to Init"
+        (Down, Down) => Transition::To(Init, NoDiagnostic, Cause::Handshake),
+        // "      Else if received State is Init
+        //          Set bfd.SessionState to Up"
+        (Down, Init) => Transition::To(Up, NoDiagnostic, Cause::Handshake),
+        // (A peer that is Up while we are Down has lost us: it will time
+        // out and come back through Down.)
+        (Down, Up) => Transition::Stay,
+        // "Else if bfd.SessionState is Init
+        //      If received State is Init or Up
+        //          Set bfd.SessionState to Up"
+        (Init, Init | Up) => Transition::To(Up, NoDiagnostic, Cause::Handshake),
+        (Init, Down) => Transition::Stay,
+        // "Else (bfd.SessionState is Up)
+        //      If received State is Down
+        //          Set bfd.LocalDiag to 3 (Neighbor signaled session down)
+        //          Set bfd.SessionState to Down"
+        (Up, Down) => Transition::To(Down, NeighborSignaledSessionDown, Cause::NeighborDown),
+        (Up, Init | Up) => Transition::Stay,
+    }
+}
+
+/// One BFD session (RFC 5880 §6.8), sans IO.
+#[derive(Clone, Debug)]
+pub struct Session {
+    config: SessionConfig,
+    rng: Rng,
+
+    // §6.8.1 state variables.
+    /// bfd.SessionState
+    state: State,
+    /// bfd.RemoteSessionState
+    remote_state: State,
+    /// bfd.LocalDiscr
+    local_discr: u32,
+    /// bfd.RemoteDiscr
+    remote_discr: u32,
+    /// bfd.LocalDiag
+    local_diag: Diagnostic,
+    /// bfd.DesiredMinTxInterval, bfd.RequiredMinRxInterval, bfd.DetectMult
+    /// and our Required Min Echo RX, as advertised.
+    advertised: Advertised,
+    /// bfd.RemoteMinRxInterval
+    remote_min_rx: Duration,
+    /// bfd.RemoteDemandMode
+    remote_demand: bool,
+    remote_desired_min_tx: Duration,
+    remote_min_echo_rx: Duration,
+    remote_detect_mult: u8,
+    remote_diag: Diagnostic,
+    remote_cpi: bool,
+
+    /// §6.8.3: the DesiredMinTx that paces our packets, which lags an
+    /// increase of the advertised value until the Poll Sequence ends.
+    tx_in_use: Duration,
+    /// §6.8.3: the RequiredMinRx the Detection Time is computed from, which
+    /// lags a decrease of the advertised value until the Poll Sequence ends.
+    rx_in_use: Duration,
+    poll: Poll,
+
+    /// Send a packet at the end of this input (state change, new Poll).
+    send_now: bool,
+    /// Answer a Poll with a Final at the end of this input (§6.8.7).
+    send_final: bool,
+    last_tx: Option<Time>,
+    next_tx: Option<Time>,
+    /// The interval `next_tx` was drawn for: redraw only when it changes,
+    /// so the jitter stays uniform.
+    scheduled_interval: Option<Duration>,
+    admin_down_tx: Option<AdminDownTx>,
+
+    last_rx: Option<Time>,
+    /// The last packet accepted, Poll and Final cleared: the fast path's
+    /// absorb template.
+    last_received: Option<ControlRepr>,
+    /// Local detection (Detection::Local, or a demand-mode Poll).
+    detect_deadline: Option<Time>,
+
+    echo_next_tx: Option<Time>,
+    echo_deadline: Option<Time>,
+    echo_sequence: u32,
+    echo_rtt: Option<Duration>,
+
+    last_state_change: Option<Time>,
+    last_down: Option<(Time, Diagnostic)>,
+    counters: Counters,
+    outputs: VecDeque<Output>,
+    fast_path: Option<FastPathView>,
+}
+
+impl Session {
+    /// A session in state Down with discriminator `local_discr` (the
+    /// [`Sessions`](crate::Sessions) table draws unique random ones),
+    /// whose randomness (jitter) is fixed by `seed`. An active session
+    /// sends its first packet at `now`.
+    pub fn new(
+        local_discr: u32,
+        config: SessionConfig,
+        seed: u64,
+        now: Time,
+    ) -> Result<Session, SessionError> {
+        if local_discr == 0 {
+            return Err(SessionError::ZeroDiscriminator);
+        }
+        config.validate()?;
+        let mut session = Session {
+            config,
+            rng: Rng::new(seed),
+            // "bfd.SessionState ... MUST be initialized to Down."
+            state: State::Down,
+            // "bfd.RemoteSessionState ... MUST be initialized to Down."
+            remote_state: State::Down,
+            local_discr,
+            // "bfd.RemoteDiscr ... MUST be initialized to zero."
+            remote_discr: 0,
+            // "bfd.LocalDiag ... MUST be initialized to zero."
+            local_diag: Diagnostic::NoDiagnostic,
+            advertised: Advertised {
+                desired_min_tx: Duration::ZERO,
+                required_min_rx: Duration::ZERO,
+                required_min_echo_rx: Duration::ZERO,
+                detect_mult: config.detect_mult,
+            },
+            // "bfd.RemoteMinRxInterval ... MUST be initialized to 1."
+            remote_min_rx: Duration::from_micros(1),
+            // "bfd.RemoteDemandMode ... MUST be initialized to zero."
+            remote_demand: false,
+            remote_desired_min_tx: Duration::ZERO,
+            remote_min_echo_rx: Duration::ZERO,
+            remote_detect_mult: 0,
+            remote_diag: Diagnostic::NoDiagnostic,
+            remote_cpi: false,
+            tx_in_use: Duration::ZERO,
+            rx_in_use: Duration::ZERO,
+            poll: Poll::Idle,
+            send_now: false,
+            send_final: false,
+            last_tx: None,
+            next_tx: None,
+            scheduled_interval: None,
+            admin_down_tx: None,
+            last_rx: None,
+            last_received: None,
+            detect_deadline: None,
+            echo_next_tx: None,
+            echo_deadline: None,
+            echo_sequence: 0,
+            echo_rtt: None,
+            last_state_change: None,
+            last_down: None,
+            counters: Counters::default(),
+            outputs: VecDeque::new(),
+            fast_path: None,
+        };
+        session.advertised = session.wanted_advertised();
+        session.tx_in_use = session.advertised.desired_min_tx;
+        session.rx_in_use = session.advertised.required_min_rx;
+        session.settle(now);
+        Ok(session)
+    }
+
+    // ----- Inputs -------------------------------------------------------
+
+    /// A control packet for this session, parsed and validated by
+    /// [`ControlRepr::parse`] (the wire checks of §6.8.6) and demultiplexed
+    /// to it (§6.3), received at `now`. Runs the rest of §6.8.6.
+    pub fn on_control(&mut self, now: Time, packet: &ControlRepr) -> Result<(), Discard> {
+        let result = self.receive(now, packet);
+        if result.is_err() {
+            self.counters.control_discarded += 1;
+        }
+        self.settle(now);
+        result
+    }
+
+    fn receive(&mut self, now: Time, packet: &ControlRepr) -> Result<(), Discard> {
+        if packet.your_discriminator != 0 && packet.your_discriminator != self.local_discr {
+            return Err(Discard::WrongDiscriminator);
+        }
+        // "If the A bit is set and no authentication is in use (bfd.AuthType
+        // is zero), the packet MUST be discarded."
+        if packet.auth.is_some() {
+            return Err(Discard::AuthenticationNotInUse);
+        }
+        // "If bfd.SessionState is AdminDown: Discard the packet". The RFC
+        // lists this after the variable updates below; since the packet is
+        // discarded either way, we leave the variables alone so that what
+        // `show` reports stays what we last accepted.
+        let transition = transition(self.state, packet.state);
+        if transition == Transition::Discard {
+            return Err(Discard::AdminDown);
+        }
+        // "Set bfd.RemoteDiscr to the value of My Discriminator.
+        //  Set bfd.RemoteState to the value of the State (Sta) field.
+        //  Set bfd.RemoteDemandMode to the value of the Demand (D) bit.
+        //  Set bfd.RemoteMinRxInterval to the value of Required Min RX
+        //  Interval."
+        self.remote_discr = packet.my_discriminator;
+        self.remote_state = packet.state;
+        self.remote_demand = packet.demand;
+        self.remote_min_rx = Duration::from_micros(packet.required_min_rx.into());
+        self.remote_desired_min_tx = Duration::from_micros(packet.desired_min_tx.into());
+        // "If the Required Min Echo RX Interval field is zero, the
+        // transmission of Echo packets, if any, MUST cease." (settle)
+        self.remote_min_echo_rx = Duration::from_micros(packet.required_min_echo_rx.into());
+        self.remote_detect_mult = packet.detect_mult;
+        self.remote_diag = packet.diagnostic;
+        self.remote_cpi = packet.control_plane_independent;
+        // "If a Poll Sequence is being transmitted by the local system and
+        // the Final (F) bit in the received packet is set, the Poll
+        // Sequence MUST be terminated."
+        if packet.final_ {
+            self.end_poll(now);
+        }
+        // "Update the transmit interval as described in section 6.8.2."
+        // (settle reschedules when the interval changed)
+        if let Transition::To(state, diagnostic, cause) = transition {
+            self.set_state(now, state, diagnostic, cause);
+        }
+        // "Check to see if Demand mode should become active or not" and
+        // cease or resume periodic transmission: settle, from
+        // `remote_demand_active`.
+        //
+        // "If the Poll (P) bit is set, send a BFD Control packet to the
+        // remote system with the Poll (P) bit clear, and the Final (F) bit
+        // set."
+        if packet.poll {
+            self.send_final = true;
+        }
+        // "If the packet was not discarded, it has been received for
+        // purposes of the Detection Time expiration rules in section 6.8.4."
+        self.last_rx = Some(now);
+        self.counters.control_rx += 1;
+        self.last_received = Some(ControlRepr { poll: false, final_: false, ..*packet });
+        // "Update the Detection Time as described in section 6.8.4."
+        self.detect_deadline = match self.config.detection {
+            Detection::Local => self.detection_time().map(|time| now + time),
+            Detection::Kernel => None,
+        };
+        Ok(())
+    }
+
+    /// The caller's timer reached [`next_deadline`](Self::next_deadline)
+    /// (or any later time): declares detections and sends what is due.
+    pub fn on_timer(&mut self, now: Time) {
+        if self.detect_deadline.is_some_and(|deadline| deadline <= now) {
+            self.detection_expired(now);
+        }
+        if self.echo_deadline.is_some_and(|deadline| deadline <= now) {
+            self.echo_failed(now);
+        }
+        if self.echo_active() && self.echo_next_tx.is_some_and(|due| due <= now) {
+            self.send_echo(now);
+        }
+        self.settle(now);
+    }
+
+    /// The XDP program's detection timer fired at `now`: no valid packet
+    /// since `last_rx` (the kernel's stamp) for a Detection Time. Ignored
+    /// if this session has accepted a later packet since (the event is
+    /// stale) or has nothing to detect. Returns whether it was acted upon.
+    pub fn on_kernel_timeout(&mut self, now: Time, last_rx: Time) -> bool {
+        let stale = self.last_rx.is_some_and(|ours| ours > last_rx);
+        let acted = !stale && self.remote_discr != 0 && self.state != State::AdminDown;
+        if acted {
+            self.detection_expired(now);
+        }
+        self.settle(now);
+        acted
+    }
+
+    /// One of our echo packets came back at `now` (pure userspace
+    /// operation; with the fast path the kernel times echo itself).
+    pub fn on_echo_return(&mut self, now: Time, echo: &EchoRepr) {
+        if echo.discriminator == self.local_discr && self.echo_active() {
+            self.counters.echo_rx += 1;
+            self.echo_rtt = Some(now.saturating_since(Time::from_nanos(echo.tx_time_ns)));
+            if self.config.detection == Detection::Local {
+                self.echo_deadline = self.echo_detection_time().map(|time| now + time);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The XDP program's echo timer fired: our echo packets stopped coming
+    /// back (§6.8.5). Returns whether it was acted upon.
+    pub fn on_echo_timeout(&mut self, now: Time) -> bool {
+        let acted = self.echo_active();
+        if acted {
+            self.echo_failed(now);
+        }
+        self.settle(now);
+        acted
+    }
+
+    /// Applies a new configuration. Changed intervals, multiplier or echo
+    /// interval are announced with a Poll Sequence while Up (§6.8.3); an
+    /// invalid configuration changes nothing.
+    pub fn configure(&mut self, now: Time, config: SessionConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        if config.detection != self.config.detection {
+            self.detect_deadline = None;
+            self.echo_deadline = None;
+        }
+        self.config = config;
+        self.settle(now);
+        Ok(())
+    }
+
+    /// §6.8.16, disabling: "Set bfd.SessionState to AdminDown; Set
+    /// bfd.LocalDiag to an appropriate value; Cease the transmission of BFD
+    /// Echo packets." `diagnostic` is normally
+    /// [`Diagnostic::AdministrativelyDown`], or
+    /// [`Diagnostic::PathDown`] when outside signalling says the path
+    /// failed. AdminDown packets keep going out at the current rate for the
+    /// peer's Detection Time ("SHOULD be transmitted for at least a
+    /// Detection Time"), then stop.
+    pub fn admin_down(&mut self, now: Time, diagnostic: Diagnostic) {
+        if self.state != State::AdminDown {
+            let interval = self.tx_interval();
+            let peer_detection = interval * u32::from(self.advertised.detect_mult);
+            self.admin_down_tx = Some(AdminDownTx { until: now + peer_detection, interval });
+            self.set_state(now, State::AdminDown, diagnostic, Cause::AdminDown);
+        }
+        self.settle(now);
+    }
+
+    /// §6.8.16, enabling: "Set bfd.SessionState to Down". The diagnostic
+    /// stays until the session comes Up.
+    pub fn admin_up(&mut self, now: Time) {
+        if self.state == State::AdminDown {
+            self.admin_down_tx = None;
+            self.set_state(now, State::Down, self.local_diag, Cause::AdminUp);
+        }
+        self.settle(now);
+    }
+
+    /// Starts a Poll Sequence (§6.5) to verify connectivity, as a system in
+    /// Demand mode does (§6.6); with Demand mode active, no Final within a
+    /// Detection Time takes the session down.
+    pub fn poll(&mut self, now: Time) {
+        if self.state == State::Up {
+            self.start_poll(now);
+        }
+        self.settle(now);
+    }
+
+    // ----- Outputs and queries -----------------------------------------
+
+    /// The outputs queued by the inputs so far, oldest first.
+    pub fn drain_outputs(&mut self) -> impl Iterator<Item = Output> + '_ {
+        self.outputs.drain(..)
+    }
+
+    /// When [`on_timer`](Self::on_timer) must next be called, if ever.
+    pub fn next_deadline(&self) -> Option<Time> {
+        [self.next_tx, self.detect_deadline, self.echo_next_tx, self.echo_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// `bfd.SessionState`.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// `bfd.LocalDiscr`.
+    pub fn local_discr(&self) -> u32 {
+        self.local_discr
+    }
+
+    /// `bfd.RemoteDiscr`.
+    pub fn remote_discr(&self) -> u32 {
+        self.remote_discr
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The current fast-path view (the last one emitted).
+    pub fn fast_path(&self) -> FastPathView {
+        self.fast_path.unwrap_or_else(|| self.compute_view())
+    }
+
+    /// A snapshot for the operator.
+    pub fn status(&self) -> SessionStatus {
+        SessionStatus {
+            state: self.state,
+            remote_state: self.remote_state,
+            local_discr: self.local_discr,
+            remote_discr: self.remote_discr,
+            local_diag: self.local_diag,
+            remote_diag: self.remote_diag,
+            last_down: self.last_down,
+            last_state_change: self.last_state_change,
+            last_rx: self.last_rx,
+            desired_min_tx: self.advertised.desired_min_tx,
+            required_min_rx: self.advertised.required_min_rx,
+            required_min_echo_rx: self.advertised.required_min_echo_rx,
+            detect_mult: self.advertised.detect_mult,
+            remote_desired_min_tx: self.remote_desired_min_tx,
+            remote_min_rx: self.remote_min_rx,
+            remote_min_echo_rx: self.remote_min_echo_rx,
+            remote_detect_mult: self.remote_detect_mult,
+            remote_demand: self.remote_demand,
+            remote_control_plane_independent: self.remote_cpi,
+            tx_interval: self.scheduled_interval,
+            detection_time: self.detection_time(),
+            echo_tx_interval: self.echo_active().then(|| self.echo_tx_interval()),
+            echo_detection_time: self.echo_detection_time(),
+            echo_rtt: self.echo_rtt,
+            polling: matches!(self.poll, Poll::Active { .. }),
+            counters: self.counters,
+        }
+    }
+
+    // ----- The one place for side effects ------------------------------
+
+    /// Brings everything derived from the state up to date at `now`:
+    /// advertised parameters and Poll Sequences (§6.8.3), echo (§6.8.8),
+    /// the transmit schedule (§6.8.7), due transmissions, and the
+    /// fast-path view.
+    fn settle(&mut self, now: Time) {
+        self.update_advertised(now);
+        self.update_echo(now);
+
+        let may_transmit = self.may_transmit();
+        if self.send_final && may_transmit {
+            // §6.8.7: "as soon as practicable, without respect to the
+            // transmission timer or any other transmission limitations".
+            self.transmit(now, true);
+            if self.send_now {
+                // The Final also carries the news; restart the schedule.
+                self.restart_schedule(now);
+            }
+        } else if self.send_now && may_transmit {
+            // State changes and new Poll Sequences go out at once rather
+            // than up to an interval later: the handshake completes in
+            // round trips, not in seconds. This is one extra packet per
+            // event, never a rate.
+            self.transmit(now, false);
+            self.restart_schedule(now);
+        }
+        self.send_final = false;
+        self.send_now = false;
+
+        if self.periodic_allowed(now) {
+            let interval = self.tx_interval();
+            if self.next_tx.is_none() || self.scheduled_interval != Some(interval) {
+                // The interval changed (§6.8.7: "The transmit interval MUST
+                // be recalculated whenever bfd.DesiredMinTxInterval changes,
+                // or whenever bfd.RemoteMinRxInterval changes"): draw the
+                // next transmission from the last one.
+                let next = self.last_tx.map_or(now, |last| last + self.jittered(interval));
+                self.next_tx = Some(next.max(now));
+                self.scheduled_interval = Some(interval);
+            }
+            if self.next_tx.is_some_and(|due| due <= now) {
+                self.transmit(now, false);
+                self.restart_schedule(now);
+            }
+        } else {
+            self.next_tx = None;
+            self.scheduled_interval = None;
+        }
+
+        let view = self.compute_view();
+        if self.fast_path != Some(view) {
+            self.fast_path = Some(view);
+            self.outputs.push_back(Output::FastPath(view));
+        }
+    }
+
+    /// Changes `bfd.SessionState`; the consequences happen in `settle`.
+    fn set_state(&mut self, now: Time, to: State, diagnostic: Diagnostic, cause: Cause) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.state = to;
+        // The Diagnostic is "the local system's reason for the last change
+        // in session state": a session coming Up has none, the others keep
+        // theirs through Init so the peer learns why we went down.
+        self.local_diag = if to == State::Up { Diagnostic::NoDiagnostic } else { diagnostic };
+        self.last_state_change = Some(now);
+        if to == State::Up {
+            self.counters.up += 1;
+        }
+        if from == State::Up {
+            self.counters.down += 1;
+            self.last_down = Some((now, self.local_diag));
+        }
+        if to != State::Up {
+            // A Poll Sequence announces Up-state timers; leaving Up ends it
+            // (the not-Up values apply at once, see update_advertised).
+            self.poll = Poll::Idle;
+        }
+        if to != State::Init && to != State::Up {
+            self.detect_deadline = match self.config.detection {
+                // Keep timing the peer's silence while Down: bfd.RemoteDiscr
+                // must still be cleared after a Detection Time (§6.8.1).
+                Detection::Local if to == State::Down => self.detect_deadline,
+                _ => None,
+            };
+        }
+        self.send_now = true;
+        self.outputs.push_back(Output::StateChange(StateChange { at: now, from, to, diagnostic, cause }));
+    }
+
+    /// §6.8.4: a Detection Time passed without a valid packet.
+    fn detection_expired(&mut self, now: Time) {
+        self.detect_deadline = None;
+        // §6.8.1, bfd.RemoteDiscr: "If a period of a Detection Time passes
+        // without the receipt of a valid, authenticated BFD packet from the
+        // remote system, this variable MUST be set to zero."
+        self.remote_discr = 0;
+        self.remote_state = State::Down;
+        self.remote_demand = false;
+        self.last_received = None;
+        // "... and bfd.SessionState is Init or Up, the session has gone down
+        // -- the local system MUST set bfd.SessionState to Down and
+        // bfd.LocalDiag to 1 (Control Detection Time Expired)."
+        if matches!(self.state, State::Init | State::Up) {
+            self.set_state(
+                now,
+                State::Down,
+                Diagnostic::ControlDetectionTimeExpired,
+                Cause::DetectionTimeExpired,
+            );
+        }
+    }
+
+    /// §6.8.5: "the local system MUST set bfd.SessionState to Down,
+    /// bfd.LocalDiag to 2 (Echo Function Failed)".
+    fn echo_failed(&mut self, now: Time) {
+        self.echo_deadline = None;
+        self.set_state(now, State::Down, Diagnostic::EchoFunctionFailed, Cause::EchoFailed);
+    }
+
+    /// The parameters to advertise now.
+    fn wanted_advertised(&self) -> Advertised {
+        let desired_min_tx = if self.state == State::Up {
+            self.config.desired_min_tx
+        } else {
+            self.config.desired_min_tx.max(SLOW_TX_INTERVAL)
+        };
+        Advertised {
+            desired_min_tx,
+            required_min_rx: self.config.required_min_rx,
+            // RFC 5883: no Echo function on multihop sessions.
+            required_min_echo_rx: if self.config.multihop {
+                Duration::ZERO
+            } else {
+                self.config.echo.required_min_rx
+            },
+            detect_mult: self.config.detect_mult,
+        }
+    }
+
+    /// §6.8.3 and §6.5: follows the advertised parameters, announcing a
+    /// change with a Poll Sequence.
+    fn update_advertised(&mut self, now: Time) {
+        let wanted = self.wanted_advertised();
+        if wanted == self.advertised {
+            return;
+        }
+        self.advertised = wanted;
+        if self.state == State::Up {
+            // "If bfd.DesiredMinTxInterval is increased and
+            // bfd.SessionState is Up, the actual transmission interval used
+            // MUST NOT change until the Poll Sequence described above has
+            // terminated." A decrease is safe at once.
+            self.tx_in_use = self.tx_in_use.min(wanted.desired_min_tx);
+            // "If bfd.RequiredMinRxInterval is reduced and bfd.SessionState
+            // is Up, the previous value of bfd.RequiredMinRxInterval MUST be
+            // used when calculating the Detection Time for the remote system
+            // until the Poll Sequence described above has terminated." An
+            // increase only lengthens the Detection Time: at once.
+            self.rx_in_use = self.rx_in_use.max(wanted.required_min_rx);
+            // "If bfd.DesiredMinTxInterval is changed or
+            // bfd.RequiredMinRxInterval is changed, a Poll Sequence MUST be
+            // initiated". We poll for any advertised change, so the peer
+            // acknowledges its new multiplier and echo interval too.
+            self.start_poll(now);
+        } else {
+            // Not Up: the peer runs no Detection Time on our packets that
+            // the change could break, so it applies at once and needs no
+            // Poll (the peer reads the new values from the next packet).
+            self.tx_in_use = wanted.desired_min_tx;
+            self.rx_in_use = wanted.required_min_rx;
+        }
+    }
+
+    /// §6.5: begins a Poll Sequence announcing the current parameters. One
+    /// already under way is left to finish: its Final then starts another
+    /// for what changed since (a Final may answer a Poll sent before the
+    /// change).
+    fn start_poll(&mut self, now: Time) {
+        if self.poll != Poll::Idle {
+            return;
+        }
+        self.poll = Poll::Active { since: now, announces: self.advertised };
+        self.send_now = true;
+        if self.local_demand_active() {
+            // §6.8.4: "If Demand mode is active, and a period of time equal
+            // to the Detection Time passes after the initiation of a Poll
+            // Sequence ... the session has gone down".
+            let time = self.tx_interval() * u32::from(self.advertised.detect_mult);
+            self.detect_deadline = Some(now + time);
+        }
+    }
+
+    /// A Final arrived: the Poll Sequence ends and the parameters it
+    /// announced take full effect.
+    fn end_poll(&mut self, now: Time) {
+        let Poll::Active { announces, .. } = self.poll else {
+            return;
+        };
+        self.poll = Poll::Idle;
+        self.tx_in_use = announces.desired_min_tx;
+        self.rx_in_use = announces.required_min_rx;
+        if self.local_demand_active() {
+            self.detect_deadline = None;
+        }
+        if announces != self.advertised && self.state == State::Up {
+            // Changed during the Poll: safe parts now, the rest after the
+            // next Final.
+            self.tx_in_use = self.tx_in_use.min(self.advertised.desired_min_tx);
+            self.rx_in_use = self.rx_in_use.max(self.advertised.required_min_rx);
+            self.start_poll(now);
+        }
+    }
+
+    /// §6.8.8 and §6.4: starts or stops our echo packets.
+    fn update_echo(&mut self, now: Time) {
+        if self.echo_active() {
+            if self.echo_next_tx.is_none() {
+                self.echo_next_tx = Some(now);
+                if self.config.detection == Detection::Local {
+                    self.echo_deadline = self.echo_detection_time().map(|time| now + time);
+                }
+            }
+        } else {
+            self.echo_next_tx = None;
+            self.echo_deadline = None;
+        }
+    }
+
+    fn send_echo(&mut self, now: Time) {
+        self.echo_sequence = self.echo_sequence.wrapping_add(1);
+        self.counters.echo_tx += 1;
+        self.outputs.push_back(Output::TransmitEcho(EchoRepr {
+            discriminator: self.local_discr,
+            sequence: self.echo_sequence,
+            tx_time_ns: now.as_nanos(),
+        }));
+        self.echo_next_tx = Some(now + self.echo_tx_interval());
+    }
+
+    fn transmit(&mut self, now: Time, final_: bool) {
+        let packet = self.control_packet(final_);
+        self.counters.control_tx += 1;
+        self.outputs.push_back(Output::Transmit(packet));
+        if !final_ {
+            self.last_tx = Some(now);
+        }
+    }
+
+    fn restart_schedule(&mut self, now: Time) {
+        self.last_tx = Some(now);
+        if self.periodic_allowed(now) {
+            let interval = self.tx_interval();
+            self.next_tx = Some(now + self.jittered(interval));
+            self.scheduled_interval = Some(interval);
+        } else {
+            self.next_tx = None;
+            self.scheduled_interval = None;
+        }
+    }
+
+    /// §6.8.7, the contents of a control packet.
+    fn control_packet(&self, final_: bool) -> ControlRepr {
+        ControlRepr {
+            // "Diagnostic (Diag): Set to bfd.LocalDiag."
+            diagnostic: self.local_diag,
+            // "State (Sta): Set to the value indicated by bfd.SessionState."
+            state: self.state,
+            // "Poll (P): Set to 1 if the local system is sending a Poll
+            // Sequence, or 0 if not." (clear in a Final: "with the Poll (P)
+            // bit clear, and the Final (F) bit set")
+            poll: !final_ && self.poll != Poll::Idle,
+            final_,
+            control_plane_independent: self.config.control_plane_independent,
+            // "Demand (D): Set to bfd.DemandMode if bfd.SessionState is Up
+            // and bfd.RemoteSessionState is Up. Otherwise, it is set to 0."
+            demand: self.config.demand && self.state == State::Up && self.remote_state == State::Up,
+            detect_mult: self.advertised.detect_mult,
+            my_discriminator: self.local_discr,
+            your_discriminator: self.remote_discr,
+            desired_min_tx: micros(self.advertised.desired_min_tx),
+            required_min_rx: micros(self.advertised.required_min_rx),
+            required_min_echo_rx: micros(self.advertised.required_min_echo_rx),
+            auth: None,
+        }
+    }
+
+    /// §6.8.7: "A system MUST NOT transmit BFD Control packets if
+    /// bfd.RemoteDiscr is zero and the system is taking the Passive role."
+    fn may_transmit(&self) -> bool {
+        !(self.config.passive && self.remote_discr == 0)
+    }
+
+    fn periodic_allowed(&self, now: Time) -> bool {
+        if !self.may_transmit() {
+            return false;
+        }
+        // "A system MUST NOT periodically transmit BFD Control packets if
+        // bfd.RemoteMinRxInterval is zero."
+        if self.remote_min_rx.is_zero() {
+            return false;
+        }
+        // "A system MUST NOT periodically transmit BFD Control packets if
+        // Demand mode is active on the remote system ... and a Poll Sequence
+        // is not being transmitted."
+        if self.remote_demand_active() && self.poll == Poll::Idle {
+            return false;
+        }
+        if self.state == State::AdminDown {
+            return self.admin_down_tx.is_some_and(|tx| now < tx.until);
+        }
+        true
+    }
+
+    /// §6.8.7: "the greater of bfd.DesiredMinTxInterval and
+    /// bfd.RemoteMinRxInterval" (with the in-use value of §6.8.3).
+    fn tx_interval(&self) -> Duration {
+        match self.admin_down_tx {
+            Some(tx) if self.state == State::AdminDown => tx.interval,
+            _ => self.tx_in_use.max(self.remote_min_rx),
+        }
+    }
+
+    /// §6.8.7: "the interval MUST be reduced by a random value of 0 to
+    /// 25%"; "If bfd.DetectMult is equal to 1, the interval between
+    /// transmitted BFD Control packets MUST be no more than 90% of the
+    /// negotiated transmission interval, and MUST be no less than 75%".
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        let (low, high) =
+            if self.advertised.detect_mult == 1 { (750_000, 900_000) } else { (750_000, 1_000_000) };
+        let parts_per_million = self.rng.in_range(low, high);
+        let nanos = interval.as_nanos() * u128::from(parts_per_million) / 1_000_000;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// Demand mode active in the peer (§6.8.6): "bfd.RemoteDemandMode is 1,
+    /// bfd.SessionState is Up, and bfd.RemoteSessionState is Up".
+    fn remote_demand_active(&self) -> bool {
+        self.remote_demand && self.state == State::Up && self.remote_state == State::Up
+    }
+
+    /// Our Demand mode is active: we asked the peer to stop and it is Up.
+    fn local_demand_active(&self) -> bool {
+        self.config.demand && self.state == State::Up && self.remote_state == State::Up
+    }
+
+    /// §6.8.4, asynchronous mode: "the value of Detect Mult received from
+    /// the remote system, multiplied by the agreed transmit interval of the
+    /// remote system (the greater of bfd.RequiredMinRxInterval and the last
+    /// received Desired Min TX Interval)". `None` when there is no peer to
+    /// time, when we asked for no periodic packets (RequiredMinRx 0), or in
+    /// our Demand mode (the peer is silent by request; Polls are timed
+    /// instead).
+    fn detection_time(&self) -> Option<Duration> {
+        if self.remote_discr == 0
+            || self.rx_in_use.is_zero()
+            || self.local_demand_active()
+            || self.state == State::AdminDown
+        {
+            return None;
+        }
+        Some(self.rx_in_use.max(self.remote_desired_min_tx) * u32::from(self.remote_detect_mult))
+    }
+
+    /// §6.8.8: echo is sent only while Up, only if the peer's last packet
+    /// had a non-zero Required Min Echo RX Interval, never on multihop.
+    fn echo_active(&self) -> bool {
+        self.config.echo.transmit
+            && !self.config.multihop
+            && self.state == State::Up
+            && !self.remote_min_echo_rx.is_zero()
+    }
+
+    /// §6.8.8: "The interval between transmitted BFD Echo packets MUST NOT
+    /// be less than the value advertised by the remote system in Required
+    /// Min Echo RX Interval".
+    fn echo_tx_interval(&self) -> Duration {
+        self.config.echo.desired_min_tx.max(self.remote_min_echo_rx)
+    }
+
+    /// §6.8.9 leaves echo detection to the implementation: bfd.DetectMult
+    /// echo intervals without one of ours coming back, as FRR does.
+    fn echo_detection_time(&self) -> Option<Duration> {
+        self.echo_active().then(|| self.echo_tx_interval() * u32::from(self.advertised.detect_mult))
+    }
+
+    /// What the kernel may absorb: the last accepted packet, if receiving
+    /// it again would change nothing (same discriminators, and the state
+    /// table stays put). Only with kernel detection: an absorbed packet
+    /// never reaches this core's own detection timer.
+    fn absorb_template(&self) -> Option<ControlRepr> {
+        if self.config.detection != Detection::Kernel || self.state == State::AdminDown {
+            return None;
+        }
+        let last = self.last_received?;
+        let same_session = last.my_discriminator == self.remote_discr
+            && self.remote_discr != 0
+            && last.your_discriminator == self.local_discr;
+        (same_session && transition(self.state, last.state) == Transition::Stay).then_some(last)
+    }
+
+    fn compute_view(&self) -> FastPathView {
+        let kernel = self.config.detection == Detection::Kernel;
+        FastPathView {
+            local_discr: self.local_discr,
+            expect: self.absorb_template(),
+            detection_time: if kernel { self.detection_time() } else { None },
+            echo_detection_time: if kernel { self.echo_detection_time() } else { None },
+            reflect_echo: self.state == State::Up && !self.advertised.required_min_echo_rx.is_zero(),
+        }
+    }
+}
+
+/// A validated interval as the packet's microsecond count.
+fn micros(interval: Duration) -> u32 {
+    u32::try_from(interval.as_micros()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (local, received) pair has exactly the outcome the RFC's text
+    /// gives; written out again as data so a slip in the match shows.
+    #[test]
+    fn state_table_matches_rfc_text() {
+        use State::*;
+        let expected = [
+            (AdminDown, AdminDown, None),
+            (AdminDown, Down, None),
+            (AdminDown, Init, None),
+            (AdminDown, Up, None),
+            (Down, AdminDown, Some(Down)),
+            (Down, Down, Some(Init)),
+            (Down, Init, Some(Up)),
+            (Down, Up, Some(Down)),
+            (Init, AdminDown, Some(Down)),
+            (Init, Down, Some(Init)),
+            (Init, Init, Some(Up)),
+            (Init, Up, Some(Up)),
+            (Up, AdminDown, Some(Down)),
+            (Up, Down, Some(Down)),
+            (Up, Init, Some(Up)),
+            (Up, Up, Some(Up)),
+        ];
+        for (local, received, after) in expected {
+            let got = match transition(local, received) {
+                Transition::Discard => None,
+                Transition::Stay => Some(local),
+                Transition::To(state, _, _) => Some(state),
+            };
+            assert_eq!(got, after, "local {local}, received {received}");
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The sessions of one agent, and which of them a received packet is for
+//! (RFC 5880 §6.3, RFC 5881 §3 and §5, RFC 5883 §2 and §5).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bfd_common::wire::ControlRepr;
+
+use crate::config::SessionConfig;
+use crate::rng::Rng;
+use crate::session::{Discard, Session, SessionError};
+use crate::time::Time;
+
+/// What identifies a session before discriminators are known: the peer,
+/// optionally our address and interface, and single-hop or multihop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Our address, if the session is bound to one.
+    pub local: Option<IpAddr>,
+    /// The interface index, if the session is bound to one (single-hop;
+    /// required for link-local peers, which are only unique per link).
+    pub ifindex: Option<u32>,
+    /// A multihop session (RFC 5883, UDP port 4784).
+    pub multihop: bool,
+}
+
+/// How a control packet arrived, as the socket (or XDP) reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// IP source address.
+    pub source: IpAddr,
+    /// IP destination address.
+    pub destination: IpAddr,
+    /// Interface index it arrived on.
+    pub ifindex: u32,
+    /// IPv4 TTL or IPv6 Hop Limit.
+    pub ttl: u8,
+    /// Arrived on the multihop port 4784 rather than 3784.
+    pub multihop: bool,
+}
+
+/// Why a control packet matches no session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum DemuxError {
+    /// §6.8.6: "If the Your Discriminator field is nonzero ... If no
+    /// session is found, the packet MUST be discarded."
+    #[error("no session has discriminator {0}")]
+    UnknownDiscriminator(u32),
+    /// Your Discriminator 0 and no session for this source, destination
+    /// and interface.
+    #[error("no session for this peer")]
+    NoSession,
+    /// The discriminator names a session with another peer, interface or
+    /// hop type: a spoofed or misrouted packet.
+    #[error("the packet's addresses do not match session {0}")]
+    AddressMismatch(u32),
+    /// RFC 5881 §5: single-hop packets "MUST be discarded" unless the TTL
+    /// or Hop Limit is 255 (GTSM, RFC 5082); RFC 5883 §5: multihop packets
+    /// below the session's configured minimum.
+    #[error("TTL {ttl} below the required {required}")]
+    TtlTooLow {
+        /// The packet's TTL.
+        ttl: u8,
+        /// The minimum it needed.
+        required: u8,
+    },
+}
+
+/// Why a received control packet went nowhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// No session.
+    #[error(transparent)]
+    Demux(#[from] DemuxError),
+    /// The session discarded it.
+    #[error(transparent)]
+    Discard(#[from] Discard),
+}
+
+/// Errors adding a session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    /// A session with the same key exists.
+    #[error("a session for {0:?} already exists")]
+    Duplicate(SessionKey),
+    /// The session cannot be created.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    key: SessionKey,
+    min_ttl: u8,
+    session: Session,
+}
+
+/// The sessions of one agent, by discriminator and by peer.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    by_discr: HashMap<u32, Entry>,
+    by_peer: HashMap<IpAddr, Vec<u32>>,
+    rng: Rng,
+}
+
+impl Sessions {
+    /// An empty table whose discriminators and per-session jitter are drawn
+    /// from `seed` (the agent seeds it from the operating system).
+    pub fn new(seed: u64) -> Sessions {
+        Sessions { by_discr: HashMap::new(), by_peer: HashMap::new(), rng: Rng::new(seed) }
+    }
+
+    /// Adds a session with a fresh discriminator and returns it. Single-hop
+    /// sessions accept only TTL 255 (RFC 5881 §5); multihop ones at least
+    /// `min_ttl` (RFC 5883 §5).
+    pub fn add(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        min_ttl: u8,
+        now: Time,
+    ) -> Result<u32, AddError> {
+        if self.by_discr.values().any(|entry| entry.key == key) {
+            return Err(AddError::Duplicate(key));
+        }
+        let discr = self.fresh_discriminator();
+        let seed = self.rng.next_u64();
+        let session = Session::new(discr, SessionConfig { multihop: key.multihop, ..config }, seed, now)?;
+        let min_ttl = if key.multihop { min_ttl } else { 255 };
+        self.by_discr.insert(discr, Entry { key, min_ttl, session });
+        self.by_peer.entry(key.peer).or_default().push(discr);
+        Ok(discr)
+    }
+
+    /// §6.3: "The discriminator ... MUST be unique across all BFD sessions
+    /// on this system, and nonzero. It SHOULD be a random value" (a guessed
+    /// discriminator would let an off-path sender inject packets).
+    fn fresh_discriminator(&mut self) -> u32 {
+        loop {
+            let candidate = self.rng.next_u32();
+            if candidate != 0 && !self.by_discr.contains_key(&candidate) {
+                return candidate;
+            }
+        }
+    }
+
+    /// Removes a session (after sending it AdminDown, if it should say
+    /// goodbye).
+    pub fn remove(&mut self, discr: u32) -> Option<Session> {
+        let entry = self.by_discr.remove(&discr)?;
+        if let Some(list) = self.by_peer.get_mut(&entry.key.peer) {
+            list.retain(|&other| other != discr);
+            if list.is_empty() {
+                self.by_peer.remove(&entry.key.peer);
+            }
+        }
+        Some(entry.session)
+    }
+
+    /// The session with this discriminator.
+    pub fn get(&self, discr: u32) -> Option<&Session> {
+        self.by_discr.get(&discr).map(|entry| &entry.session)
+    }
+
+    /// The session with this discriminator, to feed it inputs.
+    pub fn get_mut(&mut self, discr: u32) -> Option<&mut Session> {
+        self.by_discr.get_mut(&discr).map(|entry| &mut entry.session)
+    }
+
+    /// The key of the session with this discriminator.
+    pub fn key(&self, discr: u32) -> Option<SessionKey> {
+        self.by_discr.get(&discr).map(|entry| entry.key)
+    }
+
+    /// The discriminator of the session with this key.
+    pub fn find(&self, key: &SessionKey) -> Option<u32> {
+        self.by_discr.iter().find(|(_, entry)| entry.key == *key).map(|(&discr, _)| discr)
+    }
+
+    /// Every session, by discriminator.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Session)> {
+        self.by_discr.iter().map(|(&discr, entry)| (discr, &entry.session))
+    }
+
+    /// The number of sessions.
+    pub fn len(&self) -> usize {
+        self.by_discr.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_discr.is_empty()
+    }
+
+    /// The session a packet belongs to (§6.3, §6.8.6).
+    pub fn demux(&self, packet: &ControlRepr, arrival: &Arrival) -> Result<u32, DemuxError> {
+        let discr = if packet.your_discriminator != 0 {
+            // "If the Your Discriminator field is nonzero, it MUST be used to
+            // select the session with which this BFD packet is associated."
+            let discr = packet.your_discriminator;
+            let entry = self.by_discr.get(&discr).ok_or(DemuxError::UnknownDiscriminator(discr))?;
+            // Not required by §6.3, but a discriminator is only 32 bits: the
+            // packet must also come from where the session lives.
+            if !matches(&entry.key, arrival) {
+                return Err(DemuxError::AddressMismatch(discr));
+            }
+            discr
+        } else {
+            // "If the Your Discriminator field is zero, the session MUST be
+            // selected based on some combination of other fields, including
+            // source addressing information, the My Discriminator field, and
+            // the interface over which the packet was received." The most
+            // specific session wins (bound to our address and interface).
+            self.by_peer
+                .get(&arrival.source)
+                .into_iter()
+                .flatten()
+                .filter_map(|discr| self.by_discr.get(discr).map(|entry| (*discr, entry)))
+                .filter(|(_, entry)| matches(&entry.key, arrival))
+                .max_by_key(|(_, entry)| (entry.key.local.is_some(), entry.key.ifindex.is_some()))
+                .map(|(discr, _)| discr)
+                .ok_or(DemuxError::NoSession)?
+        };
+        let required = self.by_discr[&discr].min_ttl;
+        if arrival.ttl < required {
+            return Err(DemuxError::TtlTooLow { ttl: arrival.ttl, required });
+        }
+        Ok(discr)
+    }
+
+    /// Demultiplexes a packet and hands it to its session.
+    pub fn receive(
+        &mut self,
+        now: Time,
+        packet: &ControlRepr,
+        arrival: &Arrival,
+    ) -> Result<u32, ReceiveError> {
+        let discr = self.demux(packet, arrival)?;
+        let session = self.get_mut(discr).expect("demux returns existing sessions");
+        session.on_control(now, packet)?;
+        Ok(discr)
+    }
+
+    /// The earliest deadline of all sessions.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.by_discr.values().filter_map(|entry| entry.session.next_deadline()).min()
+    }
+}
+
+/// Whether a packet that arrived so may belong to the session `key`.
+fn matches(key: &SessionKey, arrival: &Arrival) -> bool {
+    key.peer == arrival.source
+        && key.multihop == arrival.multihop
+        && key.local.is_none_or(|local| local == arrival.destination)
+        && key.ifindex.is_none_or(|ifindex| ifindex == arrival.ifindex)
+}
