@@ -8,10 +8,13 @@
 //!   `parse`/`emit`.
 //! - [`maps`]: the `#[repr(C)]` key and value types of the BPF maps the
 //!   kernel program and the agent share.
+//! - [`checksum`]: the incremental Internet checksum update the kernel
+//!   program uses when it rewrites a header field.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod checksum;
 pub mod maps;
 pub mod wire;
 

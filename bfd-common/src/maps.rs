@@ -1,5 +1,5 @@
 //! Key and value types of the BPF maps shared by the XDP program and the
-//! agent.
+//! agent, and the names the maps are pinned under.
 //!
 //! Rules for every type here, because the kernel and the agent must agree on
 //! the bytes: `#[repr(C)]`, fields ordered so that there is no implicit
@@ -9,11 +9,38 @@
 //! implement `aya::Pod` so the agent can read them from maps.
 //!
 //! The maps carry BTF, so `bpftool map dump pinned <dir>/<map>` prints these
-//! field names.
+//! field names. Each map has exactly one writer:
+//!
+//! | map | key → value | written by |
+//! | --- | --- | --- |
+//! | [`STATS_MAP`] | `0` → [`GlobalStats`], per CPU | the XDP program |
+//! | [`SESSION_CONFIG_MAP`] | local discriminator → [`SessionConfig`] | the agent |
+//! | [`SESSION_STATE_MAP`] | local discriminator → [`SessionState`] | the XDP program (*) |
+//! | [`ECHO_TIMER_MAP`] | local discriminator → [`EchoTimer`] | the XDP program (*) |
+//! | [`ECHO_PEERS_MAP`] | [`EchoPeerKey`] → session discriminator | the agent |
+//! | [`EVENTS_MAP`] | ring buffer of [`DetectEvent`] | the XDP program's timers |
+//!
+//! (*) The agent creates the entry, zeroed, when it adds a session, and
+//! deletes it with the session.
+//!
+//! Why configuration and kernel state are separate maps: an update of a
+//! hash map element from user space replaces the element, and the kernel
+//! cancels the `bpf_timer`s of the element it replaces (and does not copy
+//! timers from user space at all). If the agent wrote into the map that
+//! holds the timers, every configuration change would silently disarm the
+//! session's detection timer. So the agent writes only [`SessionConfig`]s,
+//! the kernel writes only [`SessionState`]s, and the agent touches the state
+//! maps only to create an entry (zeroed, `BPF_NOEXIST`) and to delete it.
+//!
+//! Why two maps for the two timers: the kernel accepts at most one
+//! `bpf_timer` per map value (with two, the map loses its timer record and
+//! the verifier rejects the program: "map 'bfd_echo_tmr' has no valid
+//! bpf_timer", checked on 6.18), so the echo detection timer lives in
+//! [`ECHO_TIMER_MAP`] under the same key.
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::wire::Error;
+use crate::wire::{ControlPacket, ControlRepr, Error, control};
 
 /// Default bpffs directory under which an agent pins its maps and links.
 /// Each agent instance needs its own (tests run several on one machine).
@@ -25,6 +52,263 @@ pub const XDP_PROGRAM: &str = "bfd_xdp";
 /// Name of the map holding [`GlobalStats`] (a per-CPU array of one entry).
 /// Map names are at most 15 bytes (`BPF_OBJ_NAME_LEN` - 1).
 pub const STATS_MAP: &str = "bfd_stats";
+/// Name of the hash map of [`SessionConfig`]s, keyed by local
+/// discriminator.
+pub const SESSION_CONFIG_MAP: &str = "bfd_sess_cfg";
+/// Name of the hash map of [`SessionState`]s, keyed by local
+/// discriminator.
+pub const SESSION_STATE_MAP: &str = "bfd_sess_state";
+/// Name of the hash map of [`EchoTimer`]s, keyed by local discriminator.
+pub const ECHO_TIMER_MAP: &str = "bfd_echo_tmr";
+/// Name of the hash map allowing peers' echoes to be reflected: [`EchoPeerKey`]
+/// → local discriminator of the peer's session.
+pub const ECHO_PEERS_MAP: &str = "bfd_echo_peers";
+/// Name of the ring buffer of [`DetectEvent`]s.
+pub const EVENTS_MAP: &str = "bfd_events";
+
+/// Every map the program pins, in the order the README documents them.
+pub const MAP_NAMES: [&str; 6] =
+    [STATS_MAP, SESSION_CONFIG_MAP, SESSION_STATE_MAP, ECHO_TIMER_MAP, ECHO_PEERS_MAP, EVENTS_MAP];
+
+/// Capacity of the per-session maps (configuration, state, echo timers).
+pub const MAX_SESSIONS: usize = 16384;
+/// Capacity of the echo reflection allowlist.
+pub const MAX_ECHO_PEERS: usize = 16384;
+/// Size of the event ring buffer in bytes (a power of two and a multiple of
+/// the page size); each event takes 40 bytes with its header, so it holds
+/// about 6500 undelivered events.
+pub const EVENTS_BYTES: usize = 256 * 1024;
+
+/// An IPv4 or IPv6 address as the maps store it: 16 bytes, IPv4 as an
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2), so that
+/// one field holds either family. (IPv4-mapped addresses never appear in
+/// real IPv6 headers, so the two cannot be confused.)
+pub type Address = [u8; 16];
+
+/// The map form of `ip`.
+pub const fn address(ip: core::net::IpAddr) -> Address {
+    match ip {
+        core::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        core::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The map form of an IPv4 address given as its four bytes (what the XDP
+/// program reads from a header).
+#[inline(always)]
+pub const fn address_v4(octets: [u8; 4]) -> Address {
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, octets[0], octets[1], octets[2], octets[3]]
+}
+
+/// The address `bytes` holds: IPv4 for an IPv4-mapped address.
+pub fn ip_address(bytes: Address) -> core::net::IpAddr {
+    core::net::Ipv6Addr::from(bytes).to_canonical()
+}
+
+/// [`SessionConfig::flags`]: the session is multihop (RFC 5883): its
+/// control packets come to UDP 4784 with a TTL of at least
+/// [`SessionConfig::min_ttl`], from any interface. Without it the session
+/// is single-hop (RFC 5881): UDP 3784, TTL 255, and the configured
+/// interface.
+pub const CFG_MULTIHOP: u32 = 1 << 0;
+/// [`SessionConfig::flags`]: we send echo packets for this session, so its
+/// echoes coming back are ours to time (RFC 5880 §6.4).
+pub const CFG_ECHO: u32 = 1 << 1;
+/// [`SessionConfig::flags`]: the kernel may absorb control packets that
+/// match [`SessionConfig::expect`] (the agent clears it while it needs to
+/// see every packet, e.g. during a Poll sequence or with authentication).
+pub const CFG_ABSORB: u32 = 1 << 2;
+
+/// What the XDP program must know about one session, keyed by the session's
+/// local discriminator (our My Discriminator, so the peer's Your
+/// Discriminator: RFC 5880 §6.8.6 selects the session by it).
+///
+/// Written only by the agent, as a whole, each write with a new
+/// `generation`. The map is allocated without preallocation
+/// (`BPF_F_NO_PREALLOC`), so a replaced value is freed only after an RCU
+/// grace period: the XDP program reads either the old or the new value,
+/// never a mix.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SessionConfig {
+    /// Written by the agent: increased on every write of this value. The
+    /// kernel copies it into each [`DetectEvent`], so that the agent can
+    /// discard an event raised under a configuration it has since replaced.
+    pub generation: u64,
+    /// Written by the agent: the control detection time in nanoseconds
+    /// (RFC 5880 §6.8.4); every valid control packet re-arms the detection
+    /// timer to it. 0: no detection timer (for example while the session is
+    /// Down).
+    pub detect_ns: u64,
+    /// Written by the agent: the echo detection time in nanoseconds; every
+    /// echo of ours coming back re-arms the echo timer to it. 0: no echo
+    /// timer.
+    pub echo_detect_ns: u64,
+    /// Written by the agent: the peer's address ([`Address`]); control
+    /// packets from any other source are dropped as spoofed.
+    pub peer: Address,
+    /// Written by the agent: our address for this session; control packets
+    /// to another destination are dropped, and our echoes come back with it
+    /// as source and destination. All zero: any.
+    pub local: Address,
+    /// Written by the agent: the interface of a single-hop session; its
+    /// packets arriving on another interface are dropped. 0: any.
+    pub ifindex: u32,
+    /// Written by the agent: [`CFG_MULTIHOP`], [`CFG_ECHO`], [`CFG_ABSORB`].
+    pub flags: u32,
+    /// Written by the agent: the absorb template, the exact 24 bytes of the
+    /// control packet the agent expects next from the peer (see
+    /// [`SessionConfig::expect_header`]). With [`CFG_ABSORB`], a packet of
+    /// Length 24 whose first 24 bytes are these is absorbed by the kernel:
+    /// same state, diagnostic, flags, multiplier, discriminators and
+    /// intervals, so nothing the agent needs. The template has P and F
+    /// clear, so a Poll or a Final always reaches the agent.
+    pub expect: [u8; control::HEADER_LEN],
+    /// Written by the agent: the lowest TTL / hop limit accepted on a
+    /// multihop session (RFC 5883 §2 leaves it to configuration; FRR's
+    /// default is 254). Ignored for single-hop sessions, which accept only
+    /// 255 (RFC 5881 §5).
+    pub min_ttl: u8,
+    /// Zero.
+    pub reserved: [u8; 7],
+}
+
+impl SessionConfig {
+    /// The absorb template for a session whose peer is expected to send
+    /// `repr`: the 24-byte mandatory section as the peer would emit it, with
+    /// Poll and Final cleared and no authentication section (a packet with
+    /// P, F or the A bit set never matches, so it always reaches the agent).
+    pub fn expect_header(repr: &ControlRepr) -> [u8; control::HEADER_LEN] {
+        let repr = ControlRepr { poll: false, final_: false, auth: None, ..*repr };
+        let mut header = [0u8; control::HEADER_LEN];
+        repr.emit(&mut ControlPacket::new_unchecked(&mut header[..]));
+        header
+    }
+}
+
+/// The kernel's `struct bpf_timer` (`include/uapi/linux/bpf.h`): 16 opaque
+/// bytes, 8-aligned. The verifier recognises a timer in a map value by this
+/// BTF type name, so the type must be called exactly `bpf_timer`. From user
+/// space it always reads as zeroes.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[allow(non_camel_case_types)] // the kernel's name is the point
+pub struct bpf_timer {
+    opaque: [u64; 2],
+}
+
+/// [`SessionState::detected`]: the control detection timer expired and no
+/// valid control packet has arrived since (RFC 5880 §6.8.4).
+pub const DETECTED_CONTROL: u64 = 1 << 0;
+/// [`SessionState::detected`]: the echo detection timer expired and none of
+/// our echoes has come back since.
+pub const DETECTED_ECHO: u64 = 1 << 1;
+
+/// What the kernel knows about a session, keyed by local discriminator.
+///
+/// Written only by the XDP program and its timers. The agent creates the
+/// entry zeroed when it adds the session (before its [`SessionConfig`]) and
+/// deletes it with the session; it must never overwrite it (that would
+/// cancel the timer, see the module docs). Counters are updated with
+/// atomic adds (several CPUs receive for the same session); timestamps are
+/// `bpf_ktime_get_ns()`, i.e. `CLOCK_MONOTONIC` nanoseconds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SessionState {
+    /// The control detection timer, initialised by the first packet that
+    /// arms it; re-armed to [`SessionConfig::detect_ns`] by every valid
+    /// control packet.
+    pub ctl_timer: bpf_timer,
+    /// When the last valid control packet for the session arrived.
+    pub last_rx_ns: u64,
+    /// Valid control packets for the session (absorbed or passed).
+    pub rx_packets: u64,
+    /// Of these, absorbed in the kernel.
+    pub absorbed: u64,
+    /// Of these, passed to the agent.
+    pub passed: u64,
+    /// Control packets dropped for their TTL / hop limit.
+    pub drop_ttl: u64,
+    /// Control packets dropped because their source was not the peer.
+    pub drop_src: u64,
+    /// Control packets dropped because their destination was not our
+    /// address.
+    pub drop_dst: u64,
+    /// Control packets of a single-hop session dropped because they came in
+    /// on another interface.
+    pub drop_iface: u64,
+    /// Control packets dropped because they came to the other kind's port
+    /// (3784 for a multihop session, 4784 for a single-hop one).
+    pub drop_port: u64,
+    /// Times the control detection timer expired.
+    pub ctl_expired: u64,
+    /// When the last of our echoes for the session came back.
+    pub last_echo_rx_ns: u64,
+    /// Round-trip time of that echo: arrival less the `tx_time_ns` it
+    /// carries.
+    pub echo_rtt_ns: u64,
+    /// Our echoes that came back.
+    pub echo_rx: u64,
+    /// The peer's echoes we reflected (counted here when the allowlist
+    /// entry names this session).
+    pub echo_reflected: u64,
+    /// Times the echo detection timer expired.
+    pub echo_expired: u64,
+    /// [`DETECTED_CONTROL`] and [`DETECTED_ECHO`]: set by a timer when it
+    /// expires, cleared by the next packet that re-arms it. (64 bits: BPF
+    /// has atomic OR and AND on 64-bit words in every ISA version.)
+    pub detected: u64,
+}
+
+/// A session's echo detection timer, keyed by local discriminator (in its
+/// own map: one `bpf_timer` per map value, see the module docs). Written
+/// only by the XDP program; the agent creates it zeroed with the session and
+/// deletes it with the session.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct EchoTimer {
+    /// Re-armed to [`SessionConfig::echo_detect_ns`] by each of our echoes
+    /// coming back.
+    pub timer: bpf_timer,
+}
+
+/// Key of the echo reflection allowlist: we send a peer's echo back only
+/// if it arrives on this interface from this address (RFC 5880 §6.4: the
+/// peer's echo is looped back; we are never an open reflector). Written by
+/// the agent; the value is the local discriminator of the peer's session
+/// (0 if none), whose `echo_reflected` counter the kernel increments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct EchoPeerKey {
+    /// Interface the echo arrives on.
+    pub ifindex: u32,
+    /// The peer's address ([`Address`]), which is both the source and the
+    /// destination of its echo.
+    pub address: Address,
+}
+
+/// [`DetectEvent::kind`] of an expired control detection timer.
+pub const EVENT_CONTROL_TIMEOUT: u32 = 1;
+/// [`DetectEvent::kind`] of an expired echo detection timer.
+pub const EVENT_ECHO_TIMEOUT: u32 = 2;
+
+/// What a timer tells the agent through [`EVENTS_MAP`] when it expires.
+/// Written by the XDP program's timer callbacks.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct DetectEvent {
+    /// [`SessionConfig::generation`] when the timer expired.
+    pub generation: u64,
+    /// The last packet the timer was waiting after:
+    /// [`SessionState::last_rx_ns`] or [`SessionState::last_echo_rx_ns`].
+    pub last_rx_ns: u64,
+    /// `bpf_ktime_get_ns()` in the timer callback.
+    pub fired_at_ns: u64,
+    /// The session's local discriminator.
+    pub discriminator: u32,
+    /// [`EVENT_CONTROL_TIMEOUT`] or [`EVENT_ECHO_TIMEOUT`].
+    pub kind: u32,
+}
 
 /// Counters of BFD packets that failed validation, one per
 /// [`wire::Error`](Error) variant, named after [`Error::as_str`].
@@ -91,57 +375,139 @@ impl WireErrorCounters {
 }
 
 /// Global counters of the XDP program, one copy per CPU (the agent sums
-/// them). Every frame the program sees is counted in exactly one of
-/// `not_bfd`, `control_valid`, `control_invalid`, `control_oversize`,
-/// `echo_own`, `echo_foreign`, `echo_invalid`, so their sum is `frames`.
+/// them). Written only by the XDP program.
+///
+/// Every frame the program sees is counted in exactly one decision (see
+/// [`GlobalStats::decisions`]): the `not_bfd`, `ctl_*` and `echo_*`
+/// frame counters and the invalid control packets by reason. The timer
+/// counters (`ctl_expired`, `echo_expired`, `events_lost`) count
+/// callbacks, not frames.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct GlobalStats {
     /// Every frame the program ran on.
     pub frames: u64,
-    /// Frames that are not BFD (other protocols, other ports, IP
-    /// fragments, headers cut short): passed untouched.
+    /// Frames the fast path does not handle, passed untouched: other
+    /// protocols and ports, IP fragments, IPv6 extension headers, headers
+    /// cut short.
     pub not_bfd: u64,
-    /// Control packets (UDP 3784 or 4784) that passed every packet-level
-    /// check of RFC 5880 §6.8.6.
-    pub control_valid: u64,
-    /// Control packets whose Length is beyond what the kernel program
-    /// inspects (more than a header and the largest authentication
-    /// section); left to the agent.
-    pub control_oversize: u64,
-    /// Echo packets (UDP 3785) carrying our payload: our own echo returning.
+    /// Control packets absorbed (`XDP_DROP`): valid, of a known session,
+    /// and equal to its absorb template.
+    pub ctl_absorbed: u64,
+    /// Control packets with Your Discriminator 0, passed to the agent for
+    /// session bring-up (RFC 5880 §6.8.6 selects the session by the
+    /// addresses then).
+    pub ctl_pass_discr0: u64,
+    /// Valid control packets of a known session that differ from its absorb
+    /// template (or whose session does not allow absorbing): passed.
+    pub ctl_pass_changed: u64,
+    /// Valid control packets of a known session with an authentication
+    /// section (A bit, Length > 24): passed, the agent checks the digest.
+    pub ctl_pass_auth: u64,
+    /// Control packets of a known session whose Length is beyond what the
+    /// kernel inspects (more than a header and the largest authentication
+    /// section): passed, the agent validates them.
+    pub ctl_pass_oversize: u64,
+    /// Control packets whose Your Discriminator is no session of ours:
+    /// dropped.
+    pub ctl_drop_unknown: u64,
+    /// Control packets with a wrong TTL / hop limit (single-hop: not 255,
+    /// RFC 5881 §5; multihop: below the session's minimum): dropped.
+    pub ctl_drop_ttl: u64,
+    /// Control packets whose source is not the session's peer (spoofed):
+    /// dropped.
+    pub ctl_drop_src: u64,
+    /// Control packets whose destination is not the session's local
+    /// address: dropped.
+    pub ctl_drop_dst: u64,
+    /// Single-hop control packets that came in on another interface than
+    /// the session's: dropped.
+    pub ctl_drop_iface: u64,
+    /// Control packets on the other kind's port (3784 for a multihop
+    /// session, 4784 for a single-hop one): dropped.
+    pub ctl_drop_port: u64,
+    /// Our echoes coming back (our payload, a session of ours with echo on):
+    /// timed and absorbed.
     pub echo_own: u64,
-    /// Echo packets (UDP 3785) without our magic: a peer's echo to reflect.
-    pub echo_foreign: u64,
-    /// Control packets that failed a check, by reason.
+    /// Peers' echoes reflected (`XDP_TX`).
+    pub echo_reflected: u64,
+    /// Echo packets not addressed to their sender (IP source ≠ IP
+    /// destination): not an echo to reflect, passed untouched.
+    pub echo_pass_not_self: u64,
+    /// Echo packets from a peer not in the allowlist: passed untouched.
+    pub echo_pass_denied: u64,
+    /// Echo packets with a TTL / hop limit other than 255 (not from a
+    /// neighbour): passed untouched.
+    pub echo_pass_ttl: u64,
+    /// Control packets that failed a check of RFC 5880 §6.8.6, by reason:
+    /// dropped.
     pub control_invalid: WireErrorCounters,
-    /// Echo packets with our magic that failed a check, by reason.
-    pub echo_invalid: WireErrorCounters,
+    /// Control detection timers that expired (events sent).
+    pub ctl_expired: u64,
+    /// Echo detection timers that expired (events sent).
+    pub echo_expired: u64,
+    /// Events that did not fit in the ring buffer (the session's `detected`
+    /// flag is still set).
+    pub events_lost: u64,
 }
 
 impl GlobalStats {
     /// Adds `other` field by field (to sum per-CPU values).
     pub fn add(&mut self, other: &GlobalStats) {
-        self.frames += other.frames;
-        self.not_bfd += other.not_bfd;
-        self.control_valid += other.control_valid;
-        self.control_oversize += other.control_oversize;
-        self.echo_own += other.echo_own;
-        self.echo_foreign += other.echo_foreign;
-        self.control_invalid.add(&other.control_invalid);
-        self.echo_invalid.add(&other.echo_invalid);
+        // Every field is a u64 (the Pod derive proves there is no padding).
+        let sum: &mut [u64] = bytemuck::cast_slice_mut(core::slice::from_mut(self));
+        let add: &[u64] = bytemuck::cast_slice(core::slice::from_ref(other));
+        for (sum, add) in sum.iter_mut().zip(add) {
+            *sum += *add;
+        }
+    }
+
+    /// Frames counted in a decision: equals `frames` when every frame is
+    /// counted exactly once.
+    pub fn decisions(&self) -> u64 {
+        self.not_bfd
+            + self.ctl_absorbed
+            + self.ctl_pass_discr0
+            + self.ctl_pass_changed
+            + self.ctl_pass_auth
+            + self.ctl_pass_oversize
+            + self.ctl_drop_unknown
+            + self.ctl_drop_ttl
+            + self.ctl_drop_src
+            + self.ctl_drop_dst
+            + self.ctl_drop_iface
+            + self.ctl_drop_port
+            + self.control_invalid.total()
+            + self.echo_own
+            + self.echo_reflected
+            + self.echo_pass_not_self
+            + self.echo_pass_denied
+            + self.echo_pass_ttl
     }
 }
 
-// SAFETY: `aya::Pod` requires a plain-old-data type that is valid for any
-// bit pattern; bytemuck's `Pod` derive above proves exactly that at compile
-// time (repr(C), no padding, all fields Pod).
+// SAFETY (all impls below): `aya::Pod` requires a plain-old-data type that
+// is valid for any bit pattern; bytemuck's `Pod` derive on each type proves
+// exactly that at compile time (repr(C), no padding, all fields Pod).
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for GlobalStats {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SessionConfig {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SessionState {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for EchoTimer {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for EchoPeerKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for DetectEvent {}
 
 #[cfg(test)]
 mod tests {
+    use core::net::IpAddr;
+
     use super::*;
+    use crate::wire::{Diagnostic, State};
 
     #[test]
     fn error_counter_names_match_error_names() {
@@ -171,5 +537,73 @@ mod tests {
         for (index, word) in summed.iter().enumerate() {
             assert_eq!(*word, 2 * (index as u64 + 1), "field {index}");
         }
+    }
+
+    #[test]
+    fn decisions_cover_every_frame_counter_once() {
+        // All 1: the decisions are every field but `frames` and the three
+        // timer counters.
+        let mut stats = GlobalStats::zeroed();
+        bytemuck::cast_slice_mut::<GlobalStats, u64>(core::slice::from_mut(&mut stats)).fill(1);
+        let words = size_of::<GlobalStats>() / 8;
+        assert_eq!(stats.decisions(), words as u64 - 4);
+    }
+
+    #[test]
+    fn layouts_match_what_the_kernel_and_the_readme_say() {
+        // The kernel side reads these with fixed offsets through BTF; a
+        // layout change is a map format change.
+        assert_eq!(size_of::<SessionConfig>(), 96);
+        assert_eq!(core::mem::offset_of!(SessionConfig, peer), 24);
+        assert_eq!(core::mem::offset_of!(SessionConfig, expect), 64);
+        assert_eq!(size_of::<SessionState>(), 144);
+        assert_eq!(core::mem::offset_of!(SessionState, ctl_timer), 0);
+        assert_eq!(size_of::<bpf_timer>(), 16);
+        assert_eq!(align_of::<bpf_timer>(), 8);
+        assert_eq!(size_of::<EchoTimer>(), 16);
+        assert_eq!(size_of::<EchoPeerKey>(), 20);
+        assert_eq!(size_of::<DetectEvent>(), 32);
+        for name in MAP_NAMES {
+            assert!(name.len() <= 15, "{name}: map names are at most 15 bytes");
+        }
+    }
+
+    #[test]
+    fn addresses_map_ipv4_into_ipv6() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(address(v4), address_v4([192, 0, 2, 1]));
+        assert_eq!(&address(v4)[..12], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!(ip_address(address(v4)), v4);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_address(address(v6)), v6);
+    }
+
+    #[test]
+    fn expect_header_clears_poll_final_and_auth() {
+        let repr = ControlRepr {
+            diagnostic: Diagnostic::NoDiagnostic,
+            state: State::Up,
+            poll: true,
+            final_: true,
+            control_plane_independent: false,
+            demand: false,
+            detect_mult: 3,
+            my_discriminator: 7,
+            your_discriminator: 9,
+            desired_min_tx: 300_000,
+            required_min_rx: 300_000,
+            required_min_echo_rx: 50_000,
+            auth: None,
+        };
+        let header = SessionConfig::expect_header(&repr);
+        let packet = ControlPacket::new_unchecked(&header[..]);
+        assert_eq!(packet.check(), Ok(()));
+        assert!(!packet.poll() && !packet.final_() && !packet.auth_present());
+        assert_eq!(packet.length(), 24);
+        assert_eq!(packet.my_discriminator(), 7);
+        let plain = ControlRepr { poll: false, final_: false, ..repr };
+        let mut emitted = [0u8; 24];
+        plain.emit(&mut ControlPacket::new_unchecked(&mut emitted[..]));
+        assert_eq!(header, emitted);
     }
 }

@@ -1,101 +1,592 @@
-//! The bfd-xdp XDP program.
+//! The bfd-xdp XDP program: the BFD fast path.
 //!
-//! This first version observes: it finds BFD packets (control on UDP 3784
-//! and 4784, echo on 3785) behind Ethernet, up to two VLAN tags, and IPv4 or
-//! IPv6; validates them with the same `bfd-common` code the agent uses
-//! (RFC 5880 §6.8.6); and counts the result in the per-CPU `bfd_stats` map.
-//! Every frame is passed on (`XDP_PASS`): absorbing, reflecting and
-//! detecting come with the per-session maps.
+//! It finds BFD packets (control on UDP 3784 and 4784, echo on 3785) behind
+//! Ethernet, up to two VLAN tags, and IPv4 or IPv6, and decides on each:
+//!
+//! - control packets are validated with the same `bfd-common` code the agent
+//!   uses (RFC 5880 §6.8.6) and dropped if invalid; Your Discriminator 0
+//!   goes to the agent (bring-up); otherwise the session is the one whose
+//!   local discriminator is Your Discriminator, and the packet must match
+//!   its port, TTL, addresses and interface. A valid packet stamps the
+//!   session and re-arms its detection timer; if it is exactly what the
+//!   agent expects (its absorb template) it is absorbed, else passed to the
+//!   agent's socket;
+//! - our own echoes coming back are timed and absorbed; a peer's echo is
+//!   reflected with `XDP_TX` if the agent allowed that peer;
+//! - the detection timers (`bpf_timer`) tell the agent through a ring
+//!   buffer when a session's packets stop.
+//!
+//! Anything else passes untouched. The map types and their writers are in
+//! `bfd_common::maps`.
 #![no_std]
 #![no_main]
+// BPF inline assembly, for the atomic read-modify-write instructions: the
+// Rust BPF target has no atomic RMW operations (`atomic-cas: false`,
+// `singlethread: true` makes LLVM lower them to plain ones).
+#![feature(asm_experimental_arch)]
 
 mod packet;
 
+use core::{arch::asm, ffi::c_void};
+
 use aya_ebpf::{
-    bindings::xdp_action, btf_maps::PerCpuArray, macros::btf_map, macros::xdp, programs::XdpContext,
+    bindings::{BPF_F_NO_PREALLOC, bpf_timer as kernel_timer, xdp_action},
+    btf_maps::{HashMap, PerCpuArray, RingBuf},
+    helpers::{bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    macros::{btf_map, xdp},
+    programs::XdpContext,
 };
 use bfd_common::{
-    CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT,
-    maps::GlobalStats,
-    wire::{ControlPacket, EchoPacket, control, echo},
+    CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
+    maps::{
+        Address, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
+        EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GlobalStats,
+        MAX_ECHO_PEERS, MAX_SESSIONS, SessionConfig, SessionState, bpf_timer,
+    },
+    wire::{ControlPacket, EchoPacket, Error, control, echo},
 };
 
-use crate::packet::{Frame, UdpPayload};
+use crate::packet::{Frame, UdpPacket};
+
+/// A pointer to a field of a map value that several CPUs update at once.
+macro_rules! field {
+    ($value:expr, $field:ident) => {
+        // SAFETY: `$value` points to a live map value (from a lookup or
+        // a timer callback); no reference is created.
+        unsafe { &raw mut (*$value).$field }
+    };
+}
 
 /// Per-CPU global counters; the agent sums the CPUs.
 #[btf_map(name = "bfd_stats")]
 static STATS: PerCpuArray<GlobalStats, 1> = PerCpuArray::new();
 
+/// Session configuration, written by the agent. Not preallocated: the
+/// kernel frees a replaced value only after an RCU grace period, so a
+/// program holding a pointer to it reads the old value whole.
+#[btf_map(name = "bfd_sess_cfg")]
+static CONFIG: HashMap<u32, SessionConfig, MAX_SESSIONS, { BPF_F_NO_PREALLOC as usize }> = HashMap::new();
+
+/// Per-session kernel state with the control detection timer.
+#[btf_map(name = "bfd_sess_state")]
+static STATE: HashMap<u32, SessionState, MAX_SESSIONS> = HashMap::new();
+
+/// Per-session echo detection timer (one `bpf_timer` per map value).
+#[btf_map(name = "bfd_echo_tmr")]
+static ECHO_TIMERS: HashMap<u32, EchoTimer, MAX_SESSIONS> = HashMap::new();
+
+/// The peers whose echoes we reflect, written by the agent.
+#[btf_map(name = "bfd_echo_peers")]
+static ECHO_PEERS: HashMap<EchoPeerKey, u32, MAX_ECHO_PEERS, { BPF_F_NO_PREALLOC as usize }> = HashMap::new();
+
+/// Detection events for the agent.
+#[btf_map(name = "bfd_events")]
+static EVENTS: RingBuf<DetectEvent, EVENTS_BYTES> = RingBuf::new();
+
 /// The largest control packet the kernel program inspects: the header and
 /// the largest authentication section (keyed SHA1, RFC 5880 §4.4).
 const CONTROL_INSPECT_LEN: usize = control::HEADER_LEN + 28;
 
+/// `CLOCK_MONOTONIC`, the clock of `bpf_ktime_get_ns`, for `bpf_timer_init`.
+const CLOCK_MONOTONIC: u64 = 1;
+/// `bpf_timer_init` on a timer that is already initialised.
+const EBUSY: i64 = 16;
+/// `bpf_timer_start` on a timer without a callback.
+const EINVAL: i64 = 22;
+
 #[xdp]
 pub fn bfd_xdp(ctx: XdpContext) -> u32 {
-    // Per-CPU slot: XDP runs with preemption disabled, so plain increments
-    // on this CPU's copy cannot race.
     let Some(stats) = STATS.get_ptr_mut(0) else {
         return xdp_action::XDP_PASS;
     };
     // SAFETY: the kernel returned a valid pointer to this CPU's value,
-    // which lives as long as the map, and nothing else on this CPU touches
-    // it while the program runs.
+    // which lives as long as the map; XDP runs with preemption disabled,
+    // so nothing else on this CPU touches it while the program runs.
     let stats = unsafe { &mut *stats };
     stats.frames += 1;
 
-    let frame = Frame::new(&ctx);
-    match frame.udp_payload() {
-        Some(payload) => count_bfd(&ctx, &payload, stats),
-        None => stats.not_bfd += 1,
-    }
-    xdp_action::XDP_PASS
-}
-
-#[inline(always)]
-fn count_bfd(ctx: &XdpContext, payload: &UdpPayload, stats: &mut GlobalStats) {
-    match payload.dst_port {
-        CONTROL_PORT | MULTIHOP_CONTROL_PORT => count_control(ctx, payload, stats),
-        ECHO_PORT => count_echo(ctx, payload, stats),
-        _ => stats.not_bfd += 1,
-    }
-}
-
-#[inline(always)]
-fn count_control(ctx: &XdpContext, payload: &UdpPayload, stats: &mut GlobalStats) {
-    let mut buffer = [0u8; CONTROL_INSPECT_LEN];
-    let Some(len) = payload.load(ctx, &mut buffer) else {
-        *stats.control_invalid.counter_mut(bfd_common::wire::Error::Truncated) += 1;
-        return;
+    let mut frame = Frame::new(&ctx);
+    let Some(packet) = frame.udp() else {
+        stats.not_bfd += 1;
+        return xdp_action::XDP_PASS;
     };
+    match packet.dst_port {
+        CONTROL_PORT => control(&ctx, &frame, &packet, false, stats),
+        MULTIHOP_CONTROL_PORT => control(&ctx, &frame, &packet, true, stats),
+        ECHO_PORT => echo(&ctx, &mut frame, &packet, stats),
+        _ => {
+            stats.not_bfd += 1;
+            xdp_action::XDP_PASS
+        }
+    }
+}
+
+/// A buffer the control header is copied into, 8-aligned so the absorb
+/// comparison reads it as 64-bit words.
+#[repr(C, align(8))]
+struct ControlBuffer([u8; CONTROL_INSPECT_LEN]);
+
+/// The decision on a control packet (RFC 5880 §6.8.6, RFC 5881 §5, RFC
+/// 5883 §2).
+#[inline(always)]
+fn control(
+    ctx: &XdpContext,
+    frame: &Frame,
+    packet: &UdpPacket,
+    multihop_port: bool,
+    stats: &mut GlobalStats,
+) -> u32 {
+    let mut buffer = ControlBuffer([0u8; CONTROL_INSPECT_LEN]);
+    let Some(len) = packet.payload.load(ctx, &mut buffer.0) else {
+        *stats.control_invalid.counter_mut(Error::Truncated) += 1;
+        return xdp_action::XDP_DROP;
+    };
+    let bytes = &buffer.0;
+    // The whole buffer (zeroes past `len`), so the getters of the mandatory
+    // section are always in bounds; what was received is checked first.
+    let header = ControlPacket::new_unchecked(&bytes[..]);
     // A Length the buffer cannot hold is either a lie (more than the UDP
-    // payload: invalid) or a packet too big for the fast path.
-    let length = usize::from(buffer[3]);
-    if length > CONTROL_INSPECT_LEN && length <= payload.len {
-        stats.control_oversize += 1;
+    // payload: invalid, `check` says so) or a packet too long for the fast
+    // path to inspect whole, whose mandatory section alone is checked here;
+    // the rest is the agent's.
+    let length = usize::from(header.length());
+    let oversize = length > CONTROL_INSPECT_LEN && length <= packet.payload.len;
+    let checked = if oversize {
+        check_mandatory_section(bytes)
+    } else {
+        match bytes.get(..len) {
+            Some(received) => ControlPacket::new_unchecked(received).check(),
+            None => Err(Error::Truncated),
+        }
+    };
+    if let Err(error) = checked {
+        // §6.8.6: "the packet MUST be discarded".
+        *stats.control_invalid.counter_mut(error) += 1;
+        return xdp_action::XDP_DROP;
+    }
+
+    // §6.8.6: "If the Your Discriminator field is nonzero, it MUST be used
+    // to select the session with which this BFD packet is associated";
+    // zero: the session is selected by addresses, which is the agent's job
+    // (and happens only while a session comes up).
+    let discriminator = header.your_discriminator();
+    if discriminator == 0 {
+        stats.ctl_pass_discr0 += 1;
+        return xdp_action::XDP_PASS;
+    }
+    // "If no session is found, the packet MUST be discarded."
+    let (Some(config), Some(state)) = (session_config(discriminator), STATE.get_ptr_mut(discriminator))
+    else {
+        stats.ctl_drop_unknown += 1;
+        return xdp_action::XDP_DROP;
+    };
+    let multihop = config.flags & CFG_MULTIHOP != 0;
+    if multihop != multihop_port {
+        stats.ctl_drop_port += 1;
+        count(field!(state, drop_port));
+        return xdp_action::XDP_DROP;
+    }
+    // GTSM (RFC 5082): single-hop packets must arrive with TTL 255 (RFC 5881
+    // §5), multihop ones with at least the configured minimum (RFC 5883 §2).
+    let ttl_ok = if multihop { packet.ttl >= config.min_ttl } else { packet.ttl == TTL };
+    if !ttl_ok {
+        stats.ctl_drop_ttl += 1;
+        count(field!(state, drop_ttl));
+        return xdp_action::XDP_DROP;
+    }
+    let Some((src, dst)) = frame.addresses(packet) else {
+        stats.not_bfd += 1;
+        return xdp_action::XDP_PASS;
+    };
+    if !same_address(&src, &config.peer) {
+        stats.ctl_drop_src += 1;
+        count(field!(state, drop_src));
+        return xdp_action::XDP_DROP;
+    }
+    if !is_unspecified(&config.local) && !same_address(&dst, &config.local) {
+        stats.ctl_drop_dst += 1;
+        count(field!(state, drop_dst));
+        return xdp_action::XDP_DROP;
+    }
+    // RFC 5881 §3: a single-hop session runs over one interface.
+    if !multihop && config.ifindex != 0 && ctx.ingress_ifindex() as u32 != config.ifindex {
+        stats.ctl_drop_iface += 1;
+        count(field!(state, drop_iface));
+        return xdp_action::XDP_DROP;
+    }
+
+    // A valid packet for this session: §6.8.6 "the detection timer is
+    // reset" (whether the agent sees it or not).
+    store(field!(state, last_rx_ns), now());
+    count(field!(state, rx_packets));
+    clear_detected(state, DETECTED_CONTROL);
+    if config.detect_ns != 0 {
+        // SAFETY: `state` points into a live value of STATE.
+        let timer = unsafe { &raw mut (*state).ctl_timer };
+        arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
+    }
+
+    let passed = if oversize {
+        stats.ctl_pass_oversize += 1;
+        true
+    } else if header.auth_present() || length > control::HEADER_LEN {
+        // An authentication section (§6.7: only the agent holds the keys
+        // and the sequence numbers), or bytes past the header the agent may
+        // want to see.
+        stats.ctl_pass_auth += 1;
+        true
+    } else if config.flags & CFG_ABSORB != 0 && same_header(bytes, &config.expect) {
+        stats.ctl_absorbed += 1;
+        false
+    } else {
+        stats.ctl_pass_changed += 1;
+        true
+    };
+    if passed {
+        count(field!(state, passed));
+        xdp_action::XDP_PASS
+    } else {
+        count(field!(state, absorbed));
+        xdp_action::XDP_DROP
+    }
+}
+
+/// RFC 5880 §6.8.6's checks of a control packet's mandatory section alone,
+/// for a packet too long to inspect whole: `check` on a copy of the 24
+/// bytes with Length 24 and the A bit clear (the packet's Length was found
+/// within the payload already; its authentication section is the agent's).
+#[inline(always)]
+fn check_mandatory_section(bytes: &[u8; CONTROL_INSPECT_LEN]) -> Result<(), Error> {
+    let mut header = [0u8; control::HEADER_LEN];
+    header.copy_from_slice(&bytes[..control::HEADER_LEN]);
+    let mut packet = ControlPacket::new_unchecked(&mut header[..]);
+    packet.set_length(control::HEADER_LEN as u8);
+    packet.set_auth_present(false);
+    packet.check()
+}
+
+/// The decision on an echo packet (RFC 5880 §6.4, RFC 5881 §4).
+#[inline(always)]
+fn echo(ctx: &XdpContext, frame: &mut Frame, packet: &UdpPacket, stats: &mut GlobalStats) -> u32 {
+    let Some((src, dst)) = frame.addresses(packet) else {
+        stats.not_bfd += 1;
+        return xdp_action::XDP_PASS;
+    };
+    if own_echo(ctx, packet, &src) {
+        stats.echo_own += 1;
+        return xdp_action::XDP_DROP;
+    }
+    // A peer's echo is addressed to the peer itself (RFC 5881 §4: "the
+    // destination address MUST be chosen in such a way as to cause the
+    // remote system to forward the packet back to the local system"; FRR
+    // and we use the sender's own address).
+    if !same_address(&src, &dst) {
+        stats.echo_pass_not_self += 1;
+        return xdp_action::XDP_PASS;
+    }
+    // Only from a neighbour, and we decrement from 255 to 254 (what FRR
+    // accepts back).
+    if packet.ttl != TTL {
+        stats.echo_pass_ttl += 1;
+        return xdp_action::XDP_PASS;
+    }
+    let key = EchoPeerKey { ifindex: ctx.ingress_ifindex() as u32, address: src };
+    let Some(discriminator) = ECHO_PEERS.get_ptr(key) else {
+        stats.echo_pass_denied += 1;
+        return xdp_action::XDP_PASS;
+    };
+    if !frame.turn_echo_around(packet) {
+        stats.not_bfd += 1;
+        return xdp_action::XDP_PASS;
+    }
+    stats.echo_reflected += 1;
+    // SAFETY: a pointer to a live value of ECHO_PEERS, a u32.
+    let discriminator = unsafe { *discriminator };
+    if discriminator != 0
+        && let Some(state) = STATE.get_ptr_mut(discriminator)
+    {
+        count(field!(state, echo_reflected));
+    }
+    xdp_action::XDP_TX
+}
+
+/// Whether the echo is one of ours coming back: our payload, naming a
+/// session with echo on, with our address for it as source (the peer may
+/// run bfd-xdp too and send the same format, with a discriminator that is
+/// also one of ours), and at most one hop away (GTSM, RFC 5082: our echo
+/// leaves with 255 and the peer decrements it once). If so, times it and
+/// re-arms the session's echo timer.
+#[inline(always)]
+fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
+    if packet.ttl < TTL - 1 {
+        return false;
+    }
+    let mut buffer = [0u8; echo::PAYLOAD_LEN];
+    if packet.payload.load(ctx, &mut buffer) != Some(echo::PAYLOAD_LEN) {
+        return false;
+    }
+    let payload = EchoPacket::new_unchecked(&buffer[..]);
+    if payload.check().is_err() {
+        return false;
+    }
+    let discriminator = payload.discriminator();
+    let Some(config) = session_config(discriminator) else {
+        return false;
+    };
+    if config.flags & CFG_ECHO == 0 || (!is_unspecified(&config.local) && !same_address(src, &config.local)) {
+        return false;
+    }
+    let Some(state) = STATE.get_ptr_mut(discriminator) else {
+        return false;
+    };
+    let now = now();
+    store(field!(state, last_echo_rx_ns), now);
+    store(field!(state, echo_rtt_ns), now.saturating_sub(payload.tx_time_ns()));
+    count(field!(state, echo_rx));
+    clear_detected(state, DETECTED_ECHO);
+    if config.echo_detect_ns != 0
+        && let Some(timer) = ECHO_TIMERS.get_ptr_mut(discriminator)
+    {
+        // SAFETY: `timer` points into a live value of ECHO_TIMERS.
+        let timer = unsafe { &raw mut (*timer).timer };
+        arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
+    }
+    true
+}
+
+/// The control detection timer of session `*key` expired (RFC 5880
+/// §6.8.4). Runs in softirq context, possibly while a packet for the
+/// session is re-arming it on another CPU.
+#[inline(never)]
+extern "C" fn ctl_expired(_map: *mut c_void, key: *mut u32, state: *mut SessionState) -> i32 {
+    // SAFETY: the kernel passes the key and value of the timer's element.
+    let discriminator = unsafe { *key };
+    // SAFETY: as above, and the timer is in this value.
+    let timer = unsafe { &raw mut (*state).ctl_timer };
+    expired(discriminator, state, timer, EVENT_CONTROL_TIMEOUT);
+    0
+}
+
+/// The echo detection timer of session `*key` expired.
+#[inline(never)]
+extern "C" fn echo_expired(_map: *mut c_void, key: *mut u32, value: *mut EchoTimer) -> i32 {
+    // SAFETY: the kernel passes the key and value of the timer's element.
+    let discriminator = unsafe { *key };
+    if let Some(state) = STATE.get_ptr_mut(discriminator) {
+        // SAFETY: as above, and the timer is in this value.
+        let timer = unsafe { &raw mut (*value).timer };
+        expired(discriminator, state, timer, EVENT_ECHO_TIMEOUT);
+    }
+    0
+}
+
+/// What both timers do when they expire: check that the detection time has
+/// really passed since the last packet under the current configuration
+/// (the agent may have changed or disabled it, and a packet may have
+/// arrived while the timer was firing), and if so mark the session and
+/// tell the agent.
+#[inline(always)]
+fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, kind: u32) {
+    let Some(config) = session_config(discriminator) else {
+        return; // the session is being removed
+    };
+    let control = kind == EVENT_CONTROL_TIMEOUT;
+    let (detect_ns, last_rx_ns, bit) = if control {
+        (config.detect_ns, load(field!(state, last_rx_ns)), DETECTED_CONTROL)
+    } else {
+        (config.echo_detect_ns, load(field!(state, last_echo_rx_ns)), DETECTED_ECHO)
+    };
+    if detect_ns == 0 {
+        return; // detection disabled since the timer was armed
+    }
+    let now = now();
+    let waited = now.saturating_sub(last_rx_ns);
+    if waited < detect_ns {
+        // Armed under a shorter detection time than the current one: wait
+        // for the rest. (Re-arming its own timer from the callback is
+        // allowed.)
+        // SAFETY: `timer` is this callback's own, initialised timer.
+        unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), detect_ns - waited, 0) };
         return;
     }
-    let Some(bytes) = buffer.get(..len) else {
-        return;
+    set_detected(state, bit);
+    count(if control { field!(state, ctl_expired) } else { field!(state, echo_expired) });
+    let event =
+        DetectEvent { generation: config.generation, last_rx_ns, fired_at_ns: now, discriminator, kind };
+    let lost = EVENTS.output(event, 0).is_err();
+    if let Some(stats) = STATS.get_ptr_mut(0) {
+        // SAFETY: this CPU's value, as in `bfd_xdp`; timer callbacks run
+        // in softirq context, never nested in the program on this CPU.
+        let stats = unsafe { &mut *stats };
+        if control {
+            stats.ctl_expired += 1;
+        } else {
+            stats.echo_expired += 1;
+        }
+        if lost {
+            stats.events_lost += 1;
+        }
+    }
+}
+
+/// Initialises `timer` if needed and (re)starts it to expire in `ns`.
+///
+/// The first packet of a session initialises its timer (lazily: the agent
+/// creates the map value zeroed and cannot initialise a timer from user
+/// space). `bpf_timer_init` fails with `EBUSY` on an initialised timer,
+/// which is the common case. `bpf_timer_start` restarts a pending timer.
+#[inline(always)]
+fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) {
+    let timer = timer.cast::<kernel_timer>();
+    // SAFETY: `timer` points at the `bpf_timer` field of a live value of
+    // `map` (the verifier checks both), `callback` is a static function
+    // with the timer callback signature.
+    unsafe {
+        match bpf_timer_init(timer, map, CLOCK_MONOTONIC) {
+            0 => {
+                bpf_timer_set_callback(timer, callback);
+            }
+            error if error == -EBUSY => {}
+            _ => return,
+        }
+        if bpf_timer_start(timer, ns, 0) == -EINVAL {
+            // Another CPU initialised the timer and has not set its
+            // callback yet: set it ourselves (the same one) and retry.
+            bpf_timer_set_callback(timer, callback);
+            bpf_timer_start(timer, ns, 0);
+        }
+    }
+}
+
+/// The pointer a helper takes for `map` (what the loader relocates).
+#[inline(always)]
+fn map_pointer<T>(map: &'static T) -> *mut c_void {
+    core::ptr::from_ref(map).cast_mut().cast()
+}
+
+/// The session's configuration, if the agent configured it.
+#[inline(always)]
+fn session_config(discriminator: u32) -> Option<&'static SessionConfig> {
+    // SAFETY: only the agent writes this map, and a value it replaces or
+    // deletes is freed after an RCU grace period (no preallocation), which
+    // cannot end while this program or callback runs: the reference stays
+    // valid and unchanged for as long as it is used here.
+    CONFIG.get_ptr(discriminator).map(|pointer| unsafe { &*pointer })
+}
+
+/// Adds one to a shared counter with an atomic add (`BPF_ATOMIC | BPF_ADD`,
+/// the old `XADD`): several CPUs may receive for the same session.
+#[inline(always)]
+fn count(field: *mut u64) {
+    // SAFETY: `field` is an aligned u64 inside a live map value (the
+    // verifier checks the access); the instruction only adds to it.
+    unsafe {
+        asm!(
+            "lock *(u64 *)({field} + 0) += {one}",
+            field = in(reg) field,
+            one = in(reg) 1u64,
+            options(nostack),
+        )
     };
-    match ControlPacket::new_unchecked(bytes).check() {
-        Ok(()) => stats.control_valid += 1,
-        Err(error) => *stats.control_invalid.counter_mut(error) += 1,
+}
+
+/// Atomically ORs `bits` into a shared word (`BPF_ATOMIC | BPF_OR`).
+#[inline(always)]
+fn atomic_or(field: *mut u64, bits: u64) {
+    // SAFETY: as for `count`.
+    unsafe {
+        asm!(
+            "lock *(u64 *)({field} + 0) |= {bits}",
+            field = in(reg) field,
+            bits = in(reg) bits,
+            options(nostack),
+        )
+    };
+}
+
+/// Atomically ANDs `bits` into a shared word (`BPF_ATOMIC | BPF_AND`).
+#[inline(always)]
+fn atomic_and(field: *mut u64, bits: u64) {
+    // SAFETY: as for `count`.
+    unsafe {
+        asm!(
+            "lock *(u64 *)({field} + 0) &= {bits}",
+            field = in(reg) field,
+            bits = in(reg) bits,
+            options(nostack),
+        )
+    };
+}
+
+/// Writes a shared timestamp: one 64-bit store, which BPF performs as a
+/// single access (LLVM's BPF backend cannot select atomic loads and stores
+/// for this target, so volatile accesses stand in for relaxed ones).
+#[inline(always)]
+fn store(field: *mut u64, value: u64) {
+    // SAFETY: `field` is an aligned u64 inside a live map value.
+    unsafe { field.write_volatile(value) };
+}
+
+/// Reads a shared word with one 64-bit load (see `store`).
+#[inline(always)]
+fn load(field: *mut u64) -> u64 {
+    // SAFETY: `field` is an aligned u64 inside a live map value.
+    unsafe { field.read_volatile() }
+}
+
+#[inline(always)]
+fn set_detected(state: *mut SessionState, bit: u64) {
+    atomic_or(field!(state, detected), bit);
+}
+
+/// Clears a detected flag; reads first so the common case (not detected)
+/// costs no atomic write.
+#[inline(always)]
+fn clear_detected(state: *mut SessionState, bit: u64) {
+    let field = field!(state, detected);
+    if load(field) & bit != 0 {
+        atomic_and(field, !bit);
     }
 }
 
 #[inline(always)]
-fn count_echo(ctx: &XdpContext, payload: &UdpPayload, stats: &mut GlobalStats) {
-    let mut buffer = [0u8; echo::PAYLOAD_LEN];
-    if payload.load(ctx, &mut buffer) != Some(echo::PAYLOAD_LEN) {
-        // Shorter than our payload: not ours, a peer's echo is opaque.
-        stats.echo_foreign += 1;
-        return;
-    }
-    match EchoPacket::new_unchecked(&buffer[..]).check() {
-        Ok(()) => stats.echo_own += 1,
-        Err(bfd_common::wire::Error::EchoBadMagic) => stats.echo_foreign += 1,
-        Err(error) => *stats.echo_invalid.counter_mut(error) += 1,
-    }
+fn now() -> u64 {
+    // SAFETY: a helper without arguments.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// The two halves of an address as 64-bit words (compared without a
+/// `memcmp`, which BPF does not have).
+#[inline(always)]
+fn words(address: &Address) -> (u64, u64) {
+    let mut high = [0u8; 8];
+    let mut low = [0u8; 8];
+    high.copy_from_slice(&address[..8]);
+    low.copy_from_slice(&address[8..]);
+    (u64::from_ne_bytes(high), u64::from_ne_bytes(low))
+}
+
+#[inline(always)]
+fn same_address(a: &Address, b: &Address) -> bool {
+    words(a) == words(b)
+}
+
+#[inline(always)]
+fn is_unspecified(address: &Address) -> bool {
+    words(address) == (0, 0)
+}
+
+/// Whether the packet's first 24 bytes are the absorb template.
+#[inline(always)]
+fn same_header(bytes: &[u8; CONTROL_INSPECT_LEN], expect: &[u8; control::HEADER_LEN]) -> bool {
+    let word = |bytes: &[u8], index: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
+        u64::from_ne_bytes(word)
+    };
+    word(bytes, 0) == word(expect, 0)
+        && word(bytes, 1) == word(expect, 1)
+        && word(bytes, 2) == word(expect, 2)
 }
 
 #[cfg(not(test))]

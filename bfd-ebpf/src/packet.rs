@@ -1,9 +1,13 @@
-//! Header parsing for the XDP program: Ethernet, up to two VLAN tags
-//! (802.1Q, 802.1ad), IPv4 with options or IPv6 without extension headers,
-//! and UDP. Every read of packet memory goes through [`Frame::bytes`], the
-//! one bounds check the verifier needs to see.
+//! Header parsing and rewriting for the XDP program: Ethernet, up to two
+//! VLAN tags (802.1Q, 802.1ad), IPv4 with options or IPv6 without extension
+//! headers, and UDP.
+//!
+//! Every direct access to packet memory goes through [`Frame::at`], the one
+//! bounds check the verifier needs to see; the UDP payload is copied out
+//! with `bpf_xdp_load_bytes`, which the kernel bounds-checks itself.
 
 use aya_ebpf::{helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use bfd_common::maps::{Address, address_v4};
 
 const ETH_HEADER_LEN: usize = 14;
 const VLAN_TAG_LEN: usize = 4;
@@ -11,6 +15,7 @@ const ETH_P_IPV4: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
+const IPV4_MIN_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
 const UDP_HEADER_LEN: usize = 8;
 const IPPROTO_UDP: u8 = 17;
@@ -21,10 +26,23 @@ pub struct Frame {
     end: usize,
 }
 
-/// Where a UDP payload is and what it is for.
-pub struct UdpPayload {
+/// An IPv4 or IPv6 UDP packet that is not a fragment, as far as the
+/// program needs it.
+pub struct UdpPacket {
+    /// Offset of the IP header from the start of the frame.
+    pub ip_offset: usize,
+    /// IPv6 (else IPv4).
+    pub ipv6: bool,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
     /// UDP destination port.
     pub dst_port: u16,
+    /// The UDP payload.
+    pub payload: UdpPayload,
+}
+
+/// Where a UDP payload is.
+pub struct UdpPayload {
     /// Offset of the payload from the start of the frame.
     pub offset: usize,
     /// Payload length: the UDP length less its header, cut to the frame.
@@ -37,19 +55,36 @@ impl Frame {
         Frame { start: ctx.data(), end: ctx.data_end() }
     }
 
-    /// The `N` bytes at `offset`, or `None` if the frame is shorter.
+    /// A pointer to the `N` bytes at `offset`, or `None` if the frame is
+    /// shorter: the one bounds check of every direct packet access.
     #[inline(always)]
-    fn bytes<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
-        // The one comparison of a packet pointer against `data_end` that the
-        // verifier needs before any read; offsets are bounded (at most a few
-        // hundred bytes), so the additions cannot wrap.
+    fn at<const N: usize>(&self, offset: usize) -> Option<*mut [u8; N]> {
+        // The comparison of a packet pointer against `data_end` that the
+        // verifier needs before any access; offsets are bounded (at most a
+        // few hundred bytes), so the additions cannot wrap.
         let at = self.start + offset;
         if at + N > self.end {
             return None;
         }
-        // SAFETY: `at..at + N` lies inside the packet, which the kernel keeps
-        // mapped while the program runs; `[u8; N]` has alignment 1.
-        Some(unsafe { &*(at as *const [u8; N]) })
+        Some(at as *mut [u8; N])
+    }
+
+    /// The `N` bytes at `offset`, or `None` if the frame is shorter.
+    #[inline(always)]
+    fn bytes<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
+        // SAFETY: `at` checked that the range lies inside the packet, which
+        // the kernel keeps mapped while the program runs; `[u8; N]` has
+        // alignment 1.
+        self.at::<N>(offset).map(|pointer| unsafe { &*pointer })
+    }
+
+    /// The `N` bytes at `offset` for writing, or `None` if the frame is
+    /// shorter.
+    #[inline(always)]
+    fn bytes_mut<const N: usize>(&mut self, offset: usize) -> Option<&mut [u8; N]> {
+        // SAFETY: as in `bytes`; XDP packet data is writable, and `&mut
+        // self` keeps this the only reference into the frame.
+        self.at::<N>(offset).map(|pointer| unsafe { &mut *pointer })
     }
 
     #[inline(always)]
@@ -57,10 +92,11 @@ impl Frame {
         self.bytes::<2>(offset).map(|bytes| u16::from_be_bytes(*bytes))
     }
 
-    /// The UDP payload of an IPv4 or IPv6 UDP packet that is not a
-    /// fragment, or `None` for anything else.
+    /// The IPv4 or IPv6 UDP packet in the frame, or `None` for anything
+    /// else: other protocols, IP fragments, IPv6 extension headers (left to
+    /// the kernel's stack), headers cut short.
     #[inline(always)]
-    pub fn udp_payload(&self) -> Option<UdpPayload> {
+    pub fn udp(&self) -> Option<UdpPacket> {
         let mut offset = ETH_HEADER_LEN;
         let mut ethertype = self.u16_at(12)?;
         // Up to two tags (802.1ad outer, 802.1Q inner), unrolled.
@@ -72,22 +108,28 @@ impl Frame {
                 offset += VLAN_TAG_LEN;
             }
         }
-        let udp = match ethertype {
+        let (udp, ipv6, ttl) = match ethertype {
             ETH_P_IPV4 => {
-                let ip = self.bytes::<20>(offset)?;
+                let ip = self.bytes::<IPV4_MIN_HEADER_LEN>(offset)?;
                 let header_len = usize::from(ip[0] & 0x0f) * 4;
                 let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff; // MF + offset
-                if ip[0] >> 4 != 4 || header_len < 20 || fragment != 0 || ip[9] != IPPROTO_UDP {
+                if ip[0] >> 4 != 4
+                    || header_len < IPV4_MIN_HEADER_LEN
+                    || fragment != 0
+                    || ip[9] != IPPROTO_UDP
+                {
                     return None;
                 }
-                offset + header_len
+                (offset + header_len, false, ip[8])
             }
             ETH_P_IPV6 => {
                 let ip = self.bytes::<IPV6_HEADER_LEN>(offset)?;
+                // Next Header must be UDP: extension headers go to the slow
+                // path (RFC 5881 does not need them).
                 if ip[0] >> 4 != 6 || ip[6] != IPPROTO_UDP {
                     return None;
                 }
-                offset + IPV6_HEADER_LEN
+                (offset + IPV6_HEADER_LEN, true, ip[7])
             }
             _ => return None,
         };
@@ -95,11 +137,74 @@ impl Frame {
         let udp_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let payload_offset = udp + UDP_HEADER_LEN;
         let in_frame = (self.end - self.start).saturating_sub(payload_offset);
-        Some(UdpPayload {
+        Some(UdpPacket {
+            ip_offset: offset,
+            ipv6,
+            ttl,
             dst_port: u16::from_be_bytes([header[2], header[3]]),
-            offset: payload_offset,
-            len: udp_len.saturating_sub(UDP_HEADER_LEN).min(in_frame),
+            payload: UdpPayload {
+                offset: payload_offset,
+                len: udp_len.saturating_sub(UDP_HEADER_LEN).min(in_frame),
+            },
         })
+    }
+
+    /// The packet's source and destination addresses, IPv4 ones mapped
+    /// into IPv6 as the maps store them.
+    #[inline(always)]
+    pub fn addresses(&self, packet: &UdpPacket) -> Option<(Address, Address)> {
+        if packet.ipv6 {
+            // RFC 8200 §3: source at 8, destination at 24.
+            let addresses = self.bytes::<32>(packet.ip_offset + 8)?;
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&addresses[..16]);
+            dst.copy_from_slice(&addresses[16..]);
+            Some((src, dst))
+        } else {
+            // RFC 791: source at 12, destination at 16.
+            let addresses = self.bytes::<8>(packet.ip_offset + 12)?;
+            Some((
+                address_v4([addresses[0], addresses[1], addresses[2], addresses[3]]),
+                address_v4([addresses[4], addresses[5], addresses[6], addresses[7]]),
+            ))
+        }
+    }
+
+    /// Turns a received echo into the one to send back out of the same
+    /// interface (RFC 5880 §6.4: the peer's echo is looped back to it):
+    /// swaps the MAC addresses, and decrements the TTL / hop limit from 255
+    /// to 254, fixing the IPv4 header checksum (RFC 1624) as a router
+    /// forwarding it would. The IP addresses stay: the echo is addressed to
+    /// its sender. The UDP checksum does not cover the TTL and is left
+    /// alone. `false` if the headers are not there (they were parsed, so
+    /// never in practice).
+    #[inline(always)]
+    pub fn turn_echo_around(&mut self, packet: &UdpPacket) -> bool {
+        let Some(macs) = self.bytes_mut::<12>(0) else {
+            return false;
+        };
+        for index in 0..6 {
+            macs.swap(index, index + 6);
+        }
+        if packet.ipv6 {
+            // Hop limit at 7 (RFC 8200 §3); no header checksum.
+            let Some(hop_limit) = self.bytes_mut::<1>(packet.ip_offset + 7) else {
+                return false;
+            };
+            hop_limit[0] = packet.ttl.saturating_sub(1);
+        } else {
+            // TTL at 8, protocol at 9, header checksum at 10 (RFC 791).
+            let Some(words) = self.bytes_mut::<4>(packet.ip_offset + 8) else {
+                return false;
+            };
+            let old = u16::from_be_bytes([words[0], words[1]]);
+            words[0] = packet.ttl.saturating_sub(1);
+            let new = u16::from_be_bytes([words[0], words[1]]);
+            let checksum = bfd_common::checksum::update(u16::from_be_bytes([words[2], words[3]]), old, new);
+            words[2..4].copy_from_slice(&checksum.to_be_bytes());
+        }
+        true
     }
 }
 

@@ -6,21 +6,34 @@
 //! the process that attached it exits; removing the pin detaches it. That
 //! lets operators inspect the maps with `bpftool map dump pinned <dir>/<map>`
 //! and lets tests attach in one process and read in another.
+//!
+//! The agent drives the program through [`FastPath`] (sessions and the echo
+//! allowlist, written into the pinned maps) and [`Events`] (the detection
+//! events of the kernel's timers, read from the pinned ring buffer).
+//! [`load_unattached`] loads the program without attaching it, to run it on
+//! crafted frames with `BPF_PROG_TEST_RUN` (tests, benchmarks).
 
 use std::{
     fs, io,
+    net::IpAddr,
+    os::fd::{AsFd, BorrowedFd},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use aya::{
-    EbpfLoader,
-    maps::{Map, MapData, PerCpuArray},
-    programs::{ProgramError, Xdp, XdpMode, links::FdLink},
+    Ebpf, EbpfLoader,
+    maps::{HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
+    programs::{ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode, links::FdLink},
 };
 pub use bfd_common::maps::DEFAULT_PIN_DIR;
-use bfd_common::maps::{GlobalStats, STATS_MAP, XDP_PROGRAM};
+use bfd_common::maps::{
+    DetectEvent, ECHO_PEERS_MAP, ECHO_TIMER_MAP, EVENTS_MAP, EchoPeerKey, EchoTimer, GlobalStats,
+    SESSION_CONFIG_MAP, SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
+};
 use nix::{
     mount::{MsFlags, mount},
+    poll::{PollFd, PollFlags, PollTimeout, poll},
     sys::statfs::{BPF_FS_MAGIC, statfs},
 };
 
@@ -139,6 +152,29 @@ pub enum FastPathError {
         /// The error.
         source: aya::maps::MapError,
     },
+    /// Writing or deleting an element of a pinned map failed.
+    #[error("{action} in map {map}: {source}")]
+    MapWrite {
+        /// The map's name.
+        map: &'static str,
+        /// What was being done.
+        action: String,
+        /// The error.
+        source: aya::maps::MapError,
+    },
+    /// Waiting for the event ring buffer failed.
+    #[error("waiting for events: {0}")]
+    Poll(nix::Error),
+    /// The ring buffer held a record that is not a [`DetectEvent`]: the
+    /// program and the agent were built from different sources.
+    #[error(
+        "an event of {0} bytes in {EVENTS_MAP}, expected {size} (a program from another build?)",
+        size = size_of::<DetectEvent>()
+    )]
+    BadEvent(usize),
+    /// Running the program with `BPF_PROG_TEST_RUN` failed.
+    #[error("BPF_PROG_TEST_RUN: {0}")]
+    TestRun(ProgramError),
 }
 
 /// The XDP program, attached and pinned.
@@ -189,6 +225,26 @@ fn load_attach_and_pin(
     pinned: &mut Vec<PathBuf>,
 ) -> Result<AttachedMode, FastPathError> {
     let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+    let program = load_program(&mut ebpf)?;
+    let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
+    // Owned by this process until pinned: if pinning fails, dropping it
+    // detaches the program.
+    let link = program
+        .take_link(link_id)
+        .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
+    let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
+        iface: iface.to_owned(),
+        reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
+    })?;
+    pin_maps(&ebpf, pin_dir, pinned)?;
+    let link_path = pin_dir.join(link_pin_name(iface));
+    link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
+    pinned.push(link_path);
+    Ok(attached_mode)
+}
+
+/// The XDP program of `ebpf`, loaded into the kernel (verified).
+fn load_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, FastPathError> {
     let program: &mut Xdp = ebpf
         .program_mut(XDP_PROGRAM)
         .ok_or_else(|| FastPathError::Program {
@@ -201,17 +257,11 @@ fn load_attach_and_pin(
             source,
         })?;
     program.load().map_err(verifier_error)?;
-    let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
-    // Owned by this process until pinned: if pinning fails, dropping it
-    // detaches the program.
-    let link = program
-        .take_link(link_id)
-        .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
-    let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
-        iface: iface.to_owned(),
-        reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
-    })?;
+    Ok(program)
+}
 
+/// Pins every map of `ebpf` under `pin_dir` by its name.
+fn pin_maps(ebpf: &Ebpf, pin_dir: &Path, pinned: &mut Vec<PathBuf>) -> Result<(), FastPathError> {
     for (name, map) in ebpf.maps() {
         // aya also lists the object's data sections (.rodata, .bss) as maps;
         // only named maps are for operators.
@@ -222,10 +272,138 @@ fn load_attach_and_pin(
         map.pin(&path).map_err(|source| FastPathError::Pin { path: path.clone(), source })?;
         pinned.push(path);
     }
-    let link_path = pin_dir.join(link_pin_name(iface));
-    link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
-    pinned.push(link_path);
-    Ok(attached_mode)
+    Ok(())
+}
+
+/// The XDP program loaded into the kernel (so verified) but attached to no
+/// interface, its maps pinned under a pin directory: for running it on
+/// crafted frames with `BPF_PROG_TEST_RUN` ([`Unattached::run`]) in tests
+/// and benchmarks, while [`FastPath`] configures it through the pins.
+/// Dropping it closes the program; the map pins stay until removed.
+pub struct Unattached {
+    ebpf: Ebpf,
+    /// The pins, maps only.
+    pub pinned: Vec<PathBuf>,
+}
+
+/// What one `BPF_PROG_TEST_RUN` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunOutput {
+    /// The program's verdict (`xdp_action`): see [`XdpAction`].
+    pub action: XdpAction,
+    /// The frame as the program left it.
+    pub frame: Vec<u8>,
+    /// The kernel's measure of one run: the total time of all repeats
+    /// divided by their number.
+    pub duration: Duration,
+}
+
+/// An XDP program's verdict (`enum xdp_action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAction {
+    /// `XDP_ABORTED` (0).
+    Aborted,
+    /// `XDP_DROP` (1).
+    Drop,
+    /// `XDP_PASS` (2).
+    Pass,
+    /// `XDP_TX` (3).
+    Tx,
+    /// `XDP_REDIRECT` (4).
+    Redirect,
+    /// Any other value.
+    Other(u32),
+}
+
+impl From<u32> for XdpAction {
+    fn from(value: u32) -> XdpAction {
+        match value {
+            0 => XdpAction::Aborted,
+            1 => XdpAction::Drop,
+            2 => XdpAction::Pass,
+            3 => XdpAction::Tx,
+            4 => XdpAction::Redirect,
+            other => XdpAction::Other(other),
+        }
+    }
+}
+
+/// Loads the embedded XDP program without attaching it and pins its maps
+/// under `pin_dir`, which must be empty or absent. See [`Unattached`].
+pub fn load_unattached(pin_dir: &Path) -> Result<Unattached, FastPathError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(FastPathError::NoObject);
+    }
+    prepare_pin_dir(pin_dir)?;
+    let mut pinned = Vec::new();
+    let loaded = EbpfLoader::new().load(EBPF_OBJECT).map_err(FastPathError::from).and_then(|mut ebpf| {
+        load_program(&mut ebpf)?;
+        pin_maps(&ebpf, pin_dir, &mut pinned)?;
+        Ok(ebpf)
+    });
+    match loaded {
+        Ok(ebpf) => Ok(Unattached { ebpf, pinned }),
+        Err(error) => {
+            for path in &pinned {
+                let _ = fs::remove_file(path);
+            }
+            let _ = fs::remove_dir(pin_dir);
+            Err(error)
+        }
+    }
+}
+
+impl Unattached {
+    /// Runs the program `repeat` times (at least once) on `frame` with
+    /// `BPF_PROG_TEST_RUN`, as if it had arrived on interface
+    /// `ingress_ifindex` (0: none; otherwise it must exist in the calling
+    /// thread's network namespace, the kernel looks its receive queue up;
+    /// frames shorter than 14 bytes are refused). The repeats of one call
+    /// run on the same buffer: a program that rewrites the frame (the echo
+    /// reflector) sees its own output from the second repeat on. Map
+    /// updates persist.
+    pub fn run(
+        &self,
+        frame: &[u8],
+        ingress_ifindex: u32,
+        repeat: u32,
+    ) -> Result<TestRunOutput, FastPathError> {
+        let program: &Xdp = self
+            .ebpf
+            .program(XDP_PROGRAM)
+            .ok_or_else(|| FastPathError::Program {
+                action: format!("finding program {XDP_PROGRAM}"),
+                source: ProgramError::NotLoaded,
+            })?
+            .try_into()
+            .map_err(|source| FastPathError::Program {
+                action: format!("{XDP_PROGRAM} is not XDP"),
+                source,
+            })?;
+        // struct xdp_md as BPF_PROG_TEST_RUN takes it (include/uapi/linux/
+        // bpf.h): data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex, each a u32. The kernel requires
+        // data_end to be the frame's length and data_meta and
+        // egress_ifindex to be 0 (net/bpf/test_run.c).
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&len.to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        // XDP_TX output is the input frame modified in place; 256 bytes of
+        // slack in case a future program grows it.
+        let mut output = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut output),
+                ctx_in: Some(&ctx),
+                repeat: repeat.max(1),
+                ..TestRunOptions::default()
+            })
+            .map_err(FastPathError::TestRun)?;
+        output.truncate(result.data_size_out as usize);
+        Ok(TestRunOutput { action: result.return_value.into(), frame: output, duration: result.duration })
+    }
 }
 
 /// Removes every pin under `pin_dir` (detaching the program: the pinned link
@@ -261,10 +439,8 @@ pub fn detach(pin_dir: &Path) -> Result<Vec<PathBuf>, FastPathError> {
 /// Reads the program's global counters from the pinned `bfd_stats` map,
 /// summed over CPUs.
 pub fn read_stats(pin_dir: &Path) -> Result<GlobalStats, FastPathError> {
-    let path = pin_dir.join(STATS_MAP);
+    let (path, map) = open_map(pin_dir, STATS_MAP)?;
     let map_error = |source| FastPathError::Map { path: path.clone(), source };
-    let data = MapData::from_pin(&path).map_err(map_error)?;
-    let map = Map::from_map_data(data).map_err(map_error)?;
     let array = PerCpuArray::<MapData, GlobalStats>::try_from(map).map_err(map_error)?;
     let per_cpu = array.get(&0, 0).map_err(map_error)?;
     let mut total = GlobalStats::default();
@@ -272,6 +448,264 @@ pub fn read_stats(pin_dir: &Path) -> Result<GlobalStats, FastPathError> {
         total.add(value);
     }
     Ok(total)
+}
+
+/// Opens the map pinned as `name` under `pin_dir`.
+fn open_map(pin_dir: &Path, name: &str) -> Result<(PathBuf, Map), FastPathError> {
+    let path = pin_dir.join(name);
+    let map_error = |source| FastPathError::Map { path: path.clone(), source };
+    let data = MapData::from_pin(&path).map_err(map_error)?;
+    let map = Map::from_map_data(data).map_err(map_error)?;
+    Ok((path, map))
+}
+
+/// Opens the hash map pinned as `name` under `pin_dir`.
+fn open_hash<K: aya::Pod, V: aya::Pod>(
+    pin_dir: &Path,
+    name: &str,
+) -> Result<HashMap<MapData, K, V>, FastPathError> {
+    let (path, map) = open_map(pin_dir, name)?;
+    HashMap::try_from(map).map_err(|source| FastPathError::Map { path, source })
+}
+
+/// `bpf_map_update_elem` flag: create, fail if the key exists.
+const BPF_NOEXIST: u64 = 1;
+
+/// Whether a map error is the kernel saying the key is not there (delete of
+/// an absent key) or already there (`BPF_NOEXIST` on a present one).
+fn is_errno(error: &MapError, errno: i32) -> bool {
+    matches!(error, MapError::SyscallError(syscall) if syscall.io_error.raw_os_error() == Some(errno))
+}
+
+/// The agent's handle on the maps of an attached program, through their
+/// pins: it configures sessions and the echo allowlist and reads the
+/// kernel's per-session state. See `bfd_common::maps` for what each map
+/// holds and who writes it.
+pub struct FastPath {
+    pin_dir: PathBuf,
+    config: HashMap<MapData, u32, SessionConfig>,
+    state: HashMap<MapData, u32, SessionState>,
+    echo_timers: HashMap<MapData, u32, EchoTimer>,
+    echo_peers: HashMap<MapData, EchoPeerKey, u32>,
+}
+
+impl FastPath {
+    /// Opens the maps pinned under `pin_dir` (by [`attach`] or
+    /// [`load_unattached`]).
+    pub fn open(pin_dir: &Path) -> Result<FastPath, FastPathError> {
+        Ok(FastPath {
+            pin_dir: pin_dir.to_owned(),
+            config: open_hash(pin_dir, SESSION_CONFIG_MAP)?,
+            state: open_hash(pin_dir, SESSION_STATE_MAP)?,
+            echo_timers: open_hash(pin_dir, ECHO_TIMER_MAP)?,
+            echo_peers: open_hash(pin_dir, ECHO_PEERS_MAP)?,
+        })
+    }
+
+    /// The pin directory.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Adds the session with local discriminator `discriminator`, or updates
+    /// its configuration. The caller bumps `config.generation` on every
+    /// call.
+    ///
+    /// On the first call this creates the session's kernel state and echo
+    /// timer, zeroed; later calls leave them alone (`BPF_NOEXIST`): a user
+    /// space write would replace the elements and cancel their timers. The
+    /// state exists before the configuration, so the kernel never finds a
+    /// configured session without state.
+    pub fn set_session(&mut self, discriminator: u32, config: &SessionConfig) -> Result<(), FastPathError> {
+        let create = |action: &str| format!("creating the {action} of session {discriminator}");
+        match self.state.insert(discriminator, SessionState::default(), BPF_NOEXIST) {
+            Err(error) if !is_errno(&error, libc_errno::EEXIST) => {
+                return Err(FastPathError::MapWrite {
+                    map: SESSION_STATE_MAP,
+                    action: create("state"),
+                    source: error,
+                });
+            }
+            _ => {}
+        }
+        match self.echo_timers.insert(discriminator, EchoTimer::default(), BPF_NOEXIST) {
+            Err(error) if !is_errno(&error, libc_errno::EEXIST) => {
+                return Err(FastPathError::MapWrite {
+                    map: ECHO_TIMER_MAP,
+                    action: create("echo timer"),
+                    source: error,
+                });
+            }
+            _ => {}
+        }
+        self.config.insert(discriminator, config, 0).map_err(|source| FastPathError::MapWrite {
+            map: SESSION_CONFIG_MAP,
+            action: format!("writing the configuration of session {discriminator}"),
+            source,
+        })
+    }
+
+    /// Removes the session: its configuration first (the kernel stops
+    /// matching its packets), then its state and echo timer (deleting them
+    /// cancels the timers). Returns whether it was configured.
+    pub fn remove_session(&mut self, discriminator: u32) -> Result<bool, FastPathError> {
+        let configured = remove(&mut self.config, SESSION_CONFIG_MAP, &discriminator)?;
+        remove(&mut self.state, SESSION_STATE_MAP, &discriminator)?;
+        remove(&mut self.echo_timers, ECHO_TIMER_MAP, &discriminator)?;
+        Ok(configured)
+    }
+
+    /// The session's configuration as the kernel sees it.
+    pub fn session_config(&self, discriminator: u32) -> Result<Option<SessionConfig>, FastPathError> {
+        get(&self.config, &self.pin_dir, SESSION_CONFIG_MAP, &discriminator)
+    }
+
+    /// The kernel's state of the session (its timer reads as zeroes).
+    pub fn session_state(&self, discriminator: u32) -> Result<Option<SessionState>, FastPathError> {
+        get(&self.state, &self.pin_dir, SESSION_STATE_MAP, &discriminator)
+    }
+
+    /// The local discriminators of every configured session.
+    pub fn sessions(&self) -> Result<Vec<u32>, FastPathError> {
+        let path = self.pin_dir.join(SESSION_CONFIG_MAP);
+        let mut keys: Vec<u32> = self
+            .config
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|source| FastPathError::Map { path, source })?;
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Allows reflecting the echoes that `peer` sends to itself through
+    /// interface `ifindex` (RFC 5880 §6.4), counted in session
+    /// `discriminator`'s state (0: in no session).
+    pub fn add_echo_peer(
+        &mut self,
+        ifindex: u32,
+        peer: IpAddr,
+        discriminator: u32,
+    ) -> Result<(), FastPathError> {
+        let key = EchoPeerKey { ifindex, address: address(peer) };
+        self.echo_peers.insert(key, discriminator, 0).map_err(|source| FastPathError::MapWrite {
+            map: ECHO_PEERS_MAP,
+            action: format!("allowing echoes of {peer} on interface {ifindex}"),
+            source,
+        })
+    }
+
+    /// Stops reflecting `peer`'s echoes on `ifindex`. Returns whether they
+    /// were allowed.
+    pub fn remove_echo_peer(&mut self, ifindex: u32, peer: IpAddr) -> Result<bool, FastPathError> {
+        let key = EchoPeerKey { ifindex, address: address(peer) };
+        remove(&mut self.echo_peers, ECHO_PEERS_MAP, &key)
+    }
+
+    /// The program's global counters, summed over CPUs.
+    pub fn stats(&self) -> Result<GlobalStats, FastPathError> {
+        read_stats(&self.pin_dir)
+    }
+}
+
+/// Deletes `key`; `Ok(false)` if it was not there.
+fn remove<K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<MapData, K, V>,
+    name: &'static str,
+    key: &K,
+) -> Result<bool, FastPathError> {
+    match map.remove(key) {
+        Ok(()) => Ok(true),
+        Err(error) if is_errno(&error, libc_errno::ENOENT) => Ok(false),
+        Err(source) => {
+            Err(FastPathError::MapWrite { map: name, action: "deleting an element".into(), source })
+        }
+    }
+}
+
+/// Looks `key` up; `Ok(None)` if it is not there.
+fn get<K: aya::Pod, V: aya::Pod>(
+    map: &HashMap<MapData, K, V>,
+    pin_dir: &Path,
+    name: &str,
+    key: &K,
+) -> Result<Option<V>, FastPathError> {
+    match map.get(key, 0) {
+        Ok(value) => Ok(Some(value)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(source) => Err(FastPathError::Map { path: pin_dir.join(name), source }),
+    }
+}
+
+/// The errno values the map wrappers look for (Linux, every architecture).
+mod libc_errno {
+    pub const ENOENT: i32 = 2;
+    pub const EEXIST: i32 = 17;
+}
+
+/// The detection events of the kernel's timers, read from the pinned ring
+/// buffer. One reader per pin directory: the ring buffer has one consumer
+/// position.
+///
+/// [`Events::next`] never blocks; [`Events::wait`] blocks in `poll(2)` up
+/// to a timeout. The ring buffer's descriptor ([`AsFd`]) becomes readable
+/// when events arrive, so an async runtime can wait on it instead (for
+/// example tokio's `AsyncFd`) and then drain with [`Events::next`].
+pub struct Events {
+    ring: RingBuf<MapData>,
+}
+
+impl Events {
+    /// Opens the ring buffer pinned under `pin_dir`.
+    pub fn open(pin_dir: &Path) -> Result<Events, FastPathError> {
+        let (path, map) = open_map(pin_dir, EVENTS_MAP)?;
+        let ring = RingBuf::try_from(map).map_err(|source| FastPathError::Map { path, source })?;
+        Ok(Events { ring })
+    }
+
+    /// The next event, if one is waiting.
+    #[allow(clippy::should_implement_trait)] // fallible, and not an iterator
+    pub fn next(&mut self) -> Result<Option<DetectEvent>, FastPathError> {
+        let Some(item) = self.ring.next() else {
+            return Ok(None);
+        };
+        bytemuck::try_pod_read_unaligned::<DetectEvent>(&item)
+            .map(Some)
+            .map_err(|_| FastPathError::BadEvent(item.len()))
+    }
+
+    /// The next event, waiting for up to `timeout` (`None`: forever) for
+    /// one to arrive. `Ok(None)` when the time is up.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<DetectEvent>, FastPathError> {
+        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+        loop {
+            if let Some(event) = self.next()? {
+                return Ok(Some(event));
+            }
+            let poll_timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    // Rounded up, so a sub-millisecond remainder still waits.
+                    let millis = left.as_micros().div_ceil(1000);
+                    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, poll_timeout) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(error) => return Err(FastPathError::Poll(error)),
+            }
+        }
+    }
+}
+
+impl AsFd for Events {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
 }
 
 /// The pin name of the link attaching the program to `iface`.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use bfd_common::wire::Error as WireError;
+use bfd_common::{maps::GlobalStats, wire::Error as WireError};
 use bfd_user::fastpath::{self, AttachMode, DEFAULT_PIN_DIR};
 use clap::{Parser, Subcommand};
 
@@ -84,9 +84,10 @@ fn run_cli() -> anyhow::Result<()> {
                 println!("pinned {}", path.display());
             }
             println!(
-                "inspect: bpftool map dump pinned {}\ndetach:  bfd-agent xdp detach --pin-path {}",
-                attached.pin_dir.join(bfd_common::maps::STATS_MAP).display(),
-                attached.pin_dir.display()
+                "inspect: bpftool map dump pinned {dir}/<map>   (maps: {maps})\n         bfd-agent xdp \
+                 stats --pin-path {dir}\ndetach:  bfd-agent xdp detach --pin-path {dir}",
+                dir = attached.pin_dir.display(),
+                maps = bfd_common::maps::MAP_NAMES.join(", "),
             );
         }
         Command::Xdp(XdpCommand::Detach { pin_path }) => {
@@ -111,69 +112,114 @@ fn run_cli() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stats_json(stats: &bfd_common::maps::GlobalStats) -> serde_json::Value {
-    let reasons = |counters: &bfd_common::maps::WireErrorCounters| {
-        WireError::ALL
-            .iter()
-            .map(|error| (error.as_str().to_owned(), serde_json::Value::from(counters.get(*error))))
-            .collect::<serde_json::Map<_, _>>()
+/// The frame and timer counters of [`GlobalStats`] but the invalid packets
+/// by reason: (JSON key, text label, section, value), in output order.
+fn counters(stats: &GlobalStats) -> [(&'static str, &'static str, Section, u64); 21] {
+    use Section::{Control, Echo, Frames, Timers};
+    [
+        ("frames", "frames seen", Frames, stats.frames),
+        ("not-bfd", "not BFD, passed untouched", Frames, stats.not_bfd),
+        ("ctl-absorbed", "absorbed", Control, stats.ctl_absorbed),
+        ("ctl-pass-discr0", "passed: Your Discriminator 0", Control, stats.ctl_pass_discr0),
+        ("ctl-pass-changed", "passed: changed", Control, stats.ctl_pass_changed),
+        ("ctl-pass-auth", "passed: authenticated", Control, stats.ctl_pass_auth),
+        ("ctl-pass-oversize", "passed: oversize", Control, stats.ctl_pass_oversize),
+        ("ctl-drop-unknown", "dropped: unknown discriminator", Control, stats.ctl_drop_unknown),
+        ("ctl-drop-ttl", "dropped: TTL", Control, stats.ctl_drop_ttl),
+        ("ctl-drop-src", "dropped: source not the peer", Control, stats.ctl_drop_src),
+        ("ctl-drop-dst", "dropped: destination", Control, stats.ctl_drop_dst),
+        ("ctl-drop-iface", "dropped: interface", Control, stats.ctl_drop_iface),
+        ("ctl-drop-port", "dropped: port", Control, stats.ctl_drop_port),
+        ("echo-own", "ours, back (absorbed)", Echo, stats.echo_own),
+        ("echo-reflected", "peers', reflected", Echo, stats.echo_reflected),
+        ("echo-pass-not-self", "passed: not to its sender", Echo, stats.echo_pass_not_self),
+        ("echo-pass-denied", "passed: peer not allowed", Echo, stats.echo_pass_denied),
+        ("echo-pass-ttl", "passed: TTL not 255", Echo, stats.echo_pass_ttl),
+        ("ctl-expired", "control detection timeouts", Timers, stats.ctl_expired),
+        ("echo-expired", "echo detection timeouts", Timers, stats.echo_expired),
+        ("events-lost", "events lost (ring buffer full)", Timers, stats.events_lost),
+    ]
+}
+
+/// Where a counter is printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Frames,
+    Control,
+    Echo,
+    Timers,
+}
+
+fn stats_json(stats: &GlobalStats) -> serde_json::Value {
+    let mut json: serde_json::Map<String, serde_json::Value> =
+        counters(stats).iter().map(|(key, _, _, value)| ((*key).to_owned(), (*value).into())).collect();
+    let reasons = WireError::ALL
+        .iter()
+        .map(|error| (error.as_str().to_owned(), serde_json::Value::from(stats.control_invalid.get(*error))))
+        .collect::<serde_json::Map<_, _>>();
+    json.insert("ctl-drop-invalid".into(), reasons.into());
+    json.into()
+}
+
+fn print_stats(stats: &GlobalStats) {
+    let counters = counters(stats);
+    let print = |section: Section| {
+        for (_, label, _, value) in counters.iter().filter(|counter| counter.2 == section) {
+            let indent = if section == Section::Frames { "  " } else { "    " };
+            println!("{indent}{label:<w$}{value:>12}", w = 40 - indent.len());
+        }
     };
-    serde_json::json!({
-        "frames": stats.frames,
-        "not-bfd": stats.not_bfd,
-        "control-valid": stats.control_valid,
-        "control-oversize": stats.control_oversize,
-        "control-invalid": reasons(&stats.control_invalid),
-        "echo-own": stats.echo_own,
-        "echo-foreign": stats.echo_foreign,
-        "echo-invalid": reasons(&stats.echo_invalid),
-    })
-}
-
-fn print_stats(stats: &bfd_common::maps::GlobalStats) {
     println!("XDP program counters (all CPUs):");
-    println!("\tframes seen:               {}", stats.frames);
-    println!("\tnot BFD:                   {}", stats.not_bfd);
-    println!("\tcontrol packets valid:     {}", stats.control_valid);
-    println!("\tcontrol packets oversize:  {}", stats.control_oversize);
-    println!("\tcontrol packets invalid:   {}", stats.control_invalid.total());
-    print_reasons(&stats.control_invalid);
-    println!("\techo packets, ours:        {}", stats.echo_own);
-    println!("\techo packets, peers':      {}", stats.echo_foreign);
-    println!("\techo packets invalid:      {}", stats.echo_invalid.total());
-    print_reasons(&stats.echo_invalid);
-}
-
-fn print_reasons(counters: &bfd_common::maps::WireErrorCounters) {
+    print(Section::Frames);
+    println!("  control packets");
+    print(Section::Control);
+    println!("    {:<36}{:>12}", "dropped: invalid", stats.control_invalid.total());
     for error in WireError::ALL {
-        let count = counters.get(error);
+        let count = stats.control_invalid.get(error);
         if count > 0 {
-            println!("\t\t{:<24} {count}  ({error})", error.as_str());
+            println!("      {:<34}{count:>12}  ({error})", error.as_str());
         }
     }
+    println!("  echo packets");
+    print(Section::Echo);
+    println!("  timers");
+    print(Section::Timers);
 }
 
 #[cfg(test)]
 mod tests {
-    use bfd_common::maps::GlobalStats;
-
     use super::*;
 
     #[test]
-    fn stats_json_names_every_drop_reason_with_its_own_count() {
-        let mut stats = GlobalStats { frames: 100, control_valid: 60, ..GlobalStats::default() };
-        for (index, error) in WireError::ALL.into_iter().enumerate() {
-            *stats.control_invalid.counter_mut(error) = index as u64 + 1;
+    fn stats_json_names_every_counter_and_drop_reason_with_its_own_count() {
+        // Every u64 of GlobalStats a distinct value: each must come out
+        // once, under its own name.
+        let mut stats = GlobalStats::default();
+        let words: &mut [u64] = bytemuck::cast_slice_mut(std::slice::from_mut(&mut stats));
+        for (index, word) in words.iter_mut().enumerate() {
+            *word = 1000 + index as u64;
         }
-        *stats.echo_invalid.counter_mut(WireError::EchoBadVersion) = 7;
         let json = stats_json(&stats);
-        assert_eq!(json["frames"], 100);
-        assert_eq!(json["control-valid"], 60);
-        let reasons = json["control-invalid"].as_object().unwrap();
+        assert_eq!(json["frames"], stats.frames);
+        assert_eq!(json["ctl-absorbed"], stats.ctl_absorbed);
+        assert_eq!(json["echo-reflected"], stats.echo_reflected);
+        assert_eq!(json["events-lost"], stats.events_lost);
+        let reasons = json["ctl-drop-invalid"].as_object().unwrap();
         assert_eq!(reasons.len(), WireError::COUNT);
-        for (index, error) in WireError::ALL.into_iter().enumerate() {
-            assert_eq!(reasons[error.as_str()], index as u64 + 1, "{error:?}");
+        for error in WireError::ALL {
+            assert_eq!(reasons[error.as_str()], stats.control_invalid.get(error), "{error:?}");
         }
-        assert_eq!(json["echo-invalid"]["echo_bad_version"], 7);
+        let mut seen: Vec<u64> = json
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|value| match value.as_object() {
+                Some(reasons) => reasons.values().map(|value| value.as_u64().unwrap()).collect(),
+                None => vec![value.as_u64().unwrap()],
+            })
+            .collect();
+        seen.sort_unstable();
+        let words: &[u64] = bytemuck::cast_slice(std::slice::from_ref(&stats));
+        assert_eq!(seen, words, "every field exactly once");
     }
 }

@@ -146,6 +146,112 @@ pub fn send_raw(interface: &str, frame: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An AF_PACKET socket that receives every frame arriving on one
+/// interface (after XDP, as the stack sees them). Open it from a thread in
+/// the interface's namespace.
+pub struct PacketSocket {
+    socket: std::os::fd::OwnedFd,
+}
+
+/// `PACKET_OUTGOING` (linux/if_packet.h): a frame this host sent.
+const PACKET_OUTGOING: u8 = 4;
+/// `ETH_P_ALL` (linux/if_ether.h): every protocol.
+const ETH_P_ALL: u16 = 0x0003;
+
+impl PacketSocket {
+    /// Binds to `interface`.
+    pub fn open(interface: &str) -> anyhow::Result<PacketSocket> {
+        let name = std::ffi::CString::new(interface)?;
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("no interface {interface} here");
+        }
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_ALL.to_be())) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+        }
+        // SAFETY: `fd` is a fresh socket nobody else owns.
+        let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_protocol = ETH_P_ALL.to_be();
+        address.sll_ifindex = ifindex as i32;
+        // SAFETY: `address` is valid for its size; the socket is open.
+        let bound = unsafe {
+            libc::bind(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                (&raw const address).cast(),
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if bound != 0 {
+            return Err(std::io::Error::last_os_error()).context(format!("binding to {interface}"));
+        }
+        let timeout = libc::timeval { tv_sec: 0, tv_usec: 50_000 };
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimeout, &timeout.into())?;
+        Ok(PacketSocket { socket })
+    }
+
+    /// The first frame received (not sent) on the interface for which
+    /// `wanted` holds, waiting up to `timeout`.
+    pub fn receive(
+        &self,
+        timeout: std::time::Duration,
+        mut wanted: impl FnMut(&[u8]) -> bool,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut buffer = vec![0u8; 65536];
+        while std::time::Instant::now() < deadline {
+            // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut from_len = size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buffer` and `from` are valid for the lengths given,
+            // and the socket is open for the duration of the call.
+            let received = unsafe {
+                libc::recvfrom(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    0,
+                    (&raw mut from).cast(),
+                    &mut from_len,
+                )
+            };
+            if received < 0 {
+                let error = std::io::Error::last_os_error();
+                if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) {
+                    continue;
+                }
+                return Err(error).context("recvfrom(AF_PACKET)");
+            }
+            let frame = &buffer[..received as usize];
+            if from.sll_pkttype != PACKET_OUTGOING && wanted(frame) {
+                return Ok(Some(frame.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The interface index of `interface` in `netns` (`ip -j link show`).
+pub fn ifindex(netns: &crate::lab::NetNs, interface: &str) -> anyhow::Result<u32> {
+    let output = crate::lab::run_stdout(std::process::Command::new("ip").args([
+        "-j",
+        "-n",
+        netns.name(),
+        "link",
+        "show",
+        "dev",
+        interface,
+    ]))?;
+    let json: serde_json::Value = serde_json::from_str(&output)?;
+    let index = json[0]["ifindex"].as_u64().with_context(|| format!("no ifindex in {output}"))?;
+    Ok(u32::try_from(index)?)
+}
+
 /// The MAC address of `interface` in `netns` (`ip -j link show`).
 pub fn mac_address(netns: &crate::lab::NetNs, interface: &str) -> anyhow::Result<[u8; 6]> {
     let output = crate::lab::run_stdout(std::process::Command::new("ip").args([

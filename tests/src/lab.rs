@@ -206,3 +206,10 @@ impl Drop for PinDir {
         }
     }
 }
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds: the clock of the kernel
+/// program's `bpf_ktime_get_ns` and so of its timestamps.
+pub fn monotonic_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC");
+    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
+}

@@ -8,3 +8,4 @@
 pub mod frame;
 pub mod frr;
 pub mod lab;
+pub mod scenario;

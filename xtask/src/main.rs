@@ -6,6 +6,9 @@
 //! - `test`: unit tests, then (as root) the privileged end-to-end tests.
 //! - `lint`: rustfmt and clippy, host crates and the eBPF crate.
 //! - `fuzz`: runs the cargo-fuzz targets of the wire parsers.
+//! - `build-and-load`: attaches the XDP program and pins its maps without
+//!   the agent running, for inspection with bpftool.
+//! - `bench`: benchmark scenarios that print figures.
 
 mod prereqs;
 
@@ -54,6 +57,27 @@ enum Task {
         /// Targets to run (default: all).
         targets: Vec<String>,
     },
+    /// Build bfd-agent, then load and attach the XDP program and pin its
+    /// maps with it, without running the agent: for inspection with
+    /// bpftool (needs root).
+    BuildAndLoad {
+        /// Interface to attach to.
+        #[arg(long)]
+        iface: String,
+        /// bpffs directory for the pins.
+        #[arg(long, default_value = bfd_common::maps::DEFAULT_PIN_DIR)]
+        pin_path: PathBuf,
+        /// XDP mode: native with generic as the fallback (auto), or only
+        /// one of them.
+        #[arg(long, value_parser = ["auto", "native", "generic"], default_value = "auto")]
+        mode: String,
+    },
+    /// Run benchmark scenarios; they print figures and assert nothing
+    /// (needs root).
+    Bench {
+        /// Scenarios to run (default: all): fastpath.
+        scenarios: Vec<String>,
+    },
 }
 
 const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo"];
@@ -82,6 +106,8 @@ fn run_task() -> anyhow::Result<()> {
         Task::Test { unit_only } => test(&root, unit_only),
         Task::Lint => lint(&root),
         Task::Fuzz { seconds, targets } => fuzz(&root, seconds, &targets),
+        Task::BuildAndLoad { iface, pin_path, mode } => build_and_load(&root, &iface, &pin_path, &mode),
+        Task::Bench { scenarios } => bench(&root, &scenarios),
     }
 }
 
@@ -177,6 +203,66 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     run(cargo(root)
         .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-demo"])
         .env("BFD_AGENT", &agent))
+}
+
+/// What each pinned map holds, for `build-and-load`'s listing (the README
+/// says more).
+const MAP_DESCRIPTIONS: [(&str, &str); 6] = [
+    (bfd_common::maps::STATS_MAP, "global counters, per CPU: one per decision and drop reason"),
+    (bfd_common::maps::SESSION_CONFIG_MAP, "sessions' configuration (written by the agent)"),
+    (bfd_common::maps::SESSION_STATE_MAP, "sessions' kernel state: timestamps, counters, control timer"),
+    (bfd_common::maps::ECHO_TIMER_MAP, "sessions' echo detection timers"),
+    (bfd_common::maps::ECHO_PEERS_MAP, "peers whose echoes are reflected (written by the agent)"),
+    (bfd_common::maps::EVENTS_MAP, "ring buffer of detection events (read by the agent)"),
+];
+
+fn build_and_load(root: &Path, iface: &str, pin_path: &Path, mode: &str) -> anyhow::Result<()> {
+    require(&[Prereq::RustSrc, Prereq::BpfLinker, Prereq::Debian("bpftool")])?;
+    if !is_root() {
+        bail!("attaching XDP and pinning maps needs root: run `sudo cargo xtask build-and-load ...`");
+    }
+    let agent = build_agent(root, false)?;
+    // The agent's library does the work (load, attach with the fallback,
+    // pin); it prints the mode used and every pin.
+    run(Command::new(&agent)
+        .args(["xdp", "attach", "--iface", iface, "--mode", mode, "--pin-path"])
+        .arg(pin_path))
+    .with_context(|| format!("attaching to {iface}"))?;
+    println!("\nThe program stays attached after this command. Its maps:");
+    for (map, what) in MAP_DESCRIPTIONS {
+        // bpftool cannot dump a ring buffer, only show it.
+        let verb = if map == bfd_common::maps::EVENTS_MAP { "show" } else { "dump" };
+        println!("  {map:<15} {what}\n      bpftool map {verb} pinned {}", pin_path.join(map).display());
+    }
+    println!(
+        "The link:\n      bpftool link show pinned {}",
+        pin_path.join(format!("link_{iface}")).display()
+    );
+    println!(
+        "Counters, summed over CPUs:\n      {} xdp stats --pin-path {}",
+        agent.display(),
+        pin_path.display()
+    );
+    println!(
+        "To detach, remove the pins (the pinned link holds the program):\n      {} xdp detach --pin-path \
+         {}\n  or: rm -r {}",
+        agent.display(),
+        pin_path.display(),
+        pin_path.display()
+    );
+    Ok(())
+}
+
+/// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
+/// (which holds the crafted frames and the lab helpers).
+fn bench(root: &Path, scenarios: &[String]) -> anyhow::Result<()> {
+    require(Prereq::BUILD)?;
+    if !is_root() {
+        bail!("the benchmarks load the XDP program: run `sudo cargo xtask bench`");
+    }
+    run(cargo(root)
+        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-bench", "--"])
+        .args(scenarios))
 }
 
 fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {

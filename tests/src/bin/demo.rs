@@ -60,7 +60,8 @@ fn main() -> anyhow::Result<()> {
 
     println!(
         "\nbfd-agent does not answer yet (the session core is not in this build), so bfdd stays \
-         Down; its packets crossed the XDP program, which validated each one (RFC 5880 §6.8.6)."
+         Down; its packets crossed the XDP program, which validated each one (RFC 5880 §6.8.6) and, \
+         as they carry Your Discriminator 0 (bring-up), passed them on to the agent's socket."
     );
     println!("cleaning up: bfdd, pins (detaching XDP), namespaces");
     drop(bfdd);
