@@ -171,6 +171,11 @@ pub struct SessionConfig {
     pub min_ttl: u8,
     /// Zero.
     pub reserved: [u8; 7],
+    /// Written by the agent: a number it changes when the session comes Up.
+    /// When the kernel sees a new value it restarts
+    /// [`SessionState::max_gap_ns`], so that holds the largest gap since
+    /// the session came Up.
+    pub gap_epoch: u64,
 }
 
 impl SessionConfig {
@@ -258,6 +263,11 @@ pub struct SessionState {
     /// expires, cleared by the next packet that re-arms it. (64 bits: BPF
     /// has atomic OR and AND on 64-bit words in every ISA version.)
     pub detected: u64,
+    /// The largest gap between two valid control packets since
+    /// [`SessionConfig::gap_epoch`] last changed (the session came Up).
+    pub max_gap_ns: u64,
+    /// The [`SessionConfig::gap_epoch`] `max_gap_ns` belongs to.
+    pub gap_epoch: u64,
 }
 
 /// A session's echo detection timer, keyed by local discriminator (in its

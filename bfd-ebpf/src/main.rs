@@ -217,7 +217,9 @@ fn control(
 
     // A valid packet for this session: §6.8.6 "the detection timer is
     // reset" (whether the agent sees it or not).
-    store(field!(state, last_rx_ns), now());
+    let now = now();
+    track_gap(state, &config, now);
+    store(field!(state, last_rx_ns), now);
     count(field!(state, rx_packets));
     clear_detected(state, DETECTED_CONTROL);
     if config.detect_ns != 0 {
@@ -248,6 +250,27 @@ fn control(
     } else {
         count(field!(state, absorbed));
         xdp_action::XDP_DROP
+    }
+}
+
+/// Keeps the largest gap between the session's valid packets since the
+/// agent last started an epoch (it does when the session comes Up): what an
+/// operator looks at to see how close the session came to a detection.
+/// Several CPUs may race here; the result is then off by one packet's gap,
+/// which is fine for a diagnostic.
+#[inline(always)]
+fn track_gap(state: *mut SessionState, config: &SessionConfig, now: u64) {
+    if load(field!(state, gap_epoch)) != config.gap_epoch {
+        store(field!(state, gap_epoch), config.gap_epoch);
+        store(field!(state, max_gap_ns), 0);
+        return;
+    }
+    let last = load(field!(state, last_rx_ns));
+    if last != 0 {
+        let gap = now.saturating_sub(last);
+        if gap > load(field!(state, max_gap_ns)) {
+            store(field!(state, max_gap_ns), gap);
+        }
     }
 }
 

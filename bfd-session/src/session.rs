@@ -539,12 +539,18 @@ impl Session {
         self.settle(now);
     }
 
-    /// The XDP program's detection timer fired at `now`: no valid packet
-    /// since `last_rx` (the kernel's stamp) for a Detection Time. Ignored
-    /// if this session has accepted a later packet since (the event is
-    /// stale) or has nothing to detect. Returns whether it was acted upon.
-    pub fn on_kernel_timeout(&mut self, now: Time, last_rx: Time) -> bool {
-        let stale = self.last_rx.is_some_and(|ours| ours > last_rx);
+    /// The XDP program's detection timer fired at `fired_at` (its
+    /// `bpf_ktime_get_ns`) and the event reached us at `now`: no valid
+    /// packet for a Detection Time. Ignored if this session has accepted a
+    /// packet received after `fired_at` (the event is stale: the peer is
+    /// back) or has nothing to detect. Returns whether it was acted upon.
+    ///
+    /// Why `fired_at` rather than the kernel's last-receive stamp: the
+    /// session's own receive times are taken later than the kernel's
+    /// stamps of the same packets, so only a packet that arrived after the
+    /// timer fired proves the event stale.
+    pub fn on_kernel_timeout(&mut self, now: Time, fired_at: Time) -> bool {
+        let stale = self.last_rx.is_some_and(|ours| ours > fired_at);
         let acted = !stale && self.remote_discr != 0 && self.state != State::AdminDown;
         if acted {
             self.detection_expired(now);
@@ -768,7 +774,11 @@ impl Session {
         // The Diagnostic is "the local system's reason for the last change
         // in session state": a session coming Up has none, the others keep
         // theirs through Init so the peer learns why we went down.
-        self.local_diag = if to == State::Up { Diagnostic::NoDiagnostic } else { diagnostic };
+        self.local_diag = match (to, cause) {
+            (State::Up, _) => Diagnostic::NoDiagnostic,
+            (_, Cause::Handshake | Cause::AdminUp) => self.local_diag,
+            _ => diagnostic,
+        };
         self.last_state_change = Some(now);
         if to == State::Up {
             self.counters.up += 1;
@@ -791,6 +801,7 @@ impl Session {
             };
         }
         self.send_now = true;
+        let diagnostic = self.local_diag;
         self.outputs.push_back(Output::StateChange(StateChange { at: now, from, to, diagnostic, cause }));
     }
 

@@ -340,8 +340,7 @@ impl Sim {
                     // The XDP program re-reads the session's entry: a
                     // disarmed session reports nothing.
                     if kernel.view.is_some_and(|view| view.detection_time.is_some()) {
-                        let last_rx = kernel.last_rx.unwrap_or(Time::ZERO);
-                        state.session.on_kernel_timeout(at, last_rx);
+                        state.session.on_kernel_timeout(at, at);
                         self.collect(side);
                     }
                     return true;

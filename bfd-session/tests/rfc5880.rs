@@ -147,11 +147,11 @@ fn s6_8_4_stale_kernel_timeout_is_ignored() {
     a.on_control(at_ms(10), &from_peer(State::Down, 0)).unwrap();
     a.on_control(at_ms(20), &from_peer(State::Up, A_DISCR)).unwrap();
     assert_eq!(a.state(), State::Up);
-    // The kernel fired for silence since 10 ms, but a packet of 20 ms has
-    // been handled since: the event is stale.
-    assert!(!a.on_kernel_timeout(at_ms(160), at_ms(10)));
+    // The kernel's timer fired at 15 ms (its event queued), but a packet
+    // received at 20 ms has been handled since: the event is stale.
+    assert!(!a.on_kernel_timeout(at_ms(160), at_ms(15)));
     assert_eq!(a.state(), State::Up);
-    assert!(a.on_kernel_timeout(at_ms(170), at_ms(20)));
+    assert!(a.on_kernel_timeout(at_ms(171), at_ms(170)));
     assert_eq!(a.state(), State::Down);
 }
 
@@ -741,6 +741,12 @@ fn s6_8_1_diagnostics_kept_and_reported() {
     let down = sim.run_until_state(Side::A, State::Down, Duration::from_secs(1)).unwrap();
     sim.run_for(ms(500));
     // While Down (and later Init), A's packets carry the reason.
+    sim.link(Side::B).cut = false;
+    sim.link(Side::A).cut = true;
+    sim.run_until_state(Side::A, State::Init, Duration::from_secs(5)).unwrap();
+    assert_eq!(sim.session(Side::A).status().local_diag, Diagnostic::ControlDetectionTimeExpired);
+    sim.link(Side::A).cut = false;
+    sim.link(Side::B).cut = true;
     assert!(
         sim.sent(Side::A)
             .iter()

@@ -179,13 +179,15 @@ pub enum FastPathError {
 
 /// The XDP program, attached and pinned.
 pub struct Attached {
-    /// The interface it is attached to.
+    /// The interface it is attached to (the first, if several).
     pub iface: String,
-    /// The mode it runs in.
+    /// The mode it runs in (on the first interface, if several).
     pub mode: AttachedMode,
+    /// Every interface it is attached to, with its mode.
+    pub interfaces: Vec<(String, AttachedMode)>,
     /// Where its maps and link are pinned.
     pub pin_dir: PathBuf,
-    /// The pinned names, maps first, link last.
+    /// The pinned names, maps first, links last.
     pub pinned: Vec<PathBuf>,
 }
 
@@ -195,16 +197,36 @@ pub struct Attached {
 /// After this returns, the program stays attached until [`detach`] (or the
 /// interface goes away), whether or not this process keeps running.
 pub fn attach(iface: &str, pin_dir: &Path, mode: AttachMode) -> Result<Attached, FastPathError> {
+    attach_interfaces(&[iface], pin_dir, mode)
+}
+
+/// [`attach`] for several interfaces: one program and one set of maps
+/// (sessions on every interface share them), a pinned link per interface.
+/// All or nothing: if one interface fails, nothing stays attached.
+pub fn attach_interfaces(
+    ifaces: &[&str],
+    pin_dir: &Path,
+    mode: AttachMode,
+) -> Result<Attached, FastPathError> {
     if EBPF_OBJECT.is_empty() {
         return Err(FastPathError::NoObject);
     }
+    let Some(first) = ifaces.first() else {
+        return Err(FastPathError::Attach { iface: String::new(), reason: "no interface given".into() });
+    };
     prepare_pin_dir(pin_dir)?;
-    // Until the link is pinned nothing outlives this process but the map
+    // Until the links are pinned nothing outlives this process but the map
     // pins; if any step fails, remove what was pinned and the directory, so
     // that a retry with the same pin path does not find it in use.
     let mut pinned = Vec::new();
-    match load_attach_and_pin(iface, pin_dir, mode, &mut pinned) {
-        Ok(mode) => Ok(Attached { iface: iface.to_owned(), mode, pin_dir: pin_dir.to_owned(), pinned }),
+    match load_attach_and_pin(ifaces, pin_dir, mode, &mut pinned) {
+        Ok(interfaces) => Ok(Attached {
+            iface: (*first).to_owned(),
+            mode: interfaces[0].1,
+            interfaces,
+            pin_dir: pin_dir.to_owned(),
+            pinned,
+        }),
         Err(error) => {
             for path in &pinned {
                 let _ = fs::remove_file(path);
@@ -215,32 +237,40 @@ pub fn attach(iface: &str, pin_dir: &Path, mode: AttachMode) -> Result<Attached,
     }
 }
 
-/// Loads the program, attaches it, and pins maps and link (recording each
-/// pin in `pinned`). Dropping the `Ebpf` at the end closes this process's
-/// descriptors; the pins keep everything alive.
+/// Loads the program, attaches it to each interface, and pins maps and
+/// links (recording each pin in `pinned`). Dropping the `Ebpf` at the end
+/// closes this process's descriptors; the pins keep everything alive.
 fn load_attach_and_pin(
-    iface: &str,
+    ifaces: &[&str],
     pin_dir: &Path,
     mode: AttachMode,
     pinned: &mut Vec<PathBuf>,
-) -> Result<AttachedMode, FastPathError> {
+) -> Result<Vec<(String, AttachedMode)>, FastPathError> {
     let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
     let program = load_program(&mut ebpf)?;
-    let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
-    // Owned by this process until pinned: if pinning fails, dropping it
-    // detaches the program.
-    let link = program
-        .take_link(link_id)
-        .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
-    let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
-        iface: iface.to_owned(),
-        reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
-    })?;
+    let mut links = Vec::new();
+    let mut interfaces = Vec::new();
+    for iface in ifaces {
+        let (link_id, attached_mode) = attach_with_fallback(program, iface, mode)?;
+        // Owned by this process until pinned: if pinning fails, dropping it
+        // detaches the program.
+        let link = program
+            .take_link(link_id)
+            .map_err(|source| FastPathError::Program { action: "taking the XDP link".into(), source })?;
+        let link = FdLink::try_from(link).map_err(|error| FastPathError::Attach {
+            iface: (*iface).to_owned(),
+            reason: format!("the kernel attached without a BPF link, which cannot be pinned: {error}"),
+        })?;
+        links.push((*iface, link));
+        interfaces.push(((*iface).to_owned(), attached_mode));
+    }
     pin_maps(&ebpf, pin_dir, pinned)?;
-    let link_path = pin_dir.join(link_pin_name(iface));
-    link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
-    pinned.push(link_path);
-    Ok(attached_mode)
+    for (iface, link) in links {
+        let link_path = pin_dir.join(link_pin_name(iface));
+        link.pin(&link_path).map_err(|source| FastPathError::Pin { path: link_path.clone(), source })?;
+        pinned.push(link_path);
+    }
+    Ok(interfaces)
 }
 
 /// The XDP program of `ebpf`, loaded into the kernel (verified).

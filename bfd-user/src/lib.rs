@@ -6,7 +6,18 @@
 //!   detection events.
 //! - [`session_map`]: the session core's fast-path view as the kernel's map
 //!   entry.
+//! - [`show`]: operator output in FRR's `show bfd peers` layout and JSON
+//!   keys, plus what FRR lacks (fast path, kernel/userspace split, gaps,
+//!   echo RTT).
+//! - [`control`]: the UNIX control socket between the running agent and
+//!   its CLI: one JSON request, one JSON response.
+//! - [`config`]: the configuration: MetalLB's BFDProfile and BGPPeer
+//!   documents and our BFDAgentConfig, validated with every error located,
+//!   and what a reload changes.
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod control;
 pub mod fastpath;
 pub mod session_map;
+pub mod show;

@@ -1,13 +1,21 @@
 //! `bfd-agent`: the bfd-xdp agent and its operator CLI.
 //!
-//! The BFD sessions themselves come with the session core; today the binary
-//! manages and inspects the kernel fast path.
+//! - `run`: the agent (sessions, XDP fast path, control socket);
+//! - `check`: validates configuration files without running;
+//! - `show peers [brief|counters] [--json]`, `reload`: talk to a running
+//!   agent over its control socket;
+//! - `xdp attach|detach|stats`: the fast path by hand.
+
+mod agent;
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use bfd_common::{maps::GlobalStats, wire::Error as WireError};
+use bfd_user::config::{self, NodeOverrides};
+use bfd_user::control::{self, DEFAULT_CONTROL_SOCKET, Request, Response};
 use bfd_user::fastpath::{self, AttachMode, DEFAULT_PIN_DIR};
+use bfd_user::show;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -19,9 +27,91 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent: BFD sessions from the configuration, the XDP fast
+    /// path, the control socket. Reloads on SIGHUP and when a file changes.
+    Run(RunArgs),
+    /// Validate configuration files without running; exits non-zero on
+    /// any error, naming the file, document, field and reason.
+    Check {
+        /// Configuration files (YAML, any number of documents each).
+        #[arg(long = "config", required = true, num_args = 1..)]
+        config: Vec<PathBuf>,
+    },
+    /// Ask the running agent.
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Make the running agent re-read its configuration now.
+    Reload {
+        /// The agent's control socket.
+        #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+    },
     /// Manage and inspect the XDP program.
     #[command(subcommand)]
     Xdp(XdpCommand),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration files (YAML: MetalLB BFDProfile/BGPPeer, and our
+    /// BFDAgentConfig).
+    #[arg(long = "config", num_args = 1..)]
+    config: Vec<PathBuf>,
+    /// Interface to attach the XDP program to (repeatable; overrides
+    /// spec.interfaces).
+    #[arg(long = "iface")]
+    interfaces: Vec<String>,
+    /// bpffs directory for the program's pins, one per agent instance.
+    #[arg(long)]
+    pin_path: Option<PathBuf>,
+    /// XDP mode: native with generic as the fallback, or only one.
+    #[arg(long, value_enum)]
+    mode: Option<AttachMode>,
+    /// Run every session in userspace, without the XDP program.
+    #[arg(long)]
+    no_xdp: bool,
+    /// The control socket (mode 0600), one per agent instance.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// Run the engine thread SCHED_FIFO at this priority (1-99), with
+    /// locked memory.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    rt_priority: Option<u8>,
+    /// This node's name (for BGPPeer nodeSelectors; overrides spec.nodeName).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// A node label KEY=VALUE for BGPPeer nodeSelectors (repeatable; adds
+    /// to spec.nodeLabels).
+    #[arg(long = "node-label", value_parser = config::parse_node_label)]
+    node_labels: Vec<(String, String)>,
+    /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum ShowCommand {
+    /// The sessions, as FRR's `show bfd peers` prints them.
+    Peers {
+        /// `brief` (one line each) or `counters`.
+        #[arg(value_parser = ["brief", "counters"])]
+        view: Option<String>,
+        /// FRR's JSON keys instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The agent's control socket.
+        #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+    },
+    /// The agent itself: version, uptime, fast path, sessions.
+    Status {
+        /// The agent's control socket.
+        #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +161,40 @@ fn main() -> std::process::ExitCode {
 fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run_agent(args)?,
+        Command::Check { config } => check(&config)?,
+        Command::Show(ShowCommand::Peers { view, json, control_socket }) => {
+            let peers = match query(&control_socket, &Request::ShowPeers)? {
+                Response::Peers(peers) => peers,
+                other => anyhow::bail!("unexpected answer from the agent: {other:?}"),
+            };
+            let text = match (view.as_deref(), json) {
+                (None, false) => show::format_peers(&peers),
+                (Some("brief"), false) => show::format_brief(&peers),
+                (Some(_), false) => show::format_counters(&peers),
+                (None, true) => serde_json::to_string_pretty(&show::peers_json(&peers))?,
+                (Some("brief"), true) => serde_json::to_string_pretty(&show::brief_json(&peers))?,
+                (Some(_), true) => serde_json::to_string_pretty(&show::counters_json(&peers))?,
+            };
+            println!("{}", text.trim_end());
+        }
+        Command::Show(ShowCommand::Status { control_socket, json }) => {
+            match query(&control_socket, &Request::Status)? {
+                Response::Status(status) if json => println!("{}", serde_json::to_string_pretty(&status)?),
+                Response::Status(status) => {
+                    println!("bfd-agent {}", status.version);
+                    println!("  uptime:    {}", show::time_string(status.uptime_secs));
+                    println!("  fast path: {}", status.fast_path);
+                    println!("  sessions:  {}", status.sessions);
+                    println!("  config:    {}", status.config_files.join(", "));
+                }
+                other => anyhow::bail!("unexpected answer from the agent: {other:?}"),
+            }
+        }
+        Command::Reload { control_socket } => match query(&control_socket, &Request::Reload)? {
+            Response::Reloaded { summary } => println!("reloaded: {summary}"),
+            other => anyhow::bail!("unexpected answer from the agent: {other:?}"),
+        },
         Command::Xdp(XdpCommand::Attach { iface, pin_path, mode }) => {
             let attached = fastpath::attach(&iface, &pin_path, mode)
                 .with_context(|| format!("attaching the XDP program to {iface}"))?;
@@ -110,6 +234,86 @@ fn run_cli() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `bfd-agent check`: prints the summary or every error; non-zero exit on
+/// any error.
+fn check(files: &[PathBuf]) -> anyhow::Result<()> {
+    let report = config::check(files);
+    if report.ok {
+        println!("{}", report.text.trim_end());
+        Ok(())
+    } else {
+        eprintln!("{}", report.text.trim_end());
+        anyhow::bail!("the configuration is not valid")
+    }
+}
+
+/// `bfd-agent run`.
+fn run_agent(args: RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = NodeOverrides {
+        node_name: args.node_name,
+        node_labels: (!args.node_labels.is_empty()).then(|| args.node_labels.into_iter().collect()),
+        interfaces: (!args.interfaces.is_empty()).then_some(args.interfaces),
+        pin_path: args.pin_path,
+        control_socket: args.control_socket,
+        rt_priority: args.rt_priority,
+        no_xdp: args.no_xdp.then_some(true),
+        xdp_mode: args.mode,
+    };
+    let files = args.config;
+    let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let node = &initial.node;
+    let options = agent::AgentOptions {
+        config_files: files,
+        interfaces: node.interfaces.clone(),
+        pin_path: node.pin_path.clone(),
+        xdp_mode: node.xdp_mode,
+        no_xdp: node.no_xdp,
+        control_socket: node.control_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+        rt_priority: node.rt_priority,
+    };
+    // Node settings are read once: a reload changes sessions, not where the
+    // agent runs (changing those needs a restart, and the log says so).
+    let started_with = initial.node.clone();
+    let load: agent::Loader = std::sync::Arc::new(move |files: &[PathBuf]| {
+        let config = config::load_with(files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        if config.node != started_with {
+            tracing::warn!("node settings (BFDAgentConfig) changed: they take effect at the next restart");
+        }
+        Ok(config.peers.iter().map(session_spec).collect())
+    });
+    agent::run(options, load)
+}
+
+/// A configured peer as the engine's session.
+fn session_spec(peer: &config::PeerSpec) -> agent::engine::SessionSpec {
+    agent::engine::SessionSpec {
+        name: peer.source.qualified_name().unwrap_or_else(|| peer.source.to_string()),
+        peer: peer.peer,
+        local: peer.local,
+        interface: peer.interface.clone(),
+        vrf: peer.vrf.clone(),
+        multihop: peer.multihop,
+        min_ttl: peer.min_ttl,
+        profile: Some(peer.profile.clone()),
+        config: peer.session,
+    }
+}
+
+/// Asks the agent; an error answer becomes this command's error.
+fn query(socket: &std::path::Path, request: &Request) -> anyhow::Result<Response> {
+    match control::query(socket, request)? {
+        Response::Error(error) => anyhow::bail!("the agent says: {error}"),
+        response => Ok(response),
+    }
 }
 
 /// The frame and timer counters of [`GlobalStats`] but the invalid packets

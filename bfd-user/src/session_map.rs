@@ -44,6 +44,7 @@ pub fn map_config(
         expect,
         min_ttl: if key.multihop { min_ttl } else { bfd_common::TTL },
         reserved: [0; 7],
+        gap_epoch: 0,
     }
 }
 

@@ -84,6 +84,7 @@ pub fn session_config(peer: IpAddr, local: IpAddr) -> SessionConfig {
         expect: SessionConfig::expect_header(&steady_repr()),
         min_ttl: 0,
         reserved: [0; 7],
+        gap_epoch: 0,
     }
 }
 

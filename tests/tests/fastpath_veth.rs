@@ -183,6 +183,7 @@ fn the_kernel_detects_the_end_of_a_sessions_packets_within_a_millisecond() -> an
         expect: SessionConfig::expect_header(&steady_repr()),
         min_ttl: 0,
         reserved: [0; 7],
+        gap_epoch: 0,
     };
     fast.set_session(LOCAL_DISCR, &config)?;
     let mut events = Events::open(link.node_pins.path())?;
@@ -241,6 +242,7 @@ fn two_fast_paths_run_an_echo_session_between_them() -> anyhow::Result<()> {
             expect: [0; 24],
             min_ttl: 0,
             reserved: [0; 7],
+            gap_epoch: 0,
         },
     )?;
     let mut peer = FastPath::open(peer_pins.path())?;

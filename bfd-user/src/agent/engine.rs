@@ -1,0 +1,700 @@
+//! The engine: one thread that owns every session and drives the session
+//! core with real packets, kernel events and the monotonic clock.
+//!
+//! It sleeps in `ppoll(2)` until a socket, the kernel's event ring buffer or
+//! a command is readable, or until the earliest session deadline (never a
+//! sleep-and-poll loop), so it can run at real-time priority and wakes
+//! exactly when BFD has something to do. Everything else (control socket,
+//! signals, configuration reloads) talks to it through [`EngineHandle`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bfd_common::maps::{DetectEvent, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState};
+use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
+use bfd_session::{
+    Detection, Output, Session, SessionConfig, SessionKey, SessionStatus, Sessions, StateChange, Time,
+};
+use bfd_user::fastpath::{Events, FastPath};
+use bfd_user::session_map::map_config;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::time::TimeSpec;
+use tracing::{debug, info, warn};
+
+use super::echo::EchoSender;
+use super::net::{RxSocket, SourcePorts, TxSocket};
+
+/// One BFD session the configuration asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// Where it comes from, for logs and `show` (e.g. the BGPPeer's name).
+    pub name: String,
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Our address, if configured.
+    pub local: Option<IpAddr>,
+    /// The interface, if configured (single-hop).
+    pub interface: Option<String>,
+    /// The VRF, if any.
+    pub vrf: Option<String>,
+    /// Multihop (RFC 5883).
+    pub multihop: bool,
+    /// Lowest TTL accepted (multihop).
+    pub min_ttl: u8,
+    /// The profile's name.
+    pub profile: Option<String>,
+    /// Timers and options.
+    pub config: SessionConfig,
+}
+
+impl SessionSpec {
+    /// What identifies the session across reloads.
+    pub fn identity(&self) -> (IpAddr, Option<IpAddr>, Option<String>, Option<String>, bool) {
+        (self.peer, self.local, self.interface.clone(), self.vrf.clone(), self.multihop)
+    }
+}
+
+/// What the engine reports about one session.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The configuration it runs.
+    pub spec: SessionSpec,
+    /// The session core's view.
+    pub status: SessionStatus,
+    /// When it was taken.
+    pub now: Time,
+    /// The interface its packets arrive on, once known.
+    pub ifindex: Option<u32>,
+    /// The XDP program times and absorbs for it.
+    pub fast_path: bool,
+    /// The kernel's per-session state, with the fast path.
+    pub kernel: Option<SessionState>,
+    /// Control packets this process received for it.
+    pub userspace_rx: u64,
+    /// The largest gap between packets this process saw since Up.
+    pub largest_gap: Option<Duration>,
+}
+
+/// Requests to the engine.
+pub enum Command {
+    /// Reply with a snapshot of every session.
+    Show(tokio::sync::oneshot::Sender<Vec<Snapshot>>),
+    /// Run exactly these sessions: start new ones, take removed ones down
+    /// (AdminDown) and away, renegotiate changed ones, leave the others.
+    Apply(Vec<SessionSpec>, tokio::sync::oneshot::Sender<String>),
+    /// Take every session AdminDown and stop.
+    Shutdown,
+}
+
+/// The handle other threads use to talk to the engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::Sender<Command>,
+    wake: std::sync::Arc<EventFd>,
+}
+
+impl EngineHandle {
+    /// Queues `command` and wakes the engine.
+    pub fn send(&self, command: Command) -> anyhow::Result<()> {
+        self.commands.send(command).map_err(|_| anyhow::anyhow!("the BFD engine has stopped"))?;
+        self.wake.write(1).context("waking the BFD engine")?;
+        Ok(())
+    }
+}
+
+/// The kernel fast path as the engine uses it.
+pub struct FastPathLink {
+    /// The maps.
+    pub maps: FastPath,
+    /// The detection events.
+    pub events: Events,
+    /// The interfaces the program is attached to, by index.
+    pub ifindexes: Vec<u32>,
+}
+
+struct Peer {
+    spec: SessionSpec,
+    tx: TxSocket,
+    ifindex: Option<u32>,
+    generation: u64,
+    echo_allowed: Option<u32>,
+    userspace_rx: u64,
+    last_user_rx: Option<Time>,
+    largest_gap: Option<Duration>,
+    send_errors: u64,
+    retire_at: Option<Time>,
+    /// Bumped when the session comes Up: the kernel restarts its largest
+    /// gap then.
+    gap_epoch: u64,
+    echo: Option<EchoSender>,
+    echo_errors: u64,
+}
+
+/// The engine's state; runs on its own thread ([`Engine::run`]).
+pub struct Engine {
+    sessions: Sessions,
+    peers: HashMap<u32, Peer>,
+    deadlines: BinaryHeap<Reverse<(Time, u32)>>,
+    rx: Vec<RxSocket>,
+    fast: Option<FastPathLink>,
+    commands: mpsc::Receiver<Command>,
+    wake: std::sync::Arc<EventFd>,
+    ports: SourcePorts,
+    running: bool,
+    deferred_sync: Option<(u32, bfd_session::FastPathView)>,
+}
+
+/// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
+pub fn monotonic_now() -> Time {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC exists");
+    Time::from_nanos(now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64)
+}
+
+impl Engine {
+    /// An engine receiving on `rx`, with the fast path if attached; seeded
+    /// from the operating system's entropy.
+    pub fn new(rx: Vec<RxSocket>, fast: Option<FastPathLink>) -> anyhow::Result<(Engine, EngineHandle)> {
+        let (commands_tx, commands) = mpsc::channel();
+        let wake = std::sync::Arc::new(
+            EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+                .context("creating an eventfd")?,
+        );
+        let mut seed = [0u8; 8];
+        getrandom(&mut seed)?;
+        let engine = Engine {
+            sessions: Sessions::new(u64::from_ne_bytes(seed)),
+            peers: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            rx,
+            fast,
+            commands,
+            wake: wake.clone(),
+            ports: SourcePorts::default(),
+            running: true,
+            deferred_sync: None,
+        };
+        Ok((engine, EngineHandle { commands: commands_tx, wake }))
+    }
+
+    /// Runs until [`Command::Shutdown`].
+    pub fn run(mut self) {
+        let mut buffer = [0u8; 512];
+        while self.running || self.peers.values().any(|peer| peer.retire_at.is_some()) {
+            let now = monotonic_now();
+            self.fire_timers(now);
+            self.retire(now);
+            if !self.running && self.peers.is_empty() {
+                break;
+            }
+            let timeout = self.next_wake().map(|at| at.saturating_since(monotonic_now()));
+            let ready = self.wait(timeout);
+            if ready[0] {
+                self.handle_commands();
+            }
+            if ready[1] {
+                self.handle_events();
+            }
+            for index in 0..self.rx.len() {
+                if ready[2 + index] {
+                    self.handle_receive(index, &mut buffer);
+                }
+            }
+        }
+        debug!("BFD engine stopped");
+    }
+
+    /// Waits in `ppoll` for a descriptor or the timeout; which are ready:
+    /// [commands, events, rx...].
+    fn wait(&self, timeout: Option<Duration>) -> Vec<bool> {
+        let events_fd: Option<BorrowedFd<'_>> = self.fast.as_ref().map(|fast| fast.events.as_fd());
+        let mut fds = vec![PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = events_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        for socket in &self.rx {
+            fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = timeout.map(TimeSpec::from_duration);
+        match nix::poll::ppoll(&mut fds, timeout, None) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(error) => warn!(%error, "ppoll failed"),
+        }
+        let readable = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        let mut ready = vec![readable(&fds[0])];
+        let mut index = 1;
+        if events_fd.is_some() {
+            ready.push(readable(&fds[1]));
+            index = 2;
+        } else {
+            ready.push(false);
+        }
+        ready.extend(fds[index..].iter().map(readable));
+        ready
+    }
+
+    fn next_wake(&self) -> Option<Time> {
+        let retire = self.peers.values().filter_map(|peer| peer.retire_at).min();
+        let deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        [retire, deadline].into_iter().flatten().min()
+    }
+
+    fn fire_timers(&mut self, now: Time) {
+        while let Some(Reverse((at, discr))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            // Entries are pushed on every input; only the current one fires.
+            let Some(session) = self.sessions.get_mut(discr) else { continue };
+            if session.next_deadline() != Some(at) {
+                continue;
+            }
+            session.on_timer(now);
+            self.drain(discr, now);
+        }
+    }
+
+    fn retire(&mut self, now: Time) {
+        let due: Vec<u32> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.retire_at.is_some_and(|at| at <= now))
+            .map(|(d, _)| *d)
+            .collect();
+        for discr in due {
+            self.remove(discr);
+        }
+    }
+
+    fn handle_commands(&mut self) {
+        let _ = self.wake.read();
+        while let Ok(command) = self.commands.try_recv() {
+            let now = monotonic_now();
+            match command {
+                Command::Show(reply) => {
+                    let _ = reply.send(self.snapshots(now));
+                }
+                Command::Apply(specs, reply) => {
+                    let summary = self.apply(specs, now);
+                    let _ = reply.send(summary);
+                }
+                Command::Shutdown => {
+                    info!("shutting down: taking every session AdminDown");
+                    self.running = false;
+                    let discrs: Vec<u32> = self.peers.keys().copied().collect();
+                    for discr in discrs {
+                        self.take_down_and_retire(discr, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_events(&mut self) {
+        loop {
+            let event = match self.fast.as_mut().map(|fast| fast.events.next()) {
+                Some(Ok(Some(event))) => event,
+                Some(Ok(None)) | None => return,
+                Some(Err(error)) => {
+                    warn!(%error, "reading the kernel's detection events");
+                    return;
+                }
+            };
+            self.kernel_event(&event);
+        }
+    }
+
+    fn kernel_event(&mut self, event: &DetectEvent) {
+        let now = monotonic_now();
+        let discr = event.discriminator;
+        let Some(session) = self.sessions.get_mut(discr) else { return };
+        let fired_at = Time::from_nanos(event.fired_at_ns);
+        let detection_time = session.status().detection_time;
+        let acted = match event.kind {
+            EVENT_CONTROL_TIMEOUT => session.on_kernel_timeout(now, fired_at),
+            EVENT_ECHO_TIMEOUT => session.on_echo_timeout(now),
+            _ => false,
+        };
+        let silence = Duration::from_nanos(event.fired_at_ns.saturating_sub(event.last_rx_ns));
+        // How precisely the kernel detected: the silence it measured against
+        // the Detection Time, and how late the agent heard of it.
+        info!(
+            discr,
+            kind = if event.kind == EVENT_CONTROL_TIMEOUT { "control" } else { "echo" },
+            acted,
+            silence_us = silence.as_micros() as u64,
+            detection_time_us = detection_time.map_or(0, |time| time.as_micros() as u64),
+            overshoot_us = detection_time.map_or(0, |time| silence.saturating_sub(time).as_micros() as u64),
+            event_latency_us = now.saturating_since(fired_at).as_micros() as u64,
+            "kernel detection event"
+        );
+        self.drain(discr, now);
+    }
+
+    fn handle_receive(&mut self, index: usize, buffer: &mut [u8]) {
+        loop {
+            let received = match self.rx[index].receive(buffer) {
+                Ok(Some(received)) => received,
+                Ok(None) => return,
+                Err(error) => {
+                    warn!(%error, "receiving control packets");
+                    return;
+                }
+            };
+            let now = monotonic_now();
+            let (len, arrival) = received;
+            let repr = match ControlRepr::parse(&ControlPacket::new_unchecked(&buffer[..len])) {
+                Ok(repr) => repr,
+                Err(error) => {
+                    debug!(source = %arrival.source, %error, "invalid control packet");
+                    continue;
+                }
+            };
+            let discr = match self.sessions.receive(now, &repr, &arrival) {
+                Ok(discr) => discr,
+                Err(error) => {
+                    debug!(source = %arrival.source, %error, "control packet for no session");
+                    continue;
+                }
+            };
+            if let Some(peer) = self.peers.get_mut(&discr) {
+                peer.userspace_rx += 1;
+                if let Some(last) = peer.last_user_rx
+                    && self.sessions.get(discr).is_some_and(|s| s.state() == State::Up)
+                {
+                    let gap = now.saturating_since(last);
+                    peer.largest_gap = Some(peer.largest_gap.map_or(gap, |largest| largest.max(gap)));
+                }
+                peer.last_user_rx = Some(now);
+                if peer.ifindex.is_none() && !peer.spec.multihop && arrival.ifindex != 0 {
+                    self.learn_interface(discr, arrival.ifindex, now);
+                }
+            }
+            self.drain(discr, now);
+        }
+    }
+
+    /// A single-hop session's packets arrive on the peer's link: once that
+    /// link is known, and the XDP program is on it, the kernel takes over
+    /// detection and absorption for the session.
+    fn learn_interface(&mut self, discr: u32, ifindex: u32, now: Time) {
+        let Some(peer) = self.peers.get_mut(&discr) else { return };
+        peer.ifindex = Some(ifindex);
+        let on_xdp = self.fast.as_ref().is_some_and(|fast| fast.ifindexes.contains(&ifindex));
+        if let Some(session) = self.sessions.get_mut(discr) {
+            let mut config = *session.config();
+            let wanted = if on_xdp { Detection::Kernel } else { Detection::Local };
+            if config.detection != wanted {
+                config.detection = wanted;
+                if session.configure(now, config).is_ok() {
+                    info!(peer = %peer.spec.peer, ifindex, "the XDP fast path times this session");
+                }
+            }
+            let view = session.fast_path();
+            self.sync_fast_path(discr, &view);
+        }
+    }
+
+    /// Acts on a session's outputs: the one place where the session core's
+    /// decisions reach the network, the kernel and the log.
+    fn drain(&mut self, discr: u32, now: Time) {
+        let Some(session) = self.sessions.get_mut(discr) else { return };
+        let outputs: Vec<Output> = session.drain_outputs().collect();
+        if let Some(deadline) = session.next_deadline() {
+            self.deadlines.push(Reverse((deadline, discr)));
+        }
+        let came_up = outputs.iter().any(|o| matches!(o, Output::StateChange(c) if c.to == State::Up));
+        let synced = outputs.iter().any(|o| matches!(o, Output::FastPath(_)));
+        if came_up && !synced {
+            // The new gap epoch must reach the kernel even if nothing else
+            // in the session's entry changed.
+            let view = session.fast_path();
+            self.deferred_sync = Some((discr, view));
+        }
+        for output in outputs {
+            match output {
+                Output::Transmit(repr) => self.transmit(discr, &repr),
+                Output::TransmitEcho(repr) => self.transmit_echo(discr, &repr),
+                Output::StateChange(change) => self.log_change(discr, &change, now),
+                Output::FastPath(view) => self.sync_fast_path(discr, &view),
+            }
+        }
+        if let Some((discr, view)) = self.deferred_sync.take() {
+            self.sync_fast_path(discr, &view);
+        }
+    }
+
+    fn transmit(&mut self, discr: u32, repr: &ControlRepr) {
+        let Some(peer) = self.peers.get_mut(&discr) else { return };
+        let mut bytes = [0u8; 64];
+        let len = repr.buffer_len();
+        repr.emit(&mut ControlPacket::new_unchecked(&mut bytes[..len]));
+        if let Err(error) = peer.tx.send(&bytes[..len]) {
+            peer.send_errors += 1;
+            // The first failure and then every 100th: a dead peer must not
+            // flood the log.
+            if peer.send_errors % 100 == 1 {
+                warn!(peer = %peer.spec.peer, %error, errors = peer.send_errors, "sending a control packet failed");
+            }
+        }
+    }
+
+    /// Sends one of our echo packets, as FRR does (IPv4): see `echo`. Needs
+    /// the session's link, our IPv4 address and the peer's MAC; until all
+    /// are known nothing is sent, and the echo timer (armed only by returns)
+    /// does not run.
+    fn transmit_echo(&mut self, discr: u32, repr: &bfd_common::wire::EchoRepr) {
+        let Some(peer) = self.peers.get_mut(&discr) else { return };
+        if peer.echo.is_none() {
+            let (Some(ifindex), Some(IpAddr::V4(local)), IpAddr::V4(remote)) =
+                (peer.ifindex, peer.spec.local, peer.spec.peer)
+            else {
+                if peer.echo_errors == 0 {
+                    warn!(peer = %peer.spec.peer, "echo needs an IPv4 sourceAddress and the peer's link; not sending echo");
+                }
+                peer.echo_errors += 1;
+                return;
+            };
+            match EchoSender::open(ifindex, local, remote) {
+                Ok(sender) => peer.echo = sender,
+                Err(error) => {
+                    peer.echo_errors += 1;
+                    if peer.echo_errors % 100 == 1 {
+                        warn!(peer = %peer.spec.peer, error = format!("{error:#}"), "echo packets cannot be sent");
+                    }
+                }
+            }
+        }
+        if let Some(sender) = &peer.echo
+            && let Err(error) = sender.send(repr)
+        {
+            peer.echo_errors += 1;
+            if peer.echo_errors % 100 == 1 {
+                warn!(peer = %peer.spec.peer, error = format!("{error:#}"), "sending an echo packet failed");
+            }
+        }
+    }
+
+    fn log_change(&mut self, discr: u32, change: &StateChange, now: Time) {
+        let Some(peer) = self.peers.get_mut(&discr) else { return };
+        if change.to == State::Up {
+            peer.largest_gap = None;
+            peer.last_user_rx = None;
+            peer.gap_epoch += 1;
+        }
+        info!(
+            peer = %peer.spec.peer,
+            local = ?peer.spec.local,
+            interface = ?peer.spec.interface,
+            discr,
+            from = %change.from,
+            to = %change.to,
+            diagnostic = %change.diagnostic,
+            cause = ?change.cause,
+            failure = change.is_failure(),
+            at_us = change.at.as_nanos() / 1000,
+            latency_us = now.saturating_since(change.at).as_micros() as u64,
+            "session state change"
+        );
+    }
+
+    fn sync_fast_path(&mut self, discr: u32, view: &bfd_session::FastPathView) {
+        let Some(fast) = self.fast.as_mut() else { return };
+        let Some(peer) = self.peers.get_mut(&discr) else { return };
+        let key = SessionKey {
+            peer: peer.spec.peer,
+            local: peer.spec.local,
+            ifindex: peer.ifindex,
+            multihop: peer.spec.multihop,
+        };
+        peer.generation += 1;
+        let mut entry = map_config(view, &key, peer.spec.min_ttl, peer.generation);
+        entry.gap_epoch = peer.gap_epoch;
+        if let Err(error) = fast.maps.set_session(discr, &entry) {
+            warn!(peer = %peer.spec.peer, %error, "updating the session's fast-path entry");
+        }
+        // The peer's echo packets are reflected only while the core allows
+        // it, on the link the session runs on.
+        let allow = if view.reflect_echo { peer.ifindex } else { None };
+        if allow != peer.echo_allowed {
+            if let Some(ifindex) = peer.echo_allowed {
+                let _ = fast.maps.remove_echo_peer(ifindex, peer.spec.peer);
+            }
+            if let Some(ifindex) = allow
+                && let Err(error) = fast.maps.add_echo_peer(ifindex, peer.spec.peer, discr)
+            {
+                warn!(peer = %peer.spec.peer, %error, "allowing the peer's echo");
+            }
+            peer.echo_allowed = allow;
+        }
+    }
+
+    fn add(&mut self, spec: SessionSpec, now: Time) -> anyhow::Result<u32> {
+        let ifindex = match (&spec.interface, spec.multihop) {
+            (Some(name), false) => Some(
+                nix::net::if_::if_nametoindex(name.as_str()).with_context(|| format!("interface {name}"))?,
+            ),
+            _ => None,
+        };
+        let key = SessionKey { peer: spec.peer, local: spec.local, ifindex, multihop: spec.multihop };
+        let tx =
+            TxSocket::open(spec.peer, spec.local, spec.interface.as_deref(), spec.multihop, &mut self.ports)?;
+        let mut config = spec.config;
+        // Kernel detection needs the XDP program on the session's link: known
+        // now if the interface is configured, else learned from the first
+        // packet (learn_interface).
+        let on_xdp =
+            ifindex.is_some_and(|i| self.fast.as_ref().is_some_and(|fast| fast.ifindexes.contains(&i)));
+        config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
+        let discr = self.sessions.add(key, config, spec.min_ttl, now).context("adding the session")?;
+        info!(peer = %spec.peer, local = ?spec.local, name = %spec.name, discr, source_port = tx.source_port, "session added");
+        self.peers.insert(
+            discr,
+            Peer {
+                spec,
+                tx,
+                ifindex,
+                generation: 0,
+                echo_allowed: None,
+                userspace_rx: 0,
+                last_user_rx: None,
+                largest_gap: None,
+                send_errors: 0,
+                retire_at: None,
+                gap_epoch: 0,
+                echo: None,
+                echo_errors: 0,
+            },
+        );
+        self.drain(discr, now);
+        Ok(discr)
+    }
+
+    /// RFC 5880 §6.8.16: a session leaving the configuration says AdminDown
+    /// (for the peer's Detection Time, which the core handles) before it
+    /// goes away, so the peer does not report a failure (RFC 5882 §3.2).
+    fn take_down_and_retire(&mut self, discr: u32, now: Time) {
+        let Some(session) = self.sessions.get_mut(discr) else { return };
+        let linger = session.status().tx_interval.unwrap_or(Duration::from_secs(1)) * 3;
+        session.admin_down(now, Diagnostic::AdministrativelyDown);
+        self.drain(discr, now);
+        if let Some(peer) = self.peers.get_mut(&discr) {
+            peer.retire_at = Some(now + linger.min(Duration::from_secs(3)));
+        }
+    }
+
+    fn remove(&mut self, discr: u32) {
+        self.sessions.remove(discr);
+        if let Some(peer) = self.peers.remove(&discr) {
+            self.ports.release(peer.tx.source_port);
+            if let Some(fast) = self.fast.as_mut() {
+                if let Some(ifindex) = peer.echo_allowed {
+                    let _ = fast.maps.remove_echo_peer(ifindex, peer.spec.peer);
+                }
+                if let Err(error) = fast.maps.remove_session(discr) {
+                    warn!(peer = %peer.spec.peer, %error, "removing the session's fast-path entry");
+                }
+            }
+            info!(peer = %peer.spec.peer, discr, "session removed");
+        }
+    }
+
+    fn apply(&mut self, specs: Vec<SessionSpec>, now: Time) -> String {
+        let (mut added, mut removed, mut changed, mut unchanged, mut failed) = (0, 0, 0, 0, 0);
+        let current: Vec<(u32, SessionSpec)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.retire_at.is_none())
+            .map(|(d, p)| (*d, p.spec.clone()))
+            .collect();
+        for (discr, spec) in &current {
+            if !specs.iter().any(|wanted| wanted.identity() == spec.identity()) {
+                self.take_down_and_retire(*discr, now);
+                removed += 1;
+            }
+        }
+        for wanted in specs {
+            match current.iter().find(|(_, spec)| spec.identity() == wanted.identity()) {
+                Some((_, spec)) if *spec == wanted => unchanged += 1,
+                Some((discr, _)) => {
+                    let discr = *discr;
+                    if let Some(session) = self.sessions.get_mut(discr) {
+                        // Keep who detects: that is the link's business, not
+                        // the configuration's.
+                        let config = SessionConfig { detection: session.config().detection, ..wanted.config };
+                        match session.configure(now, config) {
+                            Ok(()) => changed += 1,
+                            Err(error) => {
+                                warn!(peer = %wanted.peer, %error, "the new configuration was refused");
+                                failed += 1;
+                            }
+                        }
+                    }
+                    if let Some(peer) = self.peers.get_mut(&discr) {
+                        peer.spec = wanted;
+                    }
+                    self.drain(discr, now);
+                }
+                None => match self.add(wanted.clone(), now) {
+                    Ok(_) => added += 1,
+                    Err(error) => {
+                        warn!(peer = %wanted.peer, error = format!("{error:#}"), "the session could not start");
+                        failed += 1;
+                    }
+                },
+            }
+        }
+        let summary = format!(
+            "{added} added, {removed} removed, {changed} changed, {unchanged} unchanged{}",
+            if failed > 0 { format!(", {failed} failed (see the log)") } else { String::new() }
+        );
+        info!(%summary, "configuration applied");
+        summary
+    }
+
+    fn snapshots(&self, now: Time) -> Vec<Snapshot> {
+        let mut snapshots: Vec<Snapshot> = self
+            .peers
+            .iter()
+            .filter_map(|(discr, peer)| {
+                let session: &Session = self.sessions.get(*discr)?;
+                let fast_path = session.config().detection == Detection::Kernel;
+                let kernel =
+                    self.fast.as_ref().and_then(|fast| fast.maps.session_state(*discr).ok().flatten());
+                Some(Snapshot {
+                    spec: peer.spec.clone(),
+                    status: session.status(),
+                    now,
+                    ifindex: peer.ifindex,
+                    fast_path,
+                    kernel,
+                    userspace_rx: peer.userspace_rx,
+                    // With the fast path most packets never reach us: the
+                    // kernel measures the gaps.
+                    largest_gap: match kernel {
+                        Some(state) if fast_path && state.gap_epoch == peer.gap_epoch => {
+                            Some(Duration::from_nanos(state.max_gap_ns)).filter(|gap| !gap.is_zero())
+                        }
+                        _ => peer.largest_gap,
+                    },
+                })
+            })
+            .collect();
+        snapshots.sort_by_key(|snapshot| (snapshot.spec.peer, snapshot.spec.local));
+        snapshots
+    }
+}
+
+/// Fills `buffer` from the operating system's entropy (getrandom(2)).
+fn getrandom(buffer: &mut [u8]) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(buffer))
+        .context("reading /dev/urandom for the session core's seed")
+}

@@ -1,0 +1,348 @@
+//! `bfd-agent run`: the agent. It attaches the XDP fast path, runs the
+//! configured sessions on the engine thread, serves the control socket,
+//! and reloads its configuration on SIGHUP or when a file changes.
+
+mod echo;
+pub mod engine;
+pub mod net;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bfd_common::{CONTROL_PORT, MULTIHOP_CONTROL_PORT};
+use bfd_user::fastpath::{self, AttachMode, Events, FastPath};
+use tracing::{info, warn};
+
+use engine::{Command, Engine, EngineHandle, FastPathLink, SessionSpec};
+use net::RxSocket;
+
+/// How the agent runs, after merging the configuration's node settings and
+/// the command line.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// The configuration files (reloaded on SIGHUP and on change).
+    pub config_files: Vec<PathBuf>,
+    /// Interfaces to attach the XDP program to.
+    pub interfaces: Vec<String>,
+    /// bpffs directory for the program's pins.
+    pub pin_path: PathBuf,
+    /// XDP attach mode.
+    pub xdp_mode: AttachMode,
+    /// Run without XDP.
+    pub no_xdp: bool,
+    /// The control socket.
+    pub control_socket: PathBuf,
+    /// SCHED_FIFO priority for the engine thread.
+    pub rt_priority: Option<u8>,
+}
+
+/// Where the sessions come from: reads the configuration files into the
+/// sessions this node must run (called at start and on every reload).
+pub type Loader = Arc<dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<SessionSpec>> + Send + Sync>;
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
+    let specs = load(&options.config_files).context("reading the configuration")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let control = runtime
+        .block_on(async { bfd_user::control::bind(&options.control_socket) })
+        .with_context(|| format!("opening the control socket {}", options.control_socket.display()))?;
+
+    // The control socket is ours, so no other agent uses this pin path's
+    // program: pins left there belong to a previous run that died.
+    let fast = attach_fast_path(&options);
+    let fast_status = match &fast {
+        Some((_, description)) => description.clone(),
+        None => "off: sessions run in userspace".to_owned(),
+    };
+    info!(fast_path = %fast_status, "fast path");
+
+    let mut rx = Vec::new();
+    for (v6, port) in [
+        (false, CONTROL_PORT),
+        (false, MULTIHOP_CONTROL_PORT),
+        (true, CONTROL_PORT),
+        (true, MULTIHOP_CONTROL_PORT),
+    ] {
+        rx.push(RxSocket::open(v6, port)?);
+    }
+    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link))?;
+    let rt_priority = options.rt_priority;
+    let thread = std::thread::Builder::new()
+        .name("bfd-engine".into())
+        .spawn(move || {
+            prepare_engine_thread(rt_priority);
+            engine.run();
+        })
+        .context("starting the engine thread")?;
+
+    let started = std::time::Instant::now();
+    let (reply, applied) = tokio::sync::oneshot::channel();
+    handle.send(Command::Apply(specs, reply))?;
+    let summary = runtime.block_on(applied).unwrap_or_default();
+    info!(%summary, "sessions started");
+
+    let result =
+        runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status));
+    let _ = handle.send(Command::Shutdown);
+    let _ = thread.join();
+    if !options.no_xdp && !options.interfaces.is_empty() {
+        match fastpath::detach(&options.pin_path) {
+            Ok(_) => info!(pin_path = %options.pin_path.display(), "XDP program detached"),
+            Err(error) => warn!(%error, "detaching the XDP program"),
+        }
+    }
+    let _ = std::fs::remove_file(&options.control_socket);
+    result
+}
+
+/// Attaches the program unless told not to; on failure the agent goes on
+/// in userspace and says so.
+fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
+    if options.no_xdp {
+        info!("--no-xdp: not attaching the XDP program");
+        return None;
+    }
+    if options.interfaces.is_empty() {
+        warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
+        return None;
+    }
+    let _ = fastpath::detach(&options.pin_path);
+    let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
+    let attached = match fastpath::attach_interfaces(&ifaces, &options.pin_path, options.xdp_mode) {
+        Ok(attached) => attached,
+        Err(error) => {
+            warn!(
+                error = format!("{error:#}"),
+                "the XDP program could not be attached: sessions run in userspace"
+            );
+            return None;
+        }
+    };
+    let open = || -> anyhow::Result<FastPathLink> {
+        let mut ifindexes = Vec::new();
+        for (iface, _) in &attached.interfaces {
+            ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
+        }
+        Ok(FastPathLink {
+            maps: FastPath::open(&attached.pin_dir)?,
+            events: Events::open(&attached.pin_dir)?,
+            ifindexes,
+        })
+    };
+    match open() {
+        Ok(link) => {
+            let description = attached
+                .interfaces
+                .iter()
+                .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some((link, description))
+        }
+        Err(error) => {
+            warn!(
+                error = format!("{error:#}"),
+                "the XDP maps could not be opened: sessions run in userspace"
+            );
+            let _ = fastpath::detach(&attached.pin_dir);
+            None
+        }
+    }
+}
+
+/// Real-time priority and locked memory for the engine thread, when asked:
+/// on a starved node the thread that sends BFD packets must still run.
+fn prepare_engine_thread(rt_priority: Option<u8>) {
+    // Wake up when asked, not up to 50 µs later (the default timer slack).
+    // SAFETY: prctl(PR_SET_TIMERSLACK) takes an integer and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0) };
+    let Some(priority) = rt_priority else { return };
+    let param = libc::sched_param { sched_priority: i32::from(priority) };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
+    // sched_param that outlives the call.
+    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if result != 0 {
+        warn!(priority, error = %std::io::Error::last_os_error(), "SCHED_FIFO refused; running at normal priority");
+    } else {
+        info!(priority, "engine thread runs SCHED_FIFO");
+    }
+    // SAFETY: mlockall takes flags and touches no memory of ours.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        warn!(error = %std::io::Error::last_os_error(), "mlockall refused; memory may be paged out");
+    }
+}
+
+/// The async side: control socket, signals and configuration watching.
+async fn serve(
+    options: AgentOptions,
+    handle: EngineHandle,
+    load: Loader,
+    control: tokio::net::UnixListener,
+    started: std::time::Instant,
+    fast_status: String,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReason>();
+    watch_files(&options.config_files, reload_tx.clone())?;
+
+    let context = Arc::new(control_context::Context {
+        handle: handle.clone(),
+        started,
+        fast_status,
+        config_files: options.config_files.clone(),
+        reload: reload_tx.clone(),
+    });
+    tokio::spawn(control_context::serve(control, context));
+
+    loop {
+        let reason = tokio::select! {
+            _ = terminate.recv() => { info!("SIGTERM"); return Ok(()); }
+            _ = interrupt.recv() => { info!("SIGINT"); return Ok(()); }
+            _ = hangup.recv() => ReloadReason::Signal(None),
+            Some(reason) = reload_rx.recv() => reason,
+        };
+        let result = reload(&options, &handle, &load).await;
+        match (&result, reason) {
+            (Ok(summary), ReloadReason::Signal(Some(reply)))
+            | (Ok(summary), ReloadReason::Control(reply)) => {
+                let _ = reply.send(Ok(summary.clone()));
+            }
+            (Err(error), ReloadReason::Signal(Some(reply))) | (Err(error), ReloadReason::Control(reply)) => {
+                let _ = reply.send(Err(format!("{error:#}")));
+            }
+            _ => {}
+        }
+        if let Err(error) = result {
+            warn!(
+                error = format!("{error:#}"),
+                "configuration not reloaded; the running sessions are unchanged"
+            );
+        }
+        // Editors write a file in several steps: let them finish, then drop
+        // the notifications they caused.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok(ReloadReason::File) = reload_rx.try_recv() {}
+    }
+}
+
+/// Why the configuration is read again.
+pub enum ReloadReason {
+    /// SIGHUP (or a request that wants no answer).
+    Signal(Option<tokio::sync::oneshot::Sender<Result<String, String>>>),
+    /// A configuration file changed.
+    File,
+    /// `bfd-agent reload` through the control socket.
+    Control(tokio::sync::oneshot::Sender<Result<String, String>>),
+}
+
+async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) -> anyhow::Result<String> {
+    let specs = load(&options.config_files).context("reading the configuration")?;
+    let (reply, applied) = tokio::sync::oneshot::channel();
+    handle.send(Command::Apply(specs, reply))?;
+    applied.await.context("the BFD engine stopped")
+}
+
+/// Watches the configuration files' directories (editors replace files,
+/// which a watch on the file itself would miss) and asks for a reload when
+/// one of the files changes.
+fn watch_files(
+    files: &[PathBuf],
+    reload: tokio::sync::mpsc::UnboundedSender<ReloadReason>,
+) -> anyhow::Result<()> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    if files.is_empty() {
+        return Ok(());
+    }
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC).context("inotify_init")?;
+    let mut names = Vec::new();
+    for file in files {
+        let directory =
+            file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        inotify
+            .add_watch(
+                directory,
+                AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE,
+            )
+            .with_context(|| format!("watching {}", directory.display()))?;
+        names.push(file.file_name().map(|name| name.to_owned()));
+    }
+    std::thread::Builder::new().name("bfd-config-watch".into()).spawn(move || {
+        loop {
+            let Ok(events) = inotify.read_events() else { return };
+            let ours = events.iter().any(|event| {
+                event.name.as_ref().is_some_and(|name| names.iter().flatten().any(|n| n == name))
+            });
+            if ours && reload.send(ReloadReason::File).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+mod control_context {
+    //! Answers the control socket's requests from the engine's snapshots.
+    use std::sync::Arc;
+
+    use bfd_user::control::{AgentStatus, Request, Response};
+
+    use super::ReloadReason;
+    use super::engine::{Command, EngineHandle};
+
+    pub struct Context {
+        pub handle: EngineHandle,
+        pub started: std::time::Instant,
+        pub fast_status: String,
+        pub config_files: Vec<std::path::PathBuf>,
+        pub reload: tokio::sync::mpsc::UnboundedSender<ReloadReason>,
+    }
+
+    pub async fn serve(listener: tokio::net::UnixListener, context: Arc<Context>) {
+        let handler: bfd_user::control::Handler = Arc::new(move |request| answer(&context, request));
+        bfd_user::control::serve(listener, handler).await;
+    }
+
+    /// Runs on Tokio's blocking pool: waiting for the engine is fine here.
+    fn answer(context: &Context, request: Request) -> Response {
+        match request {
+            Request::ShowPeers => match snapshots(context) {
+                Ok(snapshots) => Response::Peers(super::report::reports(&snapshots)),
+                Err(error) => Response::Error(error),
+            },
+            Request::Status => match snapshots(context) {
+                Ok(snapshots) => Response::Status(AgentStatus {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    uptime_secs: context.started.elapsed().as_secs(),
+                    fast_path: context.fast_status.clone(),
+                    sessions: snapshots.len(),
+                    config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
+                }),
+                Err(error) => Response::Error(error),
+            },
+            Request::Reload => {
+                let (reply, done) = tokio::sync::oneshot::channel();
+                if context.reload.send(ReloadReason::Control(reply)).is_err() {
+                    return Response::Error("the agent is shutting down".into());
+                }
+                match done.blocking_recv() {
+                    Ok(Ok(summary)) => Response::Reloaded { summary },
+                    Ok(Err(error)) => Response::Error(error),
+                    Err(_) => Response::Error("the agent is shutting down".into()),
+                }
+            }
+        }
+    }
+
+    fn snapshots(context: &Context) -> Result<Vec<super::engine::Snapshot>, String> {
+        let (reply, snapshots) = tokio::sync::oneshot::channel();
+        context.handle.send(Command::Show(reply)).map_err(|error| format!("{error:#}"))?;
+        snapshots.blocking_recv().map_err(|_| "the BFD engine stopped".to_owned())
+    }
+}

@@ -1,0 +1,312 @@
+//! Node-local settings MetalLB has no place for: our own kind,
+//! `BFDAgentConfig` (bfd-xdp.io/v1alpha1), and the command-line flags that
+//! override it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::fastpath::{AttachMode, DEFAULT_PIN_DIR};
+
+use super::error::{DocumentRef, Reason};
+use super::metallb::{OBJECT_FIELDS, check_api_version, read_metadata};
+use super::read::{Fields, Reader, join};
+use super::selector::read_labels;
+
+/// The apiVersion of BFDAgentConfig.
+pub const AGENT_CONFIG_API_VERSION: &str = "bfd-xdp.io/v1alpha1";
+
+/// The label every Kubernetes node carries with its name; added to
+/// [`NodeSettings::selection_labels`] from `nodeName` unless given.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// The fields of `BFDAgentConfig.spec`.
+const AGENT_FIELDS: &[&str] =
+    &["nodeName", "nodeLabels", "interfaces", "pinPath", "controlSocket", "rtPriority", "noXdp", "xdpMode"];
+
+/// This node's settings: a BFDAgentConfig's spec with the command-line
+/// overrides applied, defaults for the rest. Two are equal when every
+/// setting is, wherever they were written (`source` is not compared, so
+/// that editing a comment above the document changes nothing).
+#[derive(Clone, Debug, Eq)]
+pub struct NodeSettings {
+    /// `nodeName`: this node's name (Kubernetes' `spec.nodeName`).
+    pub node_name: Option<String>,
+    /// `nodeLabels`: this node's labels, which BGPPeer `nodeSelectors`
+    /// are matched against.
+    pub node_labels: BTreeMap<String, String>,
+    /// `interfaces`: where to attach the XDP program.
+    pub interfaces: Vec<String>,
+    /// `pinPath`: the bpffs directory of this agent's maps and link
+    /// (default [`DEFAULT_PIN_DIR`]).
+    pub pin_path: PathBuf,
+    /// `controlSocket`: the operator CLI's UNIX socket; `None`: the
+    /// control module's default.
+    pub control_socket: Option<PathBuf>,
+    /// `rtPriority`: SCHED_FIFO priority (1 to 99) of the transmit thread;
+    /// `None`: normal scheduling.
+    pub rt_priority: Option<u8>,
+    /// `noXdp`: run every session in userspace.
+    pub no_xdp: bool,
+    /// `xdpMode`: `auto` (native, falling back to generic), `native` or
+    /// `generic`.
+    pub xdp_mode: AttachMode,
+    /// The BFDAgentConfig document these came from, if any.
+    pub source: Option<DocumentRef>,
+}
+
+impl Default for NodeSettings {
+    fn default() -> NodeSettings {
+        NodeSettings {
+            node_name: None,
+            node_labels: BTreeMap::new(),
+            interfaces: Vec::new(),
+            pin_path: PathBuf::from(DEFAULT_PIN_DIR),
+            control_socket: None,
+            rt_priority: None,
+            no_xdp: false,
+            xdp_mode: AttachMode::Auto,
+            source: None,
+        }
+    }
+}
+
+/// Command-line values that replace the BFDAgentConfig's, one per field
+/// (`None`: keep the file's). Validate flag values with
+/// [`parse_node_label`], [`parse_rt_priority`] and [`parse_interface_name`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeOverrides {
+    /// `--node-name`.
+    pub node_name: Option<String>,
+    /// `--node-label KEY=VALUE`: added to the file's labels, replacing the
+    /// file's value of the same key.
+    pub node_labels: Option<BTreeMap<String, String>>,
+    /// `--interface`: replaces the file's list.
+    pub interfaces: Option<Vec<String>>,
+    /// `--pin-path`.
+    pub pin_path: Option<PathBuf>,
+    /// `--control-socket`.
+    pub control_socket: Option<PathBuf>,
+    /// `--rt-priority`.
+    pub rt_priority: Option<u8>,
+    /// `--no-xdp`.
+    pub no_xdp: Option<bool>,
+    /// `--xdp-mode`.
+    pub xdp_mode: Option<AttachMode>,
+}
+
+impl PartialEq for NodeSettings {
+    fn eq(&self, other: &NodeSettings) -> bool {
+        self.changed_fields(other).is_empty()
+    }
+}
+
+impl NodeSettings {
+    /// These settings with `overrides` applied.
+    pub fn with_overrides(mut self, overrides: &NodeOverrides) -> NodeSettings {
+        let NodeOverrides {
+            node_name,
+            node_labels,
+            interfaces,
+            pin_path,
+            control_socket,
+            rt_priority,
+            no_xdp,
+            xdp_mode,
+        } = overrides.clone();
+        self.node_name = node_name.or(self.node_name);
+        self.node_labels.extend(node_labels.unwrap_or_default());
+        self.interfaces = interfaces.unwrap_or(self.interfaces);
+        self.pin_path = pin_path.unwrap_or(self.pin_path);
+        self.control_socket = control_socket.or(self.control_socket);
+        self.rt_priority = rt_priority.or(self.rt_priority);
+        self.no_xdp = no_xdp.unwrap_or(self.no_xdp);
+        self.xdp_mode = xdp_mode.unwrap_or(self.xdp_mode);
+        self
+    }
+
+    /// The labels `nodeSelectors` are matched against: `nodeLabels`, plus
+    /// `kubernetes.io/hostname: <nodeName>` unless set, as the kubelet
+    /// labels every node (MetalLB's examples select nodes by it).
+    pub fn selection_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.node_labels.clone();
+        if let Some(name) = &self.node_name {
+            labels.entry(HOSTNAME_LABEL.to_owned()).or_insert_with(|| name.clone());
+        }
+        labels
+    }
+
+    /// What differs from `other`, by spec field name.
+    pub fn changed_fields(&self, other: &NodeSettings) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut compare = |name, differs: bool| {
+            if differs {
+                changed.push(name);
+            }
+        };
+        compare("nodeName", self.node_name != other.node_name);
+        compare("nodeLabels", self.node_labels != other.node_labels);
+        compare("interfaces", self.interfaces != other.interfaces);
+        compare("pinPath", self.pin_path != other.pin_path);
+        compare("controlSocket", self.control_socket != other.control_socket);
+        compare("rtPriority", self.rt_priority != other.rt_priority);
+        compare("noXdp", self.no_xdp != other.no_xdp);
+        compare("xdpMode", self.xdp_mode != other.xdp_mode);
+        changed
+    }
+}
+
+/// `--node-label KEY=VALUE`.
+pub fn parse_node_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// `--rt-priority N`: SCHED_FIFO priorities are 1 to 99.
+pub fn parse_rt_priority(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(priority @ 1..=99) => Ok(priority),
+        _ => Err(format!("{text:?} is not a real-time priority (1 to 99)")),
+    }
+}
+
+/// An interface name as the kernel accepts it (`dev_valid_name`): 1 to 15
+/// bytes, not `.` or `..`, without `/`, `:` or white space.
+pub fn parse_interface_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() < 16
+        && text != "."
+        && text != ".."
+        && !text.chars().any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an interface name (1 to 15 bytes, no '/', ':' or spaces)"))
+    }
+}
+
+/// Reads a BFDAgentConfig document.
+pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) -> NodeSettings {
+    read_metadata(reader, object, false, None);
+    reader.only_known(object, "", OBJECT_FIELDS);
+    check_api_version(reader, object, "BFDAgentConfig", &[AGENT_CONFIG_API_VERSION]);
+    let mut settings = NodeSettings { source: Some(reader.document.clone()), ..NodeSettings::default() };
+    let Some(spec) = object.get("spec").and_then(|node| reader.mapping(node, "spec")) else {
+        return settings;
+    };
+    reader.only_known(&spec, "spec", AGENT_FIELDS);
+    let path = |field: &str| join("spec", field);
+
+    if let Some(node) = spec.get("nodeName") {
+        settings.node_name = reader.string(node, &path("nodeName"));
+    }
+    if let Some(node) = spec.get("nodeLabels") {
+        settings.node_labels = read_labels(reader, node, &path("nodeLabels"));
+    }
+    if let Some(node) = spec.get("interfaces") {
+        let list_path = path("interfaces");
+        for (index, item) in reader.sequence(node, &list_path).unwrap_or_default().iter().enumerate() {
+            let item_path = format!("{list_path}[{index}]");
+            let Some(name) = reader.string(item, &item_path) else { continue };
+            match parse_interface_name(&name) {
+                Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
+                Ok(name) if settings.interfaces.contains(&name) => {
+                    reader.error(item.line, &item_path, Reason::Invalid(format!("{name} is listed twice")));
+                }
+                Ok(name) => settings.interfaces.push(name),
+            }
+        }
+    }
+    let mut absolute_path = |field: &str| -> Option<PathBuf> {
+        let node = spec.get(field)?;
+        let text = reader.string(node, &path(field))?;
+        if !text.starts_with('/') {
+            reader.error(
+                node.line,
+                &path(field),
+                Reason::Invalid(format!("{text:?} is not an absolute path")),
+            );
+            return None;
+        }
+        Some(PathBuf::from(text))
+    };
+    if let Some(pin_path) = absolute_path("pinPath") {
+        settings.pin_path = pin_path;
+    }
+    settings.control_socket = absolute_path("controlSocket");
+    if let Some(node) = spec.get("rtPriority") {
+        settings.rt_priority = reader.integer(node, &path("rtPriority"), 1, 99).map(|p| p as u8);
+    }
+    if let Some(node) = spec.get("noXdp") {
+        settings.no_xdp = reader.boolean(node, &path("noXdp")).unwrap_or(false);
+    }
+    if let Some(node) = spec.get("xdpMode") {
+        match reader.string(node, &path("xdpMode")).as_deref() {
+            Some("auto") => settings.xdp_mode = AttachMode::Auto,
+            Some("native") => settings.xdp_mode = AttachMode::Native,
+            Some("generic") => settings.xdp_mode = AttachMode::Generic,
+            Some(other) => {
+                let reason = format!("{other:?} is not an XDP mode: use auto, native or generic");
+                reader.error(node.line, &path("xdpMode"), Reason::Invalid(reason));
+            }
+            None => {}
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_the_file_and_merge_labels() {
+        let file = NodeSettings {
+            node_name: Some("node-a".into()),
+            node_labels: [("rack".to_owned(), "r1".to_owned()), ("zone".to_owned(), "a".to_owned())].into(),
+            interfaces: vec!["eth0".into()],
+            rt_priority: Some(50),
+            ..NodeSettings::default()
+        };
+        let overrides = NodeOverrides {
+            node_labels: Some([("rack".to_owned(), "r2".to_owned())].into()),
+            interfaces: Some(vec!["eth1".into(), "eth2".into()]),
+            no_xdp: Some(true),
+            xdp_mode: Some(AttachMode::Generic),
+            pin_path: Some("/sys/fs/bpf/other".into()),
+            ..NodeOverrides::default()
+        };
+        let merged = file.clone().with_overrides(&overrides);
+        assert_eq!(merged.node_name.as_deref(), Some("node-a"));
+        assert_eq!(merged.node_labels["rack"], "r2");
+        assert_eq!(merged.node_labels["zone"], "a");
+        assert_eq!(merged.interfaces, ["eth1", "eth2"]);
+        assert_eq!(merged.rt_priority, Some(50));
+        assert!(merged.no_xdp);
+        assert_eq!(merged.xdp_mode, AttachMode::Generic);
+        assert_eq!(merged.pin_path, PathBuf::from("/sys/fs/bpf/other"));
+        assert_eq!(file.clone().with_overrides(&NodeOverrides::default()), file);
+        assert_eq!(merged.changed_fields(&file), ["nodeLabels", "interfaces", "pinPath", "noXdp", "xdpMode"]);
+
+        assert_eq!(merged.selection_labels()[HOSTNAME_LABEL], "node-a");
+        let mut explicit = merged.clone();
+        explicit.node_labels.insert(HOSTNAME_LABEL.into(), "other".into());
+        assert_eq!(explicit.selection_labels()[HOSTNAME_LABEL], "other");
+    }
+
+    #[test]
+    fn flag_parsers() {
+        assert_eq!(parse_node_label("rack=r1"), Ok(("rack".into(), "r1".into())));
+        assert_eq!(parse_node_label("empty="), Ok(("empty".into(), "".into())));
+        assert!(parse_node_label("=x").is_err());
+        assert!(parse_node_label("rack").is_err());
+        assert_eq!(parse_rt_priority("99"), Ok(99));
+        assert!(parse_rt_priority("0").is_err());
+        assert!(parse_rt_priority("100").is_err());
+        assert_eq!(parse_interface_name("eth0"), Ok("eth0".into()));
+        assert!(parse_interface_name("a-very-long-name0").is_err());
+        assert!(parse_interface_name("eth0:1").is_err());
+        assert!(parse_interface_name("").is_err());
+    }
+}
