@@ -218,7 +218,7 @@ fn control(
     // A valid packet for this session: §6.8.6 "the detection timer is
     // reset" (whether the agent sees it or not).
     let now = now();
-    track_gap(state, &config, now);
+    track_gap(state, config, now);
     store(field!(state, last_rx_ns), now);
     count(field!(state, rx_packets));
     clear_detected(state, DETECTED_CONTROL);
