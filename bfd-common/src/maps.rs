@@ -563,10 +563,10 @@ mod tests {
     fn layouts_match_what_the_kernel_and_the_readme_say() {
         // The kernel side reads these with fixed offsets through BTF; a
         // layout change is a map format change.
-        assert_eq!(size_of::<SessionConfig>(), 96);
+        assert_eq!(size_of::<SessionConfig>(), 104);
         assert_eq!(core::mem::offset_of!(SessionConfig, peer), 24);
         assert_eq!(core::mem::offset_of!(SessionConfig, expect), 64);
-        assert_eq!(size_of::<SessionState>(), 144);
+        assert_eq!(size_of::<SessionState>(), 160);
         assert_eq!(core::mem::offset_of!(SessionState, ctl_timer), 0);
         assert_eq!(size_of::<bpf_timer>(), 16);
         assert_eq!(align_of::<bpf_timer>(), 8);
