@@ -87,6 +87,12 @@ static EVENTS: RingBuf<DetectEvent, EVENTS_BYTES> = RingBuf::new();
 /// the largest authentication section (keyed SHA1, RFC 5880 §4.4).
 const CONTROL_INSPECT_LEN: usize = control::HEADER_LEN + 28;
 
+/// How soon the detection timer checks back after a packet passed to the
+/// agent: long enough for the agent to have applied what the packet
+/// changed (it takes tens of microseconds), short against any detection
+/// time.
+const CHECK_BACK_NS: u64 = 1_000_000;
+
 /// `CLOCK_MONOTONIC`, the clock of `bpf_ktime_get_ns`, for `bpf_timer_init`.
 const CLOCK_MONOTONIC: u64 = 1;
 /// `bpf_timer_init` on a timer that is already initialised.
@@ -222,12 +228,6 @@ fn control(
     store(field!(state, last_rx_ns), now);
     count(field!(state, rx_packets));
     clear_detected(state, DETECTED_CONTROL);
-    if config.detect_ns != 0 {
-        // SAFETY: `state` points into a live value of STATE.
-        let timer = unsafe { &raw mut (*state).ctl_timer };
-        arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
-    }
-
     let passed = if oversize {
         stats.ctl_pass_oversize += 1;
         true
@@ -244,6 +244,24 @@ fn control(
         stats.ctl_pass_changed += 1;
         true
     };
+
+    // Re-arm the detection timer. An absorbed packet changes nothing: the
+    // full detection time. A passed one may make the agent change the
+    // detection time (a Poll announcing faster timers, a session coming
+    // Up), and a running timer keeps the duration it was started with: so
+    // check back shortly, when the callback re-reads the configuration and
+    // waits out the rest under the new detection time.
+    let rearm_ns = match (passed, config.detect_ns) {
+        (false, detect_ns) => detect_ns, // 0: no timer
+        (true, 0) => CHECK_BACK_NS,
+        (true, detect_ns) => detect_ns.min(CHECK_BACK_NS),
+    };
+    if rearm_ns != 0 {
+        // SAFETY: `state` points into a live value of STATE.
+        let timer = unsafe { &raw mut (*state).ctl_timer };
+        arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
+    }
+
     if passed {
         count(field!(state, passed));
         xdp_action::XDP_PASS

@@ -5,6 +5,9 @@
 //! Everything created here carries the process id in its name, so parallel
 //! runs (and leftovers of a killed run) never collide.
 
+pub mod agent;
+pub mod bird;
+pub mod e2e;
 pub mod frame;
 pub mod frr;
 pub mod lab;

@@ -280,7 +280,9 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let mut needed = vec![Prereq::Debian("tshark")];
     let privileged = is_root();
     if privileged {
-        needed.extend(["bpftool", "iproute2", "util-linux", "frr"].map(Prereq::Debian));
+        needed.extend(
+            ["bpftool", "iproute2", "util-linux", "frr", "bird2", "nftables", "tcpdump"].map(Prereq::Debian),
+        );
     }
     require(&needed)?;
     let agent = build_agent(root, false)?;

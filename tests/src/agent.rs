@@ -1,0 +1,311 @@
+//! `bfd-agent run` in a namespace, as an RAII guard: its own work
+//! directory (configuration files, control socket, log), its own bpffs pin
+//! directory, and the operator CLI pointed at its control socket.
+//!
+//! On drop the agent gets SIGTERM, then SIGKILL after 5 s, and its pins and
+//! directory are removed. If the test did not call
+//! [`test_passed`](crate::e2e::test_passed), its log is printed first (the
+//! test harness shows it with the failure).
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use nix::{sys::signal::Signal, unistd::Pid};
+use serde_json::Value;
+
+use crate::{
+    e2e::{LogLine, print_log_unless_passed},
+    lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, wait_for},
+};
+
+/// How to start an agent.
+#[derive(Clone, Debug)]
+pub struct AgentArgs {
+    /// Interface for the XDP program (`--iface`), if any.
+    pub iface: Option<String>,
+    /// `--no-xdp`.
+    pub no_xdp: bool,
+    /// `--mode` (auto, native, generic), if given.
+    pub mode: Option<String>,
+    /// The configuration files' contents: written as `config-<n>.yaml` in
+    /// the agent's directory, each given with `--config`.
+    pub configs: Vec<String>,
+    /// `--log`.
+    pub log: String,
+}
+
+impl AgentArgs {
+    /// One configuration file, XDP on `iface`, `--log info`.
+    pub fn new(iface: &str, config: impl Into<String>) -> AgentArgs {
+        AgentArgs {
+            iface: Some(iface.to_owned()),
+            no_xdp: false,
+            mode: None,
+            configs: vec![config.into()],
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// A running `bfd-agent run`.
+pub struct Agent {
+    name: String,
+    binary: PathBuf,
+    dir: PathBuf,
+    child: Option<Child>,
+    pins: PinDir,
+    started: Instant,
+    config_count: usize,
+}
+
+impl Agent {
+    /// Starts the agent with one config file and XDP on `iface`.
+    pub fn start(netns: &NetNs, name: &str, iface: &str, config: &str) -> anyhow::Result<Agent> {
+        Agent::start_with(netns, name, AgentArgs::new(iface, config))
+    }
+
+    /// Starts the agent in `netns` (with `nsenter --net`, so that its
+    /// bpffs pins are the host's) and waits until its control socket
+    /// answers. `name` labels its log.
+    pub fn start_with(netns: &NetNs, name: &str, args: AgentArgs) -> anyhow::Result<Agent> {
+        let binary = agent_binary()?;
+        let dir = std::env::temp_dir().join(unique_name("bfda"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let pins = PinDir::new("bfda");
+        let mut agent = Agent {
+            name: name.to_owned(),
+            binary: binary.clone(),
+            dir,
+            child: None,
+            pins,
+            started: Instant::now(),
+            config_count: args.configs.len(),
+        };
+        let mut command = netns.command(&binary);
+        command.arg("run");
+        for (index, text) in args.configs.iter().enumerate() {
+            let path = agent.config_path(index);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            command.arg("--config").arg(path);
+        }
+        if let Some(iface) = &args.iface {
+            command.args(["--iface", iface]);
+        }
+        if args.no_xdp {
+            command.arg("--no-xdp");
+        }
+        if let Some(mode) = &args.mode {
+            command.args(["--mode", mode]);
+        }
+        command.arg("--pin-path").arg(agent.pins.path());
+        command.arg("--control-socket").arg(agent.socket());
+        command.args(["--log", &args.log]);
+        let log = File::create(agent.log_path())?;
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        agent.started = Instant::now();
+        agent.child = Some(command.spawn().with_context(|| format!("starting {command:?}"))?);
+        wait_for(&format!("agent {name}'s control socket"), Duration::from_secs(10), || {
+            if let Some(status) = agent.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
+                bail!("agent {name} exited ({status}) while starting:\n{}", agent.log());
+            }
+            Ok(agent.try_show_peers().ok())
+        })?;
+        Ok(agent)
+    }
+
+    /// When the process was spawned.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Its label.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The n-th configuration file.
+    pub fn config_path(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("config-{index}.yaml"))
+    }
+
+    /// How many configuration files it was given.
+    pub fn config_count(&self) -> usize {
+        self.config_count
+    }
+
+    /// Replaces the n-th configuration file the way editors and
+    /// `kubectl`-driven tooling do: write a temporary file beside it, then
+    /// rename it over the old one.
+    pub fn rewrite_config(&self, index: usize, text: &str) -> anyhow::Result<()> {
+        let path = self.config_path(index);
+        let temporary = self.dir.join(format!(".config-{index}.yaml.tmp"));
+        std::fs::write(&temporary, text)?;
+        std::fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))
+    }
+
+    /// Its control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("ctl.sock")
+    }
+
+    /// Its bpffs pin directory.
+    pub fn pin_path(&self) -> &Path {
+        self.pins.path()
+    }
+
+    /// Where its stderr goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("agent.log")
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The log's lines containing `message`.
+    pub fn log_lines(&self, message: &str) -> Vec<LogLine> {
+        self.log().lines().filter(|line| line.contains(message)).map(LogLine::new).collect()
+    }
+
+    /// Every `session state change` line so far.
+    pub fn state_changes(&self) -> Vec<LogLine> {
+        self.log_lines("session state change")
+    }
+
+    /// Every `kernel detection event` line so far.
+    pub fn kernel_events(&self) -> Vec<LogLine> {
+        self.log_lines("kernel detection event")
+    }
+
+    /// `bfd-agent ARGS... --control-socket SOCKET` (the CLI needs no
+    /// namespace: it only talks to the socket).
+    pub fn cli<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.args(args).arg("--control-socket").arg(self.socket());
+        command
+    }
+
+    fn try_show_peers(&self) -> anyhow::Result<Vec<Value>> {
+        let text = run_stdout(&mut self.cli(["show", "peers", "--json"]))?;
+        let json: Value =
+            serde_json::from_str(&text).with_context(|| format!("show peers --json: {text}"))?;
+        json.as_array().cloned().with_context(|| format!("show peers --json is not an array: {json:#}"))
+    }
+
+    /// `show peers --json`: one object per session, FRR's keys.
+    pub fn show_peers(&self) -> anyhow::Result<Vec<Value>> {
+        self.ensure_running()?;
+        self.try_show_peers()
+    }
+
+    /// `show peers counters --json`.
+    pub fn show_counters(&self) -> anyhow::Result<Vec<Value>> {
+        self.ensure_running()?;
+        let text = run_stdout(&mut self.cli(["show", "peers", "counters", "--json"]))?;
+        let json: Value = serde_json::from_str(&text).with_context(|| format!("counters --json: {text}"))?;
+        json.as_array().cloned().with_context(|| format!("counters --json is not an array: {json:#}"))
+    }
+
+    /// The session with `peer` in `show peers --json`, if there is one.
+    pub fn peer(&self, peer: &str) -> anyhow::Result<Option<Value>> {
+        Ok(self.show_peers()?.into_iter().find(|session| session["peer"] == peer))
+    }
+
+    /// The session with `peer`, which must exist.
+    pub fn session(&self, peer: &str) -> anyhow::Result<Value> {
+        self.peer(peer)?.with_context(|| format!("agent {}: no session with {peer}", self.name))
+    }
+
+    /// Waits until the session with `peer` has `status` ("up", "down",
+    /// "init", "shutdown"); returns its `show peers` object.
+    pub fn wait_status(&self, peer: &str, status: &str, timeout: Duration) -> anyhow::Result<Value> {
+        wait_for(&format!("agent {}: session with {peer} {status}", self.name), timeout, || {
+            Ok(self.peer(peer)?.filter(|session| session["status"] == status))
+        })
+    }
+
+    /// `bfd-agent xdp stats --json` on its pins.
+    pub fn xdp_stats(&self) -> anyhow::Result<Value> {
+        let text = run_stdout(
+            Command::new(&self.binary).args(["xdp", "stats", "--json", "--pin-path"]).arg(self.pins.path()),
+        )?;
+        serde_json::from_str(&text).with_context(|| format!("xdp stats --json: {text}"))
+    }
+
+    /// `bfd-agent reload`: the agent's summary line.
+    pub fn reload(&self) -> anyhow::Result<String> {
+        run_stdout(&mut self.cli(["reload"]))
+    }
+
+    /// Fails (with the log) if the process has exited.
+    pub fn ensure_running(&self) -> anyhow::Result<()> {
+        let Some(child) = &self.child else { bail!("agent {} was stopped", self.name) };
+        let pid = Pid::from_raw(child.id() as i32);
+        // A zombie still answers kill(0): read its state instead.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        if stat.is_empty() || state == Some("Z") {
+            bail!("agent {} has exited:\n{}", self.name, self.log());
+        }
+        Ok(())
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn hangup(&self) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("agent stopped")?;
+        nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP)?;
+        Ok(())
+    }
+
+    /// Stops the agent with SIGTERM and checks that it exits 0 within 5 s
+    /// and removes its pins (which detaches the XDP program).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let status =
+            wait_for(&format!("agent {} to exit after SIGTERM", self.name), Duration::from_secs(5), || {
+                Ok(child.try_wait()?)
+            });
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error);
+            }
+        };
+        anyhow::ensure!(status.success(), "agent {} exited with {status} after SIGTERM", self.name);
+        let leftovers: Vec<_> = std::fs::read_dir(self.pins.path())
+            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        anyhow::ensure!(leftovers.is_empty(), "agent {} left pins behind: {leftovers:?}", self.name);
+        anyhow::ensure!(!self.socket().exists(), "agent {} left its control socket behind", self.name);
+        Ok(())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+            let exited =
+                wait_for("the agent to exit", Duration::from_secs(5), || Ok(child.try_wait()?.map(drop)));
+            if exited.is_err() {
+                eprintln!("cleanup: agent {} ignored SIGTERM for 5 s: SIGKILL", self.name);
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        print_log_unless_passed(&format!("agent {}", self.name), &self.log_path());
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // `pins` (a PinDir) removes whatever is left in the bpffs
+        // directory when dropped after this.
+    }
+}

@@ -1,0 +1,571 @@
+//! What the agent's end-to-end tests share: a two-namespace link, path cuts
+//! with nftables, FRR's JSON views, MetalLB documents, the agent's log
+//! lines, and printing logs when a test fails.
+
+use std::{
+    cell::Cell,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+
+use crate::{
+    frr::Bfdd,
+    lab::{NetNs, run, run_stdout, unique_name, veth, wait_for},
+};
+
+thread_local! {
+    static PASSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the running test as passed: the guards dropped after this do not
+/// print their daemons' logs. (libtest runs each test on its own thread.)
+pub fn test_passed() {
+    PASSED.with(|passed| passed.set(true));
+}
+
+/// Prints the file at `path` (a daemon's log) unless the test passed; the
+/// harness shows it with the failure.
+pub fn print_log_unless_passed(what: &str, path: &Path) {
+    if PASSED.with(Cell::get) {
+        return;
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| format!("({error})"));
+    eprintln!("----- {what}: {} -----\n{}\n----- end of {what} -----", path.display(), text.trim_end());
+}
+
+/// The agent's side of a link.
+pub const AGENT_V4: &str = "10.77.0.2";
+/// The peer's side of a link.
+pub const PEER_V4: &str = "10.77.0.1";
+/// The agent's side of a link, IPv6.
+pub const AGENT_V6: &str = "fd00:77::2";
+/// The peer's side of a link, IPv6.
+pub const PEER_V6: &str = "fd00:77::1";
+
+/// Two namespaces joined by a veth, both ends addressed in IPv4 (/24) and
+/// IPv6 (/64, no DAD). `a` is the agent's side ([`AGENT_V4`]), `b` the
+/// peer's ([`PEER_V4`]). The namespaces (and the link) go away on drop.
+pub struct Link {
+    /// The agent's namespace.
+    pub a: NetNs,
+    /// The peer's namespace.
+    pub b: NetNs,
+    /// The agent's end of the veth.
+    pub a_if: String,
+    /// The peer's end of the veth.
+    pub b_if: String,
+}
+
+impl Link {
+    /// Creates the link; `prefix` (at most 3 characters) names everything.
+    pub fn new(prefix: &str) -> anyhow::Result<Link> {
+        let a = NetNs::new(&format!("{prefix}A"))?;
+        let b = NetNs::new(&format!("{prefix}B"))?;
+        let (a_if, b_if) = (unique_name(&format!("{prefix}a")), unique_name(&format!("{prefix}b")));
+        veth(&a, &a_if, &b, &b_if)?;
+        for (netns, interface, v4, v6) in [(&a, &a_if, AGENT_V4, AGENT_V6), (&b, &b_if, PEER_V4, PEER_V6)] {
+            netns.ip(["addr", "add", &format!("{v4}/24"), "dev", interface])?;
+            netns.ip(["addr", "add", &format!("{v6}/64"), "dev", interface, "nodad"])?;
+        }
+        Ok(Link { a, b, a_if, b_if })
+    }
+}
+
+/// Reads a sysctl in `netns` (e.g. `net.ipv4.ip_forward`).
+pub fn sysctl(netns: &NetNs, key: &str) -> anyhow::Result<String> {
+    Ok(run_stdout(netns.command("sysctl").args(["-n", key]))?.trim().to_owned())
+}
+
+/// Sets a sysctl in `netns`.
+pub fn set_sysctl(netns: &NetNs, key: &str, value: &str) -> anyhow::Result<()> {
+    run(netns.command("sysctl").args(["-q", "-w", &format!("{key}={value}")])).map(drop)
+}
+
+/// An nftables drop rule in one namespace, removed (its table deleted) on
+/// drop or by [`Cut::lift`]. A rule in the sender's output hook cuts one
+/// direction before any XDP program on the receiver could see the packets.
+pub struct Cut {
+    netns_path: std::path::PathBuf,
+    table: String,
+    lifted: bool,
+}
+
+impl Cut {
+    /// Drops what `rule` matches (e.g. `udp dport 3784`) in `netns`'s
+    /// `hook` (`output` or `input`).
+    pub fn new(netns: &NetNs, hook: &str, rule: &str) -> anyhow::Result<Cut> {
+        let table = unique_name("cut").replace('-', "_");
+        let script = format!(
+            "table inet {table} {{\n chain c {{\n  type filter hook {hook} priority 0; policy accept;\n  {rule} \
+             drop\n }}\n}}\n"
+        );
+        let file = std::env::temp_dir().join(format!("{table}.nft"));
+        std::fs::write(&file, script)?;
+        let result = run(netns.command("nft").arg("-f").arg(&file));
+        let _ = std::fs::remove_file(&file);
+        result?;
+        Ok(Cut { netns_path: netns.path(), table, lifted: false })
+    }
+
+    /// Drops every BFD control packet (UDP to 3784) `netns` sends.
+    pub fn outgoing_control(netns: &NetNs) -> anyhow::Result<Cut> {
+        Cut::new(netns, "output", "udp dport 3784")
+    }
+
+    /// Removes the rule.
+    pub fn lift(mut self) -> anyhow::Result<()> {
+        self.lifted = true;
+        self.delete()
+    }
+
+    fn delete(&self) -> anyhow::Result<()> {
+        run(Command::new("nsenter").arg(format!("--net={}", self.netns_path.display())).args([
+            "--",
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            &self.table,
+        ]))
+        .map(drop)
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        if !self.lifted
+            && self.netns_path.exists()
+            && let Err(error) = self.delete()
+        {
+            eprintln!("cleanup: {error:#}");
+        }
+    }
+}
+
+/// One line of the agent's log (tracing's `key=value` fields).
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// The whole line.
+    pub text: String,
+}
+
+impl LogLine {
+    /// Wraps a line.
+    pub fn new(text: &str) -> LogLine {
+        LogLine { text: text.to_owned() }
+    }
+
+    /// The value of the field `key`: from after `key=` to the next
+    /// ` name=` (values such as diagnostics contain spaces), unquoted.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        let needle = format!(" {key}=");
+        let start = self.text.find(&needle)? + needle.len();
+        let rest = &self.text[start..];
+        let mut end = rest.len();
+        let bytes = rest.as_bytes();
+        for (index, _) in rest.match_indices(' ') {
+            let after = &bytes[index + 1..];
+            let name_len = after.iter().take_while(|b| b.is_ascii_lowercase() || **b == b'_').count();
+            if name_len > 0 && after.get(name_len) == Some(&b'=') {
+                end = index;
+                break;
+            }
+        }
+        Some(rest[..end].trim_matches('"'))
+    }
+
+    /// A numeric field.
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.field(key)?.parse().ok()
+    }
+}
+
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A MetalLB BFDProfile document; `spec` is a YAML flow mapping's body,
+/// e.g. `receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3`.
+pub fn bfd_profile(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {{name: {name}, namespace: \
+         metallb-system}}\nspec: {{{spec}}}\n"
+    )
+}
+
+/// A MetalLB BGPPeer (v1beta2) with BFD profile `profile`; `extra` adds
+/// fields to its spec (e.g. `ebgpMultiHop: true`).
+pub fn bgp_peer(name: &str, peer: &str, source: &str, profile: &str, extra: &str) -> String {
+    let extra = if extra.is_empty() { String::new() } else { format!(", {extra}") };
+    format!(
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: \
+         metallb-system}}\nspec: {{myASN: 64500, peerASN: 64501, peerAddress: '{peer}', sourceAddress: \
+         '{source}', bfdProfile: {profile}{extra}}}\n"
+    )
+}
+
+/// Documents joined into one YAML stream.
+pub fn documents(documents: &[String]) -> String {
+    documents.join("---\n")
+}
+
+/// The 50 ms x 3 profile named `fast` and one BGPPeer using it, the agent
+/// at `local`, the peer at `peer`.
+pub fn fast_config(peer: &str, local: &str) -> String {
+    documents(&[
+        bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3"),
+        bgp_peer("peer", peer, local, "fast", ""),
+    ])
+}
+
+/// A bfdd `peer` block at 50 ms x 3 (`multihop` adds the keyword), with
+/// `extra` lines (e.g. `passive-mode`).
+pub fn frr_peer(peer: &str, local: &str, multihop: bool, extra: &[&str]) -> String {
+    let multihop = if multihop { " multihop" } else { "" };
+    let mut text = format!(
+        " peer {peer}{multihop} local-address {local}\n  receive-interval 50\n  transmit-interval 50\n  \
+         detect-multiplier 3\n"
+    );
+    for line in extra {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(" exit\n");
+    text
+}
+
+/// A whole bfdd configuration: debug logging and a `bfd` node with the
+/// given `peer` blocks.
+pub fn frr_config(peers: &[String]) -> String {
+    format!("debug bfd peer\ndebug bfd network\nbfd\n{}exit\n", peers.concat())
+}
+
+/// FRR's bfdd with JSON accessors; prints its log on drop unless the test
+/// passed. Either [`Bfdd`] alone, or zebra and bfdd together in a directory
+/// of their own ([`Frr::start_with_zebra`]): bfdd learns interfaces only
+/// from zebra, and needs them for `interface` peers and for echo.
+pub struct Frr {
+    bfdd: Option<Bfdd>,
+    own_dir: Option<PathBuf>,
+}
+
+impl Frr {
+    /// Starts bfdd in `netns` with `config` (see [`frr_config`]).
+    pub fn start(netns: &NetNs, config: &str) -> anyhow::Result<Frr> {
+        Ok(Frr { bfdd: Some(Bfdd::start(netns, config)?), own_dir: None })
+    }
+
+    /// Starts zebra, then bfdd with `config`, in `netns`, as
+    /// shared/reference/frr-bfdd.md shows.
+    pub fn start_with_zebra(netns: &NetNs, config: &str) -> anyhow::Result<Frr> {
+        let dir = std::env::temp_dir().join(unique_name("frz"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let frr = Frr { bfdd: None, own_dir: Some(dir.clone()) };
+        for daemon in ["zebra", "bfdd"] {
+            std::fs::write(dir.join(format!("{daemon}.log")), "")?;
+        }
+        std::fs::write(dir.join("zebra.conf"), format!("log file {}\n", dir.join("zebra.log").display()))?;
+        std::fs::write(
+            dir.join("bfdd.conf"),
+            format!("log file {}\nlog timestamp precision 6\n{config}", dir.join("bfdd.log").display()),
+        )?;
+        run(Command::new("chown").args(["-R", "frr:frr"]).arg(&dir))?;
+        run(Command::new("chmod").arg("0775").arg(&dir))?;
+        let zserv = dir.join("zserv.api");
+        run(netns
+            .exec("/usr/lib/frr/zebra")
+            .arg("-d")
+            .arg("-f")
+            .arg(dir.join("zebra.conf"))
+            .arg("-i")
+            .arg(dir.join("zebra.pid"))
+            .arg("--vty_socket")
+            .arg(&dir)
+            .arg("-z")
+            .arg(&zserv)
+            .args(["-P", "0"]))?;
+        wait_for("zebra's socket", Duration::from_secs(10), || Ok(zserv.exists().then_some(())))?;
+        run(netns
+            .exec("/usr/lib/frr/bfdd")
+            .arg("-d")
+            .arg("-f")
+            .arg(dir.join("bfdd.conf"))
+            .arg("-i")
+            .arg(dir.join("bfdd.pid"))
+            .arg("--vty_socket")
+            .arg(&dir)
+            .arg("-z")
+            .arg(&zserv)
+            .args(["-P", "0"])
+            .arg("--bfdctl")
+            .arg(dir.join("bfdd.sock")))?;
+        wait_for("bfdd's vty socket", Duration::from_secs(10), || {
+            Ok(dir.join("bfdd.vty").exists().then_some(()))
+        })?;
+        Ok(frr)
+    }
+
+    /// The daemons' directory (configuration, logs, vty sockets).
+    pub fn dir(&self) -> &Path {
+        match (&self.bfdd, &self.own_dir) {
+            (Some(bfdd), _) => bfdd.dir(),
+            (None, Some(dir)) => dir,
+            (None, None) => unreachable!("an Frr has a directory"),
+        }
+    }
+
+    /// Runs a vtysh command against these daemons.
+    pub fn vtysh(&self, command: &str) -> anyhow::Result<String> {
+        run_stdout(Command::new("vtysh").arg("--vty_socket").arg(self.dir()).args(["-c", command]))
+    }
+
+    fn json(&self, command: &str) -> anyhow::Result<Vec<Value>> {
+        let text = self.vtysh(command)?;
+        let json: Value = serde_json::from_str(&text).with_context(|| format!("{command}: {text}"))?;
+        json.as_array().cloned().with_context(|| format!("{command} is not an array: {json:#}"))
+    }
+
+    /// `show bfd peers json`.
+    pub fn peers(&self) -> anyhow::Result<Vec<Value>> {
+        self.json("show bfd peers json")
+    }
+
+    /// `show bfd peers counters json`.
+    pub fn counters(&self) -> anyhow::Result<Vec<Value>> {
+        self.json("show bfd peers counters json")
+    }
+
+    /// The session with `peer`, which must exist (the first if several).
+    pub fn peer(&self, peer: &str) -> anyhow::Result<Value> {
+        self.session(peer, None)
+    }
+
+    /// The session with `peer` from `local` (any if `None`), which must exist.
+    pub fn session(&self, peer: &str, local: Option<&str>) -> anyhow::Result<Value> {
+        find_session(self.peers()?, peer, local)
+    }
+
+    /// The counters of the session with `peer`, which must exist.
+    pub fn peer_counters(&self, peer: &str) -> anyhow::Result<Value> {
+        self.session_counters(peer, None)
+    }
+
+    /// The counters of the session with `peer` from `local`.
+    pub fn session_counters(&self, peer: &str, local: Option<&str>) -> anyhow::Result<Value> {
+        find_session(self.counters()?, peer, local)
+    }
+
+    /// Waits until FRR's session with `peer` has `status`.
+    pub fn wait_status(&self, peer: &str, status: &str, timeout: Duration) -> anyhow::Result<Value> {
+        wait_for(&format!("FRR: session with {peer} {status}"), timeout, || {
+            Ok(Some(self.peer(peer)?).filter(|session| session["status"] == status))
+        })
+    }
+}
+
+fn find_session(sessions: Vec<Value>, peer: &str, local: Option<&str>) -> anyhow::Result<Value> {
+    sessions
+        .into_iter()
+        .find(|session| session["peer"] == peer && local.is_none_or(|local| session["local"] == local))
+        .with_context(|| format!("FRR has no session with {peer} (local {local:?})"))
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        print_log_unless_passed("FRR bfdd", &self.dir().join("bfdd.log"));
+        let Some(dir) = self.own_dir.take() else { return };
+        for daemon in ["bfdd", "zebra"] {
+            if let Ok(pid) = std::fs::read_to_string(dir.join(format!("{daemon}.pid")))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                let exited = wait_for(&format!("{daemon} to exit"), Duration::from_secs(5), || {
+                    Ok(nix::sys::signal::kill(pid, None).is_err().then_some(()))
+                });
+                if exited.is_err() {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A packet capture (tcpdump) in a namespace, into a pcap file; stopped and
+/// removed on drop. Its timestamps are the kernel's receive times
+/// (CLOCK_REALTIME), to the microsecond.
+pub struct Capture {
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+}
+
+impl Capture {
+    /// Captures what `filter` (pcap syntax) matches on `interface` in
+    /// `netns`; returns once tcpdump listens.
+    pub fn start(netns: &NetNs, interface: &str, filter: &str) -> anyhow::Result<Capture> {
+        let dir = std::env::temp_dir().join(unique_name("cap"));
+        std::fs::create_dir_all(&dir)?;
+        let stderr = std::fs::File::create(dir.join("tcpdump.err"))?;
+        let child = netns
+            .command("tcpdump")
+            .args([
+                "-i",
+                interface,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "128",
+                "--time-stamp-precision=micro",
+                "-w",
+            ])
+            .arg(dir.join("capture.pcap"))
+            .arg(filter)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .context("starting tcpdump")?;
+        let mut capture = Capture { child: Some(child), dir };
+        wait_for("tcpdump to listen", Duration::from_secs(10), || {
+            if let Some(status) = capture.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
+                bail!("tcpdump exited ({status}): {}", capture.stderr());
+            }
+            Ok(capture.stderr().contains("listening on").then_some(()))
+        })?;
+        Ok(capture)
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tcpdump.err")).unwrap_or_default()
+    }
+
+    /// Stops the capture (flushing it).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+        let exited = wait_for("tcpdump to exit", Duration::from_secs(5), || Ok(child.try_wait()?));
+        if exited.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        exited.map(drop)
+    }
+
+    /// The BFD control packets captured, decoded by tshark (tcpdump takes
+    /// UDP port 49152, a BFD source port, for Broadcom's LI shim). Stops
+    /// the capture.
+    pub fn bfd_packets(&mut self) -> anyhow::Result<Vec<BfdPacket>> {
+        self.stop()?;
+        let text = run_stdout(
+            Command::new("tshark")
+                .arg("-r")
+                .arg(self.dir.join("capture.pcap"))
+                .args(["-d", "udp.port==3784,bfd", "-d", "udp.port==4784,bfd", "-Y", "bfd", "-T", "fields"])
+                .args(["-E", "separator=;", "-e", "frame.time_epoch", "-e", "ip.src", "-e", "ipv6.src"])
+                .args(["-e", "ip.dst", "-e", "ipv6.dst", "-e", "bfd.flags.p", "-e", "bfd.flags.f"])
+                .args(["-e", "bfd.sta", "-e", "bfd.desired_min_tx_interval"])
+                .stderr(std::process::Stdio::null()),
+        )?;
+        let flag = |text: &str| matches!(text, "1" | "True" | "true");
+        let mut packets = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(';').collect();
+            if fields.len() < 9 {
+                continue;
+            }
+            let Some((secs, fraction)) = fields[0].split_once('.') else { continue };
+            let micros: String = fraction.chars().chain(std::iter::repeat('0')).take(6).collect();
+            let (Ok(secs), Ok(micros)) = (secs.parse::<u64>(), micros.parse::<u64>()) else { continue };
+            let pick = |v4: &str, v6: &str| if v4.is_empty() { v6.to_owned() } else { v4.to_owned() };
+            packets.push(BfdPacket {
+                at_us: secs * 1_000_000 + micros,
+                source: pick(fields[1], fields[2]),
+                destination: pick(fields[3], fields[4]),
+                poll: flag(fields[5]),
+                final_: flag(fields[6]),
+                state: fields[7].to_owned(),
+                desired_min_tx_us: fields[8].parse().unwrap_or(0),
+            });
+        }
+        Ok(packets)
+    }
+}
+
+/// One captured BFD control packet.
+#[derive(Clone, Debug)]
+pub struct BfdPacket {
+    /// When the capturing link saw it, CLOCK_REALTIME microseconds.
+    pub at_us: u64,
+    /// IP source.
+    pub source: String,
+    /// IP destination.
+    pub destination: String,
+    /// The P bit.
+    pub poll: bool,
+    /// The F bit.
+    pub final_: bool,
+    /// tshark's state value (`0`..`3`, or its name).
+    pub state: String,
+    /// Desired Min TX Interval, µs.
+    pub desired_min_tx_us: u64,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in microseconds: turns the agent's
+/// `at_us` (monotonic) into a packet capture's time base.
+pub fn realtime_minus_monotonic_us() -> u64 {
+    let monotonic = crate::lab::monotonic_ns();
+    let realtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (realtime.as_nanos() as u64).saturating_sub(monotonic) / 1000
+}
+
+/// A scratch directory, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// `/tmp/<prefix><pid>-<n>`, created.
+    pub fn new(prefix: &str) -> anyhow::Result<TempDir> {
+        let path = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+
+    /// A file in it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A JSON number as u64 (0 when absent), for counters.
+pub fn count(value: &Value, key: &str) -> u64 {
+    value[key].as_u64().unwrap_or(0)
+}
+
+/// Fails with both views when `condition` is false.
+pub fn ensure_json(condition: bool, what: &str, json: &Value) -> anyhow::Result<()> {
+    if !condition {
+        bail!("{what}: {json:#}");
+    }
+    Ok(())
+}
