@@ -27,6 +27,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use tracing::{debug, info, warn};
 
+use super::batch::Batcher;
 use super::echo::EchoSender;
 use super::net::{RxSocket, SourcePorts, TxSocket};
 
@@ -134,6 +135,8 @@ struct Peer {
     gap_epoch: u64,
     echo: Option<EchoSender>,
     echo_errors: u64,
+    /// (source, destination, IPv6 scope) of the batched packets.
+    route: Option<(std::net::SocketAddr, std::net::SocketAddr, u32)>,
 }
 
 /// The engine's state; runs on its own thread ([`Engine::run`]).
@@ -148,6 +151,7 @@ pub struct Engine {
     ports: SourcePorts,
     running: bool,
     deferred_sync: Option<(u32, bfd_session::FastPathView)>,
+    batch: Batcher,
 }
 
 /// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
@@ -178,7 +182,13 @@ impl Engine {
             ports: SourcePorts::default(),
             running: true,
             deferred_sync: None,
+            batch: Batcher::open(),
         };
+        if engine.batch.available(false) && engine.batch.available(true) {
+            debug!("control packets due together leave in one sendmmsg per address family");
+        } else {
+            warn!("no raw socket (CAP_NET_RAW): each control packet is sent on its own");
+        }
         Ok((engine, EngineHandle { commands: commands_tx, wake }))
     }
 
@@ -205,7 +215,17 @@ impl Engine {
                     self.handle_receive(index, &mut buffer);
                 }
             }
+            // Whatever this wake produced (timers due together, Finals,
+            // state changes) leaves in one system call per family.
+            self.batch.flush();
         }
+        self.batch.flush();
+        debug!(
+            calls = self.batch.calls,
+            packets = self.batch.packets,
+            errors = self.batch.errors,
+            "batched transmissions"
+        );
         debug!("BFD engine stopped");
     }
 
@@ -435,6 +455,12 @@ impl Engine {
         let mut bytes = [0u8; 64];
         let len = repr.buffer_len();
         repr.emit(&mut ControlPacket::new_unchecked(&mut bytes[..len]));
+        // Queued for this wake's sendmmsg batch when possible.
+        if let Some((source, destination, scope)) = peer.route
+            && self.batch.queue(source, destination, scope, &bytes[..len])
+        {
+            return;
+        }
         if let Err(error) = peer.tx.send(&bytes[..len]) {
             peer.send_errors += 1;
             // The first failure and then every 100th: a dead peer must not
@@ -545,6 +571,11 @@ impl Engine {
         let key = SessionKey { peer: spec.peer, local: spec.local, ifindex, multihop: spec.multihop };
         let tx =
             TxSocket::open(spec.peer, spec.local, spec.interface.as_deref(), spec.multihop, &mut self.ports)?;
+        let scope = match spec.peer {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => ifindex.unwrap_or(0),
+            _ => 0,
+        };
+        let route = tx.addresses().map(|(source, destination)| (source, destination, scope));
         let mut config = spec.config;
         // Kernel detection needs the XDP program on the session's link: known
         // now if the interface is configured, else learned from the first
@@ -570,6 +601,7 @@ impl Engine {
                 gap_epoch: 0,
                 echo: None,
                 echo_errors: 0,
+                route,
             },
         );
         self.drain(discr, now);

@@ -2,6 +2,7 @@
 //! configured sessions on the engine thread, serves the control socket,
 //! and reloads its configuration on SIGHUP or when a file changes.
 
+mod batch;
 mod echo;
 pub mod engine;
 pub mod net;

@@ -207,6 +207,14 @@ impl TxSocket {
         Ok(TxSocket { socket, source_port })
     }
 
+    /// The addresses the kernel gave the connected socket: (ours, the
+    /// peer's), as a batch must write them.
+    pub fn addresses(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let local = self.socket.local_addr().ok()?.as_socket()?;
+        let peer = self.socket.peer_addr().ok()?.as_socket()?;
+        Some((local, peer))
+    }
+
     /// Sends one packet. A full socket buffer or an unreachable peer is an
     /// error the caller counts; BFD's own timers deal with lost packets.
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
