@@ -268,6 +268,14 @@ pub struct SessionState {
     pub max_gap_ns: u64,
     /// The [`SessionConfig::gap_epoch`] `max_gap_ns` belongs to.
     pub gap_epoch: u64,
+    /// The smallest echo round-trip time since the epoch began (0: none).
+    pub echo_rtt_min_ns: u64,
+    /// The largest echo round-trip time since the epoch began.
+    pub echo_rtt_max_ns: u64,
+    /// The sum of the echo round-trip times since the epoch began.
+    pub echo_rtt_sum_ns: u64,
+    /// How many round-trip times the sum holds.
+    pub echo_rtt_samples: u64,
 }
 
 /// A session's echo detection timer, keyed by local discriminator (in its
@@ -566,7 +574,7 @@ mod tests {
         assert_eq!(size_of::<SessionConfig>(), 104);
         assert_eq!(core::mem::offset_of!(SessionConfig, peer), 24);
         assert_eq!(core::mem::offset_of!(SessionConfig, expect), 64);
-        assert_eq!(size_of::<SessionState>(), 160);
+        assert_eq!(size_of::<SessionState>(), 192);
         assert_eq!(core::mem::offset_of!(SessionState, ctl_timer), 0);
         assert_eq!(size_of::<bpf_timer>(), 16);
         assert_eq!(align_of::<bpf_timer>(), 8);

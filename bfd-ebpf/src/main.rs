@@ -281,6 +281,11 @@ fn track_gap(state: *mut SessionState, config: &SessionConfig, now: u64) {
     if load(field!(state, gap_epoch)) != config.gap_epoch {
         store(field!(state, gap_epoch), config.gap_epoch);
         store(field!(state, max_gap_ns), 0);
+        // The round-trip statistics restart with the session too.
+        store(field!(state, echo_rtt_min_ns), 0);
+        store(field!(state, echo_rtt_max_ns), 0);
+        store(field!(state, echo_rtt_sum_ns), 0);
+        store(field!(state, echo_rtt_samples), 0);
         return;
     }
     let last = load(field!(state, last_rx_ns));
@@ -382,7 +387,9 @@ fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
     };
     let now = now();
     store(field!(state, last_echo_rx_ns), now);
-    store(field!(state, echo_rtt_ns), now.saturating_sub(payload.tx_time_ns()));
+    let rtt = now.saturating_sub(payload.tx_time_ns());
+    store(field!(state, echo_rtt_ns), rtt);
+    track_rtt(state, rtt);
     count(field!(state, echo_rx));
     clear_detected(state, DETECTED_ECHO);
     if config.echo_detect_ns != 0
@@ -513,6 +520,37 @@ fn session_config(discriminator: u32) -> Option<&'static SessionConfig> {
     // cannot end while this program or callback runs: the reference stays
     // valid and unchanged for as long as it is used here.
     CONFIG.get_ptr(discriminator).map(|pointer| unsafe { &*pointer })
+}
+
+/// Round-trip statistics since the session came Up (FRR's `RTT
+/// min/avg/max`): min and max by plain compare-and-store (a race between
+/// CPUs can lose one sample's extreme, fine for a diagnostic), the sum and
+/// sample count by atomic adds.
+#[inline(always)]
+fn track_rtt(state: *mut SessionState, rtt: u64) {
+    let min = load(field!(state, echo_rtt_min_ns));
+    if min == 0 || rtt < min {
+        store(field!(state, echo_rtt_min_ns), rtt.max(1));
+    }
+    if rtt > load(field!(state, echo_rtt_max_ns)) {
+        store(field!(state, echo_rtt_max_ns), rtt);
+    }
+    add(field!(state, echo_rtt_sum_ns), rtt);
+    count(field!(state, echo_rtt_samples));
+}
+
+/// Adds `value` to a shared counter with an atomic add.
+#[inline(always)]
+fn add(field: *mut u64, value: u64) {
+    // SAFETY: as for `count`.
+    unsafe {
+        asm!(
+            "lock *(u64 *)({field} + 0) += {value}",
+            field = in(reg) field,
+            value = in(reg) value,
+            options(nostack),
+        )
+    };
 }
 
 /// Adds one to a shared counter with an atomic add (`BPF_ATOMIC | BPF_ADD`,

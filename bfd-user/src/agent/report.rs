@@ -2,7 +2,7 @@
 
 use bfd_common::wire::State;
 use bfd_session::Time;
-use bfd_user::show::{LastDown, PeerCounters, PeerReport, PeerState, micros};
+use bfd_user::show::{LastDown, PeerCounters, PeerReport, PeerState, RttSummary, micros};
 
 use super::engine::Snapshot;
 
@@ -50,7 +50,11 @@ fn report(snapshot: &Snapshot) -> PeerReport {
         remote_receive_interval_us: micros(status.remote_min_rx),
         remote_transmit_interval_us: micros(status.remote_desired_min_tx),
         remote_echo_receive_interval_us: Some(micros(status.remote_min_echo_rx)),
-        rtt: None,
+        rtt: kernel.filter(|state| state.echo_rtt_samples > 0).map(|state| RttSummary {
+            min_us: state.echo_rtt_min_ns / 1000,
+            avg_us: state.echo_rtt_sum_ns / state.echo_rtt_samples / 1000,
+            max_us: state.echo_rtt_max_ns / 1000,
+        }),
         counters: PeerCounters {
             // Every valid packet: those the kernel absorbed never reached
             // the session core.
