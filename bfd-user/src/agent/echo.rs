@@ -1,10 +1,11 @@
-//! Our echo packets (RFC 5880 §6.4, RFC 5881 §4), sent as FRR sends them:
-//! an IPv4 packet addressed from our address to our address, in an
+//! Our echo packets (RFC 5880 §6.4, RFC 5881 §4), sent as FRR sends them
+//! over IPv4: a packet addressed from our address to our address, in an
 //! Ethernet frame to the peer's MAC, so that the peer's forwarding plane
-//! (or its XDP reflector) sends it straight back to us. The XDP program
-//! times the returns (bfd_common::wire::echo is our payload).
+//! (or its XDP reflector) sends it straight back to us. IPv6 the same way
+//! (FRR's own IPv6 echo is a plain datagram only FRR returns). The XDP
+//! program times the returns (bfd_common::wire::echo is our payload).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::Context as _;
@@ -14,6 +15,8 @@ use nix::sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockProtocol
 
 /// `ETH_P_IP`.
 const ETHERTYPE_IPV4: u16 = 0x0800;
+/// `ETH_P_IPV6`.
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// DSCP CS6, as control packets.
 const TOS_CS6: u8 = 0xc0;
 const IPV4_HEADER_LEN: usize = 20;
@@ -23,25 +26,27 @@ const UDP_HEADER_LEN: usize = 8;
 pub struct EchoSender {
     socket: OwnedFd,
     ifindex: u32,
-    local: Ipv4Addr,
+    local: IpAddr,
     peer_mac: [u8; 6],
 }
 
 impl EchoSender {
     /// A sender from `local` on interface `ifindex` to the MAC address the
-    /// neighbour table has for `peer`; `Ok(None)` while the table has none
-    /// (as FRR, no echo until the peer's address is resolved).
-    pub fn open(ifindex: u32, local: Ipv4Addr, peer: Ipv4Addr) -> anyhow::Result<Option<EchoSender>> {
-        let Some(peer_mac) = neighbour_mac(peer, ifindex)? else {
+    /// neighbour table has for `peer` (same family); `Ok(None)` while the
+    /// table has none (as FRR, no echo until the peer's address is
+    /// resolved).
+    pub fn open(ifindex: u32, local: IpAddr, peer: IpAddr) -> anyhow::Result<Option<EchoSender>> {
+        let Some(peer_mac) = super::neighbour::mac_of(peer, ifindex)? else {
             return Ok(None);
         };
         // SOCK_DGRAM: the kernel writes the Ethernet header from the
-        // destination address given with each packet.
+        // destination address given with each packet. Protocol 0: this
+        // socket only sends.
         let socket = nix::sys::socket::socket(
             AddressFamily::Packet,
             SockType::Datagram,
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            SockProtocol::EthIp,
+            None::<SockProtocol>,
         )
         .context("creating an AF_PACKET socket for echo packets")?;
         Ok(Some(EchoSender { socket, ifindex, local, peer_mac }))
@@ -49,8 +54,11 @@ impl EchoSender {
 
     /// Sends `repr` as our echo payload.
     pub fn send(&self, repr: &EchoRepr) -> anyhow::Result<()> {
-        let packet = ipv4_echo(self.local, repr);
-        let address = link_address(self.ifindex, self.peer_mac);
+        let (packet, ethertype) = match self.local {
+            IpAddr::V4(local) => (ipv4_echo(local, repr), ETHERTYPE_IPV4),
+            IpAddr::V6(local) => (ipv6_echo(local, repr), ETHERTYPE_IPV6),
+        };
+        let address = link_address(self.ifindex, self.peer_mac, ethertype);
         nix::sys::socket::sendto(self.socket.as_raw_fd(), &packet, &address, MsgFlags::empty())
             .context("sending an echo packet")?;
         Ok(())
@@ -91,6 +99,35 @@ fn ipv4_echo(local: Ipv4Addr, repr: &EchoRepr) -> Vec<u8> {
     packet
 }
 
+/// The IPv6 packet of an echo: source = destination = `local`, hop limit
+/// 255, traffic class CS6, UDP 3785 to 3785 with its (mandatory) checksum.
+fn ipv6_echo(local: Ipv6Addr, repr: &EchoRepr) -> Vec<u8> {
+    let mut payload = [0u8; echo::PAYLOAD_LEN];
+    repr.emit(&mut EchoPacket::new_unchecked(&mut payload[..]));
+    let udp_len = UDP_HEADER_LEN + payload.len();
+    let mut packet = vec![0u8; 40 + udp_len];
+    packet[0] = 0x60 | (TOS_CS6 >> 4);
+    packet[1] = (TOS_CS6 & 0x0f) << 4;
+    packet[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    packet[6] = 17; // UDP
+    packet[7] = bfd_common::TTL;
+    let address = local.octets();
+    packet[8..24].copy_from_slice(&address);
+    packet[24..40].copy_from_slice(&address);
+    let udp = &mut packet[40..];
+    udp[0..2].copy_from_slice(&ECHO_PORT.to_be_bytes());
+    udp[2..4].copy_from_slice(&ECHO_PORT.to_be_bytes());
+    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    udp[UDP_HEADER_LEN..].copy_from_slice(&payload);
+    let pseudo = [&address[..], &address[..], &(udp_len as u32).to_be_bytes(), &[0, 0, 0, 17]].concat();
+    let sum = match checksum(&[&pseudo, &packet[40..]]) {
+        0 => 0xffff,
+        sum => sum,
+    };
+    packet[46..48].copy_from_slice(&sum.to_be_bytes());
+    packet
+}
+
 /// The Internet checksum (RFC 1071) of the concatenated parts.
 fn checksum(parts: &[&[u8]]) -> u16 {
     let bytes: Vec<u8> = parts.concat();
@@ -104,34 +141,13 @@ fn checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
-/// The MAC address of `peer` on `ifindex` from the kernel's neighbour table
-/// (`/proc/net/arp`), if resolved.
-fn neighbour_mac(peer: Ipv4Addr, ifindex: u32) -> anyhow::Result<Option<[u8; 6]>> {
-    let name = nix::net::if_::if_indextoname(ifindex)?.into_string().unwrap_or_default();
-    let table = std::fs::read_to_string("/proc/net/arp").context("reading /proc/net/arp")?;
-    // IP address, HW type, Flags, HW address, Mask, Device; flag 0x2 is
-    // "complete".
-    for line in table.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 6 || fields[0] != peer.to_string() || fields[5] != name {
-            continue;
-        }
-        let complete = u32::from_str_radix(fields[2].trim_start_matches("0x"), 16).unwrap_or(0) & 0x2 != 0;
-        let bytes: Vec<u8> =
-            fields[3].split(':').filter_map(|byte| u8::from_str_radix(byte, 16).ok()).collect();
-        if complete && let Ok(mac) = <[u8; 6]>::try_from(bytes) {
-            return Ok(Some(mac));
-        }
-    }
-    Ok(None)
-}
-
-/// A `sockaddr_ll` for sending an IPv4 packet to `mac` on `ifindex`.
-fn link_address(ifindex: u32, mac: [u8; 6]) -> LinkAddr {
+/// A `sockaddr_ll` for sending a packet of `ethertype` to `mac` on
+/// `ifindex`.
+fn link_address(ifindex: u32, mac: [u8; 6], ethertype: u16) -> LinkAddr {
     // SAFETY: sockaddr_ll is plain old data; every field is set below.
     let mut raw: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     raw.sll_family = libc::AF_PACKET as u16;
-    raw.sll_protocol = ETHERTYPE_IPV4.to_be();
+    raw.sll_protocol = ethertype.to_be();
     raw.sll_ifindex = ifindex as i32;
     raw.sll_halen = 6;
     raw.sll_addr[..6].copy_from_slice(&mac);
@@ -158,5 +174,14 @@ mod tests {
         assert_eq!(packet[8], 255);
         let payload = EchoPacket::new_checked(&packet[28..]).unwrap();
         assert_eq!(EchoRepr::parse(&payload).unwrap(), repr);
+
+        let local: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let packet = ipv6_echo(local, &repr);
+        let udp_len = (packet.len() - 40) as u32;
+        let pseudo =
+            [&local.octets()[..], &local.octets()[..], &udp_len.to_be_bytes()[..], &[0, 0, 0, 17]].concat();
+        assert_eq!(checksum(&[&pseudo, &packet[40..]]), 0, "UDP checksum");
+        assert_eq!((packet[6], packet[7]), (17, 255));
+        assert_eq!(EchoRepr::parse(&EchoPacket::new_checked(&packet[48..]).unwrap()).unwrap(), repr);
     }
 }

@@ -471,22 +471,23 @@ impl Engine {
         }
     }
 
-    /// Sends one of our echo packets, as FRR does (IPv4): see `echo`. Needs
-    /// the session's link, our IPv4 address and the peer's MAC; until all
+    /// Sends one of our echo packets, as FRR does: see `echo`. Needs
+    /// the session's link, our address and the peer's MAC; until all
     /// are known nothing is sent, and the echo timer (armed only by returns)
     /// does not run.
     fn transmit_echo(&mut self, discr: u32, repr: &bfd_common::wire::EchoRepr) {
         let Some(peer) = self.peers.get_mut(&discr) else { return };
         if peer.echo.is_none() {
-            let (Some(ifindex), Some(IpAddr::V4(local)), IpAddr::V4(remote)) =
-                (peer.ifindex, peer.spec.local, peer.spec.peer)
+            let (Some(ifindex), Some(local)) =
+                (peer.ifindex, peer.spec.local.filter(|l| l.is_ipv6() == peer.spec.peer.is_ipv6()))
             else {
                 if peer.echo_errors == 0 {
-                    warn!(peer = %peer.spec.peer, "echo needs an IPv4 sourceAddress and the peer's link; not sending echo");
+                    warn!(peer = %peer.spec.peer, "echo needs a sourceAddress and the peer's link; not sending echo");
                 }
                 peer.echo_errors += 1;
                 return;
             };
+            let remote = peer.spec.peer;
             match EchoSender::open(ifindex, local, remote) {
                 Ok(sender) => peer.echo = sender,
                 Err(error) => {
@@ -613,7 +614,12 @@ impl Engine {
     /// goes away, so the peer does not report a failure (RFC 5882 §3.2).
     fn take_down_and_retire(&mut self, discr: u32, now: Time) {
         let Some(session) = self.sessions.get_mut(discr) else { return };
-        let linger = session.status().tx_interval.unwrap_or(Duration::from_secs(1)) * 3;
+        // An Up peer must hear AdminDown for its Detection Time, or it would
+        // report a failure; a peer that is not Up has nothing to lose.
+        let linger = match session.state() {
+            State::Up | State::Init => session.status().tx_interval.unwrap_or(Duration::from_secs(1)) * 3,
+            _ => Duration::ZERO,
+        };
         session.admin_down(now, Diagnostic::AdministrativelyDown);
         self.drain(discr, now);
         if let Some(peer) = self.peers.get_mut(&discr) {

@@ -5,6 +5,7 @@
 mod batch;
 mod echo;
 pub mod engine;
+mod neighbour;
 pub mod net;
 mod report;
 
