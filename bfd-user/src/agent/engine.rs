@@ -25,7 +25,7 @@ use bfd_user::session_map::map_config;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
-use tracing::{debug, info, warn};
+use tracing::{Span, debug, info, info_span, warn};
 
 use super::batch::Batcher;
 use super::echo::EchoSender;
@@ -137,6 +137,8 @@ struct Peer {
     echo_errors: u64,
     /// (source, destination, IPv6 scope) of the batched packets.
     route: Option<(std::net::SocketAddr, std::net::SocketAddr, u32)>,
+    /// The session's tracing span: peer, local address, discriminator.
+    span: Span,
 }
 
 /// The engine's state; runs on its own thread ([`Engine::run`]).
@@ -424,6 +426,9 @@ impl Engine {
     /// Acts on a session's outputs: the one place where the session core's
     /// decisions reach the network, the kernel and the log.
     fn drain(&mut self, discr: u32, now: Time) {
+        // Everything logged about the session's outputs is inside its span.
+        let span = self.peers.get(&discr).map_or_else(Span::none, |peer| peer.span.clone());
+        let _entered = span.enter();
         let Some(session) = self.sessions.get_mut(discr) else { return };
         let outputs: Vec<Output> = session.drain_outputs().collect();
         if let Some(deadline) = session.next_deadline() {
@@ -586,6 +591,7 @@ impl Engine {
         config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
         let discr = self.sessions.add(key, config, spec.min_ttl, now).context("adding the session")?;
         info!(peer = %spec.peer, local = ?spec.local, name = %spec.name, discr, source_port = tx.source_port, "session added");
+        let (spec_peer, spec_local) = (spec.peer, spec.local);
         self.peers.insert(
             discr,
             Peer {
@@ -603,6 +609,7 @@ impl Engine {
                 echo: None,
                 echo_errors: 0,
                 route,
+                span: info_span!("session", peer = %spec_peer, local = ?spec_local, discr),
             },
         );
         self.drain(discr, now);
