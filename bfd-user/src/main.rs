@@ -288,24 +288,9 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         if config.node != started_with {
             tracing::warn!("node settings (BFDAgentConfig) changed: they take effect at the next restart");
         }
-        Ok(config.peers.iter().map(session_spec).collect())
+        Ok(config.peers)
     });
     agent::run(options, load)
-}
-
-/// A configured peer as the engine's session.
-fn session_spec(peer: &config::PeerSpec) -> agent::engine::SessionSpec {
-    agent::engine::SessionSpec {
-        name: peer.source.qualified_name().unwrap_or_else(|| peer.source.to_string()),
-        peer: peer.peer,
-        local: peer.local,
-        interface: peer.interface.clone(),
-        vrf: peer.vrf.clone(),
-        multihop: peer.multihop,
-        min_ttl: peer.min_ttl,
-        profile: Some(peer.profile.clone()),
-        config: peer.session,
-    }
 }
 
 /// Asks the agent; an error answer becomes this command's error.

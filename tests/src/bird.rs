@@ -68,6 +68,23 @@ impl Bird {
         &self.dir
     }
 
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("bird.log")).unwrap_or_default()
+    }
+
+    /// The log's lines containing `text`.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        self.log().lines().filter(|line| line.contains(text)).map(str::to_owned).collect()
+    }
+
+    /// The BFD protocol's state change lines so far (`Session to ADDR
+    /// changed state from Init to Up`), logged when its configuration has
+    /// `debug { events }`.
+    pub fn state_changes(&self) -> Vec<String> {
+        self.log_lines("changed state from")
+    }
+
     /// Runs a `birdc` command (split on whitespace) against this BIRD.
     pub fn birdc(&self, command: &str) -> anyhow::Result<String> {
         run_stdout(Command::new("birdc").arg("-s").arg(self.socket()).args(command.split_whitespace()))

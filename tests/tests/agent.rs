@@ -428,37 +428,77 @@ fn agent_and_frr_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same 60 s at 50 ms x 3 for the other peers, side by side: two
-/// agents (IPv4 and IPv6 sessions) and an agent with BIRD 2. No state
-/// change anywhere.
+/// The same 60 s at 50 ms x 3 for every other pairing, side by side, each
+/// in namespaces of its own: two agents (an IPv4 and an IPv6 session
+/// between them), an agent with BIRD 2 over IPv4 and another over IPv6, an
+/// agent with FRR over IPv6, an agent with FRR multihop through a router,
+/// and a passive agent with an active FRR. Seven sessions (nine agent
+/// sides, five peer sides). No state change anywhere: in the agents' logs,
+/// in FRR's session counters, in BIRD's log and sessions.
 #[test]
-fn agents_and_bird_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
+fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
     require_root()?;
     let pair = Link::new("sa")?;
     let (a, b) = two_agents(&pair)?;
-    let bird_link = Link::new("sb")?;
-    let bird = Bird::start(
-        &bird_link.b,
-        &format!(
-            "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  interface \"*\" {{\n    min rx \
-             interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n  }};\n  neighbor {AGENT_V4} \
-             local {PEER_V4};\n}}\n"
-        ),
-    )?;
-    let c = Agent::start(&bird_link.a, "C", &bird_link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
-    for (agent, peers) in [(&a, vec![PEER_V4, PEER_V6]), (&b, vec![AGENT_V4, AGENT_V6]), (&c, vec![PEER_V4])]
-    {
+    let bird4_link = Link::new("sb")?;
+    let bird4 = Bird::start(&bird4_link.b, &bird_config(AGENT_V4, PEER_V4))?;
+    let c = Agent::start(&bird4_link.a, "C", &bird4_link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
+    let bird6_link = Link::new("sc")?;
+    let bird6 = Bird::start(&bird6_link.b, &bird_config(AGENT_V6, PEER_V6))?;
+    let d = Agent::start(&bird6_link.a, "D", &bird6_link.a_if, &fast_config(PEER_V6, AGENT_V6))?;
+    let frr6_link = Link::new("sd")?;
+    let frr6 = Frr::start(&frr6_link.b, &frr_config(&[frr_peer(AGENT_V6, PEER_V6, false, &[])]))?;
+    let e = Agent::start(&frr6_link.a, "E", &frr6_link.a_if, &fast_config(PEER_V6, AGENT_V6))?;
+    let routed = Routed::new("sm")?;
+    let frr_multihop = Frr::start(&routed.peer, &multihop_frr_config())?;
+    let f = Agent::start(&routed.agent, "F", &routed.agent_if, &multihop_agent_config())?;
+    let passive_link = Link::new("sp")?;
+    let frr_active = Frr::start(&passive_link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let g = Agent::start(&passive_link.a, "G", &passive_link.a_if, &passive_agent_config(PEER_V4, AGENT_V4))?;
+
+    let agents: [(&Agent, &[&str]); 7] = [
+        (&a, &[PEER_V4, PEER_V6]),
+        (&b, &[AGENT_V4, AGENT_V6]),
+        (&c, &[PEER_V4]),
+        (&d, &[PEER_V6]),
+        (&e, &[PEER_V6]),
+        (&f, &[ROUTED_PEER]),
+        (&g, &[PEER_V4]),
+    ];
+    // (FRR, the agent's address as FRR knows it) and the same for BIRD.
+    let frrs = [(&frr6, AGENT_V6), (&frr_multihop, ROUTED_AGENT), (&frr_active, AGENT_V4)];
+    let birds = [(&bird4, AGENT_V4), (&bird6, AGENT_V6)];
+    for (agent, peers) in agents {
         for peer in peers {
             agent.wait_status(peer, "up", UP_WITHIN)?;
         }
     }
-    bird.wait_state(AGENT_V4, "Up", UP_WITHIN)?;
-    let before: Vec<usize> = [&a, &b, &c].iter().map(|agent| agent.state_changes().len()).collect();
+    for (frr, peer) in frrs {
+        frr.wait_status(peer, "up", UP_WITHIN)?;
+    }
+    for (bird, peer) in birds {
+        bird.wait_state(peer, "Up", UP_WITHIN)?;
+    }
+    let passive = g.session(PEER_V4)?;
+    ensure!(passive["passive-mode"] == true, "agent G is not passive: {passive:#}");
+    let multihop = f.session(ROUTED_PEER)?;
+    ensure!(multihop["multihop"] == true, "agent F's session is not multihop: {multihop:#}");
+    let agent_changes: Vec<usize> = agents.iter().map(|(agent, _)| agent.state_changes().len()).collect();
+    let frr_ups = frrs
+        .iter()
+        .map(|(frr, peer)| Ok(count(&frr.peer_counters(peer)?, "session-up")))
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let bird_changes: Vec<usize> = birds.iter().map(|(bird, _)| bird.state_changes().len()).collect();
+    for ((bird, peer), changes) in birds.iter().zip(&bird_changes) {
+        // Its way Up is in the log: the check below is not blind.
+        ensure!(*changes > 0, "BIRD ({peer}) logs no state changes:\n{}", bird.log());
+    }
 
+    // Checked every second, so that a flap fails the test at once.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_secs(1));
-        for (agent, changes) in [&a, &b, &c].into_iter().zip(&before) {
+        for ((agent, _), changes) in agents.iter().zip(&agent_changes) {
             agent.ensure_running()?;
             let new = changes_since(agent, *changes);
             ensure!(
@@ -468,21 +508,72 @@ fn agents_and_bird_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
                 start.elapsed()
             );
         }
-        bird.wait_state(AGENT_V4, "Up", Duration::from_millis(1))?;
+        for ((frr, peer), up) in frrs.iter().zip(&frr_ups) {
+            let counters = frr.peer_counters(peer)?;
+            ensure!(
+                count(&counters, "session-down") == 0 && count(&counters, "session-up") == *up,
+                "FRR's session with {peer} flapped after {:?}: {counters:#}",
+                start.elapsed()
+            );
+        }
+        for ((bird, peer), changes) in birds.iter().zip(&bird_changes) {
+            let new: Vec<String> = bird.state_changes().into_iter().skip(*changes).collect();
+            ensure!(
+                new.is_empty(),
+                "BIRD's session with {peer} changed state after {:?}: {new:#?}",
+                start.elapsed()
+            );
+            bird.wait_state(peer, "Up", Duration::from_millis(1))?;
+        }
     }
-    for (agent, peers) in [(&a, vec![PEER_V4, PEER_V6]), (&b, vec![AGENT_V4, AGENT_V6]), (&c, vec![PEER_V4])]
-    {
+
+    for (agent, peers) in agents {
         ensure!(agent.kernel_events().is_empty(), "agent {}: {:#?}", agent.name(), agent.kernel_events());
+        let counters = agent.show_counters()?;
         for peer in peers {
             let session = agent.session(peer)?;
             ensure!(session["status"] == "up", "agent {}: {session:#}", agent.name());
+            let session_counters = counters
+                .iter()
+                .find(|counters| counters["peer"] == *peer)
+                .with_context(|| format!("agent {}: no counters for {peer}: {counters:#?}", agent.name()))?;
+            ensure!(
+                count(session_counters, "session-down") == 0 && count(session_counters, "session-up") == 1,
+                "agent {} {peer}: {session_counters:#}",
+                agent.name()
+            );
             // At 50 ms less 0-25% jitter, 60 s is at least 1200 packets.
             ensure!(
-                count(&session, "control-absorbed-in-kernel") >= 1150,
+                count(session_counters, "control-packet-input") >= 1150,
+                "agent {} {peer}: {session_counters:#}",
+                agent.name()
+            );
+            // Multihop sessions are timed in userspace; the others in the kernel.
+            let in_kernel = session["fast-path"] == true;
+            ensure!(in_kernel != (agent.name() == "F"), "agent {} {peer}: {session:#}", agent.name());
+            ensure!(
+                !in_kernel || count(&session, "control-absorbed-in-kernel") >= 1150,
                 "agent {} {peer}: {session:#}",
                 agent.name()
             );
+            eprintln!(
+                "agent {} {peer}: {} packets in ({} absorbed in the kernel), {} out",
+                agent.name(),
+                count(session_counters, "control-packet-input"),
+                count(&session, "control-absorbed-in-kernel"),
+                count(session_counters, "control-packet-output"),
+            );
         }
+    }
+    for (frr, peer) in frrs {
+        let session = frr.peer(peer)?;
+        ensure!(session["status"] == "up" && session["uptime"].as_u64() >= Some(59), "FRR: {session:#}");
+        let counters = frr.peer_counters(peer)?;
+        ensure!(count(&counters, "control-packet-input") >= 1150, "FRR {peer}: {counters:#}");
+    }
+    for (bird, peer) in birds {
+        let session = bird.wait_state(peer, "Up", Duration::from_millis(1))?;
+        eprintln!("BIRD: {}", session.line);
     }
     test_passed();
     Ok(())
@@ -576,66 +667,101 @@ fn two_agents_come_up_over_ipv4_and_ipv6_and_detect_cuts_both_ways() -> anyhow::
 }
 
 // ---------------------------------------------------------------------------
-// 4. agent <-> BIRD 2
+// 4. agent <-> BIRD 2, IPv4 and IPv6
 // ---------------------------------------------------------------------------
 
-#[test]
-fn agent_and_bird_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+/// BIRD 2's configuration: a `bfd` protocol with one neighbor at 50 ms x
+/// 3, the agent at `agent`, BIRD at `local` (IPv4 or IPv6: `neighbor ADDR
+/// local ADDR` serves both). `debug { events }` logs BIRD's state changes
+/// (`Session to ADDR changed state from Up to Down`) and its detection
+/// timeouts (`Session to ADDR expired`).
+fn bird_config(agent: &str, local: &str) -> String {
+    format!(
+        "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \"*\" {{\n    \
+         min rx interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n  }};\n  neighbor {agent} local \
+         {local};\n}}\n"
+    )
+}
+
+/// agent <-> BIRD over a link, the agent at `agent_ip`, BIRD at `bird_ip`:
+/// Up within 3 s; BIRD's packets cut: the agent's kernel timer, diagnostic
+/// 1, within the detection time + 2 ms; the agent's packets cut: BIRD's
+/// timer (diagnostic 1, which its Down packets carry to the agent); Up
+/// again after each cut is lifted.
+fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str) -> anyhow::Result<()> {
     require_root()?;
-    let link = Link::new("bi")?;
-    let bird = Bird::start(
-        &link.b,
-        &format!(
-            "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  interface \"*\" {{\n    min rx \
-             interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n  }};\n  neighbor {AGENT_V4} \
-             local {PEER_V4};\n}}\n"
-        ),
-    )?;
-    let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
+    let link = Link::new(prefix)?;
+    let bird = Bird::start(&link.b, &bird_config(agent_ip, bird_ip))?;
+    let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(bird_ip, agent_ip))?;
     let started = agent.started();
-    agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
-    bird.wait_state(AGENT_V4, "Up", UP_WITHIN.saturating_sub(started.elapsed()))?;
+    agent.wait_status(bird_ip, "up", UP_WITHIN)?;
+    bird.wait_state(agent_ip, "Up", UP_WITHIN.saturating_sub(started.elapsed()))?;
     eprintln!("both Up {:?} after the agent started", started.elapsed());
     let session = wait_for("packets absorbed", Duration::from_secs(5), || {
-        Ok(Some(agent.session(PEER_V4)?).filter(|s| count(s, "control-absorbed-in-kernel") >= 20))
+        Ok(Some(agent.session(bird_ip)?).filter(|s| count(s, "control-absorbed-in-kernel") >= 20))
     })?;
-    ensure!(session["fast-path"] == true && session["remote-transmit-interval"] == 50, "{session:#}");
+    ensure!(
+        session["fast-path"] == true
+            && session["remote-transmit-interval"] == 50
+            && session["local"] == agent_ip,
+        "{session:#}"
+    );
 
     // BIRD -> agent cut: the agent's kernel timer.
-    agent_sees_fast(&agent, PEER_V4)?;
+    agent_sees_fast(&agent, bird_ip)?;
     let (changes, events) = (agent.state_changes().len(), agent.kernel_events().len());
     let cut = Cut::outgoing_control(&link.b)?;
-    check_down(&agent, PEER_V4, CONTROL_DETECTION_EXPIRED, changes)?;
+    check_down(&agent, bird_ip, CONTROL_DETECTION_EXPIRED, changes)?;
     check_kernel_detection(&agent, events, DETECTION_TIME_US)?;
-    bird.wait_state(AGENT_V4, "Down", SOON)?;
+    bird.wait_state(agent_ip, "Down", SOON)?;
     cut.lift()?;
-    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
-    bird.wait_state(AGENT_V4, "Up", SOON)?;
+    agent.wait_status(bird_ip, "up", BACK_UP_WITHIN)?;
+    bird.wait_state(agent_ip, "Up", SOON)?;
 
     // agent -> BIRD cut: BIRD detects; the agent goes Down one way or the other.
     let session = wait_for("BIRD: 150 ms detection time", SOON, || {
-        Ok(bird.session(AGENT_V4)?.filter(|s| s.state == "Up" && s.timeout == "0.150"))
+        Ok(bird.session(agent_ip)?.filter(|s| s.state == "Up" && s.timeout == "0.150"))
     })?;
     eprintln!("BIRD: {}", session.line);
-    let changes = agent.state_changes().len();
+    let (changes, expired) = (agent.state_changes().len(), bird.log_lines("expired").len());
     let cut = Cut::outgoing_control(&link.a)?;
-    bird.wait_state(AGENT_V4, "Down", SOON)?;
+    bird.wait_state(agent_ip, "Down", SOON)?;
     let went_down = wait_for("the agent's Up -> Down", SOON, || {
         Ok(changes_since(&agent, changes).into_iter().find(|line| line.field("from") == Some("Up")))
     })?;
     eprintln!("agent after the agent -> BIRD cut: {went_down}");
+    let diagnostic = went_down.field("diagnostic").unwrap_or_default();
+    ensure!([NEIGHBOR_DOWN, CONTROL_DETECTION_EXPIRED].contains(&diagnostic), "{went_down}");
+    // BIRD's own timer fired (its diagnostic 1), as its log says and, when
+    // the agent heard BIRD's Down, as the agent's view of it says.
+    let bird_expired: Vec<String> = bird.log_lines("expired").into_iter().skip(expired).collect();
     ensure!(
-        [NEIGHBOR_DOWN, CONTROL_DETECTION_EXPIRED]
-            .contains(&went_down.field("diagnostic").unwrap_or_default()),
-        "{went_down}"
+        bird_expired.iter().any(|line| line.contains(&format!("Session to {agent_ip} expired"))),
+        "BIRD did not time out: {bird_expired:#?}\n{}",
+        bird.log()
+    );
+    let session = agent.session(bird_ip)?;
+    ensure!(
+        diagnostic == CONTROL_DETECTION_EXPIRED || session["remote-diagnostic"] == CONTROL_DETECTION_EXPIRED,
+        "the agent does not show BIRD's diagnostic: {session:#}"
     );
     cut.lift()?;
-    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
-    bird.wait_state(AGENT_V4, "Up", SOON)?;
+    agent.wait_status(bird_ip, "up", BACK_UP_WITHIN)?;
+    bird.wait_state(agent_ip, "Up", SOON)?;
     let mut agent = agent;
     agent.stop()?;
     test_passed();
     Ok(())
+}
+
+#[test]
+fn agent_and_bird_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+    agent_and_bird("bi", AGENT_V4, PEER_V4)
+}
+
+#[test]
+fn agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+    agent_and_bird("b6", AGENT_V6, PEER_V6)
 }
 
 // ---------------------------------------------------------------------------
@@ -684,33 +810,108 @@ fn agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover() -> anyhow::Result<(
 // 6. Passive on either side
 // ---------------------------------------------------------------------------
 
-#[test]
-fn a_passive_agent_comes_up_with_an_active_frr() -> anyhow::Result<()> {
-    require_root()?;
-    let link = Link::new("pa")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
-    let config = documents(&[
+/// The 50 ms x 3 profile with `passiveMode: true`, and one BGPPeer using it.
+fn passive_agent_config(peer: &str, local: &str) -> String {
+    documents(&[
         bfd_profile(
             "quiet",
             "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, passiveMode: true",
         ),
-        bgp_peer("peer", PEER_V4, AGENT_V4, "quiet", ""),
-    ]);
-    let agent = Agent::start(&link.a, "A", &link.a_if, &config)?;
+        bgp_peer("peer", peer, local, "quiet", ""),
+    ])
+}
+
+/// FRR's session with `peer` goes Down by its own timer: diagnostic 1.
+fn frr_detects(frr: &Frr, peer: &str) -> anyhow::Result<Value> {
+    wait_for(&format!("FRR: {peer} down with control detection time expired"), SOON, || {
+        let session = frr.peer(peer)?;
+        Ok((session["status"] == "down" && session["diagnostic"] == CONTROL_DETECTION_EXPIRED)
+            .then_some(session))
+    })
+}
+
+/// The agent's session with `peer` went Up -> Down since `changes`, with
+/// FRR's Down (diagnostic 3) or by its own timer (1); returns the line.
+fn agent_follows_down(agent: &Agent, peer: &str, changes: usize) -> anyhow::Result<LogLine> {
+    let went_down = wait_for(&format!("agent {}: {peer} Up -> Down", agent.name()), SOON, || {
+        Ok(changes_since(agent, changes).into_iter().find(|line| line.field("from") == Some("Up")))
+    })?;
+    ensure!(
+        went_down.field("to") == Some("Down")
+            && [NEIGHBOR_DOWN, CONTROL_DETECTION_EXPIRED]
+                .contains(&went_down.field("diagnostic").unwrap_or_default()),
+        "agent {}: {went_down}",
+        agent.name()
+    );
+    Ok(went_down)
+}
+
+/// The passive agent waits for FRR's first packet (RFC 5880 §6.1). FRR's
+/// packets cut: the agent's kernel timer detects it (diagnostic 1, within
+/// the detection time + 2 ms); having lost its peer (bfd.RemoteDiscr zeroed
+/// by the timeout) the agent falls silent (§6.8.7), so FRR's timer expires
+/// too; once the cut is lifted, FRR, the active side, still sending at 1 s
+/// while Down, brings the session back. The agent's packets cut: FRR
+/// detects (diagnostic 1); the session comes back once lifted.
+#[test]
+fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("pa")?;
+    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let agent = Agent::start(&link.a, "A", &link.a_if, &passive_agent_config(PEER_V4, AGENT_V4))?;
     let started = agent.started();
     let session = agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
     frr.wait_status(AGENT_V4, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
     eprintln!("both Up {:?} after the agent started", started.elapsed());
     ensure!(session["passive-mode"] == true, "the agent does not say it is passive: {session:#}");
     ensure!(frr.peer(AGENT_V4)?["passive-mode"] == false, "FRR is the active one");
+
+    // FRR -> agent cut: the passive agent's kernel timer.
+    agent_sees_fast(&agent, PEER_V4)?;
+    let (changes, events) = (agent.state_changes().len(), agent.kernel_events().len());
+    let cut = Cut::outgoing_control(&link.b)?;
+    check_down(&agent, PEER_V4, CONTROL_DETECTION_EXPIRED, changes)?;
+    check_kernel_detection(&agent, events, DETECTION_TIME_US)?;
+    let frr_session = frr_detects(&frr, AGENT_V4)?;
+    eprintln!("FRR after the FRR -> agent cut: {} ({})", frr_session["status"], frr_session["diagnostic"]);
+    // Silent while Down: an active side would send at 1 s.
+    let sent = count(&agent.show_counters()?[0], "control-packet-output");
+    std::thread::sleep(Duration::from_millis(1_500));
+    let counters = agent.show_counters()?;
+    ensure!(
+        count(&counters[0], "control-packet-output") == sent,
+        "the passive agent sent while it had no peer ({sent} before): {counters:#?}"
+    );
+    cut.lift()?;
+    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+
+    // agent -> FRR cut: FRR's timer; the agent hears FRR's Down or times out.
+    frr_sees_fast(&frr, AGENT_V4)?;
+    let changes = agent.state_changes().len();
+    let cut = Cut::outgoing_control(&link.a)?;
+    frr_detects(&frr, AGENT_V4)?;
+    let went_down = agent_follows_down(&agent, PEER_V4, changes)?;
+    eprintln!("agent after the agent -> FRR cut: {went_down}");
+    cut.lift()?;
+    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+    let counters = agent.show_counters()?;
+    ensure!(count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
     let mut agent = agent;
     agent.stop()?;
     test_passed();
     Ok(())
 }
 
+/// FRR passive, the agent active. FRR's packets cut: the agent's kernel
+/// timer (diagnostic 1, within the detection time + 2 ms); FRR goes Down
+/// too and, having lost its peer, falls silent (RFC 5880 §6.8.7); once the
+/// cut is lifted the agent, still sending at 1 s while Down, brings the
+/// session back. The agent's packets cut: FRR detects (diagnostic 1); the
+/// session comes back once lifted.
 #[test]
-fn an_active_agent_comes_up_with_a_passive_frr() -> anyhow::Result<()> {
+fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("pf")?;
     let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &["passive-mode"])]))?;
@@ -720,6 +921,38 @@ fn an_active_agent_comes_up_with_a_passive_frr() -> anyhow::Result<()> {
     agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
     frr.wait_status(AGENT_V4, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
     eprintln!("both Up {:?} after the agent started", started.elapsed());
+
+    // FRR -> agent cut: the agent's kernel timer.
+    agent_sees_fast(&agent, PEER_V4)?;
+    let (changes, events) = (agent.state_changes().len(), agent.kernel_events().len());
+    let cut = Cut::outgoing_control(&link.b)?;
+    check_down(&agent, PEER_V4, CONTROL_DETECTION_EXPIRED, changes)?;
+    check_kernel_detection(&agent, events, DETECTION_TIME_US)?;
+    // FRR goes Down too (see the first test: it ignores the agent's Down
+    // packets, which carry Your Discriminator 0, and times out itself).
+    let frr_session = frr.wait_status(AGENT_V4, "down", SOON)?;
+    ensure!(
+        frr_session["diagnostic"] == CONTROL_DETECTION_EXPIRED
+            || frr_session["remote-diagnostic"] == CONTROL_DETECTION_EXPIRED,
+        "{frr_session:#}"
+    );
+    eprintln!("FRR after the FRR -> agent cut: {} ({})", frr_session["status"], frr_session["diagnostic"]);
+    cut.lift()?;
+    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+
+    // agent -> FRR cut: FRR's timer; the agent hears FRR's Down or times out.
+    frr_sees_fast(&frr, AGENT_V4)?;
+    let changes = agent.state_changes().len();
+    let cut = Cut::outgoing_control(&link.a)?;
+    frr_detects(&frr, AGENT_V4)?;
+    let went_down = agent_follows_down(&agent, PEER_V4, changes)?;
+    eprintln!("agent after the agent -> FRR cut: {went_down}");
+    cut.lift()?;
+    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+    let counters = agent.show_counters()?;
+    ensure!(count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
     let mut agent = agent;
     agent.stop()?;
     test_passed();
@@ -730,32 +963,70 @@ fn an_active_agent_comes_up_with_a_passive_frr() -> anyhow::Result<()> {
 // 7. IPv4 multihop through a router
 // ---------------------------------------------------------------------------
 
+/// The agent's address behind the router of [`Routed`].
+const ROUTED_AGENT: &str = "10.77.1.2";
+/// The peer's address behind the router of [`Routed`].
+const ROUTED_PEER: &str = "10.77.2.2";
+
+/// agent 10.77.1.2 --- 10.77.1.1 router 10.77.2.1 --- 10.77.2.2 peer:
+/// three namespaces, two veths, IPv4 forwarding in the router, a route to
+/// the far subnet on either end. All of it goes away on drop.
+struct Routed {
+    /// The agent's namespace.
+    agent: NetNs,
+    /// The peer's namespace.
+    peer: NetNs,
+    /// The agent's interface (towards the router).
+    agent_if: String,
+    _router: NetNs,
+}
+
+impl Routed {
+    /// Builds it; `prefix` (2 characters) names everything.
+    fn new(prefix: &str) -> anyhow::Result<Routed> {
+        let agent = NetNs::new(&format!("{prefix}A"))?;
+        let router = NetNs::new(&format!("{prefix}R"))?;
+        let peer = NetNs::new(&format!("{prefix}F"))?;
+        let (agent_if, ra_if, rp_if, peer_if) = (
+            unique_name(&format!("{prefix}a")),
+            unique_name(&format!("{prefix}r")),
+            unique_name(&format!("{prefix}s")),
+            unique_name(&format!("{prefix}f")),
+        );
+        veth(&agent, &agent_if, &router, &ra_if)?;
+        veth(&router, &rp_if, &peer, &peer_if)?;
+        agent.ip(["addr", "add", &format!("{ROUTED_AGENT}/24"), "dev", &agent_if])?;
+        router.ip(["addr", "add", "10.77.1.1/24", "dev", &ra_if])?;
+        router.ip(["addr", "add", "10.77.2.1/24", "dev", &rp_if])?;
+        peer.ip(["addr", "add", &format!("{ROUTED_PEER}/24"), "dev", &peer_if])?;
+        agent.ip(["route", "add", "10.77.2.0/24", "via", "10.77.1.1"])?;
+        peer.ip(["route", "add", "10.77.1.0/24", "via", "10.77.2.1"])?;
+        set_sysctl(&router, "net.ipv4.ip_forward", "1")?;
+        Ok(Routed { agent, peer, agent_if, _router: router })
+    }
+}
+
+/// bfdd's multihop peer at 50 ms x 3 for [`Routed`].
+fn multihop_frr_config() -> String {
+    frr_config(&[frr_peer(ROUTED_AGENT, ROUTED_PEER, true, &[])])
+}
+
+/// The agent's multihop peer at 50 ms x 3, minimum TTL 254, for [`Routed`].
+fn multihop_agent_config() -> String {
+    documents(&[
+        bfd_profile("mh", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, minimumTtl: 254"),
+        bgp_peer("peer", ROUTED_PEER, ROUTED_AGENT, "mh", "ebgpMultiHop: true"),
+    ])
+}
+
 #[test]
 fn agent_and_frr_come_up_multihop_through_a_router() -> anyhow::Result<()> {
     require_root()?;
-    // agent 10.77.1.2 --- 10.77.1.1 router 10.77.2.1 --- 10.77.2.2 FRR
-    let (agent_ip, frr_ip) = ("10.77.1.2", "10.77.2.2");
-    let agent_ns = NetNs::new("mhA")?;
-    let router = NetNs::new("mhR")?;
-    let frr_ns = NetNs::new("mhF")?;
-    let (a_if, ra_if, rf_if, f_if) =
-        (unique_name("mha"), unique_name("mhr"), unique_name("mhs"), unique_name("mhf"));
-    veth(&agent_ns, &a_if, &router, &ra_if)?;
-    veth(&router, &rf_if, &frr_ns, &f_if)?;
-    agent_ns.ip(["addr", "add", &format!("{agent_ip}/24"), "dev", &a_if])?;
-    router.ip(["addr", "add", "10.77.1.1/24", "dev", &ra_if])?;
-    router.ip(["addr", "add", "10.77.2.1/24", "dev", &rf_if])?;
-    frr_ns.ip(["addr", "add", &format!("{frr_ip}/24"), "dev", &f_if])?;
-    agent_ns.ip(["route", "add", "10.77.2.0/24", "via", "10.77.1.1"])?;
-    frr_ns.ip(["route", "add", "10.77.1.0/24", "via", "10.77.2.1"])?;
-    set_sysctl(&router, "net.ipv4.ip_forward", "1")?;
-
-    let frr = Frr::start(&frr_ns, &frr_config(&[frr_peer(agent_ip, frr_ip, true, &[])]))?;
-    let config = documents(&[
-        bfd_profile("mh", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, minimumTtl: 254"),
-        bgp_peer("peer", frr_ip, agent_ip, "mh", "ebgpMultiHop: true"),
-    ]);
-    let agent = Agent::start(&agent_ns, "A", &a_if, &config)?;
+    let (agent_ip, frr_ip) = (ROUTED_AGENT, ROUTED_PEER);
+    let routed = Routed::new("mh")?;
+    let (agent_ns, frr_ns, a_if) = (&routed.agent, &routed.peer, &routed.agent_if);
+    let frr = Frr::start(frr_ns, &multihop_frr_config())?;
+    let agent = Agent::start(agent_ns, "A", a_if, &multihop_agent_config())?;
     let started = agent.started();
     let session = agent.wait_status(frr_ip, "up", UP_WITHIN)?;
     let frr_session = frr.wait_status(agent_ip, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
@@ -766,12 +1037,12 @@ fn agent_and_frr_come_up_multihop_through_a_router() -> anyhow::Result<()> {
     ensure!(session["fast-path"] == false, "{session:#}");
 
     // FRR -> agent cut: the agent detects in userspace, diagnostic 1.
-    let mut capture = Capture::start(&agent_ns, &a_if, &format!("udp dst port 4784 and src host {frr_ip}"))?;
+    let mut capture = Capture::start(agent_ns, a_if, &format!("udp dst port 4784 and src host {frr_ip}"))?;
     agent_sees_fast(&agent, frr_ip)?;
     // Let the capture hold some of FRR's packets before the cut.
     std::thread::sleep(Duration::from_millis(300));
     let changes = agent.state_changes().len();
-    let cut = Cut::new(&frr_ns, "output", "udp dport 4784")?;
+    let cut = Cut::new(frr_ns, "output", "udp dport 4784")?;
     check_down(&agent, frr_ip, CONTROL_DETECTION_EXPIRED, changes)?;
     check_userspace_detection(&agent, &mut capture, changes)?;
     frr.wait_status(agent_ip, "down", SOON)?;

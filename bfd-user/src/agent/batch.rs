@@ -197,24 +197,11 @@ fn write_udp(udp: &mut [u8], source_port: u16, destination_port: u16, payload: &
     udp[2..4].copy_from_slice(&destination_port.to_be_bytes());
     udp[4..6].copy_from_slice(&len.to_be_bytes());
     udp[8..].copy_from_slice(payload);
-    let sum = match checksum(&[pseudo, udp]) {
+    let sum = match bfd_common::checksum::compute(&[pseudo, udp]) {
         0 => 0xffff, // RFC 768: a computed zero is sent as all ones
         sum => sum,
     };
     udp[6..8].copy_from_slice(&sum.to_be_bytes());
-}
-
-/// The Internet checksum (RFC 1071) of the concatenated parts.
-fn checksum(parts: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = parts.concat();
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]
@@ -226,7 +213,7 @@ mod tests {
         let payload = [0x20u8; 24];
         let v4 = ipv4_udp("10.0.0.2:49152".parse().unwrap(), "10.0.0.1:3784".parse().unwrap(), &payload);
         let pseudo = [&[10, 0, 0, 2][..], &[10, 0, 0, 1], &[0, UDP], &32u16.to_be_bytes()].concat();
-        assert_eq!(checksum(&[&pseudo, &v4[20..]]), 0);
+        assert_eq!(bfd_common::checksum::compute(&[&pseudo, &v4[20..]]), 0);
         assert_eq!((v4[1], v4[8], &v4[20..24]), (0xc0, 255, &[0xc0, 0x00, 0x0e, 0xc8][..]));
         let source: SocketAddrV6 = "[2001:db8::2]:49153".parse().unwrap();
         let destination: SocketAddrV6 = "[2001:db8::1]:3784".parse().unwrap();
@@ -234,7 +221,7 @@ mod tests {
         let pseudo =
             [&source.ip().octets()[..], &destination.ip().octets(), &32u32.to_be_bytes(), &[0, 0, 0, UDP]]
                 .concat();
-        assert_eq!(checksum(&[&pseudo, &v6[40..]]), 0);
+        assert_eq!(bfd_common::checksum::compute(&[&pseudo, &v6[40..]]), 0);
         assert_eq!((v6[0] >> 4, v6[7]), (6, 255));
         assert_eq!(((v6[0] & 0x0f) << 4) | (v6[1] >> 4), 0xc0, "traffic class CS6");
     }

@@ -82,7 +82,7 @@ fn ipv4_echo(local: Ipv4Addr, repr: &EchoRepr) -> Vec<u8> {
     packet[9] = 17; // UDP
     packet[12..16].copy_from_slice(&address);
     packet[16..20].copy_from_slice(&address);
-    let header_checksum = checksum(&[&packet[..IPV4_HEADER_LEN]]);
+    let header_checksum = bfd_common::checksum::compute(&[&packet[..IPV4_HEADER_LEN]]);
     packet[10..12].copy_from_slice(&header_checksum.to_be_bytes());
     let udp_len = (UDP_HEADER_LEN + payload.len()) as u16;
     let udp = &mut packet[IPV4_HEADER_LEN..];
@@ -91,7 +91,7 @@ fn ipv4_echo(local: Ipv4Addr, repr: &EchoRepr) -> Vec<u8> {
     udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
     udp[UDP_HEADER_LEN..].copy_from_slice(&payload);
     let pseudo = [&address[..], &address[..], &[0, 17], &udp_len.to_be_bytes()[..]].concat();
-    let udp_checksum = match checksum(&[&pseudo, &packet[IPV4_HEADER_LEN..]]) {
+    let udp_checksum = match bfd_common::checksum::compute(&[&pseudo, &packet[IPV4_HEADER_LEN..]]) {
         0 => 0xffff, // RFC 768: a computed zero is sent as all ones
         sum => sum,
     };
@@ -120,25 +120,12 @@ fn ipv6_echo(local: Ipv6Addr, repr: &EchoRepr) -> Vec<u8> {
     udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
     udp[UDP_HEADER_LEN..].copy_from_slice(&payload);
     let pseudo = [&address[..], &address[..], &(udp_len as u32).to_be_bytes(), &[0, 0, 0, 17]].concat();
-    let sum = match checksum(&[&pseudo, &packet[40..]]) {
+    let sum = match bfd_common::checksum::compute(&[&pseudo, &packet[40..]]) {
         0 => 0xffff,
         sum => sum,
     };
     packet[46..48].copy_from_slice(&sum.to_be_bytes());
     packet
-}
-
-/// The Internet checksum (RFC 1071) of the concatenated parts.
-fn checksum(parts: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = parts.concat();
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// A `sockaddr_ll` for sending a packet of `ethertype` to `mac` on
@@ -166,11 +153,11 @@ mod tests {
         let repr = EchoRepr { discriminator: 7, sequence: 1, tx_time_ns: 123 };
         let local = Ipv4Addr::new(10, 77, 0, 2);
         let packet = ipv4_echo(local, &repr);
-        assert_eq!(checksum(&[&packet[..20]]), 0, "IPv4 header checksum");
+        assert_eq!(bfd_common::checksum::compute(&[&packet[..20]]), 0, "IPv4 header checksum");
         let udp_len = (packet.len() - 20) as u16;
         let pseudo =
             [&local.octets()[..], &local.octets()[..], &[0, 17], &udp_len.to_be_bytes()[..]].concat();
-        assert_eq!(checksum(&[&pseudo, &packet[20..]]), 0, "UDP checksum");
+        assert_eq!(bfd_common::checksum::compute(&[&pseudo, &packet[20..]]), 0, "UDP checksum");
         assert_eq!(packet[8], 255);
         let payload = EchoPacket::new_checked(&packet[28..]).unwrap();
         assert_eq!(EchoRepr::parse(&payload).unwrap(), repr);
@@ -180,7 +167,7 @@ mod tests {
         let udp_len = (packet.len() - 40) as u32;
         let pseudo =
             [&local.octets()[..], &local.octets()[..], &udp_len.to_be_bytes()[..], &[0, 0, 0, 17]].concat();
-        assert_eq!(checksum(&[&pseudo, &packet[40..]]), 0, "UDP checksum");
+        assert_eq!(bfd_common::checksum::compute(&[&pseudo, &packet[40..]]), 0, "UDP checksum");
         assert_eq!((packet[6], packet[7]), (17, 255));
         assert_eq!(EchoRepr::parse(&EchoPacket::new_checked(&packet[48..]).unwrap()).unwrap(), repr);
     }

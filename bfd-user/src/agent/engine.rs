@@ -31,35 +31,9 @@ use super::batch::Batcher;
 use super::echo::EchoSender;
 use super::net::{RxSocket, SourcePorts, TxSocket};
 
-/// One BFD session the configuration asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionSpec {
-    /// Where it comes from, for logs and `show` (e.g. the BGPPeer's name).
-    pub name: String,
-    /// The peer's address.
-    pub peer: IpAddr,
-    /// Our address, if configured.
-    pub local: Option<IpAddr>,
-    /// The interface, if configured (single-hop).
-    pub interface: Option<String>,
-    /// The VRF, if any.
-    pub vrf: Option<String>,
-    /// Multihop (RFC 5883).
-    pub multihop: bool,
-    /// Lowest TTL accepted (multihop).
-    pub min_ttl: u8,
-    /// The profile's name.
-    pub profile: Option<String>,
-    /// Timers and options.
-    pub config: SessionConfig,
-}
-
-impl SessionSpec {
-    /// What identifies the session across reloads.
-    pub fn identity(&self) -> (IpAddr, Option<IpAddr>, Option<String>, Option<String>, bool) {
-        (self.peer, self.local, self.interface.clone(), self.vrf.clone(), self.multihop)
-    }
-}
+/// One BFD session the configuration asks for: a selected BGPPeer with its
+/// profile.
+pub type SessionSpec = bfd_user::config::PeerSpec;
 
 /// What the engine reports about one session.
 #[derive(Clone, Debug)]
@@ -582,7 +556,7 @@ impl Engine {
             _ => 0,
         };
         let route = tx.addresses().map(|(source, destination)| (source, destination, scope));
-        let mut config = spec.config;
+        let mut config = spec.session;
         // Kernel detection needs the XDP program on the session's link: known
         // now if the interface is configured, else learned from the first
         // packet (learn_interface).
@@ -590,7 +564,7 @@ impl Engine {
             ifindex.is_some_and(|i| self.fast.as_ref().is_some_and(|fast| fast.ifindexes.contains(&i)));
         config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
         let discr = self.sessions.add(key, config, spec.min_ttl, now).context("adding the session")?;
-        info!(peer = %spec.peer, local = ?spec.local, name = %spec.name, discr, source_port = tx.source_port, "session added");
+        info!(peer = %spec.peer, local = ?spec.local, peer_document = %spec.source, discr, source_port = tx.source_port, "session added");
         let (spec_peer, spec_local) = (spec.peer, spec.local);
         self.peers.insert(
             discr,
@@ -659,20 +633,21 @@ impl Engine {
             .map(|(d, p)| (*d, p.spec.clone()))
             .collect();
         for (discr, spec) in &current {
-            if !specs.iter().any(|wanted| wanted.identity() == spec.identity()) {
+            if !specs.iter().any(|wanted| wanted.key() == spec.key()) {
                 self.take_down_and_retire(*discr, now);
                 removed += 1;
             }
         }
         for wanted in specs {
-            match current.iter().find(|(_, spec)| spec.identity() == wanted.identity()) {
-                Some((_, spec)) if *spec == wanted => unchanged += 1,
+            match current.iter().find(|(_, spec)| spec.key() == wanted.key()) {
+                Some((_, spec)) if spec.same_session(&wanted) => unchanged += 1,
                 Some((discr, _)) => {
                     let discr = *discr;
                     if let Some(session) = self.sessions.get_mut(discr) {
                         // Keep who detects: that is the link's business, not
                         // the configuration's.
-                        let config = SessionConfig { detection: session.config().detection, ..wanted.config };
+                        let config =
+                            SessionConfig { detection: session.config().detection, ..wanted.session };
                         match session.configure(now, config) {
                             Ok(()) => changed += 1,
                             Err(error) => {
