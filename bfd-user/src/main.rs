@@ -84,6 +84,14 @@ struct RunArgs {
     /// to spec.nodeLabels).
     #[arg(long = "node-label", value_parser = config::parse_node_label)]
     node_labels: Vec<(String, String)>,
+    /// A program to run on every session state change, with the change in
+    /// its environment (BFD_PEER, BFD_OLD_STATE, BFD_NEW_STATE,
+    /// BFD_DIAGNOSTIC, ...; overrides spec.hook.command).
+    #[arg(long)]
+    hook: Option<String>,
+    /// The hook's time limit in seconds (1-300; default 10).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=300))]
+    hook_timeout: Option<u64>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -267,6 +275,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         rt_priority: args.rt_priority,
         no_xdp: args.no_xdp.then_some(true),
         xdp_mode: args.mode,
+        hook: args.hook,
+        hook_timeout: args.hook_timeout.map(std::time::Duration::from_secs),
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -279,6 +289,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         no_xdp: node.no_xdp,
         control_socket: node.control_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
         rt_priority: node.rt_priority,
+        hook: node.hook.clone(),
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

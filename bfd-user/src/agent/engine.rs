@@ -29,6 +29,7 @@ use tracing::{Span, debug, info, info_span, warn};
 
 use super::batch::Batcher;
 use super::echo::EchoSender;
+use super::hook::HookRunner;
 use super::net::{RxSocket, SourcePorts, TxSocket};
 
 /// One BFD session the configuration asks for: a selected BGPPeer with its
@@ -128,6 +129,7 @@ pub struct Engine {
     running: bool,
     deferred_sync: Option<(u32, bfd_session::FastPathView)>,
     batch: Batcher,
+    hook: Option<HookRunner>,
 }
 
 /// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
@@ -139,7 +141,11 @@ pub fn monotonic_now() -> Time {
 impl Engine {
     /// An engine receiving on `rx`, with the fast path if attached; seeded
     /// from the operating system's entropy.
-    pub fn new(rx: Vec<RxSocket>, fast: Option<FastPathLink>) -> anyhow::Result<(Engine, EngineHandle)> {
+    pub fn new(
+        rx: Vec<RxSocket>,
+        fast: Option<FastPathLink>,
+        hook: Option<HookRunner>,
+    ) -> anyhow::Result<(Engine, EngineHandle)> {
         let (commands_tx, commands) = mpsc::channel();
         let wake = std::sync::Arc::new(
             EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
@@ -159,6 +165,7 @@ impl Engine {
             running: true,
             deferred_sync: None,
             batch: Batcher::open(),
+            hook,
         };
         if engine.batch.available(false) && engine.batch.available(true) {
             debug!("control packets due together leave in one sendmmsg per address family");
@@ -489,6 +496,30 @@ impl Engine {
 
     fn log_change(&mut self, discr: u32, change: &StateChange, now: Time) {
         let Some(peer) = self.peers.get_mut(&discr) else { return };
+        if let Some(hook) = self.hook.as_mut() {
+            let interface = peer.spec.interface.clone().or_else(|| {
+                peer.ifindex
+                    .and_then(|index| nix::net::if_::if_indextoname(index).ok())
+                    .and_then(|name| name.into_string().ok())
+            });
+            hook.notify(vec![
+                ("BFD_PEER", peer.spec.peer.to_string()),
+                ("BFD_LOCAL", peer.spec.local.map(|ip| ip.to_string()).unwrap_or_default()),
+                ("BFD_INTERFACE", interface.unwrap_or_default()),
+                ("BFD_VRF", peer.spec.vrf.clone().unwrap_or_else(|| "default".into())),
+                ("BFD_MULTIHOP", u8::from(peer.spec.multihop).to_string()),
+                ("BFD_PROFILE", peer.spec.profile.clone()),
+                ("BFD_DISCRIMINATOR", discr.to_string()),
+                ("BFD_OLD_STATE", change.from.to_string()),
+                ("BFD_NEW_STATE", change.to.to_string()),
+                ("BFD_DIAGNOSTIC", change.diagnostic.as_str().to_owned()),
+                ("BFD_DIAGNOSTIC_CODE", u8::from(change.diagnostic).to_string()),
+                ("BFD_CAUSE", format!("{:?}", change.cause)),
+                // RFC 5882 §3.2: AdminDown on either side is not a failure.
+                ("BFD_FAILURE", u8::from(change.is_failure()).to_string()),
+                ("BFD_TIME_US", (change.at.as_nanos() / 1000).to_string()),
+            ]);
+        }
         if change.to == State::Up {
             peer.largest_gap = None;
             peer.last_user_rx = None;

@@ -5,6 +5,7 @@
 mod batch;
 mod echo;
 pub mod engine;
+mod hook;
 mod neighbour;
 pub mod net;
 mod report;
@@ -39,6 +40,8 @@ pub struct AgentOptions {
     pub control_socket: PathBuf,
     /// SCHED_FIFO priority for the engine thread.
     pub rt_priority: Option<u8>,
+    /// The state-change hook, if any.
+    pub hook: Option<bfd_user::config::HookSettings>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -71,7 +74,14 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     ] {
         rx.push(RxSocket::open(v6, port)?);
     }
-    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link))?;
+    let hook = match options.hook.clone() {
+        Some(settings) => {
+            info!(command = ?settings.command, timeout_s = settings.timeout.as_secs(), "state-change hook");
+            Some(hook::HookRunner::start(settings).context("starting the hook's thread")?)
+        }
+        None => None,
+    };
+    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook)?;
     let rt_priority = options.rt_priority;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())

@@ -36,7 +36,10 @@ pub use diff::{ConfigDiff, diff};
 pub use error::{ConfigError, ConfigErrors, DocumentRef, Location, Reason};
 pub use interval::{format_interval, parse_interval};
 pub use metallb::{BfdProfile, DEFAULT_NAMESPACE};
-pub use node::{NodeOverrides, NodeSettings, parse_interface_name, parse_node_label, parse_rt_priority};
+pub use node::{
+    DEFAULT_HOOK_TIMEOUT, HookSettings, NodeOverrides, NodeSettings, parse_interface_name, parse_node_label,
+    parse_rt_priority,
+};
 pub use selector::NodeSelector;
 
 use metallb::BgpPeerDocument;

@@ -20,8 +20,17 @@ pub const AGENT_CONFIG_API_VERSION: &str = "bfd-xdp.io/v1alpha1";
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
 /// The fields of `BFDAgentConfig.spec`.
-const AGENT_FIELDS: &[&str] =
-    &["nodeName", "nodeLabels", "interfaces", "pinPath", "controlSocket", "rtPriority", "noXdp", "xdpMode"];
+const AGENT_FIELDS: &[&str] = &[
+    "nodeName",
+    "nodeLabels",
+    "interfaces",
+    "pinPath",
+    "controlSocket",
+    "rtPriority",
+    "noXdp",
+    "xdpMode",
+    "hook",
+];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
 /// overrides applied, defaults for the rest. Two are equal when every
@@ -50,9 +59,26 @@ pub struct NodeSettings {
     /// `xdpMode`: `auto` (native, falling back to generic), `native` or
     /// `generic`.
     pub xdp_mode: AttachMode,
+    /// `hook`: a command run on every state change (see [`HookSettings`]).
+    pub hook: Option<HookSettings>,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
+
+/// `spec.hook` of a BFDAgentConfig: a command the agent runs on every
+/// session state change, with the change in its environment (`BFD_PEER`,
+/// `BFD_LOCAL`, `BFD_INTERFACE`, `BFD_OLD_STATE`, `BFD_NEW_STATE`,
+/// `BFD_DIAGNOSTIC`, ...), killed after `timeout`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookSettings {
+    /// `command`: the program (an absolute path) and its arguments.
+    pub command: Vec<String>,
+    /// `timeoutSeconds` (1 to 300, default 10).
+    pub timeout: std::time::Duration,
+}
+
+/// The hook's default time limit.
+pub const DEFAULT_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for NodeSettings {
     fn default() -> NodeSettings {
@@ -65,6 +91,7 @@ impl Default for NodeSettings {
             rt_priority: None,
             no_xdp: false,
             xdp_mode: AttachMode::Auto,
+            hook: None,
             source: None,
         }
     }
@@ -92,6 +119,10 @@ pub struct NodeOverrides {
     pub no_xdp: Option<bool>,
     /// `--xdp-mode`.
     pub xdp_mode: Option<AttachMode>,
+    /// `--hook PROGRAM`: replaces the file's hook command.
+    pub hook: Option<String>,
+    /// `--hook-timeout SECONDS`.
+    pub hook_timeout: Option<std::time::Duration>,
 }
 
 impl PartialEq for NodeSettings {
@@ -112,6 +143,8 @@ impl NodeSettings {
             rt_priority,
             no_xdp,
             xdp_mode,
+            hook,
+            hook_timeout,
         } = overrides.clone();
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
@@ -121,6 +154,13 @@ impl NodeSettings {
         self.rt_priority = rt_priority.or(self.rt_priority);
         self.no_xdp = no_xdp.unwrap_or(self.no_xdp);
         self.xdp_mode = xdp_mode.unwrap_or(self.xdp_mode);
+        if let Some(program) = hook {
+            let timeout = self.hook.as_ref().map_or(DEFAULT_HOOK_TIMEOUT, |hook| hook.timeout);
+            self.hook = Some(HookSettings { command: vec![program], timeout });
+        }
+        if let (Some(timeout), Some(hook)) = (hook_timeout, self.hook.as_mut()) {
+            hook.timeout = timeout;
+        }
         self
     }
 
@@ -151,6 +191,7 @@ impl NodeSettings {
         compare("rtPriority", self.rt_priority != other.rt_priority);
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
+        compare("hook", self.hook != other.hook);
         changed
     }
 }
@@ -253,7 +294,47 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
             None => {}
         }
     }
+    if let Some(node) = spec.get("hook") {
+        settings.hook = read_hook(reader, node, &path("hook"));
+    }
     settings
+}
+
+/// `spec.hook: {command: [PROGRAM, ARG...], timeoutSeconds: N}`.
+fn read_hook(reader: &mut Reader<'_>, node: &super::yaml::Node, hook_path: &str) -> Option<HookSettings> {
+    let fields = reader.mapping(node, hook_path)?;
+    reader.only_known(&fields, hook_path, &["command", "timeoutSeconds"]);
+    let command_path = join(hook_path, "command");
+    let Some(command_node) = fields.get("command") else {
+        reader.error(node.line, &command_path, Reason::Invalid("the hook needs a command".into()));
+        return None;
+    };
+    let mut command = Vec::new();
+    for (index, item) in reader.sequence(command_node, &command_path).unwrap_or_default().iter().enumerate() {
+        command.extend(reader.string(item, &format!("{command_path}[{index}]")));
+    }
+    match command.first() {
+        None => {
+            reader.error(command_node.line, &command_path, Reason::Invalid("the command is empty".into()));
+            return None;
+        }
+        Some(program) if !program.starts_with('/') => {
+            let reason =
+                format!("{program:?} is not an absolute path (the agent runs it without a shell or PATH)");
+            reader.error(command_node.line, &format!("{command_path}[0]"), Reason::Invalid(reason));
+            return None;
+        }
+        Some(_) => {}
+    }
+    let timeout = match fields.get("timeoutSeconds") {
+        Some(node) => {
+            std::time::Duration::from_secs(
+                reader.integer(node, &join(hook_path, "timeoutSeconds"), 1, 300)? as u64
+            )
+        }
+        None => DEFAULT_HOOK_TIMEOUT,
+    };
+    Some(HookSettings { command, timeout })
 }
 
 #[cfg(test)]

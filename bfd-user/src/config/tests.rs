@@ -750,3 +750,40 @@ fn check_summarises_or_lists_errors() {
         )
     );
 }
+
+#[test]
+fn agent_config_hook() {
+    let config = load_one(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  hook:\n    \
+         command: [/usr/local/bin/bfd-changed, --verbose]\n    timeoutSeconds: 5\n",
+    )
+    .unwrap();
+    let hook = config.node.hook.expect("a hook");
+    assert_eq!(hook.command, ["/usr/local/bin/bfd-changed", "--verbose"]);
+    assert_eq!(hook.timeout, std::time::Duration::from_secs(5));
+    // The default time limit, and the command line replacing the command.
+    let config = load_one(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  hook: {command: [/bin/true]}\n",
+    )
+    .unwrap();
+    assert_eq!(config.node.hook.as_ref().unwrap().timeout, DEFAULT_HOOK_TIMEOUT);
+    let overrides = NodeOverrides { hook: Some("/bin/echo".into()), ..NodeOverrides::default() };
+    let merged = config.node.with_overrides(&overrides);
+    assert_eq!(merged.hook.unwrap().command, ["/bin/echo"]);
+
+    let relative = errors(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  hook: {command: [notify.sh]}\n",
+    );
+    assert!(
+        relative[0].contains("spec.hook.command[0]: ") && relative[0].contains("not an absolute path"),
+        "{relative:?}"
+    );
+    let slow = errors(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  hook: {command: [/bin/true], timeoutSeconds: 900}\n",
+    );
+    assert!(slow[0].contains("spec.hook.timeoutSeconds: "), "{slow:?}");
+    let empty = errors(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  hook: {timeoutSeconds: 3}\n",
+    );
+    assert!(empty[0].contains("spec.hook.command: "), "{empty:?}");
+}
