@@ -14,10 +14,12 @@
 //! - [`config`]: the configuration: MetalLB's BFDProfile and BGPPeer
 //!   documents and our BFDAgentConfig, validated with every error located,
 //!   and what a reload changes.
+//! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod control;
 pub mod fastpath;
+pub mod routes;
 pub mod session_map;
 pub mod show;

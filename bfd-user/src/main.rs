@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the agent: BFD sessions from the configuration, the XDP fast
     /// path, the control socket. Reloads on SIGHUP and when a file changes.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate configuration files without running; exits non-zero on
     /// any error, naming the file, document, field and reason.
     Check {
@@ -92,6 +92,14 @@ struct RunArgs {
     /// The hook's time limit in seconds (1-300; default 10).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=300))]
     hook_timeout: Option<u64>,
+    /// Withdraw routes through a failed peer from this routing table (main,
+    /// local, default or a number; repeatable): turns route withdrawal on
+    /// (overrides spec.routes.tables).
+    #[arg(long = "route-table", value_parser = config::parse_route_table)]
+    route_tables: Vec<u32>,
+    /// Where withdrawn routes are recorded (overrides spec.routes.stateFile).
+    #[arg(long)]
+    route_state_file: Option<PathBuf>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -169,7 +177,7 @@ fn main() -> std::process::ExitCode {
 fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run_agent(args)?,
+        Command::Run(args) => run_agent(*args)?,
         Command::Check { config } => check(&config)?,
         Command::Show(ShowCommand::Peers { view, json, control_socket }) => {
             let peers = match query(&control_socket, &Request::ShowPeers)? {
@@ -277,6 +285,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         xdp_mode: args.mode,
         hook: args.hook,
         hook_timeout: args.hook_timeout.map(std::time::Duration::from_secs),
+        route_tables: (!args.route_tables.is_empty()).then_some(args.route_tables),
+        route_state_file: args.route_state_file,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -290,6 +300,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         control_socket: node.control_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
         rt_priority: node.rt_priority,
         hook: node.hook.clone(),
+        routes: node.routes.clone(),
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

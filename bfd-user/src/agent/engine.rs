@@ -31,6 +31,7 @@ use super::batch::Batcher;
 use super::echo::EchoSender;
 use super::hook::HookRunner;
 use super::net::{RxSocket, SourcePorts, TxSocket};
+use super::route_worker::RouteWorker;
 
 /// One BFD session the configuration asks for: a selected BGPPeer with its
 /// profile.
@@ -130,6 +131,7 @@ pub struct Engine {
     deferred_sync: Option<(u32, bfd_session::FastPathView)>,
     batch: Batcher,
     hook: Option<HookRunner>,
+    routes: Option<RouteWorker>,
 }
 
 /// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
@@ -145,6 +147,7 @@ impl Engine {
         rx: Vec<RxSocket>,
         fast: Option<FastPathLink>,
         hook: Option<HookRunner>,
+        routes: Option<RouteWorker>,
     ) -> anyhow::Result<(Engine, EngineHandle)> {
         let (commands_tx, commands) = mpsc::channel();
         let wake = std::sync::Arc::new(
@@ -166,6 +169,7 @@ impl Engine {
             deferred_sync: None,
             batch: Batcher::open(),
             hook,
+            routes,
         };
         if engine.batch.available(false) && engine.batch.available(true) {
             debug!("control packets due together leave in one sendmmsg per address family");
@@ -496,6 +500,15 @@ impl Engine {
 
     fn log_change(&mut self, discr: u32, change: &StateChange, now: Time) {
         let Some(peer) = self.peers.get_mut(&discr) else { return };
+        // Routes through the peer: out on a failure (never on AdminDown,
+        // RFC 5882 §3.2), back when the session is Up again.
+        if let Some(routes) = self.routes.as_ref() {
+            if change.is_failure() {
+                routes.withdraw(peer.spec.peer);
+            } else if change.to == State::Up {
+                routes.restore(peer.spec.peer);
+            }
+        }
         if let Some(hook) = self.hook.as_mut() {
             let interface = peer.spec.interface.clone().or_else(|| {
                 peer.ifindex

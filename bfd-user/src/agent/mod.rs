@@ -9,6 +9,7 @@ mod hook;
 mod neighbour;
 pub mod net;
 mod report;
+mod route_worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct AgentOptions {
     pub rt_priority: Option<u8>,
     /// The state-change hook, if any.
     pub hook: Option<bfd_user::config::HookSettings>,
+    /// Kernel route withdrawal, if on.
+    pub routes: Option<bfd_user::routes::RouteSettings>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -81,7 +84,11 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook)?;
+    let routes = match options.routes.clone() {
+        Some(settings) => Some(route_worker::RouteWorker::start(settings)?),
+        None => None,
+    };
+    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes)?;
     let rt_priority = options.rt_priority;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())

@@ -30,6 +30,7 @@ const AGENT_FIELDS: &[&str] = &[
     "noXdp",
     "xdpMode",
     "hook",
+    "routes",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -61,6 +62,8 @@ pub struct NodeSettings {
     pub xdp_mode: AttachMode,
     /// `hook`: a command run on every state change (see [`HookSettings`]).
     pub hook: Option<HookSettings>,
+    /// `routes`: kernel route withdrawal on detection; `None`: off.
+    pub routes: Option<crate::routes::RouteSettings>,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
@@ -92,6 +95,7 @@ impl Default for NodeSettings {
             no_xdp: false,
             xdp_mode: AttachMode::Auto,
             hook: None,
+            routes: None,
             source: None,
         }
     }
@@ -123,7 +127,15 @@ pub struct NodeOverrides {
     pub hook: Option<String>,
     /// `--hook-timeout SECONDS`.
     pub hook_timeout: Option<std::time::Duration>,
+    /// `--route-table TABLE` (repeatable): turns route withdrawal on, in
+    /// these tables.
+    pub route_tables: Option<Vec<u32>>,
+    /// `--route-state-file PATH`.
+    pub route_state_file: Option<PathBuf>,
 }
+
+/// Where withdrawn routes are recorded unless configured.
+pub const DEFAULT_ROUTE_STATE_FILE: &str = "/var/lib/bfd-agent/withdrawn-routes.json";
 
 impl PartialEq for NodeSettings {
     fn eq(&self, other: &NodeSettings) -> bool {
@@ -145,6 +157,8 @@ impl NodeSettings {
             xdp_mode,
             hook,
             hook_timeout,
+            route_tables,
+            route_state_file,
         } = overrides.clone();
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
@@ -160,6 +174,16 @@ impl NodeSettings {
         }
         if let (Some(timeout), Some(hook)) = (hook_timeout, self.hook.as_mut()) {
             hook.timeout = timeout;
+        }
+        if let Some(tables) = route_tables {
+            let state_file = self
+                .routes
+                .as_ref()
+                .map_or(PathBuf::from(DEFAULT_ROUTE_STATE_FILE), |r| r.state_file.clone());
+            self.routes = Some(crate::routes::RouteSettings { tables, state_file });
+        }
+        if let (Some(path), Some(routes)) = (route_state_file, self.routes.as_mut()) {
+            routes.state_file = path;
         }
         self
     }
@@ -192,6 +216,7 @@ impl NodeSettings {
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
         compare("hook", self.hook != other.hook);
+        compare("routes", self.routes != other.routes);
         changed
     }
 }
@@ -297,7 +322,72 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
     if let Some(node) = spec.get("hook") {
         settings.hook = read_hook(reader, node, &path("hook"));
     }
+    if let Some(node) = spec.get("routes") {
+        settings.routes = read_routes(reader, node, &path("routes"));
+    }
     settings
+}
+
+/// `spec.routes: {tables: [main, 100], stateFile: PATH}`.
+fn read_routes(
+    reader: &mut Reader<'_>,
+    node: &super::yaml::Node,
+    routes_path: &str,
+) -> Option<crate::routes::RouteSettings> {
+    let fields = reader.mapping(node, routes_path)?;
+    reader.only_known(&fields, routes_path, &["tables", "stateFile"]);
+    let mut tables = Vec::new();
+    if let Some(list) = fields.get("tables") {
+        let list_path = join(routes_path, "tables");
+        for (index, item) in reader.sequence(list, &list_path).unwrap_or_default().iter().enumerate() {
+            let item_path = format!("{list_path}[{index}]");
+            // A name (`main`) or a number (`100`): any scalar.
+            let Some(text) = item.scalar().map(str::to_owned) else {
+                reader.error(
+                    item.line,
+                    &item_path,
+                    Reason::Invalid(format!("expected a table, found {}", item.describe())),
+                );
+                continue;
+            };
+            match parse_route_table(&text) {
+                Ok(table) => tables.push(table),
+                Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
+            }
+        }
+    }
+    if tables.is_empty() {
+        tables.push(crate::routes::MAIN_TABLE);
+    }
+    let state_file = match fields.get("stateFile") {
+        Some(node) => {
+            let text = reader.string(node, &join(routes_path, "stateFile"))?;
+            if !text.starts_with('/') {
+                let reason = format!("{text:?} is not an absolute path");
+                reader.error(node.line, &join(routes_path, "stateFile"), Reason::Invalid(reason));
+                return None;
+            }
+            PathBuf::from(text)
+        }
+        None => PathBuf::from(DEFAULT_ROUTE_STATE_FILE),
+    };
+    Some(crate::routes::RouteSettings { tables, state_file })
+}
+
+/// A routing table: `main`, `local`, `default` or a number from 1 to
+/// 2^32 - 1 (as `ip route ... table` takes).
+pub fn parse_route_table(text: &str) -> Result<u32, String> {
+    match text {
+        "main" => Ok(crate::routes::MAIN_TABLE),
+        "local" => Ok(255),
+        "default" => Ok(253),
+        number => match number.parse::<u32>() {
+            Ok(0) | Err(_) => {
+                Err(format!("{number:?} is not a routing table (main, local, default or 1-4294967295)"))
+            }
+            Ok(table) => Ok(table),
+        },
+    }
 }
 
 /// `spec.hook: {command: [PROGRAM, ARG...], timeoutSeconds: N}`.

@@ -787,3 +787,30 @@ fn agent_config_hook() {
     );
     assert!(empty[0].contains("spec.hook.command: "), "{empty:?}");
 }
+
+#[test]
+fn agent_config_routes() {
+    let config = load_one(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  routes:\n    \
+         tables: [main, 100]\n    stateFile: /var/lib/x/routes.json\n",
+    )
+    .unwrap();
+    let routes = config.node.routes.expect("route withdrawal on");
+    assert_eq!(routes.tables, [crate::routes::MAIN_TABLE, 100]);
+    assert_eq!(routes.state_file, std::path::PathBuf::from("/var/lib/x/routes.json"));
+    // Off unless configured; `--route-table` turns it on with the default file.
+    let plain =
+        load_one("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec: {}\n")
+            .unwrap();
+    assert_eq!(plain.node.routes, None);
+    let overrides = NodeOverrides { route_tables: Some(vec![200]), ..NodeOverrides::default() };
+    let merged = plain.node.with_overrides(&overrides).routes.unwrap();
+    assert_eq!(
+        (merged.tables, merged.state_file),
+        (vec![200], std::path::PathBuf::from(DEFAULT_ROUTE_STATE_FILE))
+    );
+    let bad = errors(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  routes: {tables: [mian]}\n",
+    );
+    assert!(bad[0].contains("spec.routes.tables[0]: ") && bad[0].contains("not a routing table"), "{bad:?}");
+}
