@@ -281,7 +281,8 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let privileged = is_root();
     if privileged {
         needed.extend(
-            ["bpftool", "iproute2", "util-linux", "frr", "bird2", "nftables", "tcpdump"].map(Prereq::Debian),
+            ["bpftool", "iproute2", "util-linux", "frr", "bird2", "nftables", "tcpdump", "iputils-ping"]
+                .map(Prereq::Debian),
         );
     }
     require(&needed)?;
