@@ -886,20 +886,7 @@ fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover() -> anyhow
     agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
     frr.wait_status(AGENT_V4, "up", SOON)?;
 
-    // agent -> FRR cut: FRR's timer; the agent hears FRR's Down or times out.
-    frr_sees_fast(&frr, AGENT_V4)?;
-    let changes = agent.state_changes().len();
-    let cut = Cut::outgoing_control(&link.a)?;
-    frr_detects(&frr, AGENT_V4)?;
-    let went_down = agent_follows_down(&agent, PEER_V4, changes)?;
-    eprintln!("agent after the agent -> FRR cut: {went_down}");
-    cut.lift()?;
-    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
-    frr.wait_status(AGENT_V4, "up", SOON)?;
-    let counters = agent.show_counters()?;
-    ensure!(count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
-    let mut agent = agent;
-    agent.stop()?;
+    cut_agent_to_frr_and_recover(&link, agent, &frr)?;
     test_passed();
     Ok(())
 }
@@ -941,20 +928,7 @@ fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover() -> anyhow
     agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
     frr.wait_status(AGENT_V4, "up", SOON)?;
 
-    // agent -> FRR cut: FRR's timer; the agent hears FRR's Down or times out.
-    frr_sees_fast(&frr, AGENT_V4)?;
-    let changes = agent.state_changes().len();
-    let cut = Cut::outgoing_control(&link.a)?;
-    frr_detects(&frr, AGENT_V4)?;
-    let went_down = agent_follows_down(&agent, PEER_V4, changes)?;
-    eprintln!("agent after the agent -> FRR cut: {went_down}");
-    cut.lift()?;
-    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
-    frr.wait_status(AGENT_V4, "up", SOON)?;
-    let counters = agent.show_counters()?;
-    ensure!(count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
-    let mut agent = agent;
-    agent.stop()?;
+    cut_agent_to_frr_and_recover(&link, agent, &frr)?;
     test_passed();
     Ok(())
 }
@@ -1608,4 +1582,23 @@ fn two_agents_run_echo_over_ipv6() -> anyhow::Result<()> {
 
     test_passed();
     Ok(())
+}
+
+/// The agent -> FRR cut of the passive tests: FRR's timer detects, the
+/// agent hears FRR's Down (or times out), both come back after the lift,
+/// and the agent has counted its second Down; then the agent stops cleanly.
+fn cut_agent_to_frr_and_recover(link: &Link, agent: Agent, frr: &Frr) -> anyhow::Result<()> {
+    frr_sees_fast(frr, AGENT_V4)?;
+    let changes = agent.state_changes().len();
+    let cut = Cut::outgoing_control(&link.a)?;
+    frr_detects(frr, AGENT_V4)?;
+    let went_down = agent_follows_down(&agent, PEER_V4, changes)?;
+    eprintln!("agent after the agent -> FRR cut: {went_down}");
+    cut.lift()?;
+    agent.wait_status(PEER_V4, "up", BACK_UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+    let counters = agent.show_counters()?;
+    ensure!(count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
+    let mut agent = agent;
+    agent.stop()
 }
