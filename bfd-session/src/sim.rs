@@ -149,7 +149,6 @@ impl Ord for Pending {
 #[derive(Clone, Debug, Default)]
 struct KernelModel {
     view: Option<FastPathView>,
-    last_rx: Option<Time>,
     timer: Option<Time>,
     echo_timer: Option<Time>,
     absorbed: u64,
@@ -381,8 +380,7 @@ impl Sim {
                 let side = &mut self.sides[to.index()];
                 let mut absorbed = false;
                 if let Some(kernel) = side.kernel.as_mut() {
-                    // Every valid packet is stamped and re-arms the timer.
-                    kernel.last_rx = Some(now);
+                    // Every valid packet re-arms the timer.
                     let view = kernel.view.unwrap_or_else(|| side.session.fast_path());
                     if let Some(time) = view.detection_time {
                         kernel.timer = Some(now + time);
