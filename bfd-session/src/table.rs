@@ -122,10 +122,27 @@ impl Sessions {
         min_ttl: u8,
         now: Time,
     ) -> Result<u32, AddError> {
+        self.add_preferring(key, config, min_ttl, now, None)
+    }
+
+    /// [`Sessions::add`], with `preferred` as the discriminator if it is
+    /// free and nonzero (another system chose it: FRR's bfdd gives its own
+    /// discriminators to its data plane); a fresh one otherwise.
+    pub fn add_preferring(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        min_ttl: u8,
+        now: Time,
+        preferred: Option<u32>,
+    ) -> Result<u32, AddError> {
         if self.by_discr.values().any(|entry| entry.key == key) {
             return Err(AddError::Duplicate(key));
         }
-        let discr = self.fresh_discriminator();
+        let discr = match preferred {
+            Some(discr) if discr != 0 && !self.by_discr.contains_key(&discr) => discr,
+            _ => self.fresh_discriminator(),
+        };
         let seed = self.rng.next_u64();
         let session = Session::new(discr, SessionConfig { multihop: key.multihop, ..config }, seed, now)?;
         let min_ttl = if key.multihop { min_ttl } else { 255 };

@@ -44,6 +44,23 @@ fn s6_3_discriminators_are_random_nonzero_and_unique() {
 }
 
 #[test]
+fn s6_3_a_preferred_discriminator_is_used_only_when_free_and_nonzero() {
+    let mut table = Sessions::new(5);
+    let other_peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3));
+    let third_peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 4));
+    let add = |table: &mut Sessions, peer, preferred| {
+        table.add_preferring(single_hop(peer, None), config(300, 300, 3), 255, Time::ZERO, preferred).unwrap()
+    };
+    assert_eq!(add(&mut table, PEER, Some(4242)), 4242);
+    // Taken: a fresh one, still unique.
+    let second = add(&mut table, other_peer, Some(4242));
+    assert!(second != 4242 && second != 0);
+    // Zero is reserved (§6.8.1): a fresh one.
+    assert_ne!(add(&mut table, third_peer, Some(0)), 0);
+    assert_eq!(table.demux(&from_peer(State::Up, 4242), &arrival(PEER, 2)), Ok(4242));
+}
+
+#[test]
 fn s6_3_demux_by_your_discriminator() {
     let mut table = Sessions::new(3);
     let discr = table.add(single_hop(PEER, Some(2)), config(300, 300, 3), 255, Time::ZERO).unwrap();

@@ -15,10 +15,13 @@
 //!   documents and our BFDAgentConfig, validated with every error located,
 //!   and what a reload changes.
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
+//! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
+//!   bfdd's data plane, under bgpd and the rest of FRR.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod control;
+pub mod dplane;
 pub mod fastpath;
 pub mod routes;
 pub mod session_map;

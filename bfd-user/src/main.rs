@@ -97,9 +97,20 @@ struct RunArgs {
     /// (overrides spec.routes.tables).
     #[arg(long = "route-table", value_parser = config::parse_route_table)]
     route_tables: Vec<u32>,
+    /// Withdraw only routes of this protocol (kernel, boot, static, bird,
+    /// bgp, ... or a number; repeatable; overrides spec.routes.protocols).
+    #[arg(long = "route-protocol", value_parser = config::parse_route_protocol)]
+    route_protocols: Vec<u8>,
     /// Where withdrawn routes are recorded (overrides spec.routes.stateFile).
     #[arg(long)]
     route_state_file: Option<PathBuf>,
+    /// Serve as FRR bfdd's data plane (`bfdd --dplaneaddr`), with the same
+    /// address bfdd is given: unix:PATH or ipv4:ADDR[:PORT] or
+    /// ipv6:[ADDR][:PORT] (bfdd listens, the agent connects), or unixc:,
+    /// ipv4c:, ipv6c: (bfdd connects, the agent listens). bfdd's
+    /// configuration then drives the sessions (overrides spec.frrDataPlane).
+    #[arg(long = "frr-dplane", value_name = "ADDRESS")]
+    frr_dplane: Option<bfd_user::dplane::Address>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -287,6 +298,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook_timeout: args.hook_timeout.map(std::time::Duration::from_secs),
         route_tables: (!args.route_tables.is_empty()).then_some(args.route_tables),
         route_state_file: args.route_state_file,
+        route_protocols: (!args.route_protocols.is_empty()).then_some(args.route_protocols),
+        frr_data_plane: args.frr_dplane,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -301,6 +314,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         rt_priority: node.rt_priority,
         hook: node.hook.clone(),
         routes: node.routes.clone(),
+        frr_data_plane: node.frr_data_plane.clone(),
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

@@ -33,6 +33,9 @@ pub const MAIN_TABLE: u32 = 254;
 pub struct RouteSettings {
     /// Routing tables to withdraw from (default: main).
     pub tables: Vec<u32>,
+    /// Only routes of these protocols (`proto` in `ip route`, e.g. static
+    /// 4, bird 12, bgp 186); empty: every protocol.
+    pub protocols: Vec<u8>,
     /// The file recording what was withdrawn.
     pub state_file: PathBuf,
 }
@@ -132,7 +135,11 @@ impl Routes {
         let mut done = Vec::new();
         for route in self.dump(peer.is_ipv6())? {
             let table = table_of(&route);
-            if !self.settings.tables.contains(&table) || route.header.kind != RouteType::Unicast {
+            let protocol: u8 = route.header.protocol.into();
+            if !self.settings.tables.contains(&table)
+                || route.header.kind != RouteType::Unicast
+                || !(self.settings.protocols.is_empty() || self.settings.protocols.contains(&protocol))
+            {
                 continue;
             }
             let hops = hops_of(&route);
@@ -144,7 +151,7 @@ impl Routes {
                 prefix_len: route.header.destination_prefix_length,
                 ipv6: peer.is_ipv6(),
                 priority: priority_of(&route),
-                protocol: route.header.protocol.into(),
+                protocol,
                 scope: route.header.scope.into(),
                 kind: route.header.kind.into(),
                 tos: route.header.tos,

@@ -37,6 +37,8 @@ pub struct AgentArgs {
     pub configs: Vec<String>,
     /// `--log`.
     pub log: String,
+    /// More arguments for `run` (e.g. `--frr-dplane ADDRESS`).
+    pub extra: Vec<String>,
 }
 
 impl AgentArgs {
@@ -48,6 +50,7 @@ impl AgentArgs {
             mode: None,
             configs: vec![config.into()],
             log: "info".to_owned(),
+            extra: Vec::new(),
         }
     }
 }
@@ -105,6 +108,7 @@ impl Agent {
         command.arg("--pin-path").arg(agent.pins.path());
         command.arg("--control-socket").arg(agent.socket());
         command.args(["--log", &args.log]);
+        command.args(&args.extra);
         let log = File::create(agent.log_path())?;
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         agent.started = Instant::now();

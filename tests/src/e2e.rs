@@ -263,51 +263,95 @@ impl Frr {
     /// Starts zebra, then bfdd with `config`, in `netns`, as
     /// shared/reference/frr-bfdd.md shows.
     pub fn start_with_zebra(netns: &NetNs, config: &str) -> anyhow::Result<Frr> {
+        Frr::start_stack(netns, &FrrStack { bfdd: config.to_owned(), ..FrrStack::default() })
+    }
+
+    /// Starts zebra, bfdd and, if configured, bgpd in `netns`, each with its
+    /// log in the stack's directory.
+    pub fn start_stack(netns: &NetNs, stack: &FrrStack) -> anyhow::Result<Frr> {
         let dir = std::env::temp_dir().join(unique_name("frz"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let frr = Frr { bfdd: None, own_dir: Some(dir.clone()) };
-        for daemon in ["zebra", "bfdd"] {
-            std::fs::write(dir.join(format!("{daemon}.log")), "")?;
+        let mut daemons =
+            vec![("zebra", "debug zebra kernel\ndebug zebra rib\n".to_owned()), ("bfdd", stack.bfdd.clone())];
+        if let Some(bgpd) = &stack.bgpd {
+            daemons.push(("bgpd", bgpd.clone()));
         }
-        std::fs::write(dir.join("zebra.conf"), format!("log file {}\n", dir.join("zebra.log").display()))?;
-        std::fs::write(
-            dir.join("bfdd.conf"),
-            format!("log file {}\nlog timestamp precision 6\n{config}", dir.join("bfdd.log").display()),
-        )?;
+        for (daemon, config) in &daemons {
+            let log = dir.join(format!("{daemon}.log"));
+            std::fs::write(&log, "")?;
+            std::fs::write(
+                dir.join(format!("{daemon}.conf")),
+                format!("log file {}\nlog timestamp precision 6\n{config}", log.display()),
+            )?;
+        }
         run(Command::new("chown").args(["-R", "frr:frr"]).arg(&dir))?;
         run(Command::new("chmod").arg("0775").arg(&dir))?;
         let zserv = dir.join("zserv.api");
-        run(netns
-            .exec("/usr/lib/frr/zebra")
-            .arg("-d")
-            .arg("-f")
-            .arg(dir.join("zebra.conf"))
-            .arg("-i")
-            .arg(dir.join("zebra.pid"))
-            .arg("--vty_socket")
-            .arg(&dir)
-            .arg("-z")
-            .arg(&zserv)
-            .args(["-P", "0"]))?;
-        wait_for("zebra's socket", Duration::from_secs(10), || Ok(zserv.exists().then_some(())))?;
-        run(netns
-            .exec("/usr/lib/frr/bfdd")
+        for (daemon, _) in &daemons {
+            let mut command = netns.exec(format!("/usr/lib/frr/{daemon}"));
+            command
+                .arg("-d")
+                .arg("-f")
+                .arg(dir.join(format!("{daemon}.conf")))
+                .arg("-i")
+                .arg(dir.join(format!("{daemon}.pid")))
+                .arg("--vty_socket")
+                .arg(&dir)
+                .arg("-z")
+                .arg(&zserv)
+                .args(["-P", "0"]);
+            if *daemon == "bfdd" {
+                command.arg("--bfdctl").arg(dir.join("bfdd.sock"));
+                if let Some(address) = &stack.bfdd_dplane {
+                    command.arg("--dplaneaddr").arg(address);
+                }
+            }
+            run(&mut command)?;
+            let ready = if *daemon == "zebra" { zserv.clone() } else { dir.join(format!("{daemon}.vty")) };
+            wait_for(&format!("{daemon}'s socket"), Duration::from_secs(10), || {
+                Ok(ready.exists().then_some(()))
+            })?;
+        }
+        Ok(frr)
+    }
+
+    /// Kills bfdd (SIGKILL: no goodbye to its data plane) and waits until it
+    /// is gone. Only for a stack ([`Frr::start_stack`]).
+    pub fn kill_bfdd(&self) -> anyhow::Result<()> {
+        let pid = daemon_pid(self.dir(), "bfdd")?;
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+        wait_for("bfdd to exit", Duration::from_secs(5), || {
+            Ok(nix::sys::signal::kill(pid, None).is_err().then_some(()))
+        })?;
+        let _ = std::fs::remove_file(self.dir().join("bfdd.vty"));
+        Ok(())
+    }
+
+    /// Starts bfdd again, as [`Frr::start_stack`] did.
+    pub fn restart_bfdd(&self, stack: &FrrStack, netns: &NetNs) -> anyhow::Result<()> {
+        let dir = self.dir();
+        let mut command = netns.exec("/usr/lib/frr/bfdd");
+        command
             .arg("-d")
             .arg("-f")
             .arg(dir.join("bfdd.conf"))
             .arg("-i")
             .arg(dir.join("bfdd.pid"))
             .arg("--vty_socket")
-            .arg(&dir)
+            .arg(dir)
             .arg("-z")
-            .arg(&zserv)
+            .arg(dir.join("zserv.api"))
             .args(["-P", "0"])
             .arg("--bfdctl")
-            .arg(dir.join("bfdd.sock")))?;
+            .arg(dir.join("bfdd.sock"));
+        if let Some(address) = &stack.bfdd_dplane {
+            command.arg("--dplaneaddr").arg(address);
+        }
+        run(&mut command)?;
         wait_for("bfdd's vty socket", Duration::from_secs(10), || {
             Ok(dir.join("bfdd.vty").exists().then_some(()))
-        })?;
-        Ok(frr)
+        })
     }
 
     /// The daemons' directory (configuration, logs, vty sockets).
@@ -368,6 +412,26 @@ impl Frr {
     }
 }
 
+/// What [`Frr::start_stack`] runs: zebra always, bfdd with its
+/// configuration, bgpd if configured.
+#[derive(Clone, Debug, Default)]
+pub struct FrrStack {
+    /// bfdd.conf (after the log lines).
+    pub bfdd: String,
+    /// bfdd's `--dplaneaddr`, if any.
+    pub bfdd_dplane: Option<String>,
+    /// bgpd.conf, if bgpd runs.
+    pub bgpd: Option<String>,
+}
+
+fn daemon_pid(dir: &Path, daemon: &str) -> anyhow::Result<nix::unistd::Pid> {
+    let path = dir.join(format!("{daemon}.pid"));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(nix::unistd::Pid::from_raw(
+        text.trim().parse().with_context(|| format!("{}: {text:?}", path.display()))?,
+    ))
+}
+
 fn find_session(sessions: Vec<Value>, peer: &str, local: Option<&str>) -> anyhow::Result<Value> {
     sessions
         .into_iter()
@@ -378,8 +442,12 @@ fn find_session(sessions: Vec<Value>, peer: &str, local: Option<&str>) -> anyhow
 impl Drop for Frr {
     fn drop(&mut self) {
         print_log_unless_passed("FRR bfdd", &self.dir().join("bfdd.log"));
+        if self.own_dir.as_ref().is_some_and(|dir| dir.join("bgpd.conf").exists()) {
+            print_log_unless_passed("FRR bgpd", &self.dir().join("bgpd.log"));
+            print_log_unless_passed("FRR zebra", &self.dir().join("zebra.log"));
+        }
         let Some(dir) = self.own_dir.take() else { return };
-        for daemon in ["bfdd", "zebra"] {
+        for daemon in ["bgpd", "bfdd", "zebra"] {
             if let Ok(pid) = std::fs::read_to_string(dir.join(format!("{daemon}.pid")))
                 && let Ok(pid) = pid.trim().parse::<i32>()
             {

@@ -49,10 +49,16 @@ fn a_failed_peer_leaves_ecmp_routes_and_single_routes_go_and_come_back_across_a_
     ])?;
     node.ip(["route", "add", "203.0.113.0/24", "via", ROUTER_1, "dev", &n1, "metric", "20"])?;
     node.ip(["route", "add", "192.0.2.0/24", "via", ROUTER_2, "dev", &n2])?;
-    let before = routes(&node, "-4")?;
 
     let state = TempDir::new("rts")?;
-    let settings = RouteSettings { tables: vec![MAIN_TABLE], state_file: state.join("withdrawn.json") };
+    // A route of another protocol than the configured ones is left alone.
+    node.ip(["route", "add", "100.64.0.0/24", "via", ROUTER_1, "dev", &n1, "proto", "bird"])?;
+    let before = routes(&node, "-4")?;
+    let settings = RouteSettings {
+        tables: vec![MAIN_TABLE],
+        protocols: vec![3, 4],
+        state_file: state.join("withdrawn.json"),
+    };
     let peer = ROUTER_1.parse()?;
     let withdrawn = {
         let settings = settings.clone();
@@ -66,6 +72,10 @@ fn a_failed_peer_leaves_ecmp_routes_and_single_routes_go_and_come_back_across_a_
     );
     ensure!(!after.contains("203.0.113.0/24"), "the single route goes:\n{after}");
     ensure!(after.contains(&format!("192.0.2.0/24 via {ROUTER_2}")), "other routes stay:\n{after}");
+    ensure!(
+        after.contains(&format!("100.64.0.0/24 via {ROUTER_1}")),
+        "bird's route is not ours to touch:\n{after}"
+    );
     let recorded: PathBuf = settings.state_file.clone();
     ensure!(std::fs::read_to_string(&recorded)?.contains("203.0.113.0"), "recorded on disk");
 
@@ -83,7 +93,13 @@ fn a_failed_peer_leaves_ecmp_routes_and_single_routes_go_and_come_back_across_a_
 fn normalise(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text
         .lines()
-        .map(|line| line.replace(" proto boot", "").replace(" proto static", "").trim().to_owned())
+        .map(|line| {
+            line.replace(" proto boot", "")
+                .replace(" proto static", "")
+                .replace(" proto bird", "")
+                .trim()
+                .to_owned()
+        })
         .collect();
     lines.sort();
     lines

@@ -20,6 +20,7 @@ use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
 use bfd_session::{
     Detection, Output, Session, SessionConfig, SessionKey, SessionStatus, Sessions, StateChange, Time,
 };
+use bfd_user::config::SessionIdentity;
 use bfd_user::fastpath::{Events, FastPath};
 use bfd_user::session_map::map_config;
 use nix::poll::{PollFd, PollFlags};
@@ -58,13 +59,37 @@ pub struct Snapshot {
     pub largest_gap: Option<Duration>,
 }
 
+/// Who asks for a session: the engine runs the union of the configuration
+/// files' sessions and bfdd's, and each source's [`Command::Apply`] touches
+/// only its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The configuration files (MetalLB's documents).
+    Config,
+    /// FRR's bfdd, over the data-plane channel.
+    DataPlane,
+}
+
+/// A session's state changed: what an observer (the data-plane channel)
+/// is told.
+#[derive(Clone, Debug)]
+pub struct StateReport {
+    /// The session.
+    pub identity: SessionIdentity,
+    /// Its status after the change.
+    pub status: SessionStatus,
+}
+
 /// Requests to the engine.
 pub enum Command {
     /// Reply with a snapshot of every session.
     Show(tokio::sync::oneshot::Sender<Vec<Snapshot>>),
-    /// Run exactly these sessions: start new ones, take removed ones down
-    /// (AdminDown) and away, renegotiate changed ones, leave the others.
-    Apply(Vec<SessionSpec>, tokio::sync::oneshot::Sender<String>),
+    /// Reply with a snapshot of one session, if it runs.
+    Snapshot(SessionIdentity, tokio::sync::oneshot::Sender<Option<Snapshot>>),
+    /// Run exactly these sessions for this origin: start new ones, take
+    /// removed ones down (AdminDown) and away, renegotiate changed ones,
+    /// leave the others (and every session of the other origin).
+    Apply(Origin, Vec<SessionSpec>, tokio::sync::oneshot::Sender<String>),
     /// Take every session AdminDown and stop.
     Shutdown,
 }
@@ -95,8 +120,21 @@ pub struct FastPathLink {
     pub ifindexes: Vec<u32>,
 }
 
+/// What the observer was last told of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reported {
+    state: State,
+    diagnostic: Diagnostic,
+    remote_discr: u32,
+    remote_timers: (Duration, Duration, Duration),
+    remote_detect_mult: u8,
+    remote_flags: (bool, bool),
+}
+
 struct Peer {
     spec: SessionSpec,
+    origin: Origin,
+    reported: Option<Reported>,
     tx: TxSocket,
     ifindex: Option<u32>,
     generation: u64,
@@ -132,6 +170,7 @@ pub struct Engine {
     batch: Batcher,
     hook: Option<HookRunner>,
     routes: Option<RouteWorker>,
+    observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
 }
 
 /// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
@@ -170,6 +209,7 @@ impl Engine {
             batch: Batcher::open(),
             hook,
             routes,
+            observer: None,
         };
         if engine.batch.available(false) && engine.batch.available(true) {
             debug!("control packets due together leave in one sendmmsg per address family");
@@ -177,6 +217,11 @@ impl Engine {
             warn!("no raw socket (CAP_NET_RAW): each control packet is sent on its own");
         }
         Ok((engine, EngineHandle { commands: commands_tx, wake }))
+    }
+
+    /// Reports every state change to `observer` (the data-plane channel).
+    pub fn observe(&mut self, observer: tokio::sync::mpsc::UnboundedSender<StateReport>) {
+        self.observer = Some(observer);
     }
 
     /// Runs until [`Command::Shutdown`].
@@ -287,8 +332,16 @@ impl Engine {
                 Command::Show(reply) => {
                     let _ = reply.send(self.snapshots(now));
                 }
-                Command::Apply(specs, reply) => {
-                    let summary = self.apply(specs, now);
+                Command::Snapshot(identity, reply) => {
+                    let discr = self
+                        .peers
+                        .iter()
+                        .find(|(_, peer)| peer.retire_at.is_none() && peer.spec.key() == identity)
+                        .map(|(discr, _)| *discr);
+                    let _ = reply.send(discr.and_then(|discr| self.snapshot(discr, now)));
+                }
+                Command::Apply(origin, specs, reply) => {
+                    let summary = self.apply(origin, specs, now);
                     let _ = reply.send(summary);
                 }
                 Command::Shutdown => {
@@ -421,6 +474,7 @@ impl Engine {
         }
         let came_up = outputs.iter().any(|o| matches!(o, Output::StateChange(c) if c.to == State::Up));
         let synced = outputs.iter().any(|o| matches!(o, Output::FastPath(_)));
+        let changed = synced || outputs.iter().any(|o| matches!(o, Output::StateChange(_)));
         if came_up && !synced {
             // The new gap epoch must reach the kernel even if nothing else
             // in the session's entry changed.
@@ -437,6 +491,32 @@ impl Engine {
         }
         if let Some((discr, view)) = self.deferred_sync.take() {
             self.sync_fast_path(discr, &view);
+        }
+        if changed {
+            self.observe_change(discr);
+        }
+    }
+
+    /// Tells the observer (bfdd) of a new state, and of the peer's new
+    /// discriminator, timers or flags, which bfdd shows: a change of the
+    /// fast-path view is when those can have changed.
+    fn observe_change(&mut self, discr: u32) {
+        let Some(observer) = &self.observer else { return };
+        let (Some(session), Some(peer)) = (self.sessions.get(discr), self.peers.get_mut(&discr)) else {
+            return;
+        };
+        let status = session.status();
+        let reported = Reported {
+            state: status.state,
+            diagnostic: status.remote_diag,
+            remote_discr: status.remote_discr,
+            remote_timers: (status.remote_desired_min_tx, status.remote_min_rx, status.remote_min_echo_rx),
+            remote_detect_mult: status.remote_detect_mult,
+            remote_flags: (status.remote_demand, status.remote_control_plane_independent),
+        };
+        if peer.reported != Some(reported) {
+            peer.reported = Some(reported);
+            let _ = observer.send(StateReport { identity: peer.spec.key(), status });
         }
     }
 
@@ -585,7 +665,7 @@ impl Engine {
         }
     }
 
-    fn add(&mut self, spec: SessionSpec, now: Time) -> anyhow::Result<u32> {
+    fn add(&mut self, origin: Origin, spec: SessionSpec, now: Time) -> anyhow::Result<u32> {
         let ifindex = match (&spec.interface, spec.multihop) {
             (Some(name), false) => Some(
                 nix::net::if_::if_nametoindex(name.as_str()).with_context(|| format!("interface {name}"))?,
@@ -607,13 +687,19 @@ impl Engine {
         let on_xdp =
             ifindex.is_some_and(|i| self.fast.as_ref().is_some_and(|fast| fast.ifindexes.contains(&i)));
         config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
-        let discr = self.sessions.add(key, config, spec.min_ttl, now).context("adding the session")?;
+        let discr = self
+            .sessions
+            .add_preferring(key, config, spec.min_ttl, now, spec.discriminator)
+            .context("adding the session")?;
+        let admin_down = spec.admin_down;
         info!(peer = %spec.peer, local = ?spec.local, peer_document = %spec.source, discr, source_port = tx.source_port, "session added");
         let (spec_peer, spec_local) = (spec.peer, spec.local);
         self.peers.insert(
             discr,
             Peer {
                 spec,
+                origin,
+                reported: None,
                 tx,
                 ifindex,
                 generation: 0,
@@ -630,6 +716,9 @@ impl Engine {
                 span: info_span!("session", peer = %spec_peer, local = ?spec_local, discr),
             },
         );
+        if admin_down && let Some(session) = self.sessions.get_mut(discr) {
+            session.admin_down(now, Diagnostic::AdministrativelyDown);
+        }
         self.drain(discr, now);
         Ok(discr)
     }
@@ -668,26 +757,43 @@ impl Engine {
         }
     }
 
-    fn apply(&mut self, specs: Vec<SessionSpec>, now: Time) -> String {
+    fn apply(&mut self, origin: Origin, specs: Vec<SessionSpec>, now: Time) -> String {
         let (mut added, mut removed, mut changed, mut unchanged, mut failed) = (0, 0, 0, 0, 0);
-        let current: Vec<(u32, SessionSpec)> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.retire_at.is_none())
-            .map(|(d, p)| (*d, p.spec.clone()))
-            .collect();
-        for (discr, spec) in &current {
-            if !specs.iter().any(|wanted| wanted.key() == spec.key()) {
+        let mut current: HashMap<SessionIdentity, (u32, SessionSpec)> = HashMap::new();
+        let mut others: HashMap<SessionIdentity, Origin> = HashMap::new();
+        for (discr, peer) in self.peers.iter().filter(|(_, p)| p.retire_at.is_none()) {
+            if peer.origin == origin {
+                current.insert(peer.spec.key(), (*discr, peer.spec.clone()));
+            } else {
+                others.insert(peer.spec.key(), peer.origin);
+            }
+        }
+        let wanted_keys: std::collections::HashSet<SessionIdentity> = specs.iter().map(|s| s.key()).collect();
+        for (key, (discr, _)) in &current {
+            if !wanted_keys.contains(key) {
                 self.take_down_and_retire(*discr, now);
                 removed += 1;
             }
         }
         for wanted in specs {
-            match current.iter().find(|(_, spec)| spec.key() == wanted.key()) {
+            let key = wanted.key();
+            if let Some(other) = others.get(&key) {
+                warn!(session = %key, ?origin, owner = ?other, "the session is already run for another source; not taken over");
+                failed += 1;
+                continue;
+            }
+            match current.get(&key) {
                 Some((_, spec)) if spec.same_session(&wanted) => unchanged += 1,
-                Some((discr, _)) => {
+                Some((discr, spec)) => {
                     let discr = *discr;
+                    let admin_change = (spec.admin_down != wanted.admin_down).then_some(wanted.admin_down);
                     if let Some(session) = self.sessions.get_mut(discr) {
+                        // §6.8.16: shutdown and no shutdown, as FRR's.
+                        match admin_change {
+                            Some(true) => session.admin_down(now, Diagnostic::AdministrativelyDown),
+                            Some(false) => session.admin_up(now),
+                            None => {}
+                        }
                         // Keep who detects: that is the link's business, not
                         // the configuration's.
                         let config =
@@ -705,7 +811,7 @@ impl Engine {
                     }
                     self.drain(discr, now);
                 }
-                None => match self.add(wanted.clone(), now) {
+                None => match self.add(origin, wanted.clone(), now) {
                     Ok(_) => added += 1,
                     Err(error) => {
                         warn!(peer = %wanted.peer, error = format!("{error:#}"), "the session could not start");
@@ -723,35 +829,34 @@ impl Engine {
     }
 
     fn snapshots(&self, now: Time) -> Vec<Snapshot> {
-        let mut snapshots: Vec<Snapshot> = self
-            .peers
-            .iter()
-            .filter_map(|(discr, peer)| {
-                let session: &Session = self.sessions.get(*discr)?;
-                let fast_path = session.config().detection == Detection::Kernel;
-                let kernel =
-                    self.fast.as_ref().and_then(|fast| fast.maps.session_state(*discr).ok().flatten());
-                Some(Snapshot {
-                    spec: peer.spec.clone(),
-                    status: session.status(),
-                    now,
-                    ifindex: peer.ifindex,
-                    fast_path,
-                    kernel,
-                    userspace_rx: peer.userspace_rx,
-                    // With the fast path most packets never reach us: the
-                    // kernel measures the gaps.
-                    largest_gap: match kernel {
-                        Some(state) if fast_path && state.gap_epoch == peer.gap_epoch => {
-                            Some(Duration::from_nanos(state.max_gap_ns)).filter(|gap| !gap.is_zero())
-                        }
-                        _ => peer.largest_gap,
-                    },
-                })
-            })
-            .collect();
+        let mut snapshots: Vec<Snapshot> =
+            self.peers.keys().filter_map(|discr| self.snapshot(*discr, now)).collect();
         snapshots.sort_by_key(|snapshot| (snapshot.spec.peer, snapshot.spec.local));
         snapshots
+    }
+
+    fn snapshot(&self, discr: u32, now: Time) -> Option<Snapshot> {
+        let peer = self.peers.get(&discr)?;
+        let session: &Session = self.sessions.get(discr)?;
+        let fast_path = session.config().detection == Detection::Kernel;
+        let kernel = self.fast.as_ref().and_then(|fast| fast.maps.session_state(discr).ok().flatten());
+        Some(Snapshot {
+            spec: peer.spec.clone(),
+            status: session.status(),
+            now,
+            ifindex: peer.ifindex,
+            fast_path,
+            kernel,
+            userspace_rx: peer.userspace_rx,
+            // With the fast path most packets never reach us: the kernel
+            // measures the gaps.
+            largest_gap: match kernel {
+                Some(state) if fast_path && state.gap_epoch == peer.gap_epoch => {
+                    Some(Duration::from_nanos(state.max_gap_ns)).filter(|gap| !gap.is_zero())
+                }
+                _ => peer.largest_gap,
+            },
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! and reloads its configuration on SIGHUP or when a file changes.
 
 mod batch;
+mod dplane;
 mod echo;
 pub mod engine;
 mod hook;
@@ -45,6 +46,8 @@ pub struct AgentOptions {
     pub hook: Option<bfd_user::config::HookSettings>,
     /// Kernel route withdrawal, if on.
     pub routes: Option<bfd_user::routes::RouteSettings>,
+    /// Serve as FRR bfdd's data plane at this address, if set.
+    pub frr_data_plane: Option<bfd_user::dplane::Address>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -88,7 +91,12 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         Some(settings) => Some(route_worker::RouteWorker::start(settings)?),
         None => None,
     };
-    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes)?;
+    let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes)?;
+    let data_plane = options.frr_data_plane.clone().map(|address| {
+        let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+        engine.observe(reports_tx);
+        (address, reports)
+    });
     let rt_priority = options.rt_priority;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
@@ -100,10 +108,14 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 
     let started = std::time::Instant::now();
     let (reply, applied) = tokio::sync::oneshot::channel();
-    handle.send(Command::Apply(specs, reply))?;
+    handle.send(Command::Apply(engine::Origin::Config, specs, reply))?;
     let summary = runtime.block_on(applied).unwrap_or_default();
     info!(%summary, "sessions started");
 
+    if let Some((address, reports)) = data_plane {
+        let handle = handle.clone();
+        runtime.spawn(dplane::serve(address, handle, reports));
+    }
     let result =
         runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status));
     let _ = handle.send(Command::Shutdown);
@@ -264,7 +276,7 @@ pub enum ReloadReason {
 async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) -> anyhow::Result<String> {
     let specs = load(&options.config_files).context("reading the configuration")?;
     let (reply, applied) = tokio::sync::oneshot::channel();
-    handle.send(Command::Apply(specs, reply))?;
+    handle.send(Command::Apply(engine::Origin::Config, specs, reply))?;
     applied.await.context("the BFD engine stopped")
 }
 

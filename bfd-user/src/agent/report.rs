@@ -11,7 +11,8 @@ pub fn reports(snapshots: &[Snapshot]) -> Vec<PeerReport> {
     snapshots.iter().map(report).collect()
 }
 
-fn report(snapshot: &Snapshot) -> PeerReport {
+/// The operator's view of one session.
+pub fn report(snapshot: &Snapshot) -> PeerReport {
     let status = &snapshot.status;
     let spec = &snapshot.spec;
     let kernel = snapshot.kernel.as_ref();

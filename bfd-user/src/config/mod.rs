@@ -38,7 +38,7 @@ pub use interval::{format_interval, parse_interval};
 pub use metallb::{BfdProfile, DEFAULT_NAMESPACE};
 pub use node::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_ROUTE_STATE_FILE, HookSettings, NodeOverrides, NodeSettings,
-    parse_interface_name, parse_node_label, parse_route_table, parse_rt_priority,
+    parse_interface_name, parse_node_label, parse_route_protocol, parse_route_table, parse_rt_priority,
 };
 pub use selector::NodeSelector;
 
@@ -105,6 +105,13 @@ pub struct PeerSpec {
     /// The session core's configuration. `detection` is left at its
     /// default: the agent chooses it.
     pub session: SessionConfig,
+    /// Held administratively down (RFC 5880 §6.8.16): FRR's `shutdown`,
+    /// given by bfdd over the data-plane channel.
+    pub admin_down: bool,
+    /// The discriminator to use if it is free when the session starts
+    /// (bfdd's lid over the data-plane channel); otherwise a random one is
+    /// drawn. A running session keeps its discriminator.
+    pub discriminator: Option<u32>,
 }
 
 /// What identifies a session across reloads: a session whose identity is
@@ -157,15 +164,17 @@ impl PeerSpec {
     }
 
     /// Whether `other` asks the same of the session: same timers, options,
-    /// minimum TTL and profile. `detection` is not compared, since the
-    /// agent sets it; neither is where the peer is written, since moving a
-    /// document changes nothing on the wire.
+    /// minimum TTL, profile and administrative state. `detection` is not
+    /// compared, since the agent sets it; neither is where the peer is
+    /// written, since moving a document changes nothing on the wire, nor the
+    /// preferred discriminator, which only a new session uses.
     pub fn same_session(&self, other: &PeerSpec) -> bool {
         let without_detection =
             |session: &SessionConfig| SessionConfig { detection: Default::default(), ..*session };
         without_detection(&self.session) == without_detection(&other.session)
             && self.min_ttl == other.min_ttl
             && self.profile == other.profile
+            && self.admin_down == other.admin_down
     }
 }
 
@@ -351,6 +360,8 @@ pub(crate) fn load_sources(
             min_ttl: if peer.multihop { profile.minimum_ttl } else { 255 },
             profile: profile_name.clone(),
             session: profile.session_config(peer.multihop),
+            admin_down: false,
+            discriminator: None,
         };
         // The readers' ranges keep every value valid for the core; this
         // is the core's own word on it.

@@ -31,6 +31,7 @@ const AGENT_FIELDS: &[&str] = &[
     "xdpMode",
     "hook",
     "routes",
+    "frrDataPlane",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -64,6 +65,9 @@ pub struct NodeSettings {
     pub hook: Option<HookSettings>,
     /// `routes`: kernel route withdrawal on detection; `None`: off.
     pub routes: Option<crate::routes::RouteSettings>,
+    /// `frrDataPlane`: serve as FRR bfdd's data plane at this address, in
+    /// bfdd's `--dplaneaddr` syntax; `None`: off.
+    pub frr_data_plane: Option<crate::dplane::Address>,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
@@ -96,6 +100,7 @@ impl Default for NodeSettings {
             xdp_mode: AttachMode::Auto,
             hook: None,
             routes: None,
+            frr_data_plane: None,
             source: None,
         }
     }
@@ -132,6 +137,10 @@ pub struct NodeOverrides {
     pub route_tables: Option<Vec<u32>>,
     /// `--route-state-file PATH`.
     pub route_state_file: Option<PathBuf>,
+    /// `--route-protocol NAME` (repeatable): only routes of these protocols.
+    pub route_protocols: Option<Vec<u8>>,
+    /// `--frr-dplane ADDRESS`.
+    pub frr_data_plane: Option<crate::dplane::Address>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -159,7 +168,10 @@ impl NodeSettings {
             hook_timeout,
             route_tables,
             route_state_file,
+            route_protocols,
+            frr_data_plane,
         } = overrides.clone();
+        self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
         self.interfaces = interfaces.unwrap_or(self.interfaces);
@@ -180,10 +192,14 @@ impl NodeSettings {
                 .routes
                 .as_ref()
                 .map_or(PathBuf::from(DEFAULT_ROUTE_STATE_FILE), |r| r.state_file.clone());
-            self.routes = Some(crate::routes::RouteSettings { tables, state_file });
+            let protocols = self.routes.as_ref().map(|r| r.protocols.clone()).unwrap_or_default();
+            self.routes = Some(crate::routes::RouteSettings { tables, protocols, state_file });
         }
         if let (Some(path), Some(routes)) = (route_state_file, self.routes.as_mut()) {
             routes.state_file = path;
+        }
+        if let (Some(protocols), Some(routes)) = (route_protocols, self.routes.as_mut()) {
+            routes.protocols = protocols;
         }
         self
     }
@@ -217,6 +233,7 @@ impl NodeSettings {
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
         compare("hook", self.hook != other.hook);
         compare("routes", self.routes != other.routes);
+        compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
         changed
     }
 }
@@ -325,6 +342,14 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
     if let Some(node) = spec.get("routes") {
         settings.routes = read_routes(reader, node, &path("routes"));
     }
+    if let Some(node) = spec.get("frrDataPlane")
+        && let Some(text) = reader.string(node, &path("frrDataPlane"))
+    {
+        match text.parse::<crate::dplane::Address>() {
+            Ok(address) => settings.frr_data_plane = Some(address),
+            Err(why) => reader.error(node.line, &path("frrDataPlane"), Reason::Invalid(why)),
+        }
+    }
     settings
 }
 
@@ -335,7 +360,7 @@ fn read_routes(
     routes_path: &str,
 ) -> Option<crate::routes::RouteSettings> {
     let fields = reader.mapping(node, routes_path)?;
-    reader.only_known(&fields, routes_path, &["tables", "stateFile"]);
+    reader.only_known(&fields, routes_path, &["tables", "protocols", "stateFile"]);
     let mut tables = Vec::new();
     if let Some(list) = fields.get("tables") {
         let list_path = join(routes_path, "tables");
@@ -359,6 +384,25 @@ fn read_routes(
     if tables.is_empty() {
         tables.push(crate::routes::MAIN_TABLE);
     }
+    let mut protocols = Vec::new();
+    if let Some(list) = fields.get("protocols") {
+        let list_path = join(routes_path, "protocols");
+        for (index, item) in reader.sequence(list, &list_path).unwrap_or_default().iter().enumerate() {
+            let item_path = format!("{list_path}[{index}]");
+            let Some(text) = item.scalar().map(str::to_owned) else {
+                reader.error(
+                    item.line,
+                    &item_path,
+                    Reason::Invalid(format!("expected a route protocol, found {}", item.describe())),
+                );
+                continue;
+            };
+            match parse_route_protocol(&text) {
+                Ok(protocol) => protocols.push(protocol),
+                Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
+            }
+        }
+    }
     let state_file = match fields.get("stateFile") {
         Some(node) => {
             let text = reader.string(node, &join(routes_path, "stateFile"))?;
@@ -371,7 +415,36 @@ fn read_routes(
         }
         None => PathBuf::from(DEFAULT_ROUTE_STATE_FILE),
     };
-    Some(crate::routes::RouteSettings { tables, state_file })
+    Some(crate::routes::RouteSettings { tables, protocols, state_file })
+}
+
+/// A route protocol as `ip route` names it (`/etc/iproute2/rt_protos`):
+/// `kernel`, `boot`, `static`, `dhcp`, `bird`, `zebra`, `bgp`, `isis`,
+/// `ospf`, `rip`, `eigrp`, or a number from 0 to 255.
+pub fn parse_route_protocol(text: &str) -> Result<u8, String> {
+    let known = [
+        ("kernel", 2),
+        ("boot", 3),
+        ("static", 4),
+        ("ra", 9),
+        ("zebra", 11),
+        ("bird", 12),
+        ("dhcp", 16),
+        ("keepalived", 18),
+        ("babel", 42),
+        ("bgp", 186),
+        ("isis", 187),
+        ("ospf", 188),
+        ("rip", 189),
+        ("eigrp", 192),
+    ];
+    if let Some((_, number)) = known.iter().find(|(name, _)| *name == text) {
+        return Ok(*number);
+    }
+    text.parse::<u8>().map_err(|_| {
+        let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
+        format!("{text:?} is not a route protocol ({} or 0-255)", names.join(", "))
+    })
 }
 
 /// A routing table: `main`, `local`, `default` or a number from 1 to

@@ -792,11 +792,12 @@ fn agent_config_hook() {
 fn agent_config_routes() {
     let config = load_one(
         "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  routes:\n    \
-         tables: [main, 100]\n    stateFile: /var/lib/x/routes.json\n",
+         tables: [main, 100]\n    protocols: [bgp, static, 17]\n    stateFile: /var/lib/x/routes.json\n",
     )
     .unwrap();
     let routes = config.node.routes.expect("route withdrawal on");
     assert_eq!(routes.tables, [crate::routes::MAIN_TABLE, 100]);
+    assert_eq!(routes.protocols, [186, 4, 17]);
     assert_eq!(routes.state_file, std::path::PathBuf::from("/var/lib/x/routes.json"));
     // Off unless configured; `--route-table` turns it on with the default file.
     let plain =
@@ -813,4 +814,26 @@ fn agent_config_routes() {
         "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  routes: {tables: [mian]}\n",
     );
     assert!(bad[0].contains("spec.routes.tables[0]: ") && bad[0].contains("not a routing table"), "{bad:?}");
+    let bad = errors(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec:\n  routes: {protocols: [bpg]}\n",
+    );
+    assert!(
+        bad[0].contains("spec.routes.protocols[0]: ") && bad[0].contains("not a route protocol"),
+        "{bad:?}"
+    );
+    // Every protocol unless restricted; `--route-protocol` restricts.
+    assert!(merged_protocols_default().is_empty());
+}
+
+fn merged_protocols_default() -> Vec<u8> {
+    let plain = load_one(
+        "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {name: n}\nspec: {routes: {}}\n",
+    )
+    .unwrap();
+    let restricted = plain
+        .node
+        .clone()
+        .with_overrides(&NodeOverrides { route_protocols: Some(vec![186]), ..NodeOverrides::default() });
+    assert_eq!(restricted.routes.unwrap().protocols, [186]);
+    plain.node.routes.unwrap().protocols
 }
