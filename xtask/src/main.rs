@@ -8,7 +8,8 @@
 //! - `fuzz`: runs the cargo-fuzz targets of the wire parsers.
 //! - `build-and-load`: attaches the XDP program and pins its maps without
 //!   the agent running, for inspection with bpftool.
-//! - `bench`: benchmark scenarios that print figures.
+//! - `bench`: benchmarks side by side with FRR's bfdd, printed and written
+//!   to `target/bench/`.
 
 mod prereqs;
 
@@ -72,10 +73,16 @@ enum Task {
         #[arg(long, value_parser = ["auto", "native", "generic"], default_value = "auto")]
         mode: String,
     },
-    /// Run benchmark scenarios; they print figures and assert nothing
-    /// (needs root).
+    /// Run benchmark scenarios, bfd-agent side by side with FRR's bfdd;
+    /// they print figures next to their targets and assert nothing
+    /// (needs root). Tables and plots go to target/bench/.
     Bench {
-        /// Scenarios to run (default: all): fastpath.
+        /// A short version of each scenario that fits in CI (about 10
+        /// minutes in all).
+        #[arg(long)]
+        quick: bool,
+        /// Scenarios to run (default: all): fastpath, detection, floor,
+        /// scale, fastpath-share, echo.
         scenarios: Vec<String>,
     },
 }
@@ -107,7 +114,7 @@ fn run_task() -> anyhow::Result<()> {
         Task::Lint => lint(&root),
         Task::Fuzz { seconds, targets } => fuzz(&root, seconds, &targets),
         Task::BuildAndLoad { iface, pin_path, mode } => build_and_load(&root, &iface, &pin_path, &mode),
-        Task::Bench { scenarios } => bench(&root, &scenarios),
+        Task::Bench { quick, scenarios } => bench(&root, &scenarios, quick),
     }
 }
 
@@ -254,15 +261,31 @@ fn build_and_load(root: &Path, iface: &str, pin_path: &Path, mode: &str) -> anyh
 }
 
 /// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
-/// (which holds the crafted frames and the lab helpers).
-fn bench(root: &Path, scenarios: &[String]) -> anyhow::Result<()> {
-    require(Prereq::BUILD)?;
+/// (which holds the crafted frames and the lab helpers), with the release
+/// agent it starts in its namespaces; tables and plots go to
+/// `target/bench/`. A missed target is reported, never a failure; a
+/// scenario that cannot run fails the command.
+fn bench(root: &Path, scenarios: &[String], quick: bool) -> anyhow::Result<()> {
+    let mut needed = Prereq::BUILD.to_vec();
+    needed.extend(
+        ["frr", "bpftool", "iproute2", "util-linux", "nftables", "tcpdump", "tshark", "stress-ng"]
+            .map(Prereq::Debian),
+    );
+    require(&needed)?;
     if !is_root() {
-        bail!("the benchmarks load the XDP program: run `sudo cargo xtask bench`");
+        bail!("the benchmarks create namespaces and load the XDP program: run `sudo cargo xtask bench`");
     }
-    run(cargo(root)
+    let agent = build_agent(root, true)?;
+    let mut cargo = cargo(root);
+    cargo
         .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-bench", "--"])
-        .args(scenarios))
+        .args(scenarios)
+        .env("BFD_AGENT", &agent)
+        .env("BFD_BENCH_OUT", target_dir(root).join("bench"));
+    if quick {
+        cargo.arg("--quick");
+    }
+    run(&mut cargo)
 }
 
 fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {

@@ -1,42 +1,59 @@
-//! `cargo xtask bench [SCENARIO...]`: benchmarks that print figures and
-//! assert nothing (root).
+//! `cargo xtask bench [SCENARIO...] [--quick]`: benchmarks of bfd-agent
+//! side by side with FRR's bfdd, which print figures next to their targets
+//! and assert nothing (root).
 //!
-//! Scenarios:
-//! - `fastpath`: the XDP program's cost per packet on each of its main
-//!   paths, measured by the kernel with `BPF_PROG_TEST_RUN` and a large
-//!   repeat count (the kernel times the whole loop and returns the time per
-//!   run). The program runs on crafted frames, loaded but attached nowhere,
-//!   with one configured session whose detection timer every control packet
-//!   re-arms, as in the steady state.
+//! Each scenario prints one table and writes it as Markdown and JSON (with
+//! the raw measurements) to the output directory, `BFD_BENCH_OUT` (`cargo
+//! xtask` sets `target/bench`), beside SVG plots. The scenarios build
+//! their own namespaces and start the agents and bfdd themselves (the
+//! agent binary comes from `BFD_AGENT`, as in the end-to-end tests).
+//! `--quick` runs a shorter version of each (fewer trials, shorter
+//! windows, fewer sizes) that fits in CI.
 
-use std::time::Duration;
+mod detection;
+mod echo;
+mod fastpath;
+mod floor;
+mod load;
+mod measure;
+mod pair;
+mod report;
+mod scale;
+mod svg;
 
-use anyhow::{Context as _, bail};
-use bfd_common::{
-    TTL,
-    maps::{CFG_ABSORB, CFG_ECHO},
-    wire::{ControlRepr, State},
-};
-use bfd_tests::{
-    frame::{TPID_8021AD, TPID_8021Q},
-    lab::{PinDir, monotonic_ns, require_root},
-    scenario::{
-        Crafted, LOCAL_DISCR, LONG_DETECT_NS, LOOPBACK_IFINDEX, NODE_V4, NODE_V6, PEER_V4, PEER_V6,
-        REMOTE_DISCR, control_bytes, frr_echo_payload, ip, own_echo_payload, session_config, steady_repr,
-    },
-};
-use bfd_user::fastpath::{FastPath, XdpAction, load_unattached};
+use std::path::PathBuf;
+
+use anyhow::bail;
+use bfd_tests::{e2e::test_passed, lab::require_root};
+
+use crate::report::Machine;
 
 /// The scenarios, in the order `cargo xtask bench` runs them by default.
-const SCENARIOS: &[(&str, &str)] =
-    &[("fastpath", "ns per packet of the XDP program's paths (BPF_PROG_TEST_RUN)")];
+const SCENARIOS: &[(&str, &str)] = &[
+    ("fastpath", "ns per packet of the XDP program's paths (BPF_PROG_TEST_RUN)"),
+    ("detection", "detection overshoot at 10 and 50 ms x 3, unloaded and under load, agent vs bfdd"),
+    ("floor", "state changes at 10, 5 and 3.3 ms x 3 over minutes, under each load"),
+    ("scale", "CPU, packets, memory and bring-up time for N sessions at 50 ms x 3"),
+    ("fastpath-share", "control packets absorbed in the kernel and agent wake-ups at N = 1000"),
+    ("echo", "echo round-trip time and reflected packets per second: XDP vs. kernel forwarding"),
+];
 
-/// Repeats per `BPF_PROG_TEST_RUN` call, and calls per path (the median is
-/// printed).
-const REPEAT: u32 = 1_000_000;
-const RUNS: usize = 5;
-/// Calls of one run each, per path.
-const SINGLES: usize = 20_000;
+/// What every scenario needs.
+pub struct Context {
+    /// `--quick`.
+    pub quick: bool,
+    /// Where tables and plots go.
+    pub out: PathBuf,
+    /// The machine, for the reports.
+    pub machine: Machine,
+}
+
+/// Whether a configuration (e.g. `bfd-agent rt-hogs`) is to run:
+/// `BFD_BENCH_ONLY`, if set, must occur in it. For working on one
+/// configuration; the tables then hold only what ran.
+pub fn selected(configuration: &str) -> bool {
+    std::env::var("BFD_BENCH_ONLY").map_or(true, |only| configuration.contains(&only))
+}
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -49,161 +66,59 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    let mut names: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let mut names: Vec<String> = args.iter().filter(|arg| !arg.starts_with("--")).cloned().collect();
+    if let Some(unknown) = args.iter().find(|arg| arg.starts_with("--") && *arg != "--quick") {
+        bail!("unknown option {unknown}; usage: bfd-bench [SCENARIO...] [--quick]");
+    }
     if names.is_empty() {
         names = SCENARIOS.iter().map(|(name, _)| (*name).to_owned()).collect();
     }
     for name in &names {
-        match name.as_str() {
-            "fastpath" => fastpath()?,
-            other => {
-                let known: Vec<String> =
-                    SCENARIOS.iter().map(|(name, what)| format!("  {name}: {what}")).collect();
-                bail!("no benchmark scenario {other:?}; the scenarios are:\n{}", known.join("\n"));
-            }
+        if !SCENARIOS.iter().any(|(known, _)| known == name) {
+            let known: Vec<String> =
+                SCENARIOS.iter().map(|(name, what)| format!("  {name}: {what}")).collect();
+            bail!("no benchmark scenario {name:?}; the scenarios are:\n{}", known.join("\n"));
         }
     }
-    Ok(())
-}
-
-fn fastpath() -> anyhow::Result<()> {
     require_root()?;
-    let pins = PinDir::new("bnch");
-    let program = load_unattached(pins.path())?;
-    let mut fast = FastPath::open(pins.path())?;
-    let mut config = session_config(ip(PEER_V4), ip(NODE_V4));
-    config.flags = CFG_ABSORB | CFG_ECHO;
-    config.echo_detect_ns = LONG_DETECT_NS;
-    fast.set_session(LOCAL_DISCR, &config)?;
-    // A second session over IPv6 (discriminators are per session).
-    let mut config_v6 = session_config(ip(PEER_V6), ip(NODE_V6));
-    let steady_v6 = ControlRepr { your_discriminator: LOCAL_DISCR + 1, ..steady_repr() };
-    config_v6.expect = bfd_common::maps::SessionConfig::expect_header(&steady_v6);
-    fast.set_session(LOCAL_DISCR + 1, &config_v6)?;
-    // A third like the first but with no detection timer (a Down
-    // session's), to show what re-arming the timer costs.
-    let steady_untimed = ControlRepr { your_discriminator: LOCAL_DISCR + 2, ..steady_repr() };
-    let mut config_untimed = session_config(ip(PEER_V4), ip(NODE_V4));
-    config_untimed.detect_ns = 0;
-    config_untimed.expect = bfd_common::maps::SessionConfig::expect_header(&steady_untimed);
-    fast.set_session(LOCAL_DISCR + 2, &config_untimed)?;
-    fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
-    fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V6), LOCAL_DISCR + 1)?;
-
-    let steady = Crafted::control(control_bytes(&steady_repr()));
-    let steady_v6_frame = Crafted {
-        vlans: vec![(TPID_8021AD, 100), (TPID_8021Q, 20)],
-        src: ip(PEER_V6),
-        dst: ip(NODE_V6),
-        ..Crafted::control(control_bytes(&steady_v6))
-    };
-    let changed = Crafted::control(control_bytes(&ControlRepr { poll: true, ..steady_repr() }));
-    let bring_up = Crafted::control(control_bytes(&ControlRepr {
-        state: State::Down,
-        your_discriminator: 0,
-        ..steady_repr()
-    }));
-    let own_echo = Crafted {
-        ttl: TTL - 1,
-        ..Crafted::echo(ip(NODE_V4), own_echo_payload(LOCAL_DISCR, 1, monotonic_ns()))
-    };
-    let mut unknown = steady.clone();
-    unknown.payload[8..12].copy_from_slice(&0x0badu32.to_be_bytes());
-    let not_bfd = Crafted { dst_port: 53, ..steady.clone() };
-    let paths: Vec<(&str, Vec<u8>, XdpAction)> = vec![
-        ("absorb: IPv4 control, timer re-armed", steady.bytes(), XdpAction::Drop),
-        ("absorb: IPv6 control in QinQ", steady_v6_frame.bytes(), XdpAction::Drop),
-        (
-            "absorb: IPv4 control, no timer",
-            Crafted::control(control_bytes(&steady_untimed)).bytes(),
-            XdpAction::Drop,
-        ),
-        (
-            "reflect: IPv4 echo (FRR's)",
-            Crafted::echo(ip(PEER_V4), frr_echo_payload(REMOTE_DISCR)).bytes(),
-            XdpAction::Tx,
-        ),
-        (
-            "reflect: IPv6 echo",
-            Crafted::echo(ip(PEER_V6), frr_echo_payload(REMOTE_DISCR)).bytes(),
-            XdpAction::Tx,
-        ),
-        ("own echo back: timed, echo timer re-armed", own_echo.bytes(), XdpAction::Drop),
-        ("pass: control with Poll (to the agent)", changed.bytes(), XdpAction::Pass),
-        ("pass: Your Discriminator 0 (bring-up)", bring_up.bytes(), XdpAction::Pass),
-        ("drop: unknown Your Discriminator", unknown.bytes(), XdpAction::Drop),
-        ("pass: not BFD (UDP 53)", not_bfd.bytes(), XdpAction::Pass),
-    ];
-
-    println!("== bench fastpath");
-    println!(
-        "kernel {}, {}\nBPF_PROG_TEST_RUN, the kernel's time per run of the program:\n  batch:  {REPEAT} \
-         repeats in one call, median of {RUNS} calls\n  single: one run per call, median of {SINGLES} calls \
-         (includes the kernel's clock reads around the run)\n",
-        kernel_release(),
-        cpu_model()
-    );
-    println!("{:<42} {:<8} {:>9} {:>9}", "path", "verdict", "batch ns", "single ns");
-    for (what, frame, expected) in paths {
-        // One run per call: every run sees the frame as crafted.
-        let mut singles: Vec<Duration> = Vec::with_capacity(SINGLES);
-        let mut action = XdpAction::Aborted;
-        for _ in 0..SINGLES {
-            let output = program.run(&frame, LOOPBACK_IFINDEX, 1).with_context(|| what.to_owned())?;
-            action = output.action;
-            singles.push(output.duration);
-        }
-        let single = median(&mut singles);
-        // Many runs per call: the kernel runs them on the same buffer, so a
-        // path that rewrites the frame (the reflector) sees its own output
-        // from the second run on and is not measured this way.
-        let mut batches: Vec<Duration> = Vec::with_capacity(RUNS);
-        let mut batch_action = XdpAction::Aborted;
-        for _ in 0..RUNS {
-            let output = program.run(&frame, LOOPBACK_IFINDEX, REPEAT).with_context(|| what.to_owned())?;
-            batch_action = output.action;
-            batches.push(output.duration);
-        }
-        let batch = if batch_action == action {
-            median(&mut batches).as_nanos().to_string()
+    // The lab's guards print daemon logs unless the "test" passed: a
+    // benchmark reports its own failures.
+    test_passed();
+    let out = std::env::var_os("BFD_BENCH_OUT").map_or_else(|| PathBuf::from("target/bench"), PathBuf::from);
+    let command = format!(
+        "cargo xtask bench{}{}",
+        if args.iter().any(|arg| !arg.starts_with("--")) {
+            format!(" {}", names.join(" "))
         } else {
-            "n/a".to_owned()
+            String::new()
+        },
+        if quick { " --quick" } else { "" }
+    );
+    let context = Context { quick, out: out.clone(), machine: Machine::read(command, quick, out) };
+    eprintln!("bench on {}{}", context.machine.describe(), if quick { " (quick)" } else { "" });
+    let mut failed = Vec::new();
+    for name in &names {
+        let started = std::time::Instant::now();
+        let result = match name.as_str() {
+            "fastpath" => fastpath::run(),
+            "detection" => detection::run(&context),
+            "floor" => floor::run(&context),
+            "scale" => scale::run(&context),
+            "fastpath-share" => scale::fastpath_share(&context),
+            "echo" => echo::run(&context),
+            _ => unreachable!("checked above"),
         };
-        let note = if action == expected { "" } else { "  (unexpected verdict!)" };
-        println!("{what:<42} {:<8} {batch:>9} {:>9}{note}", format!("{action:?}"), single.as_nanos());
+        eprintln!("{name}: {:.0} s", started.elapsed().as_secs_f64());
+        // A scenario that fails is reported and the others still run.
+        if let Err(error) = result {
+            eprintln!("error: scenario {name}: {error:#}");
+            failed.push(name.clone());
+        }
     }
-    println!(
-        "\nn/a: the path rewrites the frame, and repeats within one call run on the rewritten frame \
-         (XDP_TX turns the echo around; the next run sees TTL 254 and passes it)."
-    );
-    let stats = fast.stats()?;
-    println!(
-        "{} frames run: {} absorbed, {} reflected, {} own echoes",
-        stats.frames, stats.ctl_absorbed, stats.echo_reflected, stats.echo_own
-    );
-    drop(program);
-    drop(pins);
+    if !failed.is_empty() {
+        bail!("scenarios failed: {}", failed.join(", "));
+    }
     Ok(())
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "?".into(), |text| text.trim().to_owned())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|model| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "CPU unknown".into())
 }

@@ -1,0 +1,280 @@
+//! `detection`: how precisely each implementation detects a silent peer.
+//!
+//! Two sessions between the nodes, one at 10 ms x 3 and one at 50 ms x 3.
+//! Each trial: every session Up, then node B's control packets are
+//! dropped by nftables in B's output hook (the same cut for both
+//! implementations), and packet captures give, per session, the last
+//! packet B sent to A and the first Down packet A sent; the overshoot is
+//! the time between them minus the detection time. B's last packet is
+//! taken from a capture on B's end of the veth (its transmit tap, after
+//! the nftables drop, so it sees exactly what A receives: a veth hands a
+//! frame over at once): A's own capture cannot see it, since A's XDP
+//! program absorbs steady packets before the capture tap.
+//! Then the cut is lifted and the sessions come Up again. One capture
+//! covers every trial of a configuration; each trial's packets are told
+//! apart by the times of its cut and its lift.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use bfd_tests::e2e::{BfdPacket, Capture};
+use serde_json::json;
+
+use crate::{
+    Context,
+    load::{AGENT_RT_PRIORITY, Load},
+    pair::{Implementation, Pair, sessions},
+    report::{Cell, Summary, Table, Target},
+    svg,
+};
+
+/// The intervals measured, µs (x 3).
+const INTERVALS_US: [u64; 2] = [10_000, 50_000];
+/// Targets on the overshoot, ms.
+const P99_TARGET_MS: f64 = 0.5;
+const MAX_TARGET_MS: f64 = 1.0;
+
+/// The (implementation, load) configurations, in order.
+pub fn configurations() -> Vec<(Implementation, Load)> {
+    let agent = Implementation::Agent(None);
+    let agent_rt = Implementation::Agent(Some(AGENT_RT_PRIORITY));
+    vec![
+        (agent, Load::Idle),
+        (Implementation::Bfdd, Load::Idle),
+        (agent, Load::Stress),
+        (Implementation::Bfdd, Load::Stress),
+        (agent, Load::RtHogs),
+        (agent_rt, Load::RtHogs),
+        (Implementation::Bfdd, Load::RtHogs),
+    ]
+}
+
+/// One trial's window: CLOCK_REALTIME µs before the cut was applied,
+/// once it was in place, and of its lift.
+struct Window {
+    cut_us: u64,
+    cut_done_us: u64,
+    lift_us: u64,
+}
+
+/// What one configuration measured, per interval.
+struct Outcome {
+    implementation: Implementation,
+    load: Load,
+    /// Per interval: overshoots in ms, and trials without a measurement.
+    overshoots: Vec<(u64, Vec<f64>, usize)>,
+    /// Trials run, and why the run stopped early (if it did).
+    trials: usize,
+    problem: Option<String>,
+}
+
+pub fn run(context: &Context) -> anyhow::Result<()> {
+    let trials = if context.quick { 5 } else { 50 };
+    let mut outcomes = Vec::new();
+    for (implementation, load) in configurations() {
+        if !crate::selected(&format!("{} {}", implementation.label(), load.key())) {
+            continue;
+        }
+        eprintln!("detection: {} under {} ({trials} trials)", implementation.label(), load.label());
+        let outcome = measure(implementation, load, trials).unwrap_or_else(|error| Outcome {
+            implementation,
+            load,
+            overshoots: INTERVALS_US.iter().map(|interval| (*interval, Vec::new(), trials)).collect(),
+            trials: 0,
+            problem: Some(format!("{error:#}")),
+        });
+        outcomes.push(outcome);
+    }
+
+    let mut table = Table::new(
+        "detection",
+        format!(
+            "overshoot beyond the detection time, ms: B's last packet sent -> A's first Down sent, from packet captures; \
+             {trials} trials per row"
+        ),
+        &["implementation", "load", "timers", "trials measured", "min", "median", "p99", "max"],
+    );
+    let mut groups = Vec::new();
+    let mut raw = Vec::new();
+    for outcome in &outcomes {
+        for (interval, samples, unmeasured) in &outcome.overshoots {
+            let timers = format!("{} ms x 3", interval / 1000);
+            let measured = Cell::text(format!("{}/{}", samples.len(), samples.len() + unmeasured));
+            let mut cells = vec![
+                Cell::text(outcome.implementation.label()),
+                Cell::text(outcome.load.label()),
+                Cell::text(timers.clone()),
+                measured,
+            ];
+            match Summary::of(samples) {
+                Some(summary) => cells.extend([
+                    Cell::number(summary.min, 3),
+                    Cell::number(summary.median, 3),
+                    Cell::number(summary.p99, 3).against(Target::at_most(P99_TARGET_MS)),
+                    Cell::number(summary.max, 3).against(Target::at_most(MAX_TARGET_MS)),
+                ]),
+                None => {
+                    let why = outcome.problem.clone().unwrap_or_else(|| "no detection captured".into());
+                    cells.extend([
+                        Cell::text("-"),
+                        Cell::text("-"),
+                        Cell::text(format!("none: {why}")).against(Target::at_most(P99_TARGET_MS)),
+                        Cell::text("-").against(Target::at_most(MAX_TARGET_MS)),
+                    ])
+                }
+            }
+            table.row(cells);
+            groups.push((
+                format!("{}, {}, {timers}", outcome.implementation.label(), outcome.load.key()),
+                samples.clone(),
+            ));
+            raw.push(json!({
+                "implementation": outcome.implementation.label(),
+                "load": outcome.load.key(),
+                "interval_us": interval,
+                "trials": outcome.trials,
+                "unmeasured": unmeasured,
+                "overshoot_ms": samples,
+                "problem": outcome.problem,
+            }));
+        }
+    }
+    table.raw = json!(raw);
+    let plot = context.out.join("detection.svg");
+    std::fs::create_dir_all(&context.out)?;
+    std::fs::write(
+        &plot,
+        svg::strip_plot(
+            "Detection overshoot beyond the detection time (dashed: p99 target 0.5 ms)",
+            "overshoot, ms",
+            &groups,
+            0.001,
+            Some(P99_TARGET_MS),
+        ),
+    )
+    .with_context(|| format!("writing {}", plot.display()))?;
+    table.note(
+        "cut: nftables drops node B's UDP 3784 in B's output hook; overshoot = (first Down A sent, captured on A's end \
+         of the veth - last packet B sent, captured on B's end) - detection time; tcpdump, kernel timestamps in µs (A's \
+         own capture cannot see B's steady packets: its XDP program absorbs them before the capture tap)",
+    );
+    table.note(format!(
+        "loads: stress-ng --cpu 16 (normal priority); chrt -f 50 busy loops pinned to each of the {} cores; \
+         --rt-priority {AGENT_RT_PRIORITY} runs the agent's engine thread SCHED_FIFO above them",
+        crate::load::cpu_count()
+    ));
+    table.note(
+        "trials measured: trials whose Down answered the cut: B's last packet said Up and left before the cut was in \
+         place (a Down that followed B's own Down, or a session that failed before the cut, is not a detection)",
+    );
+    table.note(format!("plot: {}", plot.display()));
+    table.publish(&context.out, &context.machine)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow::Result<Outcome> {
+    let pair = Pair::start("dt", implementation, sessions(INTERVALS_US.len(), &INTERVALS_US))?;
+    pair.wait_all_up(Duration::from_secs(30))?.context("the sessions did not come Up within 30 s")?;
+    let mut a_capture = Capture::start(&pair.link.a, &pair.link.a_if, "udp port 3784")?;
+    let mut b_capture = Capture::start(&pair.link.b, &pair.link.b_if, "udp port 3784")?;
+    let limit = Duration::from_secs(trials as u64 * 20 + 120);
+    let guard = load.start(limit)?;
+    let mut windows = Vec::new();
+    let mut problem = None;
+    let started = Instant::now();
+    for trial in 0..trials {
+        // Under a real-time load bfdd may not come back at all: give up on
+        // the configuration rather than hang.
+        if pair.wait_all_up(Duration::from_secs(20))?.is_none() {
+            let (a, b) = pair.up_counts()?;
+            problem =
+                Some(format!("sessions not Up again within 20 s after trial {trial} (Up: A {a}, B {b})"));
+            break;
+        }
+        // Let the fast path take over and vary the cut's phase against
+        // the peer's transmissions.
+        std::thread::sleep(Duration::from_millis(300 + (trial as u64 * 37) % 100));
+        let cut_us = now_us();
+        let cut = pair.cut_b_to_a()?;
+        let cut_done_us = now_us();
+        // Wait for the longest detection time, then until A has no session Up.
+        std::thread::sleep(Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pair.a.up_count()? > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cut.lift()?;
+        windows.push(Window { cut_us, cut_done_us, lift_us: now_us() });
+    }
+    drop(guard);
+    let (a_packets, b_packets) = (a_capture.bfd_packets()?, b_capture.bfd_packets()?);
+    eprintln!(
+        "  {} trials in {:.0} s, {} + {} packets captured",
+        windows.len(),
+        started.elapsed().as_secs_f64(),
+        a_packets.len(),
+        b_packets.len()
+    );
+    let overshoots = pair
+        .sessions
+        .iter()
+        .map(|session| {
+            let mut samples = Vec::new();
+            for window in &windows {
+                if let Some(detection_us) = detection(&a_packets, &b_packets, window, &session.a, &session.b)
+                {
+                    samples.push((detection_us as f64 - session.detection_time_us() as f64) / 1000.0);
+                }
+            }
+            let unmeasured = trials - samples.len();
+            (session.interval_us, samples, unmeasured)
+        })
+        .collect();
+    Ok(Outcome { implementation, load, overshoots, trials: windows.len(), problem })
+}
+
+/// tshark's state field for Up (its value, or its name).
+fn is_up(state: &str) -> bool {
+    matches!(state, "3" | "0x03" | "0x3") || state.eq_ignore_ascii_case("up")
+}
+
+/// tshark's state field for Down (its value, or its name).
+fn is_down(state: &str) -> bool {
+    matches!(state, "1" | "0x01" | "0x1") || state.eq_ignore_ascii_case("down")
+}
+
+/// In one trial's window: the time from the last packet `b` sent to `a`
+/// (in B's capture) to the first Down packet `a` sent to `b` (in A's), µs.
+fn detection(
+    a_packets: &[BfdPacket],
+    b_packets: &[BfdPacket],
+    window: &Window,
+    a: &str,
+    b: &str,
+) -> Option<u64> {
+    let down = a_packets.iter().find(|packet| {
+        packet.at_us >= window.cut_us
+            && packet.at_us <= window.lift_us
+            && packet.source == a
+            && packet.destination == b
+            && is_down(&packet.state)
+    })?;
+    let last = b_packets
+        .iter()
+        .rfind(|packet| packet.source == b && packet.destination == a && packet.at_us < down.at_us)?;
+    // A last packet from before the cut's trial means the capture lost it:
+    // no measurement rather than a wrong one.
+    if std::env::var_os("BFD_BENCH_DEBUG").is_some() {
+        eprintln!("  {a} <- {b}: last {last:?}\n  down {down:?}");
+    }
+    // A detection of the cut only: B's last packet said Up and left while
+    // the cut was being put in place (not long before: the capture lost
+    // nothing). Otherwise A's Down answered something else, e.g. B's own
+    // Down when B, starved, had detected A first; no measurement then.
+    let detected_the_cut =
+        is_up(&last.state) && last.at_us + 2_000_000 > window.cut_us && last.at_us <= window.cut_done_us;
+    detected_the_cut.then(|| down.at_us - last.at_us)
+}

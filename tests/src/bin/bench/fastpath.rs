@@ -1,0 +1,163 @@
+//! `fastpath`: the XDP program's cost per packet on each of its main
+//! paths, measured by the kernel with `BPF_PROG_TEST_RUN` and a large
+//! repeat count (the kernel times the whole loop and returns the time per
+//! run). The program runs on crafted frames, loaded but attached nowhere,
+//! with one configured session whose detection timer every control packet
+//! re-arms, as in the steady state.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bfd_common::{
+    TTL,
+    maps::{CFG_ABSORB, CFG_ECHO},
+    wire::{ControlRepr, State},
+};
+use bfd_tests::{
+    frame::{TPID_8021AD, TPID_8021Q},
+    lab::{PinDir, monotonic_ns, require_root},
+    scenario::{
+        Crafted, LOCAL_DISCR, LONG_DETECT_NS, LOOPBACK_IFINDEX, NODE_V4, NODE_V6, PEER_V4, PEER_V6,
+        REMOTE_DISCR, control_bytes, frr_echo_payload, ip, own_echo_payload, session_config, steady_repr,
+    },
+};
+use bfd_user::fastpath::{FastPath, XdpAction, load_unattached};
+
+use crate::report::cpu_model;
+
+/// Repeats per `BPF_PROG_TEST_RUN` call, and calls per path (the median is
+/// printed).
+const REPEAT: u32 = 1_000_000;
+const RUNS: usize = 5;
+/// Calls of one run each, per path.
+const SINGLES: usize = 20_000;
+
+pub fn run() -> anyhow::Result<()> {
+    require_root()?;
+    let pins = PinDir::new("bnch");
+    let program = load_unattached(pins.path())?;
+    let mut fast = FastPath::open(pins.path())?;
+    let mut config = session_config(ip(PEER_V4), ip(NODE_V4));
+    config.flags = CFG_ABSORB | CFG_ECHO;
+    config.echo_detect_ns = LONG_DETECT_NS;
+    fast.set_session(LOCAL_DISCR, &config)?;
+    // A second session over IPv6 (discriminators are per session).
+    let mut config_v6 = session_config(ip(PEER_V6), ip(NODE_V6));
+    let steady_v6 = ControlRepr { your_discriminator: LOCAL_DISCR + 1, ..steady_repr() };
+    config_v6.expect = bfd_common::maps::SessionConfig::expect_header(&steady_v6);
+    fast.set_session(LOCAL_DISCR + 1, &config_v6)?;
+    // A third like the first but with no detection timer (a Down
+    // session's), to show what re-arming the timer costs.
+    let steady_untimed = ControlRepr { your_discriminator: LOCAL_DISCR + 2, ..steady_repr() };
+    let mut config_untimed = session_config(ip(PEER_V4), ip(NODE_V4));
+    config_untimed.detect_ns = 0;
+    config_untimed.expect = bfd_common::maps::SessionConfig::expect_header(&steady_untimed);
+    fast.set_session(LOCAL_DISCR + 2, &config_untimed)?;
+    fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
+    fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V6), LOCAL_DISCR + 1)?;
+
+    let steady = Crafted::control(control_bytes(&steady_repr()));
+    let steady_v6_frame = Crafted {
+        vlans: vec![(TPID_8021AD, 100), (TPID_8021Q, 20)],
+        src: ip(PEER_V6),
+        dst: ip(NODE_V6),
+        ..Crafted::control(control_bytes(&steady_v6))
+    };
+    let changed = Crafted::control(control_bytes(&ControlRepr { poll: true, ..steady_repr() }));
+    let bring_up = Crafted::control(control_bytes(&ControlRepr {
+        state: State::Down,
+        your_discriminator: 0,
+        ..steady_repr()
+    }));
+    let own_echo = Crafted {
+        ttl: TTL - 1,
+        ..Crafted::echo(ip(NODE_V4), own_echo_payload(LOCAL_DISCR, 1, monotonic_ns()))
+    };
+    let mut unknown = steady.clone();
+    unknown.payload[8..12].copy_from_slice(&0x0badu32.to_be_bytes());
+    let not_bfd = Crafted { dst_port: 53, ..steady.clone() };
+    let paths: Vec<(&str, Vec<u8>, XdpAction)> = vec![
+        ("absorb: IPv4 control, timer re-armed", steady.bytes(), XdpAction::Drop),
+        ("absorb: IPv6 control in QinQ", steady_v6_frame.bytes(), XdpAction::Drop),
+        (
+            "absorb: IPv4 control, no timer",
+            Crafted::control(control_bytes(&steady_untimed)).bytes(),
+            XdpAction::Drop,
+        ),
+        (
+            "reflect: IPv4 echo (FRR's)",
+            Crafted::echo(ip(PEER_V4), frr_echo_payload(REMOTE_DISCR)).bytes(),
+            XdpAction::Tx,
+        ),
+        (
+            "reflect: IPv6 echo",
+            Crafted::echo(ip(PEER_V6), frr_echo_payload(REMOTE_DISCR)).bytes(),
+            XdpAction::Tx,
+        ),
+        ("own echo back: timed, echo timer re-armed", own_echo.bytes(), XdpAction::Drop),
+        ("pass: control with Poll (to the agent)", changed.bytes(), XdpAction::Pass),
+        ("pass: Your Discriminator 0 (bring-up)", bring_up.bytes(), XdpAction::Pass),
+        ("drop: unknown Your Discriminator", unknown.bytes(), XdpAction::Drop),
+        ("pass: not BFD (UDP 53)", not_bfd.bytes(), XdpAction::Pass),
+    ];
+
+    println!("== bench fastpath");
+    println!(
+        "kernel {}, {}\nBPF_PROG_TEST_RUN, the kernel's time per run of the program:\n  batch:  {REPEAT} \
+         repeats in one call, median of {RUNS} calls\n  single: one run per call, median of {SINGLES} calls \
+         (includes the kernel's clock reads around the run)\n",
+        kernel_release(),
+        cpu_model()
+    );
+    println!("{:<42} {:<8} {:>9} {:>9}", "path", "verdict", "batch ns", "single ns");
+    for (what, frame, expected) in paths {
+        // One run per call: every run sees the frame as crafted.
+        let mut singles: Vec<Duration> = Vec::with_capacity(SINGLES);
+        let mut action = XdpAction::Aborted;
+        for _ in 0..SINGLES {
+            let output = program.run(&frame, LOOPBACK_IFINDEX, 1).with_context(|| what.to_owned())?;
+            action = output.action;
+            singles.push(output.duration);
+        }
+        let single = median(&mut singles);
+        // Many runs per call: the kernel runs them on the same buffer, so a
+        // path that rewrites the frame (the reflector) sees its own output
+        // from the second run on and is not measured this way.
+        let mut batches: Vec<Duration> = Vec::with_capacity(RUNS);
+        let mut batch_action = XdpAction::Aborted;
+        for _ in 0..RUNS {
+            let output = program.run(&frame, LOOPBACK_IFINDEX, REPEAT).with_context(|| what.to_owned())?;
+            batch_action = output.action;
+            batches.push(output.duration);
+        }
+        let batch = if batch_action == action {
+            median(&mut batches).as_nanos().to_string()
+        } else {
+            "n/a".to_owned()
+        };
+        let note = if action == expected { "" } else { "  (unexpected verdict!)" };
+        println!("{what:<42} {:<8} {batch:>9} {:>9}{note}", format!("{action:?}"), single.as_nanos());
+    }
+    println!(
+        "\nn/a: the path rewrites the frame, and repeats within one call run on the rewritten frame \
+         (XDP_TX turns the echo around; the next run sees TTL 254 and passes it)."
+    );
+    let stats = fast.stats()?;
+    println!(
+        "{} frames run: {} absorbed, {} reflected, {} own echoes",
+        stats.frames, stats.ctl_absorbed, stats.echo_reflected, stats.echo_own
+    );
+    drop(program);
+    drop(pins);
+    Ok(())
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |text| text.trim().to_owned())
+}

@@ -1,0 +1,132 @@
+//! What the scenarios read from the kernel: a process's CPU time, memory
+//! and wake-ups (/proc), the machine's busy time (/proc/stat), an
+//! interface's packet counters, and the memory of an agent's pinned maps.
+
+use std::{path::Path, process::Command};
+
+use anyhow::Context as _;
+use bfd_tests::lab::{NetNs, run_stdout};
+use serde_json::Value;
+
+/// A process's counters at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessSample {
+    /// Time on CPU of all its threads, ns (schedstat: exact, not ticks).
+    pub cpu_ns: u64,
+    /// Voluntary context switches of all its threads: each is a sleep,
+    /// and so one wake-up.
+    pub wakeups: u64,
+}
+
+impl ProcessSample {
+    /// Reads every thread of `pid`.
+    pub fn read(pid: i32) -> anyhow::Result<ProcessSample> {
+        let mut sample = ProcessSample::default();
+        let tasks =
+            std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("process {pid}"))?;
+        for task in tasks.flatten() {
+            let path = task.path();
+            if let Ok(text) = std::fs::read_to_string(path.join("schedstat")) {
+                sample.cpu_ns += text.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0);
+            }
+            if let Ok(text) = std::fs::read_to_string(path.join("status")) {
+                sample.wakeups += status_field(&text, "voluntary_ctxt_switches:").unwrap_or(0);
+            }
+        }
+        Ok(sample)
+    }
+
+    /// The difference since `earlier`.
+    pub fn since(&self, earlier: &ProcessSample) -> ProcessSample {
+        ProcessSample {
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            wakeups: self.wakeups.saturating_sub(earlier.wakeups),
+        }
+    }
+}
+
+fn status_field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find(|line| line.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident memory of `pid`, KiB (VmRSS).
+pub fn rss_kib(pid: i32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status_field(&text, "VmRSS:").context("no VmRSS")
+}
+
+/// The machine's busy time so far, seconds (every CPU: user, nice,
+/// system, irq, softirq, steal), from /proc/stat.
+pub fn machine_busy_seconds() -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    let line = text.lines().find(|line| line.starts_with("cpu ")).context("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|field| field.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already inside user).
+    let busy: u64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(index, _)| *index != 3 && *index != 4)
+        .map(|(_, t)| t)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(busy as f64 / hz)
+}
+
+/// Packets received and sent so far on `interface` in `netns`.
+pub fn link_packets(netns: &NetNs, interface: &str) -> anyhow::Result<(u64, u64)> {
+    let text = run_stdout(Command::new("ip").args([
+        "-n",
+        netns.name(),
+        "-s",
+        "-j",
+        "link",
+        "show",
+        "dev",
+        interface,
+    ]))?;
+    let json: Value = serde_json::from_str(&text).with_context(|| format!("ip -s -j link: {text}"))?;
+    let stats = &json[0]["stats64"];
+    Ok((stats["rx"]["packets"].as_u64().unwrap_or(0), stats["tx"]["packets"].as_u64().unwrap_or(0)))
+}
+
+/// The memory the kernel charges for the maps pinned in `pin_dir`, bytes
+/// (`bytes_memlock` of `bpftool map show pinned`).
+pub fn pinned_map_bytes(pin_dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in
+        std::fs::read_dir(pin_dir).with_context(|| format!("reading {}", pin_dir.display()))?.flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("link") {
+            continue;
+        }
+        let Ok(text) =
+            run_stdout(Command::new("bpftool").args(["-j", "map", "show", "pinned"]).arg(entry.path()))
+        else {
+            continue;
+        };
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        total += json["bytes_memlock"].as_u64().unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// The pid of the process whose command line contains `needle` (an
+/// agent's unique control socket path).
+pub fn find_pid(needle: &str) -> Option<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        if pid == me {
+            return None;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        // `run` excludes the CLI (`show peers ... --control-socket`), and
+        // nsenter execs the agent in place, so one process matches.
+        (cmdline.contains(needle) && cmdline.split('\0').nth(1) == Some("run")).then_some(pid)
+    })
+}

@@ -1,0 +1,374 @@
+//! Two nodes running one implementation on both ends of a veth (agent <->
+//! agent, or bfdd <-> bfdd), with any number of sessions between them, on
+//! the same topology and timers for both: node A's addresses are
+//! 10.78.0-127.x, node B's 10.78.128-255.x (one /16 on the link), and
+//! session i runs between A's i-th and B's i-th address: bfdd keys a
+//! single-hop session by its peer's address alone, so every session needs
+//! a peer address of its own on both nodes.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use bfd_tests::{
+    agent::{Agent, AgentArgs},
+    e2e::{Cut, Frr, Link, bfd_profile, bgp_peer},
+    frame::mac_address,
+    lab::{NetNs, run},
+};
+use serde_json::Value;
+
+use crate::measure::{ProcessSample, find_pid, pinned_map_bytes, rss_kib};
+
+/// Which BFD implementation runs on both nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// bfd-agent with the XDP fast path; `Some(p)`: its engine thread runs
+    /// SCHED_FIFO at p (`rtPriority`).
+    Agent(Option<u8>),
+    /// FRR's bfdd.
+    Bfdd,
+}
+
+impl Implementation {
+    /// Its label in tables.
+    pub fn label(self) -> String {
+        match self {
+            Implementation::Agent(None) => "bfd-agent".into(),
+            Implementation::Agent(Some(priority)) => format!("bfd-agent --rt-priority {priority}"),
+            Implementation::Bfdd => "FRR bfdd".into(),
+        }
+    }
+
+    /// The shortest interval it accepts, µs (FRR 8.4: 10 ms).
+    pub fn minimum_interval_us(self) -> u64 {
+        match self {
+            Implementation::Agent(_) => 1_000,
+            Implementation::Bfdd => 10_000,
+        }
+    }
+}
+
+/// One session: A's and B's addresses and its timers (both ends the same).
+#[derive(Clone, Debug)]
+pub struct SessionSpec {
+    /// Node A's address.
+    pub a: String,
+    /// Node B's address.
+    pub b: String,
+    /// Transmit and receive interval, µs.
+    pub interval_us: u64,
+    /// Detect multiplier.
+    pub multiplier: u8,
+}
+
+impl SessionSpec {
+    /// The detection time, µs.
+    pub fn detection_time_us(&self) -> u64 {
+        self.interval_us * u64::from(self.multiplier)
+    }
+}
+
+/// N sessions with the given intervals (session i gets `intervals[i %
+/// len]`), multiplier 3.
+pub fn sessions(count: usize, intervals_us: &[u64]) -> Vec<SessionSpec> {
+    (0..count)
+        .map(|index| SessionSpec {
+            a: address(0, index),
+            b: address(128, index),
+            interval_us: intervals_us[index % intervals_us.len()],
+            multiplier: 3,
+        })
+        .collect()
+}
+
+/// The `index`-th address of the node whose block starts at third octet
+/// `base` (250 addresses per octet, 128 octets: 32,000 sessions).
+fn address(base: usize, index: usize) -> String {
+    assert!(index < 32_000, "at most 32,000 sessions");
+    format!("10.78.{}.{}", base + index / 250, index % 250 + 1)
+}
+
+/// One side of the pair.
+pub enum Node {
+    /// A bfd-agent.
+    Agent(Agent),
+    /// A bfdd.
+    Frr(Frr),
+}
+
+impl Node {
+    /// Its pid.
+    pub fn pid(&self) -> anyhow::Result<i32> {
+        match self {
+            Node::Agent(agent) => {
+                find_pid(&agent.socket().display().to_string()).context("cannot find the agent's process")
+            }
+            Node::Frr(frr) => {
+                let text = std::fs::read_to_string(frr.dir().join("bfdd.pid"))?;
+                text.trim().parse().context("bfdd.pid")
+            }
+        }
+    }
+
+    /// Every session's `show ... peers --json` object (FRR's keys).
+    pub fn peers(&self) -> anyhow::Result<Vec<Value>> {
+        match self {
+            Node::Agent(agent) => agent.show_peers(),
+            Node::Frr(frr) => frr.peers(),
+        }
+    }
+
+    /// How many sessions are Up.
+    pub fn up_count(&self) -> anyhow::Result<usize> {
+        Ok(self.peers()?.iter().filter(|session| session["status"] == "up").count())
+    }
+
+    /// Every session's `show ... peers counters --json` object.
+    pub fn counters(&self) -> anyhow::Result<Vec<Value>> {
+        match self {
+            Node::Agent(agent) => agent.show_counters(),
+            Node::Frr(frr) => frr.counters(),
+        }
+    }
+
+    /// Up and Down events of every session so far (FRR's `session-up` and
+    /// `session-down` counters, which the agent keeps too).
+    pub fn state_changes(&self) -> anyhow::Result<u64> {
+        Ok(self.state_changes_by_session()?.values().sum())
+    }
+
+    /// Up and Down events so far, by (local address, peer address).
+    pub fn state_changes_by_session(&self) -> anyhow::Result<HashMap<(String, String), u64>> {
+        Ok(self
+            .counters()?
+            .iter()
+            .map(|session| {
+                let key = (
+                    session["local"].as_str().unwrap_or_default().to_owned(),
+                    session["peer"].as_str().unwrap_or_default().to_owned(),
+                );
+                let changes = session["session-up"].as_u64().unwrap_or(0)
+                    + session["session-down"].as_u64().unwrap_or(0);
+                (key, changes)
+            })
+            .collect())
+    }
+
+    /// Its CPU time and wake-ups so far.
+    pub fn sample(&self) -> anyhow::Result<ProcessSample> {
+        ProcessSample::read(self.pid()?)
+    }
+
+    /// Resident memory, KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(self.pid()?)
+    }
+
+    /// The memory of its pinned BPF maps, bytes (the agent only).
+    pub fn map_bytes(&self) -> anyhow::Result<Option<u64>> {
+        match self {
+            Node::Agent(agent) => pinned_map_bytes(agent.pin_path()).map(Some),
+            Node::Frr(_) => Ok(None),
+        }
+    }
+
+    /// The agent, if this node runs one.
+    pub fn agent(&self) -> Option<&Agent> {
+        match self {
+            Node::Agent(agent) => Some(agent),
+            Node::Frr(_) => None,
+        }
+    }
+}
+
+/// Two nodes joined by a veth, both running `implementation` with the same
+/// sessions. Everything goes away on drop (daemons first, then the
+/// namespaces).
+pub struct Pair {
+    /// Node A (declared first: dropped before the link).
+    pub a: Node,
+    /// Node B.
+    pub b: Node,
+    /// The sessions.
+    pub sessions: Vec<SessionSpec>,
+    /// What runs on both nodes.
+    pub implementation: Implementation,
+    /// When the second daemon was being started.
+    pub started: Instant,
+    /// The namespaces and the veth.
+    pub link: Link,
+}
+
+impl Pair {
+    /// Creates the link, addresses it and starts both daemons.
+    pub fn start(
+        prefix: &str,
+        implementation: Implementation,
+        sessions: Vec<SessionSpec>,
+    ) -> anyhow::Result<Pair> {
+        let link = Link::new(prefix)?;
+        let mut a_addresses: Vec<&str> = sessions.iter().map(|session| session.a.as_str()).collect();
+        let mut b_addresses: Vec<&str> = sessions.iter().map(|session| session.b.as_str()).collect();
+        a_addresses.sort_unstable();
+        a_addresses.dedup();
+        b_addresses.sort_unstable();
+        b_addresses.dedup();
+        add_addresses(&link.a, &link.a_if, &a_addresses)?;
+        add_addresses(&link.b, &link.b_if, &b_addresses)?;
+        // Each node reaches the other's addresses through permanent
+        // neighbour entries: the kernel's ARP table is shared by every
+        // namespace and its garbage collector holds dynamic entries to
+        // gc_thresh3 (1024) in all, which stopped both implementations at
+        // 512 sessions; permanent entries are not counted.
+        add_neighbours(&link.a, &link.a_if, &b_addresses, mac_address(&link.b, &link.b_if)?)?;
+        add_neighbours(&link.b, &link.b_if, &a_addresses, mac_address(&link.a, &link.a_if)?)?;
+        // Bring-up is timed from the start of the second daemon.
+        let started;
+        let (a, b) = match implementation {
+            Implementation::Agent(priority) => {
+                let start = |netns: &NetNs, name: &str, iface: &str, a_side: bool| -> anyhow::Result<Node> {
+                    let args = AgentArgs {
+                        log: "info".into(),
+                        ..AgentArgs::new(iface, agent_config(&sessions, a_side, priority))
+                    };
+                    Ok(Node::Agent(Agent::start_with(netns, name, args)?))
+                };
+                let a = start(&link.a, "A", &link.a_if, true)?;
+                started = Instant::now();
+                (a, start(&link.b, "B", &link.b_if, false)?)
+            }
+            Implementation::Bfdd => {
+                let a = Node::Frr(Frr::start(&link.a, &bfdd_config(&sessions, true)?)?);
+                started = Instant::now();
+                (a, Node::Frr(Frr::start(&link.b, &bfdd_config(&sessions, false)?)?))
+            }
+        };
+        Ok(Pair { a, b, sessions, implementation, started, link })
+    }
+
+    /// Waits until every session is Up on both nodes; returns the time
+    /// since both were started, or `None` after `timeout`.
+    pub fn wait_all_up(&self, timeout: Duration) -> anyhow::Result<Option<Duration>> {
+        let deadline = Instant::now() + timeout;
+        let wanted = self.sessions.len();
+        loop {
+            // Under a real-time load a query may be slow: timing is taken
+            // when both answers are in, which rounds the figure up.
+            let (a_up, b_up) = (self.a.up_count()?, self.b.up_count()?);
+            if a_up == wanted && b_up == wanted {
+                return Ok(Some(self.started.elapsed()));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(if wanted > 1000 { 1000 } else { 100 }));
+        }
+    }
+
+    /// Up on both nodes.
+    pub fn up_counts(&self) -> anyhow::Result<(usize, usize)> {
+        Ok((self.a.up_count()?, self.b.up_count()?))
+    }
+
+    /// State changes on both nodes.
+    pub fn state_changes(&self) -> anyhow::Result<u64> {
+        Ok(self.a.state_changes()? + self.b.state_changes()?)
+    }
+
+    /// Cuts node B's control packets to A (nftables in B's output hook,
+    /// the same for both implementations): A must detect.
+    pub fn cut_b_to_a(&self) -> anyhow::Result<Cut> {
+        Cut::outgoing_control(&self.link.b)
+    }
+}
+
+/// Adds addresses (/16) to `interface` in one `ip -batch`.
+fn add_addresses(netns: &NetNs, interface: &str, addresses: &[&str]) -> anyhow::Result<()> {
+    let mut batch = String::new();
+    for address in addresses {
+        let _ = writeln!(batch, "addr add {address}/16 dev {interface}");
+    }
+    ip_batch(netns, interface, &batch)
+}
+
+/// Adds permanent neighbour entries for `addresses` at `mac` on
+/// `interface`, in one `ip -batch`.
+fn add_neighbours(netns: &NetNs, interface: &str, addresses: &[&str], mac: [u8; 6]) -> anyhow::Result<()> {
+    let mac: Vec<String> = mac.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut batch = String::new();
+    for address in addresses {
+        let _ =
+            writeln!(batch, "neigh replace {address} lladdr {} dev {interface} nud permanent", mac.join(":"));
+    }
+    ip_batch(netns, interface, &batch)
+}
+
+fn ip_batch(netns: &NetNs, interface: &str, batch: &str) -> anyhow::Result<()> {
+    let file = std::env::temp_dir().join(format!("{}-{interface}.batch", netns.name()));
+    std::fs::write(&file, batch)?;
+    let result = run(Command::new("ip").args(["-n", netns.name(), "-batch"]).arg(&file));
+    let _ = std::fs::remove_file(&file);
+    result.map(drop)
+}
+
+/// Profile names by interval.
+fn profile_name(interval_us: u64) -> String {
+    format!("i{interval_us}us")
+}
+
+/// The agent's configuration for one side: a profile per interval (in µs,
+/// as strings), a BGPPeer per session, and a BFDAgentConfig with
+/// `rtPriority` when asked.
+fn agent_config(sessions: &[SessionSpec], a_side: bool, priority: Option<u8>) -> String {
+    let mut intervals: Vec<(u64, u8)> = sessions.iter().map(|s| (s.interval_us, s.multiplier)).collect();
+    intervals.sort_unstable();
+    intervals.dedup();
+    let mut documents: Vec<String> = intervals
+        .iter()
+        .map(|(interval, multiplier)| {
+            bfd_profile(
+                &profile_name(*interval),
+                &format!(
+                    "receiveInterval: '{interval}us', transmitInterval: '{interval}us', detectMultiplier: {multiplier}"
+                ),
+            )
+        })
+        .collect();
+    for (index, session) in sessions.iter().enumerate() {
+        let (peer, local) = if a_side { (&session.b, &session.a) } else { (&session.a, &session.b) };
+        documents.push(bgp_peer(&format!("s{index}"), peer, local, &profile_name(session.interval_us), ""));
+    }
+    if let Some(priority) = priority {
+        documents.push(format!(
+            "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: bench}}\nspec: {{rtPriority: \
+             {priority}}}\n"
+        ));
+    }
+    documents.join("---\n")
+}
+
+/// bfdd's configuration for one side: a `peer` block per session, without
+/// debug logging (it would cost bfdd CPU the agent does not spend).
+fn bfdd_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String> {
+    let mut text = String::from("bfd\n");
+    for session in sessions {
+        if session.interval_us % 1000 != 0 || session.interval_us < 10_000 {
+            bail!("bfdd cannot run {} µs (whole milliseconds from 10 ms)", session.interval_us);
+        }
+        let (peer, local) = if a_side { (&session.b, &session.a) } else { (&session.a, &session.b) };
+        let ms = session.interval_us / 1000;
+        let _ = write!(
+            text,
+            " peer {peer} local-address {local}\n  receive-interval {ms}\n  transmit-interval {ms}\n  \
+             detect-multiplier {}\n exit\n",
+            session.multiplier
+        );
+    }
+    text.push_str("exit\n");
+    Ok(text)
+}

@@ -1,0 +1,338 @@
+//! `scale`: N sessions at 50 ms x 3 between two nodes, for growing N, each
+//! implementation until it collapses (not every session Up within the
+//! bring-up limit, or not every session still Up at the end of the
+//! window); and `fastpath-share`: at N = 1000, the share of received
+//! control packets the XDP program absorbs and how often each daemon
+//! wakes up.
+//!
+//! CPU is each daemon's own time on CPU (all threads, from
+//! /proc/PID/task/*/schedstat). The XDP program and its timers run in
+//! the kernel's softirq context, charged to no daemon, so the machine's
+//! busy time (every CPU, /proc/stat) is shown beside it: it holds both
+//! nodes, their kernels and the veth.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::{
+    Context,
+    measure::{ProcessSample, link_packets, machine_busy_seconds},
+    pair::{Implementation, Pair, sessions},
+    report::{Cell, Table, Target},
+    svg,
+};
+
+const INTERVAL_US: u64 = 50_000;
+const FULL_SIZES: [usize; 6] = [100, 500, 1000, 2000, 5000, 10_000];
+const QUICK_SIZES: [usize; 2] = [100, 500];
+
+/// What one pair measured over its window.
+struct Measured {
+    up_after_s: f64,
+    window_s: f64,
+    /// Per node: CPU and wake-ups in the window.
+    a: ProcessSample,
+    b: ProcessSample,
+    machine_busy_s: f64,
+    /// Packets received and sent on A's link in the window.
+    a_rx: u64,
+    a_tx: u64,
+    state_changes: u64,
+    /// Sessions still Up at the end (A, B).
+    up_at_end: (usize, usize),
+    rss_kib: (u64, u64),
+    map_bytes: Option<u64>,
+    /// Control packets absorbed in the kernel and seen in userspace, both
+    /// nodes (agent only).
+    absorbed: u64,
+    seen_in_userspace: u64,
+}
+
+impl Measured {
+    fn cpu_s_per_min_per_node(&self) -> f64 {
+        (self.a.cpu_ns + self.b.cpu_ns) as f64 / 2.0 / 1e9 / self.window_s * 60.0
+    }
+
+    fn wakeups_per_s_per_node(&self) -> f64 {
+        (self.a.wakeups + self.b.wakeups) as f64 / 2.0 / self.window_s
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "up_after_s": self.up_after_s,
+            "window_s": self.window_s,
+            "cpu_ns": [self.a.cpu_ns, self.b.cpu_ns],
+            "wakeups": [self.a.wakeups, self.b.wakeups],
+            "machine_busy_s": self.machine_busy_s,
+            "a_rx_packets": self.a_rx,
+            "a_tx_packets": self.a_tx,
+            "state_changes": self.state_changes,
+            "up_at_end": [self.up_at_end.0, self.up_at_end.1],
+            "rss_kib": [self.rss_kib.0, self.rss_kib.1],
+            "map_bytes": self.map_bytes,
+            "absorbed": self.absorbed,
+            "seen_in_userspace": self.seen_in_userspace,
+        })
+    }
+}
+
+/// Starts a pair of `count` sessions, waits for every one Up, and measures
+/// it over `window`.
+fn measure(
+    implementation: Implementation,
+    count: usize,
+    window: Duration,
+) -> anyhow::Result<Result<Measured, String>> {
+    let pair = Pair::start("sc", implementation, sessions(count, &[INTERVAL_US]))?;
+    // The bring-up limit grows with N: bfdd's and the agent's slow start
+    // (1 s between packets until Up) dominates at small N.
+    let limit = Duration::from_secs(30 + count as u64 / 100);
+    let Some(up_after) = pair.wait_all_up(limit)? else {
+        let (a, b) = pair.up_counts()?;
+        return Ok(Err(format!(
+            "collapsed: only {a}/{count} (A) and {b}/{count} (B) Up after {} s",
+            limit.as_secs()
+        )));
+    };
+    // The last sessions to come Up are still polling; let them settle.
+    std::thread::sleep(Duration::from_secs(3));
+    let changes_before = pair.state_changes()?;
+    let (absorbed_before, seen_before) = packet_split(&pair)?;
+    let (a_before, b_before) = (pair.a.sample()?, pair.b.sample()?);
+    let busy_before = machine_busy_seconds()?;
+    let (rx_before, tx_before) = link_packets(&pair.link.a, &pair.link.a_if)?;
+    let started = std::time::Instant::now();
+    std::thread::sleep(window);
+    let (a_after, b_after) = (pair.a.sample()?, pair.b.sample()?);
+    let busy_after = machine_busy_seconds()?;
+    let (rx_after, tx_after) = link_packets(&pair.link.a, &pair.link.a_if)?;
+    let window_s = started.elapsed().as_secs_f64();
+    let (absorbed_after, seen_after) = packet_split(&pair)?;
+    let state_changes = pair.state_changes()?.saturating_sub(changes_before);
+    let up_at_end = pair.up_counts()?;
+    let measured = Measured {
+        up_after_s: up_after.as_secs_f64(),
+        window_s,
+        a: a_after.since(&a_before),
+        b: b_after.since(&b_before),
+        machine_busy_s: busy_after - busy_before,
+        a_rx: rx_after - rx_before,
+        a_tx: tx_after - tx_before,
+        state_changes,
+        up_at_end,
+        rss_kib: (pair.a.rss_kib()?, pair.b.rss_kib()?),
+        map_bytes: pair.a.map_bytes()?,
+        absorbed: absorbed_after.saturating_sub(absorbed_before),
+        seen_in_userspace: seen_after.saturating_sub(seen_before),
+    };
+    if up_at_end != (count, count) {
+        return Ok(Err(format!(
+            "collapsed: {}/{count} (A) and {}/{count} (B) Up at the end of the window, {state_changes} state changes",
+            up_at_end.0, up_at_end.1
+        )));
+    }
+    Ok(Ok(measured))
+}
+
+/// Control packets absorbed in the kernel and seen by the agent so far,
+/// both nodes (0, 0 for bfdd).
+fn packet_split(pair: &Pair) -> anyhow::Result<(u64, u64)> {
+    if pair.a.agent().is_none() {
+        return Ok((0, 0));
+    }
+    let mut totals = (0, 0);
+    for node in [&pair.a, &pair.b] {
+        for session in node.counters()? {
+            totals.0 += session["control-absorbed-in-kernel"].as_u64().unwrap_or(0);
+            totals.1 += session["control-seen-in-userspace"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(totals)
+}
+
+pub fn run(context: &Context) -> anyhow::Result<()> {
+    let sizes: Vec<usize> = if context.quick { QUICK_SIZES.to_vec() } else { FULL_SIZES.to_vec() };
+    let window = Duration::from_secs(if context.quick { 10 } else { 60 });
+    let mut table = Table::new(
+        "scale",
+        format!("N sessions at 50 ms x 3, measured over {} s once all are Up", window.as_secs()),
+        &[
+            "implementation",
+            "N",
+            "all Up after s",
+            "CPU s/min per node",
+            "CPU ms/min per session",
+            "machine busy s/min",
+            "packets/s on the link",
+            "state changes",
+            "RSS MiB",
+            "BPF maps MiB",
+        ],
+    );
+    let mut raw = Vec::new();
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut per_session_at_500: Vec<(Implementation, f64)> = Vec::new();
+    for implementation in [Implementation::Agent(None), Implementation::Bfdd] {
+        let mut points = Vec::new();
+        for &count in &sizes {
+            eprintln!("scale: {} with N = {count}", implementation.label());
+            let result = measure(implementation, count, window)
+                .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
+            let held = if count == 10_000 && implementation != Implementation::Bfdd {
+                Some(Target::at_most(0.0))
+            } else {
+                None
+            };
+            match &result {
+                Ok(measured) => {
+                    let per_node = measured.cpu_s_per_min_per_node();
+                    let per_session_ms = per_node * 1000.0 / count as f64;
+                    if count == 500 {
+                        per_session_at_500.push((implementation, per_session_ms));
+                    }
+                    points.push((count as f64, per_node));
+                    let changes = Cell::count(measured.state_changes);
+                    table.row(vec![
+                        Cell::text(implementation.label()),
+                        Cell::count(count as u64),
+                        Cell::number(measured.up_after_s, 1),
+                        Cell::number(per_node, 2),
+                        Cell::number(per_session_ms, 3),
+                        Cell::number(measured.machine_busy_s / measured.window_s * 60.0, 1),
+                        Cell::number((measured.a_rx + measured.a_tx) as f64 / measured.window_s, 0),
+                        if let Some(target) = held { changes.against(target) } else { changes },
+                        Cell::number(measured.rss_kib.0 as f64 / 1024.0, 1),
+                        measured.map_bytes.map_or_else(
+                            || Cell::text("n/a"),
+                            |bytes| Cell::number(bytes as f64 / 1048576.0, 2),
+                        ),
+                    ]);
+                    raw.push(json!({"implementation": implementation.label(), "n": count, "measured": measured.json()}));
+                }
+                Err(why) => {
+                    let mut cells = vec![Cell::text(implementation.label()), Cell::count(count as u64)];
+                    cells.push(Cell::text(why.clone()));
+                    cells.extend((0..4).map(|_| Cell::text("-")));
+                    let collapsed = Cell::text("collapsed");
+                    cells.push(if let Some(target) = held { collapsed.against(target) } else { collapsed });
+                    cells.extend((0..2).map(|_| Cell::text("-")));
+                    table.row(cells);
+                    raw.push(json!({"implementation": implementation.label(), "n": count, "error": why}));
+                    // Stop this side at its collapse.
+                    break;
+                }
+            }
+        }
+        curves.push((implementation.label(), points));
+    }
+    let ratio = match (
+        per_session_at_500.iter().find(|(i, _)| *i == Implementation::Bfdd),
+        per_session_at_500.iter().find(|(i, _)| *i != Implementation::Bfdd),
+    ) {
+        (Some((_, bfdd)), Some((_, agent))) if *agent > 0.0 => Cell::number(bfdd / agent, 1),
+        _ => Cell::text("not measured at N = 500"),
+    };
+    let mut ratio_row = vec![Cell::text("bfdd ÷ agent, CPU per session at N = 500"), Cell::text("500")];
+    ratio_row.extend([Cell::text(""), Cell::text(""), ratio.against(Target::at_least(10.0))]);
+    ratio_row.extend((0..5).map(|_| Cell::text("")));
+    table.row(ratio_row);
+    table.raw = json!(raw);
+    let plot = context.out.join("scale-cpu.svg");
+    std::fs::create_dir_all(&context.out)?;
+    std::fs::write(
+        &plot,
+        svg::curves(
+            "CPU per node vs. sessions at 50 ms x 3",
+            "sessions (N, log scale)",
+            "CPU s per minute",
+            &curves,
+        ),
+    )
+    .with_context(|| format!("writing {}", plot.display()))?;
+    table.note(
+        "CPU: the daemon's own threads (schedstat), mean of the two nodes; the XDP program and its timers run in \
+         softirq context and are not charged to the agent: machine busy (/proc/stat, both nodes, their kernels and the \
+         veth, out of 120 s/min on 2 cores) shows the whole cost",
+    );
+    table.note("packets/s: received plus sent on node A's end of the veth; RSS and maps: node A");
+    table.note("state changes: both nodes' Up and Down events during the window");
+    table.note(format!("plot: {}", plot.display()));
+    table.publish(&context.out, &context.machine)
+}
+
+/// `fastpath-share`: N = 1000 at 50 ms x 3, both implementations.
+pub fn fastpath_share(context: &Context) -> anyhow::Result<()> {
+    let count = 1000;
+    let window = Duration::from_secs(if context.quick { 10 } else { 60 });
+    let mut table = Table::new(
+        "fastpath-share",
+        format!(
+            "{count} sessions at 50 ms x 3 over {} s: control packets absorbed in the kernel, wake-ups",
+            window.as_secs()
+        ),
+        &[
+            "implementation",
+            "control packets received",
+            "absorbed in the kernel",
+            "wake-ups/s per node",
+            "CPU s/min per node",
+            "state changes",
+        ],
+    );
+    let mut raw = Vec::new();
+    for implementation in [Implementation::Agent(None), Implementation::Bfdd] {
+        eprintln!("fastpath-share: {} with N = {count}", implementation.label());
+        match measure(implementation, count, window).unwrap_or_else(|error| Err(format!("failed: {error:#}")))
+        {
+            Ok(measured) => {
+                let received = measured.absorbed + measured.seen_in_userspace;
+                let share = if implementation == Implementation::Bfdd {
+                    Cell::text("n/a (no kernel fast path)")
+                } else if received == 0 {
+                    Cell::text("no packets counted").against(Target::at_least(99.9))
+                } else {
+                    Cell::number(measured.absorbed as f64 * 100.0 / received as f64, 3)
+                        .against(Target::at_least(99.9))
+                };
+                let received = if implementation == Implementation::Bfdd {
+                    Cell::count(measured.a_rx * 2)
+                } else {
+                    Cell::count(received)
+                };
+                table.row(vec![
+                    Cell::text(implementation.label()),
+                    received,
+                    share,
+                    Cell::number(measured.wakeups_per_s_per_node(), 0),
+                    Cell::number(measured.cpu_s_per_min_per_node(), 2),
+                    Cell::count(measured.state_changes),
+                ]);
+                raw.push(json!({"implementation": implementation.label(), "n": count, "measured": measured.json()}));
+            }
+            Err(why) => {
+                table.row(vec![
+                    Cell::text(implementation.label()),
+                    Cell::text(why.clone()),
+                    Cell::text("-"),
+                    Cell::text("-"),
+                    Cell::text("-"),
+                    Cell::text("-"),
+                ]);
+                raw.push(json!({"implementation": implementation.label(), "n": count, "error": why}));
+            }
+        }
+    }
+    table.raw = json!(raw);
+    table.note(
+        "absorbed: the agents' control-absorbed-in-kernel over control-absorbed-in-kernel + control-seen-in-userspace \
+         (show peers counters), both nodes, during the window",
+    );
+    table.note(
+        "control packets received: both nodes (agent: its counters; bfdd: twice the packets node A's link received, \
+         the two directions being symmetric)",
+    );
+    table.note("wake-ups: voluntary context switches of all the daemon's threads (each is a sleep ended by a wake-up)");
+    table.publish(&context.out, &context.machine)
+}
