@@ -163,6 +163,15 @@ pub struct Counters {
     pub down: u64,
 }
 
+/// The most a periodic control packet goes early to share a wake-up with
+/// others (1 ms), and at most 1/[`TX_SLACK_FRACTION`] of the interval: an
+/// agent running thousands of sessions then wakes about once per
+/// millisecond instead of once per packet, and no interval leaves §6.8.7's
+/// jitter range (the floor of 75% is kept whatever the slack).
+pub const TX_SLACK: Duration = Duration::from_millis(1);
+/// See [`TX_SLACK`]: 2% of the interval.
+pub const TX_SLACK_FRACTION: u32 = 50;
+
 /// A snapshot of a session for the operator (`show`-style output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionStatus {
@@ -650,6 +659,31 @@ impl Session {
             .min()
     }
 
+    /// From when [`on_timer`](Self::on_timer) does the work due at
+    /// [`next_deadline`](Self::next_deadline): a periodic transmission may
+    /// go a little early (see [`TX_SLACK`]), so that a caller woken for
+    /// another session serves this one too and transmissions due close
+    /// together share one wake-up. Detections are never early.
+    pub fn earliest_deadline(&self) -> Option<Time> {
+        [self.earliest_tx(), self.detect_deadline, self.echo_next_tx, self.echo_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The periodic transmission's window opens [`TX_SLACK`] before it is
+    /// due, but never less than 75% of the interval after the last
+    /// transmission: §6.8.7's jitter floor holds for every interval sent.
+    fn earliest_tx(&self) -> Option<Time> {
+        let due = self.next_tx?;
+        let interval = self.scheduled_interval?;
+        let slack = (interval / TX_SLACK_FRACTION).min(TX_SLACK);
+        let early =
+            Time::from_nanos(due.as_nanos().saturating_sub(u64::try_from(slack.as_nanos()).unwrap_or(0)));
+        let floor = self.last_tx.map_or(early, |last| last + interval * 3 / 4);
+        Some(early.max(floor).min(due))
+    }
+
     /// `bfd.SessionState`.
     pub fn state(&self) -> State {
         self.state
@@ -748,7 +782,7 @@ impl Session {
                 self.next_tx = Some(next.max(now));
                 self.scheduled_interval = Some(interval);
             }
-            if self.next_tx.is_some_and(|due| due <= now) {
+            if self.earliest_tx().is_some_and(|early| early <= now) {
                 self.transmit(now, false);
                 self.restart_schedule(now);
             }

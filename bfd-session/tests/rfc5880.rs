@@ -8,7 +8,9 @@ use core::time::Duration;
 
 use bfd_common::wire::{AuthRepr, ControlRepr, Diagnostic, Password, State};
 use bfd_session::sim::{Record, Side, Sim};
-use bfd_session::{Cause, Discard, EchoConfig, Output, SLOW_TX_INTERVAL, Session, SessionConfig, Time};
+use bfd_session::{
+    Cause, Discard, EchoConfig, Output, SLOW_TX_INTERVAL, Session, SessionConfig, TX_SLACK, Time,
+};
 use common::*;
 
 // ----- §6.2 / §6.8.6: the three-way handshake ----------------------------
@@ -442,6 +444,78 @@ fn s6_8_7_jitter_while_up() {
     for pair in sent.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(gap >= Duration::from_micros(37_500) && gap <= ms(50), "gap {gap:?}");
+    }
+}
+
+/// `tx`/`rx` in microseconds.
+fn config_us(tx: u64, rx: u64, mult: u8) -> SessionConfig {
+    SessionConfig {
+        desired_min_tx: Duration::from_micros(tx),
+        required_min_rx: Duration::from_micros(rx),
+        ..config(1, 1, mult)
+    }
+}
+
+/// The gaps between 10,000 transmissions of a lone session driven at the
+/// earliest moment it allows ([`Session::earliest_deadline`]), as a caller
+/// serving it early with other sessions would, as fractions of `interval_ms`.
+fn earliest_fractions(interval_ms: u64, mult: u8, seed: u64) -> Vec<f64> {
+    let mut a = session(A_DISCR, config(interval_ms, interval_ms, mult), seed);
+    // The first packet leaves at creation.
+    let mut times = vec![Time::ZERO];
+    assert_eq!(transmitted(&mut a).len(), 1);
+    while times.len() < 10_001 {
+        let due = a.next_deadline().expect("an active session always has a next transmission");
+        let early = a.earliest_deadline().expect("and an earliest moment");
+        assert!(early <= due && due - early <= TX_SLACK, "window {:?}", due - early);
+        // One nanosecond before the window: nothing is sent.
+        {
+            a.on_timer(Time::from_nanos(early.as_nanos() - 1));
+            let sent = transmitted(&mut a);
+            assert!(
+                sent.is_empty(),
+                "sent before its window at {early:?} (due {due:?}, {} sent so far): {sent:?}",
+                times.len()
+            );
+        }
+        a.on_timer(early);
+        if !transmitted(&mut a).is_empty() {
+            times.push(early);
+        }
+    }
+    let interval = (interval_ms * 1000) as f64 / 1e6;
+    times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() / interval).collect()
+}
+
+#[test]
+fn s6_8_7_early_transmissions_to_share_a_wake_up_keep_the_jitter_range() {
+    // Down: 1 s intervals, a window of at most 1 ms (0.1%).
+    for (interval_ms, mult, seed, high) in [(1000, 3, 40, 1.0), (1000, 1, 41, 0.90)] {
+        let fractions = earliest_fractions(interval_ms, mult, seed);
+        let (min, max) = fractions.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &f| (lo.min(f), hi.max(f)));
+        assert!(min >= 0.75 && max <= high, "mult {mult}: min {min}, max {max}");
+        // The window is the 1 ms cap: the mean moves by at most 0.1%.
+        let center = if mult == 1 { 0.825 } else { 0.875 };
+        let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
+        assert!((mean - center).abs() < 0.006, "mult {mult}: mean {mean}");
+    }
+}
+
+#[test]
+fn s6_8_7_the_transmit_window_is_2_percent_of_a_short_interval_and_never_below_75_percent() {
+    // Up at 3.3 ms: the window is 2% (66 µs), not 1 ms.
+    let mut sim = pair(config_us(3300, 3300, 3), config_us(3300, 3300, 3), 42);
+    bring_up(&mut sim);
+    sim.run_for(Duration::from_secs(1));
+    let a = sim.session(Side::A);
+    let (due, early) = (a.next_deadline().unwrap(), a.earliest_deadline().unwrap());
+    assert!(due - early <= Duration::from_micros(66), "window {:?}", due - early);
+    // Every gap A sent while Up, with the simulator serving it on time.
+    let sent: Vec<Time> = sim.sent(Side::A).into_iter().map(|(at, _)| at).collect();
+    let tail = &sent[sent.len() - 100..];
+    for pair in tail.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_nanos(2_475_000) && gap <= Duration::from_micros(3300), "gap {gap:?}");
     }
 }
 

@@ -41,6 +41,11 @@ fn two_agents_run_a_link_local_ipv6_session_keyed_by_interface() -> anyhow::Resu
     ensure!(session["interface"] == link.a_if.as_str(), "{session:#}");
     ensure!(session["fast-path"] == true, "{session:#}");
 
+    // Steady state first: right after Up each side's Poll announcing 50 ms
+    // may still be in flight, and until it completes RFC 5880 §6.8.3 keeps
+    // the previous (1 s) receive interval in the Detection Time (3 s).
+    std::thread::sleep(Duration::from_secs(1));
+
     // B's packets stop: A detects in the kernel, with diagnostic 1.
     let changes = a.state_changes().len();
     let cut = Cut::outgoing_control(&link.b)?;

@@ -160,6 +160,14 @@ pub struct Engine {
     sessions: Sessions,
     peers: HashMap<u32, Peer>,
     deadlines: BinaryHeap<Reverse<(Time, u32)>>,
+    /// When each session's due work may be done early
+    /// ([`Session::earliest_deadline`]): whatever wakes the engine serves
+    /// those too, so transmissions due close together leave in one wake-up
+    /// and one `sendmmsg`.
+    early: BinaryHeap<Reverse<(Time, u32)>>,
+    /// Sessions saying goodbye, and when they go (a few at most: the
+    /// engine's loop looks at these on every wake, never at every session).
+    retiring: HashMap<u32, Time>,
     rx: Vec<RxSocket>,
     fast: Option<FastPathLink>,
     commands: mpsc::Receiver<Command>,
@@ -199,6 +207,8 @@ impl Engine {
             sessions: Sessions::new(u64::from_ne_bytes(seed)),
             peers: HashMap::new(),
             deadlines: BinaryHeap::new(),
+            early: BinaryHeap::new(),
+            retiring: HashMap::new(),
             rx,
             fast,
             commands,
@@ -227,7 +237,7 @@ impl Engine {
     /// Runs until [`Command::Shutdown`].
     pub fn run(mut self) {
         let mut buffer = [0u8; 512];
-        while self.running || self.peers.values().any(|peer| peer.retire_at.is_some()) {
+        while self.running || !self.retiring.is_empty() {
             let now = monotonic_now();
             self.fire_timers(now);
             self.retire(now);
@@ -290,8 +300,18 @@ impl Engine {
         ready
     }
 
-    fn next_wake(&self) -> Option<Time> {
-        let retire = self.peers.values().filter_map(|peer| peer.retire_at).min();
+    /// The earliest current deadline or retirement. Entries of the deadline
+    /// heap go stale when a session's deadline moves (a packet, an early
+    /// transmission): they are dropped here rather than woken for.
+    fn next_wake(&mut self) -> Option<Time> {
+        while let Some(Reverse((at, discr))) = self.deadlines.peek().copied() {
+            let current = self.sessions.get(discr).is_some_and(|session| session.next_deadline() == Some(at));
+            if current {
+                break;
+            }
+            self.deadlines.pop();
+        }
+        let retire = self.retiring.values().min().copied();
         let deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
         [retire, deadline].into_iter().flatten().min()
     }
@@ -310,15 +330,26 @@ impl Engine {
             session.on_timer(now);
             self.drain(discr, now);
         }
+        while let Some(Reverse((at, discr))) = self.early.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.early.pop();
+            let Some(session) = self.sessions.get_mut(discr) else { continue };
+            if session.earliest_deadline() != Some(at) {
+                continue;
+            }
+            session.on_timer(now);
+            self.drain(discr, now);
+        }
     }
 
     fn retire(&mut self, now: Time) {
-        let due: Vec<u32> = self
-            .peers
-            .iter()
-            .filter(|(_, peer)| peer.retire_at.is_some_and(|at| at <= now))
-            .map(|(d, _)| *d)
-            .collect();
+        if self.retiring.is_empty() {
+            return;
+        }
+        let due: Vec<u32> =
+            self.retiring.iter().filter(|(_, at)| **at <= now).map(|(discr, _)| *discr).collect();
         for discr in due {
             self.remove(discr);
         }
@@ -471,6 +502,11 @@ impl Engine {
         let outputs: Vec<Output> = session.drain_outputs().collect();
         if let Some(deadline) = session.next_deadline() {
             self.deadlines.push(Reverse((deadline, discr)));
+        }
+        if let Some(early) = session.earliest_deadline()
+            && Some(early) != session.next_deadline()
+        {
+            self.early.push(Reverse((early, discr)));
         }
         let came_up = outputs.iter().any(|o| matches!(o, Output::StateChange(c) if c.to == State::Up));
         let synced = outputs.iter().any(|o| matches!(o, Output::FastPath(_)));
@@ -737,11 +773,14 @@ impl Engine {
         session.admin_down(now, Diagnostic::AdministrativelyDown);
         self.drain(discr, now);
         if let Some(peer) = self.peers.get_mut(&discr) {
-            peer.retire_at = Some(now + linger.min(Duration::from_secs(3)));
+            let at = now + linger.min(Duration::from_secs(3));
+            peer.retire_at = Some(at);
+            self.retiring.insert(discr, at);
         }
     }
 
     fn remove(&mut self, discr: u32) {
+        self.retiring.remove(&discr);
         self.sessions.remove(discr);
         if let Some(peer) = self.peers.remove(&discr) {
             self.ports.release(peer.tx.source_port);

@@ -165,7 +165,8 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     ));
     table.note(
         "trials measured: trials whose Down answered the cut: B's last packet said Up and left before the cut was in \
-         place (a Down that followed B's own Down, or a session that failed before the cut, is not a detection)",
+         place, and A's Down came at least the detection time after it (a Down that followed B's own Down, or a session \
+         that failed before the cut or for another reason, is not a detection)",
     );
     table.note(format!("plot: {}", plot.display()));
     table.publish(&context.out, &context.machine)
@@ -224,8 +225,13 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
         .map(|session| {
             let mut samples = Vec::new();
             for window in &windows {
-                if let Some(detection_us) = detection(&a_packets, &b_packets, window, &session.a, &session.b)
-                {
+                if let Some(detection_us) = detection(
+                    &a_packets,
+                    &b_packets,
+                    window,
+                    (&session.a, &session.b),
+                    session.detection_time_us(),
+                ) {
                     samples.push((detection_us as f64 - session.detection_time_us() as f64) / 1000.0);
                 }
             }
@@ -252,8 +258,8 @@ fn detection(
     a_packets: &[BfdPacket],
     b_packets: &[BfdPacket],
     window: &Window,
-    a: &str,
-    b: &str,
+    (a, b): (&str, &str),
+    detection_time_us: u64,
 ) -> Option<u64> {
     let down = a_packets.iter().find(|packet| {
         packet.at_us >= window.cut_us
@@ -274,7 +280,12 @@ fn detection(
     // the cut was being put in place (not long before: the capture lost
     // nothing). Otherwise A's Down answered something else, e.g. B's own
     // Down when B, starved, had detected A first; no measurement then.
-    let detected_the_cut =
-        is_up(&last.state) && last.at_us + 2_000_000 > window.cut_us && last.at_us <= window.cut_done_us;
+    // And a Down sooner than the detection time after B's last packet is
+    // not a detection: A's session failed for another reason (a starved
+    // side) while the cut went in.
+    let detected_the_cut = is_up(&last.state)
+        && last.at_us + 2_000_000 > window.cut_us
+        && last.at_us <= window.cut_done_us
+        && down.at_us - last.at_us >= detection_time_us;
     detected_the_cut.then(|| down.at_us - last.at_us)
 }
