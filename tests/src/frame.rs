@@ -109,41 +109,68 @@ pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
 /// Sends `frame` as is out of `interface` through an AF_PACKET socket.
 /// Call it from a thread in the interface's namespace.
 pub fn send_raw(interface: &str, frame: &[u8]) -> anyhow::Result<()> {
-    let name = std::ffi::CString::new(interface)?;
-    // SAFETY: `name` is a valid NUL-terminated string.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        bail!("no interface {interface} here");
+    RawSender::open(interface)?.send(frame)
+}
+
+/// An AF_PACKET socket bound to one interface, for sending frames as they
+/// are (many, when opened once). Open it from a thread in the interface's
+/// namespace.
+pub struct RawSender {
+    socket: std::os::fd::OwnedFd,
+    address: libc::sockaddr_ll,
+    interface: String,
+}
+
+impl RawSender {
+    /// A socket sending out of `interface`.
+    pub fn open(interface: &str) -> anyhow::Result<RawSender> {
+        let name = std::ffi::CString::new(interface)?;
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("no interface {interface} here");
+        }
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+        }
+        // SAFETY: `fd` is a fresh socket nobody else owns.
+        let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_ifindex = ifindex as i32;
+        address.sll_halen = 6;
+        Ok(RawSender { socket, address, interface: interface.to_owned() })
     }
-    // SAFETY: plain socket(2) call; the result is checked and owned below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+
+    /// Sends one Ethernet frame (its destination MAC addresses the link
+    /// layer).
+    pub fn send(&self, frame: &[u8]) -> anyhow::Result<()> {
+        if frame.len() < 14 {
+            bail!("a {}-byte frame is shorter than an Ethernet header", frame.len());
+        }
+        let mut address = self.address;
+        address.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: `frame` and `address` are valid for the lengths given, and
+        // the socket is open for the duration of the call.
+        let sent = unsafe {
+            libc::sendto(
+                std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw const address).cast(),
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if sent != frame.len() as isize {
+            return Err(std::io::Error::last_os_error())
+                .context(format!("sending a raw frame on {}", self.interface));
+        }
+        Ok(())
     }
-    // SAFETY: `fd` is a fresh socket nobody else owns.
-    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    address.sll_family = libc::AF_PACKET as u16;
-    address.sll_ifindex = ifindex as i32;
-    address.sll_halen = 6;
-    address.sll_addr[..6].copy_from_slice(&frame[..6]);
-    // SAFETY: `frame` and `address` are valid for the lengths given, and
-    // the socket is open for the duration of the call.
-    let sent = unsafe {
-        libc::sendto(
-            std::os::fd::AsRawFd::as_raw_fd(&socket),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (&raw const address).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if sent != frame.len() as isize {
-        return Err(std::io::Error::last_os_error()).context(format!("sending a raw frame on {interface}"));
-    }
-    Ok(())
 }
 
 /// An AF_PACKET socket that receives every frame arriving on one

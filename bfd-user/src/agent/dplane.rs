@@ -80,6 +80,9 @@ struct Channel {
     next_probe: Instant,
     /// The oldest unanswered probe.
     probe_sent: Option<Instant>,
+    /// When it opened, and how many sessions it registered.
+    opened: Instant,
+    registered: usize,
     probe_id: u16,
 }
 
@@ -204,6 +207,8 @@ impl Driver {
                 next_probe: now + PROBE_INTERVAL,
                 probe_sent: None,
                 probe_id: 0,
+                opened: now,
+                registered: 0,
             },
         );
         let events = self.events_tx.clone();
@@ -250,8 +255,13 @@ impl Driver {
     }
 
     fn lost(&mut self, channel: ChannelId, reason: &str) {
-        if self.channels.remove(&channel).is_none() {
-            return;
+        let Some(closed) = self.channels.remove(&channel) else { return };
+        if !self.address.connect && closed.registered == 0 && closed.opened.elapsed() < Duration::from_secs(1)
+        {
+            warn!(
+                address = %self.address,
+                "bfdd closed the channel right after connecting: FRR before 10.3 does so in every unixc:/ipv4c:/ipv6c: connection (fixed in 10.3); give both sides unix: or ipv4: instead, where the agent connects"
+            );
         }
         let sessions = self.registry.channel_lost(channel);
         warn!(
@@ -271,6 +281,7 @@ impl Driver {
         match message {
             Message::AddSession(session) => {
                 if let Some(open) = self.channels.get_mut(&channel) {
+                    open.registered += 1;
                     let run = open.run.get_or_insert(Run { adds: 0, quiet_until: Instant::now() });
                     run.adds += 1;
                     run.quiet_until = Instant::now() + RUN_QUIET;

@@ -155,16 +155,19 @@ struct Peer {
     span: Span,
 }
 
+/// Sessions by a time, earliest first.
+type TimerHeap = BinaryHeap<Reverse<(Time, u32)>>;
+
 /// The engine's state; runs on its own thread ([`Engine::run`]).
 pub struct Engine {
     sessions: Sessions,
     peers: HashMap<u32, Peer>,
-    deadlines: BinaryHeap<Reverse<(Time, u32)>>,
+    deadlines: TimerHeap,
     /// When each session's due work may be done early
     /// ([`Session::earliest_deadline`]): whatever wakes the engine serves
     /// those too, so transmissions due close together leave in one wake-up
     /// and one `sendmmsg`.
-    early: BinaryHeap<Reverse<(Time, u32)>>,
+    early: TimerHeap,
     /// Sessions saying goodbye, and when they go (a few at most: the
     /// engine's loop looks at these on every wake, never at every session).
     retiring: HashMap<u32, Time>,
@@ -317,26 +320,28 @@ impl Engine {
     }
 
     fn fire_timers(&mut self, now: Time) {
-        while let Some(Reverse((at, discr))) = self.deadlines.peek().copied() {
+        self.fire_due(now, |engine| &mut engine.deadlines, Session::next_deadline);
+        // Whatever woke the engine, the sessions whose due work may be
+        // done by now are served too.
+        self.fire_due(now, |engine| &mut engine.early, Session::earliest_deadline);
+    }
+
+    /// Runs the sessions whose entry in `heap` is due by `now` and still
+    /// their current `deadline` (entries are pushed on every input; only
+    /// the current one fires).
+    fn fire_due(
+        &mut self,
+        now: Time,
+        heap: fn(&mut Engine) -> &mut TimerHeap,
+        deadline: fn(&Session) -> Option<Time>,
+    ) {
+        while let Some(Reverse((at, discr))) = heap(self).peek().copied() {
             if at > now {
                 break;
             }
-            self.deadlines.pop();
-            // Entries are pushed on every input; only the current one fires.
+            heap(self).pop();
             let Some(session) = self.sessions.get_mut(discr) else { continue };
-            if session.next_deadline() != Some(at) {
-                continue;
-            }
-            session.on_timer(now);
-            self.drain(discr, now);
-        }
-        while let Some(Reverse((at, discr))) = self.early.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.early.pop();
-            let Some(session) = self.sessions.get_mut(discr) else { continue };
-            if session.earliest_deadline() != Some(at) {
+            if deadline(session) != Some(at) {
                 continue;
             }
             session.on_timer(now);

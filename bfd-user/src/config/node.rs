@@ -361,48 +361,12 @@ fn read_routes(
 ) -> Option<crate::routes::RouteSettings> {
     let fields = reader.mapping(node, routes_path)?;
     reader.only_known(&fields, routes_path, &["tables", "protocols", "stateFile"]);
-    let mut tables = Vec::new();
-    if let Some(list) = fields.get("tables") {
-        let list_path = join(routes_path, "tables");
-        for (index, item) in reader.sequence(list, &list_path).unwrap_or_default().iter().enumerate() {
-            let item_path = format!("{list_path}[{index}]");
-            // A name (`main`) or a number (`100`): any scalar.
-            let Some(text) = item.scalar().map(str::to_owned) else {
-                reader.error(
-                    item.line,
-                    &item_path,
-                    Reason::Invalid(format!("expected a table, found {}", item.describe())),
-                );
-                continue;
-            };
-            match parse_route_table(&text) {
-                Ok(table) => tables.push(table),
-                Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
-            }
-        }
-    }
+    let mut tables = read_scalar_list(reader, &fields, routes_path, "tables", "a table", parse_route_table);
     if tables.is_empty() {
         tables.push(crate::routes::MAIN_TABLE);
     }
-    let mut protocols = Vec::new();
-    if let Some(list) = fields.get("protocols") {
-        let list_path = join(routes_path, "protocols");
-        for (index, item) in reader.sequence(list, &list_path).unwrap_or_default().iter().enumerate() {
-            let item_path = format!("{list_path}[{index}]");
-            let Some(text) = item.scalar().map(str::to_owned) else {
-                reader.error(
-                    item.line,
-                    &item_path,
-                    Reason::Invalid(format!("expected a route protocol, found {}", item.describe())),
-                );
-                continue;
-            };
-            match parse_route_protocol(&text) {
-                Ok(protocol) => protocols.push(protocol),
-                Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
-            }
-        }
-    }
+    let protocols =
+        read_scalar_list(reader, &fields, routes_path, "protocols", "a route protocol", parse_route_protocol);
     let state_file = match fields.get("stateFile") {
         Some(node) => {
             let text = reader.string(node, &join(routes_path, "stateFile"))?;
@@ -416,6 +380,37 @@ fn read_routes(
         None => PathBuf::from(DEFAULT_ROUTE_STATE_FILE),
     };
     Some(crate::routes::RouteSettings { tables, protocols, state_file })
+}
+
+/// `field: [A, B, ...]` of scalars (names or numbers), each parsed by
+/// `parse`; every bad item is an error at its own line.
+fn read_scalar_list<T>(
+    reader: &mut Reader<'_>,
+    fields: &Fields<'_>,
+    parent: &str,
+    field: &str,
+    what: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Vec<T> {
+    let mut values = Vec::new();
+    let Some(list) = fields.get(field) else { return values };
+    let list_path = join(parent, field);
+    for (index, item) in reader.sequence(list, &list_path).unwrap_or_default().iter().enumerate() {
+        let item_path = format!("{list_path}[{index}]");
+        let Some(text) = item.scalar().map(str::to_owned) else {
+            reader.error(
+                item.line,
+                &item_path,
+                Reason::Invalid(format!("expected {what}, found {}", item.describe())),
+            );
+            continue;
+        };
+        match parse(&text) {
+            Ok(value) => values.push(value),
+            Err(why) => reader.error(item.line, &item_path, Reason::Invalid(why)),
+        }
+    }
+    values
 }
 
 /// A route protocol as `ip route` names it (`/etc/iproute2/rt_protos`):

@@ -21,7 +21,6 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     path::PathBuf,
     process::{Child, Stdio},
     time::{Duration, Instant},
@@ -30,7 +29,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use bfd_tests::{
     e2e::{Cut, TempDir, set_sysctl},
-    frame::{UdpFrame, mac_address},
+    frame::{RawSender, UdpFrame, mac_address},
     lab::{NetNs, wait_for},
 };
 use nix::{sys::signal::Signal, unistd::Pid};
@@ -172,7 +171,7 @@ fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyh
     let interface = pair.link.b_if.clone();
     let paced = frames.clone();
     pair.link.b.run_in(move || {
-        let socket = RawSocket::open(&interface)?;
+        let socket = RawSender::open(&interface)?;
         let start = Instant::now();
         for (index, frame) in paced.iter().enumerate() {
             let due = start + Duration::from_millis(index as u64);
@@ -193,7 +192,7 @@ fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyh
     let interface = pair.link.b_if.clone();
     let flood_frames = frames;
     let sent = pair.link.b.run_in(move || {
-        let socket = RawSocket::open(&interface)?;
+        let socket = RawSender::open(&interface)?;
         let start = Instant::now();
         let mut sent = 0u64;
         while start.elapsed() < flood {
@@ -215,57 +214,6 @@ fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyh
         offered_pps: sent.0 as f64 / seconds,
         reflected_pps: rx_after.saturating_sub(rx_before) as f64 / seconds,
     })
-}
-
-/// An AF_PACKET socket bound to one interface, for sending frames as is.
-struct RawSocket {
-    socket: OwnedFd,
-    address: libc::sockaddr_ll,
-}
-
-impl RawSocket {
-    fn open(interface: &str) -> anyhow::Result<RawSocket> {
-        let name = std::ffi::CString::new(interface)?;
-        // SAFETY: `name` is a valid NUL-terminated string.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            bail!("no interface {interface} here");
-        }
-        // SAFETY: plain socket(2) call; the result is checked and owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
-        }
-        // SAFETY: `fd` is a fresh socket nobody else owns.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        address.sll_family = libc::AF_PACKET as u16;
-        address.sll_ifindex = ifindex as i32;
-        address.sll_halen = 6;
-        Ok(RawSocket { socket, address })
-    }
-
-    fn send(&self, frame: &[u8]) -> anyhow::Result<()> {
-        let mut address = self.address;
-        address.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: `frame` and `address` are valid for the lengths given,
-        // and the socket is open for the duration of the call.
-        let sent = unsafe {
-            libc::sendto(
-                self.socket.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&raw const address).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if sent != frame.len() as isize {
-            return Err(std::io::Error::last_os_error()).context("sending a raw frame");
-        }
-        Ok(())
-    }
 }
 
 /// tcpdump writing a pcap file; stopped (SIGINT, then SIGKILL) on drop.
