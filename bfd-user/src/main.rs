@@ -77,6 +77,13 @@ struct RunArgs {
     /// locked memory.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
     rt_priority: Option<u8>,
+    /// Run the engine thread SCHED_DEADLINE with this budget, RUNTIME/PERIOD
+    /// (e.g. 300us/1ms), with locked memory: unlike SCHED_FIFO, not
+    /// preempted by the kernel's fair server when real-time tasks saturate
+    /// a CPU (overrides spec.rtDeadline).
+    #[arg(long, value_name = "RUNTIME/PERIOD", value_parser = config::parse_rt_deadline,
+          conflicts_with = "rt_priority")]
+    rt_deadline: Option<config::DeadlineBudget>,
     /// This node's name (for BGPPeer nodeSelectors; overrides spec.nodeName).
     #[arg(long)]
     node_name: Option<String>,
@@ -292,6 +299,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         pin_path: args.pin_path,
         control_socket: args.control_socket,
         rt_priority: args.rt_priority,
+        rt_deadline: args.rt_deadline,
         no_xdp: args.no_xdp.then_some(true),
         xdp_mode: args.mode,
         hook: args.hook,
@@ -311,7 +319,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         xdp_mode: node.xdp_mode,
         no_xdp: node.no_xdp,
         control_socket: node.control_socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-        rt_priority: node.rt_priority,
+        scheduling: node.engine_scheduling(),
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),

@@ -122,6 +122,25 @@ impl Agent {
         Ok(agent)
     }
 
+    /// The agent's process id (`nsenter` execs it, so the child is the
+    /// agent), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The thread id of its thread named `name` (`bfd-engine`, ...).
+    pub fn thread_id(&self, name: &str) -> anyhow::Result<u32> {
+        let pid = self.pid().context("the agent is not running")?;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let task = task?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() == name {
+                return task.file_name().to_string_lossy().parse().context("a task id");
+            }
+        }
+        bail!("agent {} has no thread named {name}", self.name)
+    }
+
     /// When the process was spawned.
     pub fn started(&self) -> Instant {
         self.started

@@ -11,6 +11,7 @@ mod neighbour;
 pub mod net;
 mod report;
 mod route_worker;
+mod sched;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,8 +41,8 @@ pub struct AgentOptions {
     pub no_xdp: bool,
     /// The control socket.
     pub control_socket: PathBuf,
-    /// SCHED_FIFO priority for the engine thread.
-    pub rt_priority: Option<u8>,
+    /// How the engine thread is scheduled.
+    pub scheduling: bfd_user::config::EngineScheduling,
     /// The state-change hook, if any.
     pub hook: Option<bfd_user::config::HookSettings>,
     /// Kernel route withdrawal, if on.
@@ -97,11 +98,11 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         engine.observe(reports_tx);
         (address, reports)
     });
-    let rt_priority = options.rt_priority;
+    let scheduling = options.scheduling;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
         .spawn(move || {
-            prepare_engine_thread(rt_priority);
+            sched::apply_to_current_thread(scheduling);
             engine.run();
         })
         .context("starting the engine thread")?;
@@ -182,28 +183,6 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
             let _ = fastpath::detach(&attached.pin_dir);
             None
         }
-    }
-}
-
-/// Real-time priority and locked memory for the engine thread, when asked:
-/// on a starved node the thread that sends BFD packets must still run.
-fn prepare_engine_thread(rt_priority: Option<u8>) {
-    // Wake up when asked, not up to 50 µs later (the default timer slack).
-    // SAFETY: prctl(PR_SET_TIMERSLACK) takes an integer and touches no memory.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0) };
-    let Some(priority) = rt_priority else { return };
-    let param = libc::sched_param { sched_priority: i32::from(priority) };
-    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
-    // sched_param that outlives the call.
-    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    if result != 0 {
-        warn!(priority, error = %std::io::Error::last_os_error(), "SCHED_FIFO refused; running at normal priority");
-    } else {
-        info!(priority, "engine thread runs SCHED_FIFO");
-    }
-    // SAFETY: mlockall takes flags and touches no memory of ours.
-    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-        warn!(error = %std::io::Error::last_os_error(), "mlockall refused; memory may be paged out");
     }
 }
 

@@ -86,8 +86,7 @@ pub(crate) fn summary(config: &AgentConfig) -> String {
         };
         format!("{mode} mode{interfaces}, pinned at {}", node.pin_path.display())
     };
-    let scheduling =
-        node.rt_priority.map_or("normal".to_owned(), |priority| format!("SCHED_FIFO {priority}"));
+    let scheduling = node.engine_scheduling();
     let socket = node.control_socket.as_ref().map_or("default".to_owned(), |path| path.display().to_string());
     let _ = writeln!(text, "  XDP {xdp}; transmit thread {scheduling}; control socket {socket}");
 

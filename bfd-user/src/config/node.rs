@@ -27,6 +27,7 @@ const AGENT_FIELDS: &[&str] = &[
     "pinPath",
     "controlSocket",
     "rtPriority",
+    "rtDeadline",
     "noXdp",
     "xdpMode",
     "hook",
@@ -56,6 +57,9 @@ pub struct NodeSettings {
     /// `rtPriority`: SCHED_FIFO priority (1 to 99) of the transmit thread;
     /// `None`: normal scheduling.
     pub rt_priority: Option<u8>,
+    /// `rtDeadline`: SCHED_DEADLINE budget of the transmit thread, instead
+    /// of `rtPriority` (never both).
+    pub rt_deadline: Option<DeadlineBudget>,
     /// `noXdp`: run every session in userspace.
     pub no_xdp: bool,
     /// `xdpMode`: `auto` (native, falling back to generic), `native` or
@@ -96,6 +100,7 @@ impl Default for NodeSettings {
             pin_path: PathBuf::from(DEFAULT_PIN_DIR),
             control_socket: None,
             rt_priority: None,
+            rt_deadline: None,
             no_xdp: false,
             xdp_mode: AttachMode::Auto,
             hook: None,
@@ -122,8 +127,10 @@ pub struct NodeOverrides {
     pub pin_path: Option<PathBuf>,
     /// `--control-socket`.
     pub control_socket: Option<PathBuf>,
-    /// `--rt-priority`.
+    /// `--rt-priority`: replaces the file's `rtPriority` or `rtDeadline`.
     pub rt_priority: Option<u8>,
+    /// `--rt-deadline`: replaces the file's `rtPriority` or `rtDeadline`.
+    pub rt_deadline: Option<DeadlineBudget>,
     /// `--no-xdp`.
     pub no_xdp: Option<bool>,
     /// `--xdp-mode`.
@@ -162,6 +169,7 @@ impl NodeSettings {
             pin_path,
             control_socket,
             rt_priority,
+            rt_deadline,
             no_xdp,
             xdp_mode,
             hook,
@@ -177,7 +185,11 @@ impl NodeSettings {
         self.interfaces = interfaces.unwrap_or(self.interfaces);
         self.pin_path = pin_path.unwrap_or(self.pin_path);
         self.control_socket = control_socket.or(self.control_socket);
-        self.rt_priority = rt_priority.or(self.rt_priority);
+        // One scheduling policy: a flag for either replaces the file's.
+        if rt_priority.is_some() || rt_deadline.is_some() {
+            self.rt_priority = rt_priority;
+            self.rt_deadline = rt_deadline;
+        }
         self.no_xdp = no_xdp.unwrap_or(self.no_xdp);
         self.xdp_mode = xdp_mode.unwrap_or(self.xdp_mode);
         if let Some(program) = hook {
@@ -215,6 +227,15 @@ impl NodeSettings {
         labels
     }
 
+    /// How the engine (transmit) thread is scheduled.
+    pub fn engine_scheduling(&self) -> EngineScheduling {
+        match (self.rt_deadline, self.rt_priority) {
+            (Some(budget), _) => EngineScheduling::Deadline(budget),
+            (None, Some(priority)) => EngineScheduling::Fifo(priority),
+            (None, None) => EngineScheduling::Normal,
+        }
+    }
+
     /// What differs from `other`, by spec field name.
     pub fn changed_fields(&self, other: &NodeSettings) -> Vec<&'static str> {
         let mut changed = Vec::new();
@@ -229,6 +250,7 @@ impl NodeSettings {
         compare("pinPath", self.pin_path != other.pin_path);
         compare("controlSocket", self.control_socket != other.control_socket);
         compare("rtPriority", self.rt_priority != other.rt_priority);
+        compare("rtDeadline", self.rt_deadline != other.rt_deadline);
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
         compare("hook", self.hook != other.hook);
@@ -252,6 +274,88 @@ pub fn parse_rt_priority(text: &str) -> Result<u8, String> {
         Ok(priority @ 1..=99) => Ok(priority),
         _ => Err(format!("{text:?} is not a real-time priority (1 to 99)")),
     }
+}
+
+/// How the engine thread, which sends every control packet and reads the
+/// kernel's detection events, is scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineScheduling {
+    /// SCHED_OTHER, like every other process.
+    Normal,
+    /// SCHED_FIFO at this priority (`rtPriority`): above every normal
+    /// process and every real-time one of a lower priority. Since Linux
+    /// 6.12 the fair server still preempts it for up to 50 ms a second on
+    /// a CPU that real-time work saturates (see [`DeadlineBudget`]).
+    Fifo(u8),
+    /// SCHED_DEADLINE with this budget (`rtDeadline`).
+    Deadline(DeadlineBudget),
+}
+
+impl std::fmt::Display for EngineScheduling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineScheduling::Normal => write!(f, "normal"),
+            EngineScheduling::Fifo(priority) => write!(f, "SCHED_FIFO {priority}"),
+            EngineScheduling::Deadline(budget) => write!(f, "SCHED_DEADLINE {budget}"),
+        }
+    }
+}
+
+/// A SCHED_DEADLINE budget (`rtDeadline: 300us/1ms`): the engine thread
+/// may run `runtime` in every `period`, and the kernel runs it before
+/// anything with a later deadline. That includes the fair server, a
+/// deadline entity (50 ms per 1 s) through which Linux 6.12 and later run
+/// normal tasks on a CPU that real-time tasks saturate, preempting
+/// SCHED_FIFO ones at any priority: under `chrt -f` busy loops a SCHED_FIFO
+/// engine stalls for up to 50 ms once a second, a SCHED_DEADLINE one does
+/// not. The price is the budget: an engine that needs more than `runtime`
+/// in a `period` waits for the next period, so `period` bounds the added
+/// delay and `runtime / period` the share of a CPU it can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlineBudget {
+    /// CPU time per period.
+    pub runtime: std::time::Duration,
+    /// The period, also the relative deadline.
+    pub period: std::time::Duration,
+}
+
+/// The periods `rtDeadline` accepts, µs: the kernel's default minimum
+/// (`kernel.sched_deadline_period_min_us`) to 1 s; beyond a few ms a
+/// throttled engine would delay packets by more than short BFD intervals
+/// allow.
+pub const DEADLINE_PERIOD_US: std::ops::RangeInclusive<u64> = 100..=1_000_000;
+/// The shortest runtime `rtDeadline` accepts, µs.
+pub const DEADLINE_MIN_RUNTIME_US: u64 = 10;
+
+impl std::fmt::Display for DeadlineBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::interval::format_interval;
+        write!(f, "{}/{}", format_interval(self.runtime), format_interval(self.period))
+    }
+}
+
+/// `--rt-deadline RUNTIME/PERIOD` and `rtDeadline`: two durations with
+/// units (`300us/1ms`), the runtime at least 10 µs and at most the period,
+/// the period 100 µs to 1 s.
+pub fn parse_rt_deadline(text: &str) -> Result<DeadlineBudget, String> {
+    use super::interval::parse_interval;
+    let Some((runtime, period)) = text.split_once('/') else {
+        return Err(format!("{text:?} is not RUNTIME/PERIOD (for example 300us/1ms)"));
+    };
+    let runtime = parse_interval(runtime).map_err(|why| format!("runtime: {why}"))?;
+    let period = parse_interval(period).map_err(|why| format!("period: {why}"))?;
+    let period_us = period.as_micros() as u64;
+    if !DEADLINE_PERIOD_US.contains(&period_us) {
+        return Err(format!(
+            "{text:?}: the period must be {}us to {}s",
+            DEADLINE_PERIOD_US.start(),
+            DEADLINE_PERIOD_US.end() / 1_000_000
+        ));
+    }
+    if runtime.as_micros() < u128::from(DEADLINE_MIN_RUNTIME_US) || runtime > period {
+        return Err(format!("{text:?}: the runtime must be {DEADLINE_MIN_RUNTIME_US}us to the period"));
+    }
+    Ok(DeadlineBudget { runtime, period })
 }
 
 /// An interface name as the kernel accepts it (`dev_valid_name`): 1 to 15
@@ -320,6 +424,20 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
     settings.control_socket = absolute_path("controlSocket");
     if let Some(node) = spec.get("rtPriority") {
         settings.rt_priority = reader.integer(node, &path("rtPriority"), 1, 99).map(|p| p as u8);
+    }
+    if let Some(node) = spec.get("rtDeadline")
+        && let Some(text) = reader.string(node, &path("rtDeadline"))
+    {
+        if spec.get("rtPriority").is_some() {
+            let reason = "rtPriority is set too: the engine thread takes one policy, SCHED_FIFO \
+                          (rtPriority) or SCHED_DEADLINE (rtDeadline)";
+            reader.error(node.line, &path("rtDeadline"), Reason::Invalid(reason.into()));
+        } else {
+            match parse_rt_deadline(&text) {
+                Ok(budget) => settings.rt_deadline = Some(budget),
+                Err(why) => reader.error(node.line, &path("rtDeadline"), Reason::Invalid(why)),
+            }
+        }
     }
     if let Some(node) = spec.get("noXdp") {
         settings.no_xdp = reader.boolean(node, &path("noXdp")).unwrap_or(false);
@@ -528,6 +646,23 @@ mod tests {
         assert_eq!(file.clone().with_overrides(&NodeOverrides::default()), file);
         assert_eq!(merged.changed_fields(&file), ["nodeLabels", "interfaces", "pinPath", "noXdp", "xdpMode"]);
 
+        assert_eq!(merged.engine_scheduling(), EngineScheduling::Fifo(50));
+        // A flag for either policy replaces the file's policy.
+        let budget = parse_rt_deadline("200us/1ms").unwrap();
+        let deadline = file
+            .clone()
+            .with_overrides(&NodeOverrides { rt_deadline: Some(budget), ..NodeOverrides::default() });
+        assert_eq!(
+            (deadline.rt_priority, deadline.engine_scheduling()),
+            (None, EngineScheduling::Deadline(budget))
+        );
+        assert_eq!(deadline.changed_fields(&file), ["rtPriority", "rtDeadline"]);
+        assert_eq!(deadline.engine_scheduling().to_string(), "SCHED_DEADLINE 200us/1ms");
+        let fifo =
+            deadline.with_overrides(&NodeOverrides { rt_priority: Some(70), ..NodeOverrides::default() });
+        assert_eq!(fifo.engine_scheduling(), EngineScheduling::Fifo(70));
+        assert_eq!(NodeSettings::default().engine_scheduling().to_string(), "normal");
+
         assert_eq!(merged.selection_labels()[HOSTNAME_LABEL], "node-a");
         let mut explicit = merged.clone();
         explicit.node_labels.insert(HOSTNAME_LABEL.into(), "other".into());
@@ -543,6 +678,23 @@ mod tests {
         assert_eq!(parse_rt_priority("99"), Ok(99));
         assert!(parse_rt_priority("0").is_err());
         assert!(parse_rt_priority("100").is_err());
+        let budget = parse_rt_deadline("300us/1ms").unwrap();
+        assert_eq!((budget.runtime.as_micros(), budget.period.as_micros()), (300, 1000));
+        assert_eq!(budget.to_string(), "300us/1ms");
+        assert_eq!(parse_rt_deadline("0.5ms/2.5ms").unwrap().to_string(), "500us/2.5ms");
+        assert_eq!(parse_rt_deadline("100us/100us").unwrap().runtime.as_micros(), 100);
+        for (text, why) in [
+            ("300us", "is not RUNTIME/PERIOD"),
+            ("300/1ms", "runtime: \"300\" has no unit"),
+            ("300us/1xs", "period: \"1xs\": unknown unit"),
+            ("2ms/1ms", "the runtime must be 10us to the period"),
+            ("5us/1ms", "the runtime must be 10us to the period"),
+            ("50us/50us", "the period must be 100us to 1s"),
+            ("1ms/2s", "the period must be 100us to 1s"),
+        ] {
+            let error = parse_rt_deadline(text).unwrap_err();
+            assert!(error.contains(why), "{text}: {error}");
+        }
         assert_eq!(parse_interface_name("eth0"), Ok("eth0".into()));
         assert!(parse_interface_name("a-very-long-name0").is_err());
         assert!(parse_interface_name("eth0:1").is_err());

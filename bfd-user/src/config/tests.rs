@@ -569,6 +569,39 @@ spec:
 }
 
 #[test]
+fn rt_deadline_is_a_budget_and_excludes_rt_priority() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    let node = load_one(&agent("  rtDeadline: 250us/1ms\n")).unwrap().node;
+    assert_eq!(node.engine_scheduling().to_string(), "SCHED_DEADLINE 250us/1ms");
+    assert_eq!(node.rt_priority, None);
+    // Quoted or not, the same string.
+    assert_eq!(load_one(&agent("  rtDeadline: '250us/1ms'\n")).unwrap().node, node);
+    assert_eq!(
+        errors(&agent("  rtPriority: 50\n  rtDeadline: 250us/1ms\n")),
+        ["c.yaml:6: BFDAgentConfig n: spec.rtDeadline: rtPriority is set too: the engine thread takes \
+          one policy, SCHED_FIFO (rtPriority) or SCHED_DEADLINE (rtDeadline)"]
+    );
+    assert_eq!(
+        errors(&agent("  rtDeadline: 2ms/1ms\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.rtDeadline: \"2ms/1ms\": the runtime must be 10us to the \
+          period"]
+    );
+    assert_eq!(
+        errors(&agent("  rtDeadline: 300us\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.rtDeadline: \"300us\" is not RUNTIME/PERIOD (for example \
+          300us/1ms)"]
+    );
+    // The command line's policy replaces the file's, whichever it is.
+    let file = agent("  rtPriority: 50\n");
+    let budget = parse_rt_deadline("100us/500us").unwrap();
+    let overrides = NodeOverrides { rt_deadline: Some(budget), ..NodeOverrides::default() };
+    let config = load_sources(sources(&[("c.yaml", &file)]), &overrides).unwrap();
+    assert_eq!(config.node.engine_scheduling(), EngineScheduling::Deadline(budget));
+}
+
+#[test]
 fn node_selectors_choose_the_peers_of_this_node() {
     let selected = |selectors: &str, overrides: &NodeOverrides| -> bool {
         let text =

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::{
     Context,
-    load::{AGENT_RT_PRIORITY, Load},
+    load::{AGENT_RT_DEADLINE, AGENT_RT_PRIORITY, Load, agent_schedulings},
     pair::{Implementation, Pair, sessions},
     report::{Cell, Summary, Table, Target},
     svg,
@@ -36,15 +36,16 @@ const MAX_TARGET_MS: f64 = 1.0;
 
 /// The (implementation, load) configurations, in order.
 pub fn configurations() -> Vec<(Implementation, Load)> {
-    let agent = Implementation::Agent(None);
-    let agent_rt = Implementation::Agent(Some(AGENT_RT_PRIORITY));
+    let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
     vec![
         (agent, Load::Idle),
         (Implementation::Bfdd, Load::Idle),
         (agent, Load::Stress),
+        (agent_deadline, Load::Stress),
         (Implementation::Bfdd, Load::Stress),
         (agent, Load::RtHogs),
-        (agent_rt, Load::RtHogs),
+        (agent_fifo, Load::RtHogs),
+        (agent_deadline, Load::RtHogs),
         (Implementation::Bfdd, Load::RtHogs),
     ]
 }
@@ -160,7 +161,8 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     );
     table.note(format!(
         "loads: stress-ng --cpu 16 (normal priority); chrt -f 50 busy loops pinned to each of the {} cores; \
-         --rt-priority {AGENT_RT_PRIORITY} runs the agent's engine thread SCHED_FIFO above them",
+         --rt-priority {AGENT_RT_PRIORITY} runs the agent's engine thread SCHED_FIFO above them, --rt-deadline \
+         {AGENT_RT_DEADLINE} runs it SCHED_DEADLINE (which the kernel's fair server does not preempt)",
         crate::load::cpu_count()
     ));
     table.note(

@@ -32,6 +32,7 @@ use bfd_tests::{
     frame::{RawSender, UdpFrame, mac_address},
     lab::{NetNs, wait_for},
 };
+use bfd_user::config::EngineScheduling;
 use nix::{sys::signal::Signal, unistd::Pid};
 use serde_json::json;
 
@@ -68,7 +69,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         ],
     );
     let mut raw = Vec::new();
-    for implementation in [Implementation::Agent(None), Implementation::Bfdd] {
+    for implementation in [Implementation::Agent(EngineScheduling::Normal), Implementation::Bfdd] {
         let label = match implementation {
             Implementation::Bfdd => "kernel forwarding (bfdd node, ip_forward on)".to_owned(),
             _ => "XDP reflector (bfd-agent node)".to_owned(),

@@ -5,9 +5,10 @@
 //! (both nodes' Up and Down events). bfdd accepts 10 ms at the shortest,
 //! so it runs the 10 ms session only. Within one load phase every pair
 //! runs at the same time (an agent pair with the three sessions, a bfdd
-//! pair, and under the real-time hogs a second agent pair with
-//! `--rt-priority`): each implementation also competes with the other,
-//! which is harder than running alone, and the same for both.
+//! pair, under stress-ng an agent pair with `--rt-deadline`, and under
+//! the real-time hogs agent pairs with `--rt-priority` and with
+//! `--rt-deadline`): each implementation also competes with the others,
+//! which is harder than running alone, and the same for all.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use crate::{
     Context,
-    load::{AGENT_RT_PRIORITY, Load},
+    load::{Load, agent_schedulings},
     pair::{Implementation, Pair, sessions},
     report::{Cell, Table, Target},
 };
@@ -35,10 +36,12 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     );
     let mut raw = Vec::new();
     for load in [Load::Idle, Load::Stress, Load::RtHogs] {
-        let mut implementations = vec![Implementation::Agent(None), Implementation::Bfdd];
-        if load == Load::RtHogs {
-            implementations.insert(1, Implementation::Agent(Some(AGENT_RT_PRIORITY)));
-        }
+        let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
+        let implementations = match load {
+            Load::Idle => vec![agent, Implementation::Bfdd],
+            Load::Stress => vec![agent, agent_deadline, Implementation::Bfdd],
+            Load::RtHogs => vec![agent, agent_fifo, agent_deadline, Implementation::Bfdd],
+        };
         eprintln!("floor: {} for {} s", load.label(), window.as_secs());
         let rows = match phase(load, &implementations, window) {
             Ok(rows) => rows,

@@ -20,6 +20,18 @@ use nix::{sys::signal::Signal, unistd::Pid};
 pub const HOG_PRIORITY: u8 = 50;
 /// The agent's `rtPriority` when it is to run above the hogs.
 pub const AGENT_RT_PRIORITY: u8 = 60;
+/// The agent's `rtDeadline` budget when it is to run above the hogs and
+/// the kernel's fair server: 300 µs in every 1 ms, far more than two
+/// sessions use, and a throttled engine waits at most 0.7 ms.
+pub const AGENT_RT_DEADLINE: &str = "300us/1ms";
+
+/// The agent's scheduling configurations: normal, SCHED_FIFO at
+/// [`AGENT_RT_PRIORITY`], SCHED_DEADLINE with [`AGENT_RT_DEADLINE`].
+pub fn agent_schedulings() -> [bfd_user::config::EngineScheduling; 3] {
+    use bfd_user::config::{EngineScheduling, parse_rt_deadline};
+    let budget = parse_rt_deadline(AGENT_RT_DEADLINE).expect("AGENT_RT_DEADLINE is a valid budget");
+    [EngineScheduling::Normal, EngineScheduling::Fifo(AGENT_RT_PRIORITY), EngineScheduling::Deadline(budget)]
+}
 /// The bench's own priority while hogs run, so that it can always stop
 /// them (its children start with normal scheduling: SCHED_RESET_ON_FORK).
 const BENCH_PRIORITY: i32 = 90;

@@ -20,6 +20,7 @@ use bfd_tests::{
     frame::mac_address,
     lab::{NetNs, run},
 };
+use bfd_user::config::EngineScheduling;
 use serde_json::Value;
 
 use crate::measure::{ProcessSample, find_pid, pinned_map_bytes, rss_kib};
@@ -27,9 +28,9 @@ use crate::measure::{ProcessSample, find_pid, pinned_map_bytes, rss_kib};
 /// Which BFD implementation runs on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
-    /// bfd-agent with the XDP fast path; `Some(p)`: its engine thread runs
-    /// SCHED_FIFO at p (`rtPriority`).
-    Agent(Option<u8>),
+    /// bfd-agent with the XDP fast path, its engine thread scheduled so
+    /// (`rtPriority`, `rtDeadline`).
+    Agent(EngineScheduling),
     /// FRR's bfdd.
     Bfdd,
 }
@@ -38,8 +39,13 @@ impl Implementation {
     /// Its label in tables.
     pub fn label(self) -> String {
         match self {
-            Implementation::Agent(None) => "bfd-agent".into(),
-            Implementation::Agent(Some(priority)) => format!("bfd-agent --rt-priority {priority}"),
+            Implementation::Agent(EngineScheduling::Normal) => "bfd-agent".into(),
+            Implementation::Agent(EngineScheduling::Fifo(priority)) => {
+                format!("bfd-agent --rt-priority {priority}")
+            }
+            Implementation::Agent(EngineScheduling::Deadline(budget)) => {
+                format!("bfd-agent --rt-deadline {budget}")
+            }
             Implementation::Bfdd => "FRR bfdd".into(),
         }
     }
@@ -230,11 +236,11 @@ impl Pair {
         // Bring-up is timed from the start of the second daemon.
         let started;
         let (a, b) = match implementation {
-            Implementation::Agent(priority) => {
+            Implementation::Agent(scheduling) => {
                 let start = |netns: &NetNs, name: &str, iface: &str, a_side: bool| -> anyhow::Result<Node> {
                     let args = AgentArgs {
                         log: "info".into(),
-                        ..AgentArgs::new(iface, agent_config(&sessions, a_side, priority))
+                        ..AgentArgs::new(iface, agent_config(&sessions, a_side, scheduling))
                     };
                     Ok(Node::Agent(Agent::start_with(netns, name, args)?))
                 };
@@ -324,7 +330,7 @@ fn profile_name(interval_us: u64) -> String {
 /// The agent's configuration for one side: a profile per interval (in µs,
 /// as strings), a BGPPeer per session, and a BFDAgentConfig with
 /// `rtPriority` when asked.
-fn agent_config(sessions: &[SessionSpec], a_side: bool, priority: Option<u8>) -> String {
+fn agent_config(sessions: &[SessionSpec], a_side: bool, scheduling: EngineScheduling) -> String {
     let mut intervals: Vec<(u64, u8)> = sessions.iter().map(|s| (s.interval_us, s.multiplier)).collect();
     intervals.sort_unstable();
     intervals.dedup();
@@ -343,10 +349,14 @@ fn agent_config(sessions: &[SessionSpec], a_side: bool, priority: Option<u8>) ->
         let (peer, local) = if a_side { (&session.b, &session.a) } else { (&session.a, &session.b) };
         documents.push(bgp_peer(&format!("s{index}"), peer, local, &profile_name(session.interval_us), ""));
     }
-    if let Some(priority) = priority {
+    let spec = match scheduling {
+        EngineScheduling::Normal => None,
+        EngineScheduling::Fifo(priority) => Some(format!("rtPriority: {priority}")),
+        EngineScheduling::Deadline(budget) => Some(format!("rtDeadline: {budget}")),
+    };
+    if let Some(spec) = spec {
         documents.push(format!(
-            "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: bench}}\nspec: {{rtPriority: \
-             {priority}}}\n"
+            "apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: bench}}\nspec: {{{spec}}}\n"
         ));
     }
     documents.join("---\n")

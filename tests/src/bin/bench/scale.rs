@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bfd_user::config::EngineScheduling;
 use serde_json::{Value, json};
 
 use crate::{
@@ -174,7 +175,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let mut raw = Vec::new();
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut per_session_at_500: Vec<(Implementation, f64)> = Vec::new();
-    for implementation in [Implementation::Agent(None), Implementation::Bfdd] {
+    for implementation in [Implementation::Agent(EngineScheduling::Normal), Implementation::Bfdd] {
         let mut points = Vec::new();
         for &count in &sizes {
             eprintln!("scale: {} with N = {count}", implementation.label());
@@ -282,7 +283,7 @@ pub fn fastpath_share(context: &Context) -> anyhow::Result<()> {
         ],
     );
     let mut raw = Vec::new();
-    for implementation in [Implementation::Agent(None), Implementation::Bfdd] {
+    for implementation in [Implementation::Agent(EngineScheduling::Normal), Implementation::Bfdd] {
         eprintln!("fastpath-share: {} with N = {count}", implementation.label());
         match measure(implementation, count, window).unwrap_or_else(|error| Err(format!("failed: {error:#}")))
         {
