@@ -17,6 +17,7 @@
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 //! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
 //!   bfdd's data plane, under bgpd and the rest of FRR.
+//! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -24,5 +25,6 @@ pub mod control;
 pub mod dplane;
 pub mod fastpath;
 pub mod routes;
+pub mod sched;
 pub mod session_map;
 pub mod show;

@@ -88,7 +88,7 @@ mod config_files {
         let node = &config.node;
         assert_eq!(node.node_name.as_deref(), Some("node-a"));
         assert_eq!(node.interfaces, ["eth0"]);
-        assert_eq!(node.rt_priority, Some(50));
+        assert_eq!(node.engine_scheduling().to_string(), "SCHED_DEADLINE 300us/1ms");
 
         // On a node of rack r2 the rack's router is a peer too.
         let rack2 = NodeOverrides {
@@ -135,7 +135,7 @@ mod config_files {
             "configuration OK: ../examples/metallb-bfd.yaml, ../examples/agent.yaml",
             "  read 3 BFDProfile, 5 BGPPeer, 1 BFDAgentConfig, 2 skipped (1 BGPAdvertisement, 1 IPAddressPool)",
             "  node node-a, labels kubernetes.io/hostname=node-a,rack=r1,topology.kubernetes.io/zone=zone-a",
-            "  XDP auto mode on eth0, pinned at /sys/fs/bpf/bfd; transmit thread SCHED_FIFO 50; control socket /run/bfd-agent/control.sock",
+            "  XDP auto mode on eth0, pinned at /sys/fs/bpf/bfd; transmit thread SCHED_DEADLINE 300us/1ms; control socket /run/bfd-agent/control.sock",
             "  BFD profiles:",
             "    metallb-system/aggressive    tx 50ms   rx 50ms   x3  minimumTtl 254  echo 50ms",
             "    metallb-system/conservative  tx 1s     rx 1s     x5  minimumTtl 254",

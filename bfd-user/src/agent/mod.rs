@@ -11,7 +11,6 @@ mod neighbour;
 pub mod net;
 mod report;
 mod route_worker;
-mod sched;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,7 +101,7 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
         .spawn(move || {
-            sched::apply_to_current_thread(scheduling);
+            bfd_user::sched::apply_to_current_thread(scheduling);
             engine.run();
         })
         .context("starting the engine thread")?;

@@ -25,6 +25,7 @@ use crate::{
     load::{AGENT_RT_DEADLINE, AGENT_RT_PRIORITY, Load, agent_schedulings},
     pair::{Implementation, Pair, sessions},
     report::{Cell, Summary, Table, Target},
+    stall::{STALL, StallProbe, Stalls},
     svg,
 };
 
@@ -67,6 +68,8 @@ struct Outcome {
     /// Trials run, and why the run stopped early (if it did).
     trials: usize,
     problem: Option<String>,
+    /// What the stall probe saw while the load ran.
+    stalls: Stalls,
 }
 
 pub fn run(context: &Context) -> anyhow::Result<()> {
@@ -83,6 +86,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             overshoots: INTERVALS_US.iter().map(|interval| (*interval, Vec::new(), trials)).collect(),
             trials: 0,
             problem: Some(format!("{error:#}")),
+            stalls: Stalls::default(),
         });
         outcomes.push(outcome);
     }
@@ -93,7 +97,17 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             "overshoot beyond the detection time, ms: B's last packet sent -> A's first Down sent, from packet captures; \
              {trials} trials per row"
         ),
-        &["implementation", "load", "timers", "trials measured", "min", "median", "p99", "max"],
+        &[
+            "implementation",
+            "load",
+            "timers",
+            "trials measured",
+            "min",
+            "median",
+            "p99",
+            "max",
+            "machine stalls (probe)",
+        ],
     );
     let mut groups = Vec::new();
     let mut raw = Vec::new();
@@ -124,6 +138,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                     ])
                 }
             }
+            cells.push(Cell::text(outcome.stalls.describe()));
             table.row(cells);
             groups.push((
                 format!("{}, {}, {timers}", outcome.implementation.label(), outcome.load.key()),
@@ -137,6 +152,8 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                 "unmeasured": unmeasured,
                 "overshoot_ms": samples,
                 "problem": outcome.problem,
+                "stalls": outcome.stalls.count,
+                "longest_stall_ms": outcome.stalls.longest_ms,
             }));
         }
     }
@@ -165,6 +182,12 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
          {AGENT_RT_DEADLINE} runs it SCHED_DEADLINE (which the kernel's fair server does not preempt)",
         crate::load::cpu_count()
     ));
+    table.note(format!(
+        "machine stalls: wake-ups of a SCHED_DEADLINE probe thread (50 µs every 1 ms, sleeping 1 ms at a time) at \
+         least {} ms late during the configuration's trials (all of them, not one trial's): moments when not even \
+         such a thread could run (a paused virtual CPU, the kernel's own work)",
+        STALL.as_millis()
+    ));
     table.note(
         "trials measured: trials whose Down answered the cut: B's last packet said Up and left before the cut was in \
          place, and A's Down came at least the detection time after it (a Down that followed B's own Down, or a session \
@@ -185,6 +208,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
     let mut b_capture = Capture::start(&pair.link.b, &pair.link.b_if, "udp port 3784")?;
     let limit = Duration::from_secs(trials as u64 * 20 + 120);
     let guard = load.start(limit)?;
+    let probe = StallProbe::start()?;
     let mut windows = Vec::new();
     let mut problem = None;
     let started = Instant::now();
@@ -212,6 +236,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
         cut.lift()?;
         windows.push(Window { cut_us, cut_done_us, lift_us: now_us() });
     }
+    let stalls = probe.finish();
     drop(guard);
     let (a_packets, b_packets) = (a_capture.bfd_packets()?, b_capture.bfd_packets()?);
     eprintln!(
@@ -241,7 +266,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
             (session.interval_us, samples, unmeasured)
         })
         .collect();
-    Ok(Outcome { implementation, load, overshoots, trials: windows.len(), problem })
+    Ok(Outcome { implementation, load, overshoots, trials: windows.len(), problem, stalls })
 }
 
 /// tshark's state field for Up (its value, or its name).

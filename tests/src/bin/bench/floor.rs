@@ -3,12 +3,13 @@
 //! Sessions at 10 ms, 5 ms and 3.3 ms (3300 µs) x 3 run for 5 minutes (60 s
 //! with `--quick`) under each load, and every state change is counted
 //! (both nodes' Up and Down events). bfdd accepts 10 ms at the shortest,
-//! so it runs the 10 ms session only. Within one load phase every pair
-//! runs at the same time (an agent pair with the three sessions, a bfdd
-//! pair, under stress-ng an agent pair with `--rt-deadline`, and under
-//! the real-time hogs agent pairs with `--rt-priority` and with
-//! `--rt-deadline`): each implementation also competes with the others,
-//! which is harder than running alone, and the same for all.
+//! so it runs the 10 ms session only. Under each load the agent's pairs
+//! run at the same time (the three sessions each: normal scheduling, under
+//! stress-ng also `--rt-deadline`, under the real-time hogs also
+//! `--rt-priority` and `--rt-deadline`), then bfdd's pair runs alone: bfdd
+//! 8.4 never sleeps (0 voluntary context switches, a core's worth of CPU
+//! when it can get it), so beside it no phase would be unloaded. A stall
+//! probe (`stall.rs`) runs through every window.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::{
     load::{Load, agent_schedulings},
     pair::{Implementation, Pair, sessions},
     report::{Cell, Table, Target},
+    stall::{STALL, StallProbe, Stalls},
 };
 
 const INTERVALS_US: [u64; 3] = [10_000, 5_000, 3_300];
@@ -32,25 +34,29 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             "state changes (Up and Down events, both nodes) in {} s at each interval x 3",
             window.as_secs()
         ),
-        &["implementation", "load", "10 ms x 3", "5 ms x 3", "3.3 ms x 3"],
+        &["implementation", "load", "10 ms x 3", "5 ms x 3", "3.3 ms x 3", "machine stalls (probe)"],
     );
     let mut raw = Vec::new();
     for load in [Load::Idle, Load::Stress, Load::RtHogs] {
         let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
-        let implementations = match load {
-            Load::Idle => vec![agent, Implementation::Bfdd],
-            Load::Stress => vec![agent, agent_deadline, Implementation::Bfdd],
-            Load::RtHogs => vec![agent, agent_fifo, agent_deadline, Implementation::Bfdd],
+        let agents = match load {
+            Load::Idle => vec![agent],
+            Load::Stress => vec![agent, agent_deadline],
+            Load::RtHogs => vec![agent, agent_fifo, agent_deadline],
         };
-        eprintln!("floor: {} for {} s", load.label(), window.as_secs());
-        let rows = match phase(load, &implementations, window) {
-            Ok(rows) => rows,
-            Err(error) => {
-                let why = format!("{error:#}");
-                implementations.iter().map(|implementation| (*implementation, Err(why.clone()))).collect()
+        let mut rows = Vec::new();
+        for group in [agents, vec![Implementation::Bfdd]] {
+            let names: Vec<String> = group.iter().map(|implementation| implementation.label()).collect();
+            eprintln!("floor: {} under {} for {} s", names.join(", "), load.label(), window.as_secs());
+            match phase(load, &group, window) {
+                Ok((results, stalls)) => rows.extend(results.into_iter().map(|(i, r)| (i, r, stalls))),
+                Err(error) => {
+                    let why = format!("{error:#}");
+                    rows.extend(group.iter().map(|i| (*i, Err(why.clone()), Stalls::default())));
+                }
             }
-        };
-        for (implementation, result) in rows {
+        }
+        for (implementation, result, stalls) in rows {
             let mut cells = vec![Cell::text(implementation.label()), Cell::text(load.label())];
             for interval in INTERVALS_US {
                 let cell = if interval < implementation.minimum_interval_us() {
@@ -67,12 +73,15 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                 let cell = if interval == 3_300 { cell.against(Target::at_most(0.0)) } else { cell };
                 cells.push(cell);
             }
+            cells.push(Cell::text(stalls.describe()));
             raw.push(json!({
                 "implementation": implementation.label(),
                 "load": load.key(),
                 "window_s": window.as_secs(),
                 "changes_by_interval_us": result.as_ref().ok(),
                 "error": result.as_ref().err(),
+                "stalls": stalls.count,
+                "longest_stall_ms": stalls.longest_ms,
             }));
             table.row(cells);
         }
@@ -82,21 +91,30 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         "counted from each node's session-up and session-down counters (show peers counters), from the moment every \
          session was Up to the end of the window: a flap counts 2 per node that saw it",
     );
-    table.note(
-        "all pairs of a load phase run at the same time on the same 2 cores (each with its own namespaces and veth)",
-    );
+    table.note(format!(
+        "under each load the agent's pairs run at the same time on the same {cores} cores (each with its own \
+         namespaces and veth), then bfdd's pair alone (bfdd 8.4 never sleeps: beside it nothing is unloaded)",
+        cores = crate::load::cpu_count()
+    ));
+    table.note(format!(
+        "machine stalls: wake-ups of a SCHED_DEADLINE probe thread (50 µs every 1 ms, sleeping 1 ms at a time) at \
+         least {} ms late during that window: moments when not even such a thread could run (a paused virtual CPU, \
+         the kernel's own work); flaps then need not be the implementation's",
+        STALL.as_millis()
+    ));
     table.publish(&context.out, &context.machine)
 }
 
 type Changes = Result<Vec<(u64, u64)>, String>;
 
 /// One load phase: every implementation's pair at once; per
-/// implementation, the state changes per interval.
+/// implementation, the state changes per interval; and the stalls the
+/// probe saw.
 fn phase(
     load: Load,
     implementations: &[Implementation],
     window: Duration,
-) -> anyhow::Result<Vec<(Implementation, Changes)>> {
+) -> anyhow::Result<(Vec<(Implementation, Changes)>, Stalls)> {
     let mut pairs = Vec::new();
     for implementation in implementations {
         let intervals: Vec<u64> = INTERVALS_US
@@ -113,7 +131,9 @@ fn phase(
     }
     let before: Vec<_> = pairs.iter().map(snapshot).collect::<anyhow::Result<_>>()?;
     let guard = load.start(window + Duration::from_secs(60))?;
+    let probe = StallProbe::start()?;
     std::thread::sleep(window);
+    let stalls = probe.finish();
     drop(guard);
     let mut rows = Vec::new();
     for (pair, before) in pairs.iter().zip(before) {
@@ -133,7 +153,7 @@ fn phase(
         });
         rows.push((pair.implementation, result.map_err(|error| format!("{error:#}"))));
     }
-    Ok(rows)
+    Ok((rows, stalls))
 }
 
 /// Per session (A's address, B's address): both nodes' changes so far.

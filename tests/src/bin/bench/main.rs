@@ -19,6 +19,7 @@ mod measure;
 mod pair;
 mod report;
 mod scale;
+mod stall;
 mod svg;
 
 use std::path::PathBuf;

@@ -1,8 +1,10 @@
-//! The engine thread's scheduling: SCHED_FIFO or SCHED_DEADLINE, and
-//! locked memory, so that on a starved node the thread that sends BFD
-//! packets and reads the kernel's detection events still runs on time.
+//! Real-time scheduling of the calling thread: SCHED_FIFO or
+//! SCHED_DEADLINE (with locked memory for the agent's engine), so that on
+//! a starved node the thread that sends BFD packets and reads the kernel's
+//! detection events still runs on time. The benchmarks' stall probe uses
+//! the same calls.
 
-use bfd_user::config::{DeadlineBudget, EngineScheduling};
+use crate::config::{DeadlineBudget, EngineScheduling};
 use tracing::{info, warn};
 
 /// `SCHED_DEADLINE` (include/uapi/linux/sched.h); libc has no constant.
@@ -52,7 +54,8 @@ pub fn apply_to_current_thread(scheduling: EngineScheduling) {
     }
 }
 
-fn set_fifo(priority: u8) -> std::io::Result<()> {
+/// Runs the calling thread SCHED_FIFO at `priority` (1 to 99).
+pub fn set_fifo(priority: u8) -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: i32::from(priority) };
     // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
     // sched_param that outlives the call.
@@ -62,7 +65,9 @@ fn set_fifo(priority: u8) -> std::io::Result<()> {
     Ok(())
 }
 
-fn set_deadline(budget: DeadlineBudget) -> std::io::Result<()> {
+/// Runs the calling thread SCHED_DEADLINE with `budget` (its deadline is
+/// its period); threads and processes it starts get normal scheduling.
+pub fn set_deadline(budget: DeadlineBudget) -> std::io::Result<()> {
     let period_ns = budget.period.as_nanos() as u64;
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
