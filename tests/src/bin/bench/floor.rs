@@ -49,7 +49,9 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             let names: Vec<String> = group.iter().map(|implementation| implementation.label()).collect();
             eprintln!("floor: {} under {} for {} s", names.join(", "), load.label(), window.as_secs());
             match phase(load, &group, window) {
-                Ok((results, stalls)) => rows.extend(results.into_iter().map(|(i, r)| (i, r, stalls))),
+                Ok((results, stalls)) => {
+                    rows.extend(results.into_iter().map(|(i, r)| (i, r, stalls.clone())))
+                }
                 Err(error) => {
                     let why = format!("{error:#}");
                     rows.extend(group.iter().map(|i| (*i, Err(why.clone()), Stalls::default())));

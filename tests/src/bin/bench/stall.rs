@@ -27,7 +27,7 @@ const BUDGET: DeadlineBudget =
     DeadlineBudget { runtime: Duration::from_micros(50), period: Duration::from_millis(1) };
 
 /// What the probe saw.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Stalls {
     /// Wake-ups at least [`STALL`] late.
     pub count: u64,
@@ -36,9 +36,17 @@ pub struct Stalls {
     /// Whether the probe ran SCHED_DEADLINE (if the kernel refused, it
     /// ran at normal priority and its figures say less).
     pub deadline: bool,
+    /// Each stall, CLOCK_REALTIME µs: from when the wake-up was due to when
+    /// it came (the packet captures' clock).
+    pub spans_us: Vec<(u64, u64)>,
 }
 
 impl Stalls {
+    /// Whether a stall overlapped `from_us..=to_us` (CLOCK_REALTIME µs).
+    pub fn overlap(&self, from_us: u64, to_us: u64) -> bool {
+        self.spans_us.iter().any(|&(start, end)| start <= to_us && end >= from_us)
+    }
+
     /// As a table cell's text: `0`, or `3 (longest 12.4 ms)`.
     pub fn describe(&self) -> String {
         let policy = if self.deadline { "" } else { " (probe not SCHED_DEADLINE)" };
@@ -72,6 +80,8 @@ impl StallProbe {
                     if late >= STALL {
                         stalls.count += 1;
                         stalls.longest_ms = stalls.longest_ms.max(late.as_secs_f64() * 1000.0);
+                        let end_us = realtime_us();
+                        stalls.spans_us.push((end_us.saturating_sub(late.as_micros() as u64), end_us));
                     }
                 }
                 stalls
@@ -94,4 +104,9 @@ impl Drop for StallProbe {
             let _ = thread.join();
         }
     }
+}
+
+/// CLOCK_REALTIME, µs.
+fn realtime_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64
 }
