@@ -128,17 +128,23 @@ impl Agent {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The thread id of its thread named `name` (`bfd-engine`, ...).
-    pub fn thread_id(&self, name: &str) -> anyhow::Result<u32> {
+    /// Its threads: (thread id, name), from /proc.
+    pub fn threads(&self) -> anyhow::Result<Vec<(u32, String)>> {
         let pid = self.pid().context("the agent is not running")?;
+        let mut threads = Vec::new();
         for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
             let task = task?;
+            let tid = task.file_name().to_string_lossy().parse().context("a task id")?;
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() == name {
-                return task.file_name().to_string_lossy().parse().context("a task id");
-            }
+            threads.push((tid, comm.trim_end().to_owned()));
         }
-        bail!("agent {} has no thread named {name}", self.name)
+        Ok(threads)
+    }
+
+    /// The thread id of its thread named `name` (`bfd-engine`, ...).
+    pub fn thread_id(&self, name: &str) -> anyhow::Result<u32> {
+        let found = self.threads()?.into_iter().find(|(_, comm)| comm == name);
+        found.map(|(tid, _)| tid).with_context(|| format!("agent {} has no thread named {name}", self.name))
     }
 
     /// When the process was spawned.

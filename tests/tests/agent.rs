@@ -134,16 +134,16 @@ fn agent_sees_fast(agent: &Agent, peer: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// For sessions timed in userspace: the agent's Down (its `at_us`,
-/// CLOCK_MONOTONIC) came no later than the Detection Time + 2 ms after the
-/// last of the peer's packets in `capture` (taken on the agent's link,
-/// CLOCK_REALTIME; the offset between the clocks is read now).
 /// `--rt-deadline 300us/1ms`: the engine thread as the README recommends
 /// where timing must be precise.
 fn deadline_engine() -> Vec<String> {
     vec!["--rt-deadline".into(), "300us/1ms".into()]
 }
 
+/// For sessions timed in userspace: the agent's Down (its `at_us`,
+/// CLOCK_MONOTONIC) came no later than the Detection Time + 2 ms after the
+/// last of the peer's packets in `capture` (taken on the agent's link,
+/// CLOCK_REALTIME; the offset between the clocks is read now).
 fn check_userspace_detection(agent: &Agent, capture: &mut Capture, changes: usize) -> anyhow::Result<()> {
     let offset = realtime_minus_monotonic_us();
     let packets = capture.bfd_packets()?;

@@ -27,13 +27,10 @@ fn chrt(tid: u32) -> anyhow::Result<String> {
 
 /// Every thread of `agent` but the engine runs SCHED_OTHER.
 fn only_the_engine_is_real_time(agent: &Agent) -> anyhow::Result<()> {
-    let pid = agent.pid().context("agent not running")?;
-    let engine = agent.thread_id("bfd-engine")?;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let tid: u32 = task?.file_name().to_string_lossy().parse()?;
-        if tid != engine {
+    for (tid, name) in agent.threads()? {
+        if name != "bfd-engine" {
             let policy = chrt(tid)?;
-            ensure!(policy.contains("SCHED_OTHER"), "agent {} thread {tid}: {policy}", agent.name());
+            ensure!(policy.contains("SCHED_OTHER"), "agent {} thread {tid} ({name}): {policy}", agent.name());
         }
     }
     Ok(())

@@ -14,7 +14,7 @@
 //! covers every trial of a configuration; each trial's packets are told
 //! apart by the times of its cut and its lift.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bfd_tests::e2e::{BfdPacket, Capture};
@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::{
     Context,
     load::{AGENT_RT_DEADLINE, AGENT_RT_PRIORITY, Load, agent_schedulings},
+    measure::realtime_us,
     pair::{Implementation, Pair, sessions},
     report::{Cell, Summary, Table, Target},
     stall::{STALL, StallProbe, Stalls},
@@ -132,7 +133,6 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                 .filter(|sample| !sample.stalled)
                 .map(|sample| sample.overshoot_ms)
                 .collect();
-            let samples = &samples;
             let timers = format!("{} ms x 3", interval / 1000);
             let measured = Cell::text(format!("{}/{}", samples.len(), samples.len() + unmeasured));
             let mut cells = vec![
@@ -141,7 +141,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                 Cell::text(timers.clone()),
                 measured,
             ];
-            match Summary::of(samples) {
+            match Summary::of(&samples) {
                 Some(summary) => {
                     cells.extend([
                         Cell::number(summary.min, 3),
@@ -233,10 +233,6 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     table.publish(&context.out, &context.machine)
 }
 
-fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
-}
-
 fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow::Result<Outcome> {
     let pair = Pair::start("dt", implementation, sessions(INTERVALS_US.len(), &INTERVALS_US))?;
     pair.wait_all_up(Duration::from_secs(30))?.context("the sessions did not come Up within 30 s")?;
@@ -260,9 +256,9 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
         // Let the fast path take over and vary the cut's phase against
         // the peer's transmissions.
         std::thread::sleep(Duration::from_millis(300 + (trial as u64 * 37) % 100));
-        let cut_us = now_us();
+        let cut_us = realtime_us();
         let cut = pair.cut_b_to_a()?;
-        let cut_done_us = now_us();
+        let cut_done_us = realtime_us();
         // Wait for the longest detection time, then until A has no session Up.
         std::thread::sleep(Duration::from_millis(200));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -270,7 +266,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
             std::thread::sleep(Duration::from_millis(100));
         }
         cut.lift()?;
-        windows.push(Window { cut_us, cut_done_us, lift_us: now_us() });
+        windows.push(Window { cut_us, cut_done_us, lift_us: realtime_us() });
     }
     let stalls = probe.finish();
     drop(guard);

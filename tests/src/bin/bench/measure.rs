@@ -1,12 +1,18 @@
 //! What the scenarios read from the kernel: a process's CPU time, memory
 //! and wake-ups (/proc), the machine's busy time (/proc/stat), an
-//! interface's packet counters, and the memory of an agent's pinned maps.
+//! interface's packet counters, the memory of an agent's pinned maps, and
+//! the wall clock the packet captures use.
 
 use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
 use bfd_tests::lab::{NetNs, run_stdout};
 use serde_json::Value;
+
+/// CLOCK_REALTIME, µs: the clock of the packet captures' timestamps.
+pub fn realtime_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
 
 /// A process's counters at one moment.
 #[derive(Clone, Copy, Debug, Default)]

@@ -18,6 +18,8 @@ use std::{
 
 use bfd_user::config::DeadlineBudget;
 
+use crate::measure::realtime_us;
+
 /// A wake-up this late is a stall.
 pub const STALL: Duration = Duration::from_millis(2);
 /// How long the probe sleeps between wake-ups.
@@ -104,9 +106,4 @@ impl Drop for StallProbe {
             let _ = thread.join();
         }
     }
-}
-
-/// CLOCK_REALTIME, µs.
-fn realtime_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64
 }
