@@ -17,6 +17,8 @@
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 //! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
 //!   bfdd's data plane, under bgpd and the rest of FRR.
+//! - [`metrics`]: Prometheus metrics (OpenMetrics and the classic text
+//!   format) and the agent's HTTP endpoint with its health checks.
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
@@ -24,6 +26,7 @@ pub mod config;
 pub mod control;
 pub mod dplane;
 pub mod fastpath;
+pub mod metrics;
 pub mod routes;
 pub mod sched;
 pub mod session_map;
