@@ -17,12 +17,16 @@
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 //! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
 //!   bfdd's data plane, under bgpd and the rest of FRR.
+//! - [`engine`]: the engine sans IO: every session and what their inputs
+//!   make the agent do ([`engine::Dispatcher`]), and the loop around it
+//!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod control;
 pub mod dplane;
+pub mod engine;
 pub mod fastpath;
 pub mod routes;
 pub mod sched;

@@ -305,16 +305,6 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
     Ok(Outcome { implementation, load, overshoots, trials: windows.len(), problem, stalls })
 }
 
-/// tshark's state field for Up (its value, or its name).
-fn is_up(state: &str) -> bool {
-    matches!(state, "3" | "0x03" | "0x3") || state.eq_ignore_ascii_case("up")
-}
-
-/// tshark's state field for Down (its value, or its name).
-fn is_down(state: &str) -> bool {
-    matches!(state, "1" | "0x01" | "0x1") || state.eq_ignore_ascii_case("down")
-}
-
 /// In one trial's window: when the last packet `b` sent to `a` left (in
 /// B's capture) and when the first Down packet `a` sent to `b` did (in
 /// A's), CLOCK_REALTIME µs.
@@ -330,7 +320,7 @@ fn detection(
             && packet.at_us <= window.lift_us
             && packet.source == a
             && packet.destination == b
-            && is_down(&packet.state)
+            && packet.is_down()
     })?;
     let last = b_packets
         .iter()
@@ -347,7 +337,7 @@ fn detection(
     // And a Down sooner than the detection time after B's last packet is
     // not a detection: A's session failed for another reason (a starved
     // side) while the cut went in.
-    let detected_the_cut = is_up(&last.state)
+    let detected_the_cut = last.is_up()
         && last.at_us + 2_000_000 > window.cut_us
         && last.at_us <= window.cut_done_us
         && down.at_us - last.at_us >= detection_time_us;
