@@ -19,12 +19,16 @@
 //!   bfdd's data plane, under bgpd and the rest of FRR.
 //! - [`metrics`]: Prometheus metrics (OpenMetrics and the classic text
 //!   format) and the agent's HTTP endpoint with its health checks.
+//! - [`engine`]: the engine sans IO: every session and what their inputs
+//!   make the agent do ([`engine::Dispatcher`]), and the loop around it
+//!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod control;
 pub mod dplane;
+pub mod engine;
 pub mod fastpath;
 pub mod metrics;
 pub mod routes;
