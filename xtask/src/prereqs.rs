@@ -20,6 +20,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "iputils-ping",
     "util-linux", // nsenter
     "jq",         // scripts/capture-frr-golden.sh
+    "prometheus", // promtool for the alert rules' tests, prometheus for the metrics end-to-end test
 ];
 
 /// Something a command needs.

@@ -19,12 +19,11 @@ pub mod server;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bfd_common::maps::{
-    ECHO_RTT_HISTOGRAM_SHIFT, GAP_HISTOGRAM_SHIFT, GlobalStats, HISTOGRAM_BUCKETS, LogHistogram,
-    OVERSHOOT_HISTOGRAM_SHIFT, SessionState, histogram_bucket,
+    ECHO_RTT_HISTOGRAM_SHIFT, GAP_HISTOGRAM_SHIFT, GlobalStats, LogHistogram, OVERSHOOT_HISTOGRAM_SHIFT,
+    SessionState,
 };
 use bfd_common::wire::{Diagnostic, Error as WireError, State};
 use bfd_session::SessionStatus;
@@ -203,52 +202,6 @@ pub struct AgentMetrics {
     pub data_plane_connected: Option<bool>,
     /// Whether the XDP fast path is attached.
     pub fast_path_attached: bool,
-}
-
-/// The agent-wide counters the engine bumps as it runs: atomics, so the
-/// engine thread never waits for a scrape, and a scrape reads them from
-/// the tokio side without asking the engine.
-#[derive(Debug, Default)]
-pub struct EngineCounters {
-    wakeups: AtomicU64,
-    lateness: [AtomicU64; HISTOGRAM_BUCKETS],
-    lateness_sum_ns: AtomicU64,
-    last_wake_ns: AtomicU64,
-}
-
-impl EngineCounters {
-    /// Counts a wake-up at `now_ns` (CLOCK_MONOTONIC) that came `late`
-    /// after the deadline the engine slept for (`None`: it slept without
-    /// a deadline, or woke for I/O before it).
-    pub fn woke(&self, now_ns: u64, late: Option<Duration>) {
-        self.wakeups.fetch_add(1, Ordering::Relaxed);
-        self.last_wake_ns.store(now_ns, Ordering::Relaxed);
-        if let Some(late) = late {
-            let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
-            self.lateness[histogram_bucket(ns, ENGINE_LATENESS_SHIFT)].fetch_add(1, Ordering::Relaxed);
-            self.lateness_sum_ns.fetch_add(ns, Ordering::Relaxed);
-        }
-    }
-
-    /// When the engine last woke (CLOCK_MONOTONIC ns; 0: never).
-    pub fn last_wake_ns(&self) -> u64 {
-        self.last_wake_ns.load(Ordering::Relaxed)
-    }
-
-    /// Wake-ups so far.
-    pub fn wakeups(&self) -> u64 {
-        self.wakeups.load(Ordering::Relaxed)
-    }
-
-    /// The lateness histogram so far.
-    pub fn lateness(&self) -> LogHistogram {
-        let mut histogram = LogHistogram::default();
-        for (bucket, count) in histogram.buckets.iter_mut().zip(&self.lateness) {
-            *bucket = count.load(Ordering::Relaxed);
-        }
-        histogram.sum_ns = self.lateness_sum_ns.load(Ordering::Relaxed);
-        histogram
-    }
 }
 
 /// Counts each session's state changes by (from, to, diagnostic), from
@@ -431,6 +384,27 @@ fn receive_interval(status: &SessionStatus) -> Option<Duration> {
         .then(|| status.required_min_rx.max(status.remote_desired_min_tx))
 }
 
+/// The transitions out of Up that a detection or the peer causes, always
+/// exported (at 0 until they happen): a counter series that appears with
+/// its first increment is invisible to `increase()` and `rate()`, and these
+/// are the ones alerts watch.
+const SEEDED_CHANGES: [(State, State, Diagnostic); 3] = [
+    (State::Up, State::Down, Diagnostic::ControlDetectionTimeExpired),
+    (State::Up, State::Down, Diagnostic::EchoFunctionFailed),
+    (State::Up, State::Down, Diagnostic::NeighborSignaledSessionDown),
+];
+
+/// `changes` with the [`SEEDED_CHANGES`] it lacks, at 0.
+fn with_seeded_changes(changes: &[StateChangeCount]) -> Vec<StateChangeCount> {
+    let mut all = changes.to_vec();
+    for (from, to, diagnostic) in SEEDED_CHANGES {
+        if !changes.iter().any(|c| (c.from, c.to, c.diagnostic) == (from, to, diagnostic)) {
+            all.push(StateChangeCount { from, to, diagnostic, count: 0 });
+        }
+    }
+    all
+}
+
 /// One sample per session, labelled with the session's labels, for the
 /// sessions `value` has one for.
 fn each_session(
@@ -474,7 +448,7 @@ fn encode_sessions(
         None,
         Counter,
         sessions.iter().flat_map(|session| {
-            session.state_changes.iter().map(move |change| {
+            with_seeded_changes(&session.state_changes).into_iter().map(move |change| {
                 let diagnostic = diagnostic_label(change.diagnostic);
                 (
                     with(
@@ -545,6 +519,14 @@ fn encode_sessions(
         None,
         Counter,
         each(|s| s.kernel.map(|kernel| Sample::Counter(kernel.absorbed))),
+    )?;
+    family(
+        encoder,
+        "bfd_session_control_packets_passed",
+        "Valid control packets the XDP program passed to the agent; with the absorbed ones, every valid packet the kernel saw for the session.",
+        None,
+        Counter,
+        each(|s| s.kernel.map(|kernel| Sample::Counter(kernel.passed))),
     )?;
     family(
         encoder,

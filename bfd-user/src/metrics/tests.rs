@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime};
 
-use bfd_common::maps::{GlobalStats, LogHistogram, SessionState};
+use bfd_common::maps::{GlobalStats, HISTOGRAM_BUCKETS, LogHistogram, SessionState, histogram_bucket};
 use bfd_common::wire::{Diagnostic, Error as WireError, State};
 use bfd_session::{Counters, SessionStatus};
 
@@ -58,8 +58,14 @@ fn labels(peer: &str, multihop: bool) -> SessionLabels {
 
 /// A kernel state whose gap histogram holds `gaps` (ns).
 fn kernel(gaps: &[u64]) -> SessionState {
-    let mut state =
-        SessionState { absorbed: 100, echo_rx: 5, drop_ttl: 3, ctl_expired: 1, ..Default::default() };
+    let mut state = SessionState {
+        absorbed: 100,
+        passed: 4,
+        echo_rx: 5,
+        drop_ttl: 3,
+        ctl_expired: 1,
+        ..Default::default()
+    };
     for gap in gaps {
         state.gap_hist.buckets[histogram_bucket(*gap, GAP_HISTOGRAM_SHIFT)] += 1;
         state.gap_hist.sum_ns += gap;
@@ -91,10 +97,12 @@ fn scrape() -> Scrape {
         last_state_change: None,
         state_changes: vec![],
     };
-    let engine = EngineCounters::default();
-    engine.woke(1, Some(Duration::from_micros(3)));
-    engine.woke(2, Some(Duration::from_millis(20)));
-    engine.woke(3, None);
+    // The engine woke 3 times, twice for a deadline: 3 µs and 20 ms late.
+    let mut lateness = LogHistogram::default();
+    for late in [3_000, 20_000_000] {
+        lateness.buckets[histogram_bucket(late, ENGINE_LATENESS_SHIFT)] += 1;
+        lateness.sum_ns += late;
+    }
     let mut stats = GlobalStats {
         frames: 1000,
         ctl_absorbed: 100,
@@ -106,8 +114,8 @@ fn scrape() -> Scrape {
     Scrape {
         sessions: vec![single, multi],
         agent: AgentMetrics {
-            engine_wakeups: engine.wakeups(),
-            engine_lateness: engine.lateness(),
+            engine_wakeups: 3,
+            engine_lateness: lateness,
             reloads_succeeded: 3,
             reloads_failed: 1,
             last_reload_succeeded: false,
@@ -210,11 +218,17 @@ fn states_and_state_changes() {
     };
     assert_eq!(change("up", "down", "control_detection_time_expired"), 1.0);
     assert_eq!(change("init", "up", "ok"), 1.0);
-    assert_eq!(
-        sample_lines(&text, "bfd_session_state_changes_total").len(),
-        4,
-        "one series per (from, to, diagnostic)"
-    );
+    // One series per (from, to, diagnostic): the 4 that happened, and the
+    // two other transitions out of Up alerts watch, at 0 (the other
+    // session has only those 3).
+    let peer_changes: Vec<&str> = sample_lines(&text, "bfd_session_state_changes_total")
+        .into_iter()
+        .filter(|line| line.contains(peer))
+        .collect();
+    assert_eq!(peer_changes.len(), 6, "{peer_changes:#?}");
+    assert_eq!(sample_lines(&text, "bfd_session_state_changes_total").len(), 9);
+    assert_eq!(change("up", "down", "neighbor_signaled_session_down"), 0.0);
+    assert_eq!(change("up", "down", "echo_function_failed"), 0.0);
     assert_eq!(value(&text, "bfd_session_last_state_change_timestamp_seconds", &[peer]), 1_700_000_000.5);
     assert_eq!(value(&text, "bfd_session_up_transitions_total", &[peer]), 2.0);
 }
@@ -226,6 +240,7 @@ fn packets_split_between_kernel_and_agent() {
     // 10 accepted by the session core + 100 absorbed in the kernel.
     assert_eq!(value(&text, "bfd_session_control_packets_received_total", &[peer]), 110.0);
     assert_eq!(value(&text, "bfd_session_control_packets_absorbed_total", &[peer]), 100.0);
+    assert_eq!(value(&text, "bfd_session_control_packets_passed_total", &[peer]), 4.0);
     assert_eq!(value(&text, "bfd_session_control_packets_agent_received_total", &[peer]), 6.0);
     assert_eq!(value(&text, "bfd_session_control_packets_sent_total", &[peer]), 20.0);
     assert_eq!(value(&text, "bfd_session_control_packets_dropped_total", &[peer, "reason=\"ttl\""]), 3.0);
