@@ -95,6 +95,10 @@ fn prometheus_sees_the_session_its_state_changes_and_the_kernels_histograms() ->
     );
     eprintln!("gaps between FRR's packets (le seconds, cumulative): {cumulative:?}");
 
+    // The names the alert rules and the dashboard use, in a scrape while
+    // the session is Up.
+    check_deploy_names(&link.a.run_in(|| http_get(METRICS, "/metrics"))?)?;
+
     // Cut FRR -> agent: Down, through Prometheus, and counted.
     let cut = Cut::outgoing_control(&link.b)?;
     agent.wait_status(PEER_V4, "down", Duration::from_secs(3))?;
@@ -147,5 +151,30 @@ fn prometheus_sees_the_session_its_state_changes_and_the_kernels_histograms() ->
     let mut agent = agent;
     agent.stop()?;
     test_passed();
+    Ok(())
+}
+
+/// Every `bfd_` name the alert rules and the Grafana dashboard query is in
+/// the agent's real scrape (histograms by their `_bucket`/`_count`
+/// samples), except the data-plane channel's gauge, present only with
+/// `--frr-dplane`.
+fn check_deploy_names(scrape: &str) -> anyhow::Result<()> {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the repository")?;
+    let exported: std::collections::BTreeSet<&str> = scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    for file in ["deploy/prometheus/bfd-rules.yaml", "deploy/grafana/bfd-xdp.json"] {
+        let text = std::fs::read_to_string(repository.join(file))?;
+        for (index, _) in text.match_indices("bfd_") {
+            let name: String =
+                text[index..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if name == "bfd_data_plane_connected" {
+                continue;
+            }
+            ensure!(exported.contains(name.as_str()), "{file} uses {name}, which the agent does not export");
+        }
+    }
     Ok(())
 }

@@ -319,7 +319,7 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
         cargo.args(["--", "--test-threads=1"]);
     } else {
         println!("== end-to-end tests that need no root (not root: privileged tests skipped)");
-        cargo.args(["--test", "tshark"]);
+        cargo.args(["--test", "tshark", "--test", "prometheus_rules"]);
     }
     let end_to_end = run_tests(&mut cargo, &mut totals);
     totals.finish(end_to_end)
