@@ -68,14 +68,14 @@ impl Health {
     pub fn live(&self) -> Result<String, String> {
         match self.engine_last_wake {
             Some(age) if age <= self.engine_wake_bound => {
-                Ok(format!("ok: the engine woke {} ms ago\n", age.as_millis()))
+                Ok(format!("ok: the engine thread reported {} ms ago\n", age.as_millis()))
             }
             Some(age) => Err(format!(
-                "the engine thread has not woken for {} ms (bound {} ms)\n",
+                "the engine thread has not reported for {} ms (bound {} ms)\n",
                 age.as_millis(),
                 self.engine_wake_bound.as_millis()
             )),
-            None => Err("the engine thread has not woken yet\n".to_owned()),
+            None => Err("the engine thread has not reported yet\n".to_owned()),
         }
     }
 
@@ -304,7 +304,10 @@ mod tests {
         assert!(get(address, "/healthz", None).starts_with("HTTP/1.1 200"), "alive while not ready");
         source.health.lock().unwrap().engine_last_wake = Some(Duration::from_secs(3));
         let stuck = get(address, "/healthz", None);
-        assert!(stuck.starts_with("HTTP/1.1 503") && stuck.contains("has not woken for 3000 ms"), "{stuck}");
+        assert!(
+            stuck.starts_with("HTTP/1.1 503") && stuck.contains("has not reported for 3000 ms"),
+            "{stuck}"
+        );
         *source.health.lock().unwrap() = Health { config_applied: false, ..healthy() };
         assert!(get(address, "/readyz", None).contains("configuration is not applied"));
     }
