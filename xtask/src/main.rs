@@ -82,7 +82,7 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Scenarios to run (default: all): fastpath, detection, floor,
-        /// scale, fastpath-share, echo.
+        /// scale, fastpath-share, echo, scrape.
         scenarios: Vec<String>,
     },
 }

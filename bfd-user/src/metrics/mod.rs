@@ -668,7 +668,13 @@ fn encode_sessions(
         "Round-trip times of our echo packets, measured by the XDP program.",
         Some(&Unit::Seconds),
         Histogram,
-        each(|s| s.kernel.map(|kernel| Sample::Histogram(ECHO_RTT_HISTOGRAM_SHIFT, kernel.echo_rtt_hist))),
+        // Only for sessions that run echo (or did): 18 lines a session
+        // otherwise spent on zeros.
+        each(|s| {
+            s.kernel
+                .filter(|kernel| s.status.echo_tx_interval.is_some() || kernel.echo_rx > 0)
+                .map(|kernel| Sample::Histogram(ECHO_RTT_HISTOGRAM_SHIFT, kernel.echo_rtt_hist))
+        }),
     )?;
     family(
         encoder,

@@ -300,6 +300,9 @@ fn histogram_buckets_are_cumulative_and_sum_to_the_count() {
     assert_eq!(le("0.033554432"), 0.0);
     // 290 and 300 ms are under 2^29 ns = 536.9 ms.
     assert_eq!(le("0.536870912"), 3.0);
+    // The echo round-trip histogram only where echo runs (the session has
+    // 5 echoes back).
+    assert_eq!(sample_lines(&text, "bfd_session_echo_round_trip_seconds_count").len(), 1);
     // The overshoot and engine lateness histograms.
     assert_eq!(value(&text, "bfd_session_detection_overshoot_seconds_count", &[peer]), 1.0);
     assert_eq!(
