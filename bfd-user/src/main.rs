@@ -329,8 +329,9 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let started_with = initial.node.clone();
     let load: agent::Loader = std::sync::Arc::new(move |files: &[PathBuf]| {
         let config = config::load_with(files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        if config.node != started_with {
-            tracing::warn!("node settings (BFDAgentConfig) changed: they take effect at the next restart");
+        let changed = config.node.changed_fields(&started_with);
+        if !changed.is_empty() {
+            tracing::warn!(fields = ?changed, "node settings (BFDAgentConfig) changed: they take effect at the next restart");
         }
         Ok(config.peers)
     });
