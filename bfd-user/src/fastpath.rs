@@ -806,6 +806,22 @@ fn prepare_pin_dir(pin_dir: &Path) -> Result<Option<&'static Path>, FastPathErro
     Ok(mounted)
 }
 
+/// Mounts bpffs at `path` (creating the directory) unless a bpffs is
+/// mounted there already; returns whether it mounted one.
+pub fn mount_bpffs(path: &Path) -> Result<bool, FastPathError> {
+    if is_bpffs(path) {
+        return Ok(false);
+    }
+    fs::create_dir_all(path).map_err(|source| FastPathError::Io {
+        action: "creating",
+        path: path.to_owned(),
+        source,
+    })?;
+    mount(Some("bpffs"), path, Some("bpf"), MsFlags::empty(), None::<&str>)
+        .map_err(|source| FastPathError::Bpffs { path: path.to_owned(), source })?;
+    Ok(true)
+}
+
 fn is_bpffs(path: &Path) -> bool {
     statfs(path).is_ok_and(|stat| stat.filesystem_type() == BPF_FS_MAGIC)
 }
