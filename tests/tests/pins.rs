@@ -88,11 +88,8 @@ fn a_container_without_the_hosts_bpffs_is_refused_and_one_with_it_attaches() -> 
     );
 
     // The container's own /sys: the agent would have to mount bpffs itself.
-    let refused = output(&mut in_container(
-        &node,
-        &agent,
-        &format!("mount -t sysfs sysfs /sys && {attach}"),
-    ))?;
+    let refused =
+        output(&mut in_container(&node, &agent, &format!("mount -t sysfs sysfs /sys && {attach}")))?;
     let stderr = String::from_utf8_lossy(&refused.stderr);
     println!("without the host's bpffs:\n{stderr}");
     ensure!(!refused.status.success(), "the agent attached in a container without the host's bpffs");
