@@ -309,6 +309,10 @@ async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) ->
     Ok(apply(handle, Origin::Config, &specs).await?.to_string())
 }
 
+/// The symlink through which a ConfigMap volume's files point at their
+/// current version.
+const KUBELET_DATA_LINK: &str = "..data";
+
 /// Watches the configuration files' directories (editors replace files,
 /// which a watch on the file itself would miss) and asks for a reload when
 /// one of the files changes.
@@ -336,8 +340,13 @@ fn watch_files(
     std::thread::Builder::new().name("bfd-config-watch".into()).spawn(move || {
         loop {
             let Ok(events) = inotify.read_events() else { return };
+            // A mounted ConfigMap changes by the kubelet renaming a new
+            // `..data` symlink over the old one (its AtomicWriter): the
+            // files, symlinks through `..data`, are not touched themselves.
             let ours = events.iter().any(|event| {
-                event.name.as_ref().is_some_and(|name| names.iter().flatten().any(|n| n == name))
+                event.name.as_ref().is_some_and(|name| {
+                    name == KUBELET_DATA_LINK || names.iter().flatten().any(|n| n == name)
+                })
             });
             if ours && reload.send(ReloadReason::File).is_err() {
                 return;
