@@ -270,6 +270,19 @@ async fn serve(
             _ = hangup.recv() => ReloadReason::Signal(None),
             Some(reason) = reload_rx.recv() => reason,
         };
+        if let ReloadReason::File = reason {
+            // Editors write a file in several steps, and the kubelet
+            // updates a ConfigMap in several: let them finish, then read
+            // once. A change after this point is read by the next reload
+            // (dropping its notification after the reload would lose it).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while let Ok(next) = reload_rx.try_recv() {
+                if !matches!(next, ReloadReason::File) {
+                    let _ = reload_tx.send(next);
+                    break;
+                }
+            }
+        }
         let result = reload(&options, &handle, &load).await;
         match (&result, reason) {
             (Ok(summary), ReloadReason::Signal(Some(reply)))
@@ -287,10 +300,6 @@ async fn serve(
                 "configuration not reloaded; the running sessions are unchanged"
             );
         }
-        // Editors write a file in several steps: let them finish, then drop
-        // the notifications they caused.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while let Ok(ReloadReason::File) = reload_rx.try_recv() {}
     }
 }
 
