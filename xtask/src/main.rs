@@ -125,7 +125,7 @@ fn run_task() -> anyhow::Result<()> {
         Task::Lint => lint(&root),
         Task::Fuzz { seconds, targets } => fuzz(&root, seconds, &targets),
         Task::BuildAndLoad { iface, pin_path, mode } => build_and_load(&root, &iface, &pin_path, &mode),
-        Task::Image { output } => build_image(&root, output.as_deref()),
+        Task::Image { output } => build_image(&root, output.as_deref()).map(drop),
         Task::Bench { quick, scenarios } => bench(&root, &scenarios, quick),
     }
 }
@@ -280,8 +280,8 @@ fn git(root: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// `cargo xtask image`: see [`image`].
-fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+/// `cargo xtask image`: see [`image`]. Returns the archive.
+fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<PathBuf> {
     let mut needed = Prereq::BUILD.to_vec();
     needed.extend(["bpftool", "umoci"].map(Prereq::Debian));
     require(&needed)?;
@@ -327,7 +327,7 @@ fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<()> {
         "load it:  podman load -i {path}\n          docker load -i {path}\n          ctr -n k8s.io images import {path}",
         path = output.display()
     );
-    Ok(())
+    Ok(output)
 }
 
 /// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
@@ -374,8 +374,19 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let privileged = is_root();
     if privileged {
         needed.extend(
-            ["bpftool", "iproute2", "util-linux", "frr", "bird2", "nftables", "tcpdump", "iputils-ping"]
-                .map(Prereq::Debian),
+            [
+                "bpftool",
+                "iproute2",
+                "util-linux",
+                "frr",
+                "bird2",
+                "nftables",
+                "tcpdump",
+                "iputils-ping",
+                "umoci",
+                "runc",
+            ]
+            .map(Prereq::Debian),
         );
     }
     require(&needed)?;
@@ -383,6 +394,9 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let mut cargo = cargo(root);
     cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);
     if privileged {
+        // tests/tests/image.rs runs the image under runc.
+        println!("== the OCI image");
+        cargo.env("BFD_IMAGE", build_image(root, None)?);
         println!("== end-to-end tests (root)");
         // One thread: the tests create namespaces, links and pins, and some
         // measure timing; they must not compete with each other.
