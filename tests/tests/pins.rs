@@ -104,3 +104,29 @@ fn a_container_without_the_hosts_bpffs_is_refused_and_one_with_it_attaches() -> 
     run(Command::new("bpftool").args(["link", "show", "pinned"]).arg(pins.join(&format!("link_{node_if}"))))?;
     Ok(())
 }
+
+#[test]
+fn mount_bpffs_mounts_once_for_the_init_container() -> anyhow::Result<()> {
+    require_root()?;
+    let agent = agent_binary()?;
+    let dir = std::env::temp_dir().join(unique_name("bpffs"));
+    // In a mount namespace of its own, so that nothing is left mounted on
+    // the host whatever happens.
+    let script = format!(
+        "\"$AGENT\" xdp mount-bpffs --path {dir} && stat -f -c %T {dir} && \"$AGENT\" xdp mount-bpffs --path {dir}",
+        dir = dir.display()
+    );
+    let output = run_stdout(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("AGENT", &agent),
+    )?;
+    let _ = std::fs::remove_dir(&dir);
+    println!("{output}");
+    let lines: Vec<&str> = output.lines().collect();
+    ensure!(lines.len() == 3, "output: {output}");
+    ensure!(lines[0].starts_with("mounted bpffs at"), "first call: {output}");
+    ensure!(lines[1] == "bpf_fs", "not a bpffs after mounting: {output}");
+    ensure!(lines[2].starts_with("bpffs already mounted at"), "second call: {output}");
+    Ok(())
+}
