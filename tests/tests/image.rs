@@ -228,12 +228,18 @@ fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> 
     })?;
     frr.wait_status(AGENT_V4, "up", Duration::from_secs(3))?;
     ensure!(control.join("control.sock").exists(), "no control socket in the host's directory");
+    println!(
+        "$ runc exec {} bfd-agent show peers\n{}",
+        container.id,
+        container.exec(&["/usr/bin/bfd-agent", "show", "peers"])?
+    );
 
     // The pins are the host's: bpftool there dumps the agent's session.
     let dump = run_stdout(
         Command::new("bpftool").args(["--json", "map", "dump", "pinned"]).arg(pins.join("bfd_sess_cfg")),
     )?;
     let entries: Value = serde_json::from_str(&dump)?;
+    println!("$ bpftool map dump pinned {} (on the host)\n{dump}", pins.join("bfd_sess_cfg").display());
     ensure!(entries.as_array().is_some_and(|entries| entries.len() == 1), "bfd_sess_cfg on the host: {dump}");
 
     // A ConfigMap update that leaves the session as it is: reloaded, the
