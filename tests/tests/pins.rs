@@ -50,6 +50,26 @@ fn attaching_under_ip_netns_exec_is_refused_and_leaves_nothing() -> anyhow::Resu
     ensure!(!xdp_attached(&node, &node_if)?, "XDP is still attached to {node_if}");
     ensure!(!pins.path().exists(), "{} exists on the host", pins.path().display());
 
+    // `bfd-agent run` stops too (rather than run without the fast path the
+    // operator asked for), before it has any session.
+    let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("pinrun")));
+    // (`timeout`: an agent that went on would otherwise hang the test.)
+    let run_refused = output(
+        node.exec("timeout")
+            .arg("10")
+            .arg(&agent)
+            .args(["run", "--iface", &node_if, "--mode", "generic", "--pin-path"])
+            .arg(pins.path())
+            .arg("--control-socket")
+            .arg(&socket),
+    )?;
+    let stderr = String::from_utf8_lossy(&run_refused.stderr);
+    println!("bfd-agent run:\n{stderr}");
+    ensure!(!run_refused.status.success(), "bfd-agent run went on under ip netns exec: {stderr}");
+    ensure!(stderr.contains(&fix), "bfd-agent run's error does not name the fix `{fix}`: {stderr}");
+    ensure!(!socket.exists(), "bfd-agent run left its control socket");
+    ensure!(!xdp_attached(&node, &node_if)?, "XDP is still attached to {node_if}");
+
     // The fix the error gives works, and the attachment outlives the command.
     let attached = run_stdout(
         node.command(&agent)

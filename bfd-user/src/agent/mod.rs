@@ -67,7 +67,9 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 
     // The control socket is ours, so no other agent uses this pin path's
     // program: pins left there belong to a previous run that died.
-    let fast = attach_fast_path(&options);
+    // (Where the pins would vanish with us it fails; `_control_socket`
+    // removes the socket.)
+    let fast = attach_fast_path(&options)?;
     // Detached however this function returns, once the engine is done.
     let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
     let fast_status = match &fast {
@@ -182,26 +184,33 @@ pub async fn apply(
 }
 
 /// Attaches the program unless told not to; on failure the agent goes on
-/// in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
+/// in userspace and says so, except where the pins would vanish with this
+/// process (`ip netns exec`, a container without the host's bpffs): that
+/// is a deployment mistake the operator must see, so the agent stops,
+/// naming the cause and the fix.
+fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLink, String)>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
-        return None;
+        return Ok(None);
     }
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
-        return None;
+        return Ok(None);
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
     let attached = match fastpath::attach_interfaces(&ifaces, &options.pin_path, options.xdp_mode) {
         Ok(attached) => attached,
+        Err(error @ fastpath::FastPathError::PinsWouldVanish(_)) => {
+            return Err(anyhow::Error::new(error)
+                .context("attaching the XDP program (or run with --no-xdp for userspace only)"));
+        }
         Err(error) => {
             warn!(
                 error = format!("{error:#}"),
                 "the XDP program could not be attached: sessions run in userspace"
             );
-            return None;
+            return Ok(None);
         }
     };
     let open = || -> anyhow::Result<FastPathLink> {
@@ -223,7 +232,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description))
+            Ok(Some((link, description)))
         }
         Err(error) => {
             warn!(
@@ -231,7 +240,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 "the XDP maps could not be opened: sessions run in userspace"
             );
             let _ = fastpath::detach(&attached.pin_dir);
-            None
+            Ok(None)
         }
     }
 }
