@@ -178,6 +178,13 @@ enum XdpCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mount bpffs at a path unless one is mounted there (the DaemonSet's
+    /// init container, on the host's /sys/fs/bpf).
+    MountBpffs {
+        /// Where to mount it.
+        #[arg(long, default_value = "/sys/fs/bpf")]
+        path: PathBuf,
+    },
 }
 
 /// Prints the error and its causes on one line each, never a backtrace:
@@ -246,6 +253,14 @@ fn run_cli() -> anyhow::Result<()> {
                  stats --pin-path {dir}\ndetach:  bfd-agent xdp detach --pin-path {dir}",
                 dir = attached.pin_dir.display(),
                 maps = bfd_common::maps::MAP_NAMES.join(", "),
+            );
+        }
+        Command::Xdp(XdpCommand::MountBpffs { path }) => {
+            let mounted = fastpath::mount_bpffs(&path)?;
+            println!(
+                "{} {}",
+                if mounted { "mounted bpffs at" } else { "bpffs already mounted at" },
+                path.display()
             );
         }
         Command::Xdp(XdpCommand::Detach { pin_path }) => {
