@@ -4,6 +4,9 @@
 //!   it, pins its maps under a bpffs directory, and drives it through them:
 //!   sessions, the echo allowlist, the kernel's per-session state and its
 //!   detection events.
+//! - [`bpffs`]: whether pins under a bpffs directory outlive this process
+//!   (they do not under `ip netns exec` or in a container without the
+//!   host's /sys/fs/bpf).
 //! - [`session_map`]: the session core's fast-path view as the kernel's map
 //!   entry.
 //! - [`show`]: operator output in FRR's `show bfd peers` layout and JSON
@@ -25,6 +28,7 @@
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
+pub mod bpffs;
 pub mod config;
 pub mod control;
 pub mod dplane;

@@ -70,7 +70,9 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 
     // The control socket is ours, so no other agent uses this pin path's
     // program: pins left there belong to a previous run that died.
-    let fast = attach_fast_path(&options);
+    // (Where the pins would vanish with us it fails; `_control_socket`
+    // removes the socket.)
+    let fast = attach_fast_path(&options)?;
     // Detached however this function returns, once the engine is done.
     let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
     let fast_attached = fast.is_some();
@@ -205,26 +207,33 @@ pub async fn apply(
 }
 
 /// Attaches the program unless told not to; on failure the agent goes on
-/// in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
+/// in userspace and says so, except where the pins would vanish with this
+/// process (`ip netns exec`, a container without the host's bpffs): that
+/// is a deployment mistake the operator must see, so the agent stops,
+/// naming the cause and the fix.
+fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLink, String)>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
-        return None;
+        return Ok(None);
     }
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
-        return None;
+        return Ok(None);
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
     let attached = match fastpath::attach_interfaces(&ifaces, &options.pin_path, options.xdp_mode) {
         Ok(attached) => attached,
+        Err(error @ fastpath::FastPathError::PinsWouldVanish(_)) => {
+            return Err(anyhow::Error::new(error)
+                .context("attaching the XDP program (or run with --no-xdp for userspace only)"));
+        }
         Err(error) => {
             warn!(
                 error = format!("{error:#}"),
                 "the XDP program could not be attached: sessions run in userspace"
             );
-            return None;
+            return Ok(None);
         }
     };
     let open = || -> anyhow::Result<FastPathLink> {
@@ -246,7 +255,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description))
+            Ok(Some((link, description)))
         }
         Err(error) => {
             warn!(
@@ -254,7 +263,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 "the XDP maps could not be opened: sessions run in userspace"
             );
             let _ = fastpath::detach(&attached.pin_dir);
-            None
+            Ok(None)
         }
     }
 }
@@ -300,6 +309,19 @@ async fn serve(
             _ = hangup.recv() => ReloadReason::Signal(None),
             Some(reason) = reload_rx.recv() => reason,
         };
+        if let ReloadReason::File = reason {
+            // Editors write a file in several steps, and the kubelet
+            // updates a ConfigMap in several: let them finish, then read
+            // once. A change after this point is read by the next reload
+            // (dropping its notification after the reload would lose it).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while let Ok(next) = reload_rx.try_recv() {
+                if !matches!(next, ReloadReason::File) {
+                    let _ = reload_tx.send(next);
+                    break;
+                }
+            }
+        }
         let result = reload(&options, &handle, &load).await;
         status.reloaded(result.is_ok());
         match (&result, reason) {
@@ -318,10 +340,6 @@ async fn serve(
                 "configuration not reloaded; the running sessions are unchanged"
             );
         }
-        // Editors write a file in several steps: let them finish, then drop
-        // the notifications they caused.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while let Ok(ReloadReason::File) = reload_rx.try_recv() {}
     }
 }
 
@@ -339,6 +357,10 @@ async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) ->
     let specs = load(&options.config_files).context("reading the configuration")?;
     Ok(apply(handle, Origin::Config, &specs).await?.to_string())
 }
+
+/// The symlink through which a ConfigMap volume's files point at their
+/// current version.
+const KUBELET_DATA_LINK: &str = "..data";
 
 /// Watches the configuration files' directories (editors replace files,
 /// which a watch on the file itself would miss) and asks for a reload when
@@ -367,8 +389,13 @@ fn watch_files(
     std::thread::Builder::new().name("bfd-config-watch".into()).spawn(move || {
         loop {
             let Ok(events) = inotify.read_events() else { return };
+            // A mounted ConfigMap changes by the kubelet renaming a new
+            // `..data` symlink over the old one (its AtomicWriter): the
+            // files, symlinks through `..data`, are not touched themselves.
             let ours = events.iter().any(|event| {
-                event.name.as_ref().is_some_and(|name| names.iter().flatten().any(|n| n == name))
+                event.name.as_ref().is_some_and(|name| {
+                    name == KUBELET_DATA_LINK || names.iter().flatten().any(|n| n == name)
+                })
             });
             if ours && reload.send(ReloadReason::File).is_err() {
                 return;
