@@ -99,19 +99,27 @@ impl Drop for Prometheus {
 
 /// A plain HTTP/1.1 GET (`Connection: close`): the body of a 200 answer.
 pub fn http_get(address: (&str, u16), path: &str) -> anyhow::Result<String> {
+    let (status, body) = http_request(address, path)?;
+    if !status.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {status}");
+    }
+    Ok(body)
+}
+
+/// A plain HTTP/1.1 GET (`Connection: close`): the status line and the
+/// body, whatever the status.
+pub fn http_request(address: (&str, u16), path: &str) -> anyhow::Result<(String, String)> {
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", address.0)?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").context("no end of headers")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
-    }
+    let status = head.lines().next().unwrap_or_default().to_owned();
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return Ok(dechunk(body));
+        return Ok((status, dechunk(body)));
     }
-    Ok(body.to_owned())
+    Ok((status, body.to_owned()))
 }
 
 /// The body of a chunked response.

@@ -6,7 +6,8 @@
 //! change counted by `increase()`, the kernel's gap histogram adding up to
 //! the packets the kernel received, the detection's overshoot observed.
 //! Also the health endpoints, and a malformed request answered with an
-//! HTTP error while the endpoint goes on serving.
+//! HTTP error while the endpoint goes on serving; and `/readyz` following
+//! FRR's data-plane channel as bfdd connects and goes away.
 //!
 //! Tools: FRR (bfdd), Prometheus, nft.
 
@@ -14,10 +15,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use bfd_tests::{
-    agent::Agent,
+    agent::{Agent, AgentArgs},
     e2e::{AGENT_V4, Cut, Frr, Link, PEER_V4, fast_config, frr_config, frr_peer, test_passed},
     lab::{require_root, wait_for},
-    prometheus::{Prometheus, http_get},
+    prometheus::{Prometheus, http_get, http_request},
 };
 
 /// The agent's default metrics address (in its own namespace).
@@ -148,6 +149,47 @@ fn prometheus_sees_the_session_its_state_changes_and_the_kernels_histograms() ->
     wait_for("Prometheus: bfd_session_up 1 again", SCRAPED, || {
         Ok((prometheus.value(&format!("bfd_session_up{{{session}}}"))? == Some(1.0)).then_some(()))
     })?;
+    let mut agent = agent;
+    agent.stop()?;
+    test_passed();
+    Ok(())
+}
+
+#[test]
+fn readiness_follows_the_data_plane_channel() -> anyhow::Result<()> {
+    require_root()?;
+    const PORT: u16 = 50713;
+    let link = Link::new("mr")?;
+    // The agent listens for bfdd (ipv4c:), with no configuration file.
+    let args = AgentArgs {
+        configs: Vec::new(),
+        extra: vec!["--frr-dplane".into(), format!("ipv4c:127.0.0.1:{PORT}")],
+        ..AgentArgs::new(&link.a_if, "")
+    };
+    let agent = Agent::start_with(&link.a, "A", args)?;
+    let ask = |path: &'static str| link.a.run_in(move || http_request(METRICS, path));
+    let (status, body) = wait_for("the endpoint up", SCRAPED, || Ok(ask("/readyz").ok()))?;
+    ensure!(
+        status.contains(" 503 ") && body.contains("FRR data-plane channel: not connected to bfdd"),
+        "without bfdd: {status}\n{body}"
+    );
+    let (status, body) = ask("/healthz")?;
+    ensure!(status.contains(" 200 "), "alive without bfdd: {status}\n{body}");
+
+    // "bfdd" connects: ready.
+    let bfdd = link.a.run_in(move || Ok(std::net::TcpStream::connect(("127.0.0.1", PORT))?))?;
+    wait_for("/readyz 200 with bfdd connected", SCRAPED, || {
+        Ok(ask("/readyz")?.0.contains(" 200 ").then_some(()))
+    })?;
+    let metrics = link.a.run_in(|| http_get(METRICS, "/metrics"))?;
+    ensure!(metrics.contains("\nbfd_data_plane_connected 1.0\n"), "{metrics}");
+
+    // And gone: not ready again.
+    drop(bfdd);
+    let (_, body) = wait_for("/readyz 503 once bfdd is gone", SCRAPED, || {
+        Ok(Some(ask("/readyz")?).filter(|(status, _)| status.contains(" 503 ")))
+    })?;
+    ensure!(body.contains("not connected to bfdd"), "{body}");
     let mut agent = agent;
     agent.stop()?;
     test_passed();
