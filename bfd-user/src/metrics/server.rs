@@ -166,8 +166,7 @@ async fn respond(
         "/metrics" => {
             let format =
                 Format::negotiate(request.headers().get(ACCEPT).and_then(|value| value.to_str().ok()));
-            let rendered =
-                tokio::task::spawn_blocking(move || render(&source.scrape(), format, compat)).await;
+            let rendered = tokio::task::spawn_blocking(move || render(source.scrape(), format, compat)).await;
             match rendered {
                 Ok(body) => {
                     let mut response = Response::new(Full::new(Bytes::from(body)));

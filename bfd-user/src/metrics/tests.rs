@@ -147,7 +147,7 @@ fn families(text: &str) -> Vec<(&str, &str)> {
 
 #[test]
 fn names_follow_prometheus_conventions() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     assert!(text.ends_with("# EOF\n"), "{text}");
     let families = families(&text);
     assert!(families.len() > 30, "{families:?}");
@@ -179,7 +179,7 @@ fn names_follow_prometheus_conventions() {
 
 #[test]
 fn every_session_series_carries_the_session_labels() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     let single = [
         "peer=\"192.0.2.2\"",
         "local=\"192.0.2.1\"",
@@ -200,7 +200,7 @@ fn every_session_series_carries_the_session_labels() {
 
 #[test]
 fn states_and_state_changes() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     let peer = "peer=\"192.0.2.2\"";
     for (state, expected) in [("admin_down", 0.0), ("down", 0.0), ("init", 0.0), ("up", 1.0)] {
         let label = format!("state=\"{state}\"");
@@ -235,7 +235,7 @@ fn states_and_state_changes() {
 
 #[test]
 fn packets_split_between_kernel_and_agent() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     let peer = "peer=\"192.0.2.2\"";
     // 10 accepted by the session core + 100 absorbed in the kernel.
     assert_eq!(value(&text, "bfd_session_control_packets_received_total", &[peer]), 110.0);
@@ -264,7 +264,7 @@ fn packets_split_between_kernel_and_agent() {
 
 #[test]
 fn timers_are_in_seconds() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     let peer = "peer=\"192.0.2.2\"";
     assert_eq!(value(&text, "bfd_session_transmit_interval_seconds", &[peer]), 0.3);
     // Ours 300 ms, the peer sends every 400 ms: 400 ms.
@@ -276,7 +276,7 @@ fn timers_are_in_seconds() {
 
 #[test]
 fn histogram_buckets_are_cumulative_and_sum_to_the_count() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     let peer = "peer=\"192.0.2.2\"";
     let name = "bfd_session_control_packet_gap_seconds";
     let buckets: Vec<(String, f64)> = sample_lines(&text, &format!("{name}_bucket"))
@@ -322,7 +322,7 @@ fn histogram_samples_of_an_empty_histogram() {
 
 #[test]
 fn agent_series() {
-    let text = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let text = render(scrape(), Format::OpenMetrics, Compat::None);
     assert_eq!(value(&text, "bfd_config_reloads_total", &["result=\"success\""]), 3.0);
     assert_eq!(value(&text, "bfd_config_reloads_total", &["result=\"failure\""]), 1.0);
     assert_eq!(value(&text, "bfd_config_last_reload_successful", &[]), 0.0);
@@ -330,18 +330,18 @@ fn agent_series() {
     let mut without = scrape();
     without.agent.data_plane_connected = None;
     without.kernel = None;
-    let text = render(&without, Format::OpenMetrics, Compat::None);
+    let text = render(without, Format::OpenMetrics, Compat::None);
     assert!(!text.contains("bfd_data_plane_connected"), "not configured: no series");
     assert!(!text.contains("bfd_xdp_frames"), "no fast path: no kernel series");
 }
 
 #[test]
 fn the_classic_text_format_names_counters_with_total() {
-    let text = render(&scrape(), Format::PrometheusText, Compat::None);
+    let text = render(scrape(), Format::PrometheusText, Compat::None);
     assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
     assert!(text.contains("# TYPE bfd_session_control_packets_sent_total counter\n"), "{text}");
     assert!(text.contains("# TYPE bfd_session_control_packet_gap_seconds histogram\n"), "{text}");
-    let open = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let open = render(scrape(), Format::OpenMetrics, Compat::None);
     let peer = "peer=\"192.0.2.2\"";
     for name in ["bfd_session_control_packets_sent_total", "bfd_session_control_packet_gap_seconds_count"] {
         assert_eq!(value(&text, name, &[peer]), value(&open, name, &[peer]), "{name}");
@@ -350,10 +350,10 @@ fn the_classic_text_format_names_counters_with_total() {
 
 #[test]
 fn metallb_names_only_when_asked() {
-    let plain = render(&scrape(), Format::OpenMetrics, Compat::None);
+    let plain = render(scrape(), Format::OpenMetrics, Compat::None);
     assert!(!plain.contains("metallb_"));
     for format in [Format::OpenMetrics, Format::PrometheusText] {
-        let text = render(&scrape(), format, Compat::MetalLb);
+        let text = render(scrape(), format, Compat::MetalLb);
         let peer = ["peer=\"192.0.2.2\"", "vrf=\"default\""];
         assert_eq!(value(&text, "metallb_bfd_session_up", &peer), 1.0);
         assert_eq!(value(&text, "metallb_bfd_control_packet_input", &peer), 110.0, "{format:?}");
