@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use bfd_common::wire::ControlRepr;
 
+use crate::auth::{ReceivedControl, WallTime};
 use crate::config::SessionConfig;
 use crate::rng::Rng;
 use crate::session::{Discard, Session, SessionError};
@@ -247,7 +248,32 @@ impl Sessions {
         Ok(discr)
     }
 
-    /// Demultiplexes a packet and hands it to its session.
+    /// Demultiplexes a packet as received (its bytes with it, for
+    /// authentication, §6.7) and hands it to its session: what the agent
+    /// calls for every control packet off the wire.
+    pub fn receive_packet(
+        &mut self,
+        now: Time,
+        packet: &ReceivedControl<'_>,
+        arrival: &Arrival,
+    ) -> Result<u32, ReceiveError> {
+        let discr = self.demux(packet.repr(), arrival)?;
+        let session = self.get_mut(discr).expect("demux returns existing sessions");
+        session.on_packet(now, packet)?;
+        Ok(discr)
+    }
+
+    /// Tells every session the wall-clock time at monotonic `now` (for
+    /// key lifetimes, see [`Session::set_wall_clock`]).
+    pub fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
+        for entry in self.by_discr.values_mut() {
+            entry.session.set_wall_clock(now, wall);
+        }
+    }
+
+    /// Demultiplexes a packet and hands it to its session, verified as the
+    /// bytes its `emit` writes (see [`Session::on_control`]); packets off
+    /// the wire go through [`receive_packet`](Self::receive_packet).
     pub fn receive(
         &mut self,
         now: Time,
