@@ -175,9 +175,7 @@ pub enum AuthConfigError {
     #[error("keys: key id {0} appears more than once")]
     DuplicateKeyId(u8),
     /// The secret is empty or too long for the type.
-    #[error(
-        "keys[id {id}].secret: {len} bytes; {auth_type} needs 1 to {max} (RFC 5880 §{section})"
-    )]
+    #[error("keys[id {id}].secret: {len} bytes; {auth_type} needs 1 to {max} (RFC 5880 §{section})")]
     SecretLength {
         /// The key's id.
         id: u8,
@@ -203,7 +201,9 @@ pub enum AuthConfigError {
         until: u64,
     },
     /// The FRR construction exists for keyed SHA1 only.
-    #[error("the FRR HMAC-SHA1 compatibility construction applies to keyed-sha1 and meticulous-keyed-sha1 only, not {0}")]
+    #[error(
+        "the FRR HMAC-SHA1 compatibility construction applies to keyed-sha1 and meticulous-keyed-sha1 only, not {0}"
+    )]
     FrrHmacNotSha1(AuthType),
 }
 
@@ -376,6 +376,26 @@ pub fn keyed_digest(kind: DigestKind, packet: &[u8], key: &[u8]) -> Option<Keyed
             Some(KeyedDigest::Sha1(mac.finalize().into_bytes().into()))
         }
     }
+}
+
+/// Fills the digest of `packet`'s keyed section (its Auth Type, Key ID and
+/// Sequence Number already set) with `kind`'s construction over the
+/// packet as [`ControlRepr::emit`] writes it; `None` if the section is not
+/// keyed or does not fit `kind`.
+///
+/// §6.7.3: "The resulting digest MUST be stored in the Auth Key/Digest
+/// field prior to transmission (replacing the secret key, which MUST NOT
+/// be carried in the packet)."
+pub fn sign(kind: DigestKind, mut packet: ControlRepr, key: &[u8]) -> Option<ControlRepr> {
+    let mut bytes = [0u8; MAX_PACKET_LEN];
+    let bytes = bytes.get_mut(..packet.buffer_len())?;
+    packet.emit(&mut ControlPacket::new_unchecked(&mut *bytes));
+    match (keyed_digest(kind, bytes, key)?, packet.auth.as_mut()?) {
+        (KeyedDigest::Md5(value), AuthRepr::KeyedMd5 { digest, .. }) => *digest = value,
+        (KeyedDigest::Sha1(value), AuthRepr::KeyedSha1 { hash, .. }) => *hash = value,
+        _ => return None,
+    }
+    Some(packet)
 }
 
 /// A control packet as received: its parsed form and the bytes it was
@@ -580,7 +600,14 @@ impl AuthState {
     /// `xmit_seq` is random: §6.8.1, bfd.XmitAuthSeq "MUST be initialized
     /// to a random 32-bit value".
     pub(crate) fn new(config: AuthConfig, now: Time, wall: WallTime, xmit_seq: u32) -> AuthState {
-        AuthState { config, anchor: (now, wall), xmit_seq, last_sent: None, rcv_seq: None, rcv_seq_expires: None }
+        AuthState {
+            config,
+            anchor: (now, wall),
+            xmit_seq,
+            last_sent: None,
+            rcv_seq: None,
+            rcv_seq_expires: None,
+        }
     }
 
     /// A new configuration: the sequence state is kept while the type
@@ -667,18 +694,7 @@ impl AuthState {
                         AuthRepr::KeyedSha1 { meticulous, key_id, sequence, hash: [0; HASH_LEN] }
                     }
                 });
-                let mut bytes = [0u8; MAX_PACKET_LEN];
-                let len = packet.buffer_len();
-                let bytes = bytes.get_mut(..len)?;
-                packet.emit(&mut ControlPacket::new_unchecked(&mut *bytes));
-                // "The resulting digest MUST be stored in the Auth
-                // Key/Digest field prior to transmission (replacing the
-                // secret key, which MUST NOT be carried in the packet)."
-                match (keyed_digest(kind, bytes, secret)?, packet.auth.as_mut()?) {
-                    (KeyedDigest::Md5(value), AuthRepr::KeyedMd5 { digest, .. }) => *digest = value,
-                    (KeyedDigest::Sha1(value), AuthRepr::KeyedSha1 { hash, .. }) => *hash = value,
-                    _ => return None,
-                }
+                packet = sign(kind, packet, secret)?;
             }
         }
         Some(packet)
@@ -847,10 +863,16 @@ mod tests {
             Err(AuthConfigError::DuplicateKeyId(1))
         );
         let error = config(AuthType::KeyedMd5, vec![key(4, &[7; 17])]).validate().unwrap_err();
-        assert_eq!(error.to_string(), "keys[id 4].secret: 17 bytes; keyed-md5 needs 1 to 16 (RFC 5880 §6.7.3)");
+        assert_eq!(
+            error.to_string(),
+            "keys[id 4].secret: 17 bytes; keyed-md5 needs 1 to 16 (RFC 5880 §6.7.3)"
+        );
         assert!(config(AuthType::KeyedSha1, vec![key(4, &[7; 20])]).validate().is_ok());
         assert!(config(AuthType::SimplePassword, vec![key(4, b"")]).validate().is_err());
-        let frr = AuthConfig { sha1: Sha1Construction::FrrHmacSha1, ..config(AuthType::KeyedMd5, vec![key(1, b"k")]) };
+        let frr = AuthConfig {
+            sha1: Sha1Construction::FrrHmacSha1,
+            ..config(AuthType::KeyedMd5, vec![key(1, b"k")])
+        };
         assert_eq!(frr.validate(), Err(AuthConfigError::FrrHmacNotSha1(AuthType::KeyedMd5)));
         let mut backwards = key(2, b"k");
         backwards.accept = Lifetime { from: Some(WallTime(5)), until: Some(WallTime(5)) };

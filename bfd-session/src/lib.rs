@@ -26,8 +26,8 @@ pub mod table;
 pub mod time;
 
 pub use auth::{
-    AuthConfig, AuthConfigError, AuthCounters, AuthFailure, AuthStatus, Key, Lifetime, ReceivedControl, Secret,
-    Sha1Construction, WallTime,
+    AuthConfig, AuthConfigError, AuthCounters, AuthFailure, AuthStatus, Key, Lifetime, ReceivedControl,
+    Secret, Sha1Construction, WallTime,
 };
 pub use config::{ConfigError, Detection, EchoConfig, SessionConfig};
 pub use session::{

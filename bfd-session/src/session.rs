@@ -260,6 +260,9 @@ pub enum SessionError {
     /// The configuration is not usable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The authentication configuration is not usable.
+    #[error("authentication: {0}")]
+    Auth(#[from] AuthConfigError),
 }
 
 /// The parameters our control packets carry (§6.8.7).
@@ -413,6 +416,20 @@ impl Session {
         seed: u64,
         now: Time,
     ) -> Result<Session, SessionError> {
+        Session::with_auth(local_discr, config, None, seed, now)
+    }
+
+    /// [`Session::new`] with authentication (§6.7) from the start, so that
+    /// not even its first packet goes out unauthenticated: `auth` is the
+    /// configuration and the wall-clock time at `now` (see
+    /// [`set_authentication`](Self::set_authentication)).
+    pub fn with_auth(
+        local_discr: u32,
+        config: SessionConfig,
+        auth: Option<(AuthConfig, WallTime)>,
+        seed: u64,
+        now: Time,
+    ) -> Result<Session, SessionError> {
         if local_discr == 0 {
             return Err(SessionError::ZeroDiscriminator);
         }
@@ -470,6 +487,11 @@ impl Session {
         session.advertised = session.wanted_advertised();
         session.tx_in_use = session.advertised.desired_min_tx;
         session.rx_in_use = session.advertised.required_min_rx;
+        if let Some((auth, wall)) = auth {
+            auth.validate()?;
+            let xmit_seq = session.rng.next_u32();
+            session.auth = Some(AuthState::new(auth, now, wall, xmit_seq));
+        }
         session.settle(now);
         Ok(session)
     }
@@ -539,9 +561,7 @@ impl Session {
             Some(auth) => {
                 // The Detection Time this packet implies (§6.8.4), for
                 // bfd.AuthSeqKnown's expiry after twice of it.
-                let detection_time = self
-                    .rx_in_use
-                    .max(Duration::from_micros(packet.desired_min_tx.into()))
+                let detection_time = self.rx_in_use.max(Duration::from_micros(packet.desired_min_tx.into()))
                     * u32::from(packet.detect_mult);
                 auth.verify(now, received, detection_time).map_err(Discard::Authentication)?;
             }

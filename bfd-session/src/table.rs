@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use bfd_common::wire::ControlRepr;
 
-use crate::auth::{ReceivedControl, WallTime};
+use crate::auth::{AuthConfig, ReceivedControl, WallTime};
 use crate::config::SessionConfig;
 use crate::rng::Rng;
 use crate::session::{Discard, Session, SessionError};
@@ -137,6 +137,20 @@ impl Sessions {
         now: Time,
         preferred: Option<u32>,
     ) -> Result<u32, AddError> {
+        self.add_authenticated(key, config, None, min_ttl, now, preferred)
+    }
+
+    /// [`Sessions::add_preferring`] with authentication from the first
+    /// packet (see [`Session::with_auth`]).
+    pub fn add_authenticated(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        auth: Option<(AuthConfig, WallTime)>,
+        min_ttl: u8,
+        now: Time,
+        preferred: Option<u32>,
+    ) -> Result<u32, AddError> {
         if self.by_discr.values().any(|entry| entry.key == key) {
             return Err(AddError::Duplicate(key));
         }
@@ -145,7 +159,8 @@ impl Sessions {
             _ => self.fresh_discriminator(),
         };
         let seed = self.rng.next_u64();
-        let session = Session::new(discr, SessionConfig { multihop: key.multihop, ..config }, seed, now)?;
+        let session =
+            Session::with_auth(discr, SessionConfig { multihop: key.multihop, ..config }, auth, seed, now)?;
         let min_ttl = if key.multihop { min_ttl } else { 255 };
         self.by_discr.insert(discr, Entry { key, min_ttl, session });
         self.by_peer.entry(key.peer).or_default().push(discr);
