@@ -61,6 +61,17 @@ fn drive(
     up_limit: Duration,
     steady: Duration,
 ) -> anyhow::Result<Outcome> {
+    drive_with(auth_type, Sha1Construction::Rfc5880, secret, up_limit, steady)
+}
+
+/// [`drive`] with a choice of keyed SHA1 construction.
+fn drive_with(
+    auth_type: AuthType,
+    sha1: Sha1Construction,
+    secret: &'static str,
+    up_limit: Duration,
+    steady: Duration,
+) -> anyhow::Result<Outcome> {
     let config = SessionConfig {
         desired_min_tx: Duration::from_millis(50),
         required_min_rx: Duration::from_millis(50),
@@ -68,7 +79,7 @@ fn drive(
         ..SessionConfig::default()
     };
     let key = Key { id: 7, secret: Secret::new(secret), send: Lifetime::ALWAYS, accept: Lifetime::ALWAYS };
-    let auth = AuthConfig { auth_type, keys: vec![key], sha1: Sha1Construction::Rfc5880 };
+    let auth = AuthConfig { auth_type, keys: vec![key], sha1 };
     let now = || Time::from_nanos(monotonic_ns());
     let start = now();
     let mut session =
@@ -198,6 +209,148 @@ fn a_different_key_never_comes_up_and_both_sides_count_it() -> anyhow::Result<()
         let failures = bird.log_lines("Authentication failed");
         ensure!(!failures.is_empty(), "{auth_type}: BIRD logged no failure:\n{}", bird.log());
         eprintln!("{auth_type}: {ours} refused here, {} by BIRD", failures.len());
+    }
+    test_passed();
+    Ok(())
+}
+
+// ----- FRR 10.7 -------------------------------------------------------------
+
+/// FRR 10.7's bfdd from a Debian sid rootfs (`BFD_SID_ROOTFS`, built with
+/// `mmdebstrap --variant=apt --include=frr,bird2 sid DIR`), chrooted in
+/// the peer's namespace with a private mount namespace for /proc, /dev,
+/// /sys and its state directory.
+struct Bfdd107 {
+    rootfs: String,
+    netns: String,
+    state: std::path::PathBuf,
+}
+
+impl Bfdd107 {
+    fn start(rootfs: &str, netns: &bfd_tests::lab::NetNs, config: &str) -> anyhow::Result<Bfdd107> {
+        let state = std::env::temp_dir().join(bfd_tests::lab::unique_name("frr107"));
+        std::fs::create_dir_all(&state)?;
+        std::fs::write(state.join("bfdd.conf"), format!("log file /state/bfdd.log\n{config}"))?;
+        std::fs::write(state.join("bfdd.log"), "")?;
+        // The rootfs's frr user and frrvty group.
+        bfd_tests::lab::run(std::process::Command::new("chown").args(["-R", "993:994"]).arg(&state))?;
+        let bfdd = Bfdd107 { rootfs: rootfs.to_owned(), netns: netns.name().to_owned(), state };
+        bfdd.chrooted("/usr/lib/frr/bfdd -d -f /state/bfdd.conf -i /state/bfdd.pid --vty_socket /state -z /state/zserv.api -P 0 </dev/null >/dev/null 2>&1")?;
+        bfd_tests::lab::wait_for("bfdd 10.7's vty socket", Duration::from_secs(10), || {
+            Ok(bfdd.state.join("bfdd.vty").exists().then_some(()))
+        })?;
+        Ok(bfdd)
+    }
+
+    /// Runs `command` (a shell line) chrooted in the rootfs, in the peer's
+    /// namespace.
+    fn chrooted(&self, command: &str) -> anyhow::Result<String> {
+        let root = &self.rootfs;
+        let script = format!(
+            "set -e; mkdir -p {root}/state; for d in proc dev sys; do mount --bind /$d {root}/$d; done; \
+             mount --bind {} {root}/state; exec chroot {root} sh -c '{command}'",
+            self.state.display()
+        );
+        bfd_tests::lab::run_stdout(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c"])
+                .arg(script),
+        )
+    }
+
+    fn vtysh(&self, command: &str) -> anyhow::Result<String> {
+        self.chrooted(&format!("vtysh --vty_socket /state -c \"{command}\""))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("bfdd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Bfdd107 {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.state.join("bfdd.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// bfdd runs without zebra, so it knows no interfaces: the peer is bound to
+/// addresses only.
+fn frr_config(algorithm: &str, meticulous: bool) -> String {
+    format!(
+        "key chain bfd-keys\n key 7\n  key-string {SECRET}\n  cryptographic-algorithm {algorithm}\n exit\nexit\n\
+         bfd\n peer {AGENT_V4} local-address {PEER_V4}\n  receive-interval 50\n  \
+         transmit-interval 50\n  authentication key-chain bfd-keys\n{} exit\nexit\n",
+        if meticulous { "  authentication algorithm meticulous\n" } else { "" }
+    )
+}
+
+/// Simple password, and keyed SHA1 (plain and meticulous) in FRR's
+/// HMAC-SHA1 construction, against FRR 10.7's bfdd; and the RFC's SHA1
+/// refused by it, as FRR issue 23274 reports. Needs `BFD_SID_ROOTFS`.
+///
+/// Debian's FRR 10.7.1 is built without OpenSSL: its keychain refuses
+/// `hmac-sha-1` ("hash algo not supported") and bfdd then sends without
+/// authentication (FRR issue 23276). With such a bfdd the keyed SHA1 cases
+/// check that we refuse every one of its packets (A bit clear) and that it
+/// refuses ours; with an OpenSSL build, that the HMAC variant comes Up and
+/// the RFC construction does not.
+#[test]
+#[ignore = "needs a Debian sid rootfs with FRR 10.7 in BFD_SID_ROOTFS; run with --ignored"]
+fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
+    require_root()?;
+    let rootfs = std::env::var("BFD_SID_ROOTFS").context("BFD_SID_ROOTFS: a sid rootfs with frr")?;
+    let cases = [
+        (AuthType::SimplePassword, Sha1Construction::Rfc5880, "cleartext", false, true),
+        (AuthType::KeyedSha1, Sha1Construction::FrrHmacSha1, "hmac-sha-1", false, true),
+        (AuthType::MeticulousKeyedSha1, Sha1Construction::FrrHmacSha1, "hmac-sha-1", true, true),
+        (AuthType::KeyedSha1, Sha1Construction::Rfc5880, "hmac-sha-1", false, false),
+    ];
+    for (auth_type, sha1, algorithm, meticulous, comes_up) in cases {
+        let link = Link::new("af")?;
+        let bfdd = Bfdd107::start(&rootfs, &link.b, &frr_config(algorithm, meticulous))?;
+        let limit = Duration::from_secs(if comes_up { 5 } else { 4 });
+        let steady = Duration::from_secs(if comes_up { 3 } else { 0 });
+        let outcome = link.a.run_in(move || drive_with(auth_type, sha1, SECRET, limit, steady))?;
+        let peers = bfdd.vtysh("show bfd peers")?;
+        let counters = bfdd.vtysh("show bfd peers counters")?;
+        eprintln!(
+            "{auth_type} {sha1:?}: up after {:?}, ours {:?}\n{peers}\n{counters}",
+            outcome.up_after, outcome.auth
+        );
+        let no_sha1 = bfdd.log().contains("hash algo not supported");
+        if no_sha1 {
+            eprintln!("{auth_type}: this bfdd has no keyed SHA1 (built without OpenSSL)");
+            ensure!(outcome.up_after.is_none(), "{auth_type}: Up with a bfdd that sends no authentication");
+            ensure!(
+                outcome.auth.missing > 0 && outcome.auth.total() == outcome.auth.missing,
+                "{auth_type}: {:?}",
+                outcome.auth
+            );
+            ensure!(counters.contains("Rx Authentication failure"), "{auth_type}: FRR\n{counters}");
+        } else if comes_up {
+            ensure!(
+                outcome.state == State::Up && outcome.changes_after_up == 0,
+                "{auth_type}: not Up\n{}",
+                bfdd.log()
+            );
+            ensure!(outcome.auth.total() == 0, "{auth_type}: our failures {:?}", outcome.auth);
+            ensure!(peers.contains("Status: up"), "{auth_type}: FRR says\n{peers}");
+            ensure!(
+                !counters.contains("Authentication failure"),
+                "{auth_type}: FRR refused some\n{counters}"
+            );
+        } else {
+            ensure!(outcome.up_after.is_none(), "{auth_type}: RFC SHA1 came Up with FRR");
+            ensure!(outcome.auth.digest_mismatch > 0, "{auth_type}: {:?}", outcome.auth);
+            ensure!(counters.contains("Rx Authentication failure"), "{auth_type}: FRR\n{counters}");
+        }
     }
     test_passed();
     Ok(())
