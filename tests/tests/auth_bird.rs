@@ -355,3 +355,99 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
     test_passed();
     Ok(())
 }
+
+// ----- BIRD 2.20 and 3.x ----------------------------------------------------
+
+/// BIRD from a Debian sid rootfs (`bird` and `birdc` inside it), chrooted
+/// in the peer's namespace as [`Bfdd107`] is.
+struct ChrootBird {
+    rootfs: String,
+    netns: String,
+    state: std::path::PathBuf,
+}
+
+impl ChrootBird {
+    fn start(rootfs: &str, netns: &bfd_tests::lab::NetNs, config: &str) -> anyhow::Result<ChrootBird> {
+        let state = std::env::temp_dir().join(bfd_tests::lab::unique_name("birdsid"));
+        std::fs::create_dir_all(&state)?;
+        std::fs::write(state.join("bird.conf"), format!("log \"/state/bird.log\" all;\n{config}"))?;
+        std::fs::write(state.join("bird.log"), "")?;
+        let bird = ChrootBird { rootfs: rootfs.to_owned(), netns: netns.name().to_owned(), state };
+        bird.chrooted(
+            "bird -c /state/bird.conf -s /state/bird.ctl -P /state/bird.pid </dev/null >/dev/null 2>&1",
+        )?;
+        bfd_tests::lab::wait_for("BIRD's control socket", Duration::from_secs(10), || {
+            Ok(bird.birdc("show status").ok().filter(|status| status.contains("Daemon is up")).map(drop))
+        })?;
+        Ok(bird)
+    }
+
+    fn chrooted(&self, command: &str) -> anyhow::Result<String> {
+        let root = &self.rootfs;
+        let script = format!(
+            "set -e; mkdir -p {root}/state; for d in proc dev sys; do mount --bind /$d {root}/$d; done; \
+             mount --bind {} {root}/state; exec chroot {root} sh -c '{command}'",
+            self.state.display()
+        );
+        bfd_tests::lab::run_stdout(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c"])
+                .arg(script),
+        )
+    }
+
+    fn birdc(&self, command: &str) -> anyhow::Result<String> {
+        self.chrooted(&format!("birdc -s /state/bird.ctl {command}"))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("bird.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ChrootBird {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.state.join("bird.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// Every type against the BIRD of a Debian sid rootfs (2.20 in one with
+/// `bird2`, 3.x in one with `bird3`): Up and steady with no failure on
+/// either side. Needs `BFD_BIRD_ROOTFS`.
+#[test]
+#[ignore = "needs a Debian sid rootfs with bird2 or bird3 in BFD_BIRD_ROOTFS; run with --ignored"]
+fn every_type_with_a_newer_bird() -> anyhow::Result<()> {
+    require_root()?;
+    let rootfs = std::env::var("BFD_BIRD_ROOTFS").context("BFD_BIRD_ROOTFS: a sid rootfs with BIRD")?;
+    for auth_type in TYPES {
+        let link = Link::new("an")?;
+        let bird = ChrootBird::start(&rootfs, &link.b, &bird_config(auth_type, SECRET))?;
+        let outcome = link
+            .a
+            .run_in(move || drive(auth_type, SECRET, Duration::from_secs(5), Duration::from_secs(3)))?;
+        let sessions = bird.birdc("show bfd sessions")?;
+        eprintln!("{auth_type}: Up after {:?}, ours {:?}\n{sessions}", outcome.up_after, outcome.auth);
+        ensure!(
+            outcome.state == State::Up && outcome.changes_after_up == 0,
+            "{auth_type}: not Up\n{}",
+            bird.log()
+        );
+        ensure!(outcome.auth.total() == 0, "{auth_type}: our failures {:?}", outcome.auth);
+        ensure!(
+            sessions.lines().any(|line| line.contains(AGENT_V4) && line.contains("Up")),
+            "{auth_type}: BIRD says\n{sessions}"
+        );
+        let log = bird.log();
+        let failures: Vec<&str> = log.lines().filter(|line| line.contains("Authentication failed")).collect();
+        ensure!(failures.is_empty(), "{auth_type}: BIRD refused our packets: {failures:?}");
+    }
+    test_passed();
+    Ok(())
+}
