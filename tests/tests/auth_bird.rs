@@ -51,6 +51,10 @@ struct Outcome {
     state: State,
     auth: AuthCounters,
     received: u64,
+    /// The Key IDs of the packets sent, and of those accepted, each run of
+    /// equal ones once.
+    sent_keys: Vec<u8>,
+    received_keys: Vec<u8>,
 }
 
 /// Runs a session with `auth_type` and `secret` against BIRD for `up_limit`
@@ -80,10 +84,32 @@ fn drive_with(
     };
     let key = Key { id: 7, secret: Secret::new(secret), send: Lifetime::ALWAYS, accept: Lifetime::ALWAYS };
     let auth = AuthConfig { auth_type, keys: vec![key], sha1 };
+    drive_keys(config, auth, up_limit, steady)
+}
+
+/// Drives a session with `auth` (its wall clock: the system's) against the
+/// peer for `up_limit` (or until Up) and then `steady` more.
+fn drive_keys(
+    config: SessionConfig,
+    auth: AuthConfig,
+    up_limit: Duration,
+    steady: Duration,
+) -> anyhow::Result<Outcome> {
+    let auth_type = auth.auth_type;
     let now = || Time::from_nanos(monotonic_ns());
     let start = now();
-    let mut session =
-        Session::with_auth(0x5eed_0001, config, Some((auth, WallTime::from_unix_secs(0))), 42, start)?;
+    let wall = WallTime::from_unix_secs(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+    );
+    let mut session = Session::with_auth(0x5eed_0001, config, Some((auth, wall)), 42, start)?;
+    let (mut sent_keys, mut received_keys) = (Vec::new(), Vec::new());
+    let mut note = |keys: &mut Vec<u8>, repr: &bfd_common::wire::ControlRepr| {
+        if let Some(id) = repr.auth.map(|auth| auth.key_id())
+            && keys.last() != Some(&id)
+        {
+            keys.push(id);
+        }
+    };
 
     let rx = UdpSocket::bind((AGENT_V4, bfd_common::CONTROL_PORT)).context("binding 3784")?;
     let tx = UdpSocket::bind((AGENT_V4, bfd_common::SOURCE_PORT_MIN)).context("binding 49152")?;
@@ -99,6 +125,7 @@ fn drive_with(
         for output in session.drain_outputs() {
             match output {
                 Output::Transmit(repr) => {
+                    note(&mut sent_keys, &repr);
                     let mut bytes = [0u8; 64];
                     let len = repr.buffer_len();
                     repr.emit(&mut ControlPacket::new_unchecked(&mut bytes[..len]));
@@ -128,11 +155,10 @@ fn drive_with(
             Ok((len, _)) => {
                 let now = now();
                 match ReceivedControl::parse(&buffer[..len]) {
-                    Ok(packet) => {
-                        if let Err(discard) = session.on_packet(now, &packet) {
-                            eprintln!("{auth_type}: discarded: {discard}");
-                        }
-                    }
+                    Ok(packet) => match session.on_packet(now, &packet) {
+                        Ok(()) => note(&mut received_keys, packet.repr()),
+                        Err(discard) => eprintln!("{auth_type}: discarded: {discard}"),
+                    },
                     Err(error) => eprintln!("{auth_type}: invalid packet: {error}"),
                 }
             }
@@ -151,6 +177,8 @@ fn drive_with(
         state: status.state,
         auth: status.counters.auth,
         received: status.counters.control_rx,
+        sent_keys,
+        received_keys,
     })
 }
 
@@ -447,6 +475,84 @@ fn every_type_with_a_newer_bird() -> anyhow::Result<()> {
         let log = bird.log();
         let failures: Vec<&str> = log.lines().filter(|line| line.contains("Authentication failed")).collect();
         ensure!(failures.is_empty(), "{auth_type}: BIRD refused our packets: {failures:?}");
+    }
+    test_passed();
+    Ok(())
+}
+
+// ----- Rotation ---------------------------------------------------------------
+
+/// A key rotation with BIRD 2.0.12 under way, at 50 ms x 3: both sides hold
+/// key 1 (sent until T, accepted until T + 20 s) and key 2 (sent from T),
+/// T a few seconds after the start; BIRD's times in its local time zone,
+/// which here is UTC. Zero state changes, zero failures on either side, and
+/// both sides switch from key 1 to key 2.
+#[test]
+fn a_key_rotation_with_bird_never_flaps() -> anyhow::Result<()> {
+    require_root()?;
+    anyhow::ensure!(
+        bfd_tests::lab::run_stdout(std::process::Command::new("date").arg("+%z"))?.trim() == "+0000",
+        "the test writes BIRD's times in UTC, the machine's time zone must be UTC"
+    );
+    for auth_type in [AuthType::MeticulousKeyedSha1, AuthType::KeyedMd5, AuthType::SimplePassword] {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let switch = WallTime::from_unix_secs(now + 4);
+        let retire = WallTime::from_unix_secs(now + 24);
+        let bird_time =
+            |time| bfd_user::config::auth::format_rfc3339(time).replace('T', " ").replace('Z', "");
+        let config = format!(
+            "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \"*\" {{\n    \
+             min rx interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n    authentication {};\n    \
+             password \"key-one\" {{ id 1; generate to \"{}\"; accept to \"{}\"; }};\n    \
+             password \"key-two\" {{ id 2; generate from \"{}\"; }};\n  }};\n  neighbor {AGENT_V4} local {PEER_V4};\n}}\n",
+            bird_words(auth_type),
+            bird_time(switch),
+            bird_time(retire),
+            bird_time(switch),
+        );
+        let link = Link::new("ar")?;
+        let bird = Bird::start(&link.b, &config)?;
+        let keys = vec![
+            Key {
+                id: 1,
+                secret: Secret::new("key-one"),
+                send: Lifetime { from: None, until: Some(switch) },
+                accept: Lifetime { from: None, until: Some(retire) },
+            },
+            Key {
+                id: 2,
+                secret: Secret::new("key-two"),
+                send: Lifetime { from: Some(switch), until: None },
+                accept: Lifetime::ALWAYS,
+            },
+        ];
+        let auth = AuthConfig { auth_type, keys, sha1: Sha1Construction::Rfc5880 };
+        let session = SessionConfig {
+            desired_min_tx: Duration::from_millis(50),
+            required_min_rx: Duration::from_millis(50),
+            detect_mult: 3,
+            ..SessionConfig::default()
+        };
+        let outcome = link
+            .a
+            .run_in(move || drive_keys(session, auth, Duration::from_secs(3), Duration::from_secs(6)))?;
+        eprintln!(
+            "{auth_type}: Up after {:?}, {} accepted, keys sent {:?}, received {:?}, failures {:?}",
+            outcome.up_after, outcome.received, outcome.sent_keys, outcome.received_keys, outcome.auth
+        );
+        ensure!(
+            outcome.up_after.is_some() && outcome.state == State::Up,
+            "{auth_type}: not Up\n{}",
+            bird.log()
+        );
+        ensure!(outcome.changes_after_up == 0, "{auth_type}: {} state changes", outcome.changes_after_up);
+        ensure!(outcome.auth.total() == 0, "{auth_type}: our failures {:?}", outcome.auth);
+        ensure!(outcome.sent_keys == [1, 2], "{auth_type}: we sent keys {:?}", outcome.sent_keys);
+        ensure!(outcome.received_keys == [1, 2], "{auth_type}: BIRD sent keys {:?}", outcome.received_keys);
+        let failures = bird.log_lines("Authentication failed");
+        ensure!(failures.is_empty(), "{auth_type}: BIRD refused our packets: {failures:?}");
+        let bird_changes = bird.state_changes();
+        ensure!(bird_changes.len() == 2, "{auth_type}: BIRD's state changes {bird_changes:?}");
     }
     test_passed();
     Ok(())
