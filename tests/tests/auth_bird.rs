@@ -103,7 +103,7 @@ fn drive_keys(
     );
     let mut session = Session::with_auth(0x5eed_0001, config, Some((auth, wall)), 42, start)?;
     let (mut sent_keys, mut received_keys) = (Vec::new(), Vec::new());
-    let mut note = |keys: &mut Vec<u8>, repr: &bfd_common::wire::ControlRepr| {
+    let note = |keys: &mut Vec<u8>, repr: &bfd_common::wire::ControlRepr| {
         if let Some(id) = repr.auth.map(|auth| auth.key_id())
             && keys.last() != Some(&id)
         {
