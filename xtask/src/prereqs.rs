@@ -20,6 +20,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "iputils-ping",
     "util-linux", // nsenter
     "jq",         // scripts/capture-frr-golden.sh
+    "umoci",      // cargo xtask image: unpacks the image to check it
+    "runc",       // tests/tests/image.rs: runs the image as the kubelet would
 ];
 
 /// Something a command needs.

@@ -4,7 +4,7 @@ use bfd_common::wire::State;
 use bfd_session::Time;
 use bfd_user::show::{AuthFailureCounts, LastDown, PeerCounters, PeerReport, PeerState, RttSummary, micros};
 
-use super::engine::Snapshot;
+use bfd_user::engine::Snapshot;
 
 /// One report per session.
 pub fn reports(snapshots: &[Snapshot]) -> Vec<PeerReport> {
@@ -71,7 +71,7 @@ pub fn report(snapshot: &Snapshot) -> PeerReport {
         control_absorbed_in_kernel: absorbed,
         control_seen_in_userspace: snapshot.userspace_rx,
         largest_rx_gap_since_up_us: if status.state == State::Up {
-            snapshot.largest_gap.map(micros)
+            snapshot.largest_gap().map(micros)
         } else {
             None
         },

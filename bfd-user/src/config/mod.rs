@@ -34,7 +34,7 @@ use bfd_session::SessionConfig;
 
 pub use auth::PeerAuth;
 pub use check::{CheckReport, check, check_with};
-pub use diff::{ConfigDiff, diff};
+pub use diff::{ConfigDiff, diff, diff_sessions};
 pub use error::{ConfigError, ConfigErrors, DocumentRef, Location, Reason};
 pub use interval::{format_interval, parse_interval};
 pub use metallb::{BfdProfile, DEFAULT_NAMESPACE};
