@@ -50,6 +50,7 @@ fn spec(peer: IpAddr, interval_ms: u64, detect_mult: u8) -> PeerSpec {
         },
         admin_down: false,
         discriminator: None,
+        auth: None,
     }
 }
 
