@@ -1025,7 +1025,7 @@ impl Session {
     /// except that an authenticated session is always timed here, since
     /// the kernel re-arms its timer on packets whose digest it cannot
     /// check.
-    fn control_detection(&self) -> Detection {
+    pub fn control_detection(&self) -> Detection {
         if self.auth.is_some() { Detection::Local } else { self.config.detection }
     }
 

@@ -338,6 +338,17 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
+        secret_files: {
+            let mut files: Vec<PathBuf> = initial
+                .peers
+                .iter()
+                .filter_map(|peer| peer.auth.as_ref())
+                .flat_map(|auth| auth.secret_files.iter().map(|(_, path)| path.clone()))
+                .collect();
+            files.sort();
+            files.dedup();
+            files
+        },
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

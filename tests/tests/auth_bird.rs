@@ -1,8 +1,9 @@
 //! The session core's authentication (RFC 5880 §6.7) against BIRD 2, for
 //! every type: what BIRD computes and checks is what we compute and check.
 //!
-//! Not the agent: the agent's engine does not apply authentication yet, so
-//! the test drives one `bfd_session::Session` itself, with one UDP socket
+//! Not the agent (`agent_auth.rs` runs the agent): to reach every type and
+//! both sides' counters cheaply, the test drives one `bfd_session::Session`
+//! itself, with one UDP socket
 //! each way in the test's namespace (TTL 255, source port 49152, RFC 5881
 //! §4), and BIRD in the peer's. Per type: both sides Up within 5 s and 3 s
 //! more with no state change and no authentication failure on either side
