@@ -358,6 +358,17 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
         metrics: node.metrics.clone(),
+        secret_files: {
+            let mut files: Vec<PathBuf> = initial
+                .peers
+                .iter()
+                .filter_map(|peer| peer.auth.as_ref())
+                .flat_map(|auth| auth.secret_files.iter().map(|(_, path)| path.clone()))
+                .collect();
+            files.sort();
+            files.dedup();
+            files
+        },
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

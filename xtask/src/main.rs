@@ -98,7 +98,7 @@ enum Task {
     },
 }
 
-const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo"];
+const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo", "verify_auth"];
 
 /// Prints the error and its causes on one line each, never a backtrace:
 /// these errors are for operators, and say what to do.

@@ -52,6 +52,10 @@ pub struct AgentOptions {
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
     /// The metrics and health endpoint.
     pub metrics: bfd_user::config::MetricsSettings,
+    /// Authentication secrets the configuration read (BFDAuthentication's
+    /// `secretFile`s): watched like the configuration files, so that a
+    /// rotated Kubernetes Secret is applied.
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -290,7 +294,7 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReason>();
-    watch_files(&options.config_files, reload_tx.clone())?;
+    watch_files(&[options.config_files.clone(), options.secret_files.clone()].concat(), reload_tx.clone())?;
 
     let context = Arc::new(control_context::Context {
         handle: handle.clone(),
