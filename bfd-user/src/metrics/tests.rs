@@ -41,7 +41,9 @@ fn status(state: State) -> SessionStatus {
             echo_rx: 0,
             up: 2,
             down: 1,
+            ..Counters::default()
         },
+        auth: None,
     }
 }
 
