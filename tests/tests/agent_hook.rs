@@ -80,6 +80,12 @@ fn a_hook_that_hangs_is_killed_and_never_holds_up_bfd() -> anyhow::Result<()> {
     // The hook hangs on the first change; BFD goes on regardless.
     agent.wait_status(PEER_V4, "up", Duration::from_secs(3))?;
     frr.wait_status(AGENT_V4, "up", Duration::from_secs(3))?;
+    // Right after Up, FRR's last packets may still say 1 s (RFC 5880
+    // §6.8.3: slow until its Poll ends), and a cut then is rightly detected
+    // after 3 s: cut once the agent sees FRR at 50 ms.
+    wait_for("agent A: FRR at 50 ms", Duration::from_secs(3), || {
+        Ok(agent.peer(PEER_V4)?.filter(|s| s["remote-transmit-interval"] == 50).map(drop))
+    })?;
     let cut = Cut::outgoing_control(&link.b)?;
     agent.wait_status(PEER_V4, "down", Duration::from_secs(1))?;
     cut.lift()?;
