@@ -20,6 +20,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "iputils-ping",
     "util-linux", // nsenter
     "jq",         // scripts/capture-frr-golden.sh
+    "mmdebstrap", // the newer peers' root file systems (xtask/src/peers.rs)
 ];
 
 /// Something a command needs.
