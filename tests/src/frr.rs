@@ -61,7 +61,8 @@ impl std::fmt::Display for FrrRelease {
 pub struct FrrStack {
     /// bfdd.conf (after the log lines).
     pub bfdd: String,
-    /// bfdd's `--dplaneaddr`, if any.
+    /// bfdd's `--dplaneaddr`, if any; `unix:NAME` (relative) is a socket
+    /// in the daemons' directory ([`Frr::dplane_address`] gives its path).
     pub bfdd_dplane: Option<String>,
     /// bgpd.conf, if bgpd runs.
     pub bgpd: Option<String>,
@@ -207,7 +208,7 @@ impl Frr {
                 command.arg("--bfdctl").arg(self.daemon_path("bfdd.sock"));
             }
             if let Some(address) = &self.dplane {
-                command.arg("--dplaneaddr").arg(address);
+                command.arg("--dplaneaddr").arg(self.address_as_seen(address, true));
             }
         }
         // FRR 10 keeps the stdout it was started with after daemonizing: a
@@ -223,6 +224,24 @@ impl Frr {
         wait_for(&format!("{} {daemon}'s socket", self.release), Duration::from_secs(10), || {
             Ok(ready.exists().then_some(()))
         })
+    }
+
+    /// A data-plane address as bfdd (`by_daemon`) or the host sees it: a
+    /// relative `unix:NAME` is a socket in the daemons' directory (the only
+    /// place a chrooted bfdd and the host share).
+    fn address_as_seen(&self, address: &str, by_daemon: bool) -> String {
+        match address.strip_prefix("unix:") {
+            Some(name) if !name.starts_with('/') => {
+                let path = if by_daemon { self.daemon_path(name) } else { self.dir.join(name) };
+                format!("unix:{}", path.display())
+            }
+            _ => address.to_owned(),
+        }
+    }
+
+    /// bfdd's `--dplaneaddr` as the host (the agent) sees it.
+    pub fn dplane_address(&self) -> Option<String> {
+        self.dplane.as_deref().map(|address| self.address_as_seen(address, false))
     }
 
     /// Which release this is.

@@ -20,8 +20,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail, ensure};
 use bfd_tests::{
     agent::{Agent, AgentArgs},
-    e2e::{AGENT_V4, Capture, Cut, Frr, FrrStack, Link, PEER_V4, count, test_passed},
+    e2e::{AGENT_V4, Capture, Cut, Frr, FrrRelease, FrrStack, Link, PEER_V4, count, test_passed},
     lab::{NetNs, run_stdout, wait_for},
+    release_tests,
 };
 use bfd_user::dplane::wire::{CountersRepr, Message, Reassembler, SessionRepr, StateChangeRepr};
 use serde_json::Value;
@@ -138,23 +139,23 @@ fn bfd_peer<'a>(peers: &'a [Value], peer: &str) -> Option<&'a Value> {
     peers.iter().find(|session| session["peer"] == peer)
 }
 
-#[test]
-fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane()
--> anyhow::Result<()> {
+fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     bfd_tests::lab::require_root()?;
     let link = Link::new("dpg")?;
-    // A: bfdd hands its sessions to the agent over a UNIX socket (bfdd
-    // listens, the agent connects).
-    let a_stack = |dir_address: String| FrrStack {
+    // A: bfdd hands its sessions to the agent over a UNIX socket in its
+    // directory (bfdd listens, the agent connects).
+    let a_stack = FrrStack {
         bfdd: FAST_PROFILE.to_owned(),
-        bfdd_dplane: Some(dir_address),
+        bfdd_dplane: Some("unix:dplane.sock".to_owned()),
         bgpd: Some(bgpd_config(65001, A_V4, B_V4, 65002, None)),
     };
-    let socket = std::env::temp_dir().join(format!("{}-dplane.sock", link.a.name()));
-    let address = format!("unix:{}", socket.display());
-    let frr_a = Frr::start_stack(&link.a, &a_stack(address.clone()))?;
-    let frr_b = Frr::start_stack(
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
+    let frr_b = Frr::start_stack_release(
         &link.b,
+        release,
         &FrrStack {
             bfdd: FAST_PROFILE.to_owned(),
             bfdd_dplane: None,
@@ -236,10 +237,16 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
         Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
     })?;
     drop(agent);
-    let _ = std::fs::remove_file(&socket);
     test_passed();
     Ok(())
 }
+
+release_tests!(bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane {
+    bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane_frr_8_4:
+        FrrRelease::V8_4,
+    bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane_frr_10_7:
+        FrrRelease::V10_7,
+});
 
 /// `n` sessions between the namespaces, each its own pair of addresses
 /// (FRR keeps one single-hop session per peer address).
@@ -290,9 +297,16 @@ fn up_count(peers: &[Value]) -> usize {
     peers.iter().filter(|session| session["status"] == "up").count()
 }
 
-#[test]
-fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap()
--> anyhow::Result<()> {
+release_tests!(two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap {
+    two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap_frr_8_4:
+        FrrRelease::V8_4,
+    two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap_frr_10_7:
+        FrrRelease::V10_7,
+});
+
+fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     bfd_tests::lab::require_root()?;
     const SESSIONS: usize = 200;
     let link = Link::new("dp2")?;
@@ -300,8 +314,8 @@ fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_w
     // A: bfdd listens on TCP in its namespace, the agent connects.
     let address = "ipv4:127.0.0.1:50711".to_owned();
     let a_stack = FrrStack { bfdd: a_config, bfdd_dplane: Some(address.clone()), bgpd: None };
-    let frr_a = Frr::start_stack(&link.a, &a_stack)?;
-    let frr_b = Frr::start(&link.b, &b_config)?;
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let frr_b = Frr::start_release(&link.b, release, &b_config)?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
 
     let all_up = |frr: &Frr, side: &str| {
@@ -527,3 +541,54 @@ fn the_agent_listening_for_bfdd_runs_its_sessions_answers_counters_and_reports_c
     test_passed();
     Ok(())
 }
+
+/// FRR 10.3+ as the client of the listening agent (`ipv4c:`, the mode
+/// 8.4's bug rules out): bfdd connects, its sessions run in the agent and
+/// come Up with the peer, bfdd shows them Up with the agent's counters, a
+/// cut reaches bfdd as Down, and the lifted cut as Up again.
+fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRelease) -> anyhow::Result<()> {
+    bfd_tests::lab::require_root()?;
+    const PORT: u16 = 50713;
+    let link = Link::new("dpr")?;
+    let address = format!("ipv4c:127.0.0.1:{PORT}");
+    let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
+    let peer = |peer: &str, local: &str| {
+        format!(
+            "debug bfd peer\nbfd\n peer {peer} local-address {local}\n  receive-interval 50\n  transmit-interval \
+             50\n exit\nexit\n"
+        )
+    };
+    let frr_a = Frr::start_stack_release(
+        &link.a,
+        release,
+        &FrrStack { bfdd: peer(B_V4, A_V4), bfdd_dplane: Some(address), bgpd: None },
+    )?;
+    let frr_b = Frr::start_release(&link.b, release, &peer(A_V4, B_V4))?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
+    frr_a.wait_status(B_V4, "up", Duration::from_secs(5))?;
+    frr_b.wait_status(A_V4, "up", Duration::from_secs(5))?;
+    let ours = agent.session(B_V4)?;
+    let theirs = frr_a.peer(B_V4)?;
+    ensure!(ours["id"] == theirs["id"], "bfdd's lid is our discriminator: {ours:#}\n{theirs:#}");
+    std::thread::sleep(Duration::from_secs(1));
+    let counters = frr_a.peer_counters(B_V4)?;
+    ensure!(
+        count(&counters, "control-packet-input") > 10 && count(&counters, "control-packet-output") > 10,
+        "bfdd shows the agent's counters: {counters:#}"
+    );
+    ensure!(agent.log_lines("data-plane channel lost").is_empty(), "a channel was lost:\n{}", agent.log());
+
+    let cut = Cut::outgoing_control(&link.b)?;
+    agent.wait_status(B_V4, "down", Duration::from_secs(3))?;
+    let down = frr_a.wait_status(B_V4, "down", Duration::from_secs(3))?;
+    ensure!(down["diagnostic"] == "control detection time expired", "bfdd heard the agent's Down: {down:#}");
+    cut.lift()?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(10))?;
+    frr_a.wait_status(B_V4, "up", Duration::from_secs(5))?;
+    test_passed();
+    Ok(())
+}
+
+release_tests!(bfdd_connecting_to_the_listening_agent_runs_its_sessions_there {
+    bfdd_connecting_to_the_listening_agent_runs_its_sessions_there_frr_10_7: FrrRelease::V10_7,
+});
