@@ -313,6 +313,9 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
         );
     }
     require(&needed)?;
+    if privileged {
+        peers::require()?;
+    }
     let agent = build_agent(root, false)?;
     let mut cargo = cargo(root);
     cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);

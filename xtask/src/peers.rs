@@ -101,9 +101,10 @@ impl Rootfs {
         for entry in std::fs::read_dir(cache)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let stem = name.strip_prefix(".tmp-").unwrap_or(&name);
-            let ours = stem.strip_prefix(self.name).and_then(|rest| rest.strip_prefix('-')).is_some_and(
-                |rest| rest.len() >= 16 && rest[..16].bytes().all(|b| b.is_ascii_hexdigit()),
-            );
+            let ours = stem
+                .strip_prefix(self.name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.len() >= 16 && rest[..16].bytes().all(|b| b.is_ascii_hexdigit()));
             let building_now = name.ends_with(&format!("-{}", std::process::id()));
             if ours && name != current && !building_now && entry.file_type()?.is_dir() {
                 println!("removing {}", entry.path().display());
@@ -122,13 +123,34 @@ fn point_symlink(link: &Path, target: &Path) -> anyhow::Result<()> {
     let temp = link.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     std::os::unix::fs::symlink(target, &temp)?;
-    std::fs::rename(&temp, link).with_context(|| format!("pointing {} at {}", link.display(), target.display()))
+    std::fs::rename(&temp, link)
+        .with_context(|| format!("pointing {} at {}", link.display(), target.display()))
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust releases (std's
 /// `DefaultHasher` does not promise to).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Fails unless every root file system is built with its current package
+/// list, saying how to build it.
+pub fn require() -> anyhow::Result<()> {
+    let cache = Path::new(CACHE_DIR);
+    let missing: Vec<&str> = ROOTFS
+        .iter()
+        .filter(|rootfs| !cache.join(rootfs.versioned_name()).join(STATE_MOUNTPOINT).is_dir())
+        .map(|rootfs| rootfs.name)
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "missing the newer peers' root file systems {} under {CACHE_DIR}: run `sudo cargo xtask setup`",
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Builds every root file system that is missing (needs root).
