@@ -56,7 +56,7 @@ impl std::fmt::Display for FrrRelease {
 }
 
 /// What [`Frr::start_stack`] runs: zebra always, bfdd with its
-/// configuration, bgpd if configured.
+/// configuration, staticd (and in 10.x mgmtd) and bgpd if configured.
 #[derive(Clone, Debug, Default)]
 pub struct FrrStack {
     /// bfdd.conf (after the log lines).
@@ -66,6 +66,11 @@ pub struct FrrStack {
     pub bfdd_dplane: Option<String>,
     /// bgpd.conf, if bgpd runs.
     pub bgpd: Option<String>,
+    /// Static routes, if staticd runs: staticd.conf in 8.4 (whose staticd
+    /// has no `ip route ... bfd`); in 10.x staticd takes its configuration
+    /// from mgmtd, which reads no file: these lines go to it through vtysh
+    /// once the daemons run.
+    pub staticd: Option<String>,
 }
 
 /// FRR's daemons in a namespace, with JSON accessors: bfdd alone
@@ -137,6 +142,14 @@ impl Frr {
             daemons.push(("zebra", "debug zebra kernel\ndebug zebra rib\n".to_owned()));
         }
         daemons.push(("bfdd", stack.bfdd.clone()));
+        if let Some(routes) = &stack.staticd {
+            if release == FrrRelease::V8_4 {
+                daemons.push(("staticd", routes.clone()));
+            } else {
+                daemons.push(("mgmtd", routes.clone()));
+                daemons.push(("staticd", String::new()));
+            }
+        }
         if let Some(bgpd) = &stack.bgpd {
             daemons.push(("bgpd", bgpd.clone()));
         }
@@ -165,6 +178,18 @@ impl Frr {
             frr.daemons.push(daemon);
             frr.start_daemon(netns, daemon)?;
         }
+        // mgmtd reads no configuration file: its part goes through vtysh.
+        if let (Some(routes), true) = (&stack.staticd, frr.daemons.contains(&"mgmtd")) {
+            let mut vtysh = frr.command(None, "vtysh");
+            vtysh.arg("--vty_socket").arg(frr.daemon_path("")).args(["-c", "configure terminal"]);
+            for line in routes.lines().filter(|line| !line.trim().is_empty()) {
+                vtysh.args(["-c", line]);
+            }
+            let output = run_stdout(&mut vtysh)?;
+            if output.contains('%') {
+                anyhow::bail!("{release} mgmtd refused its configuration: {output}");
+            }
+        }
         Ok(frr)
     }
 
@@ -190,10 +215,17 @@ impl Frr {
     /// Starts one daemon (daemonized) and waits for its socket.
     fn start_daemon(&self, netns: &NetNs, daemon: &str) -> anyhow::Result<()> {
         let mut command = self.command(Some(netns), &format!("/usr/lib/frr/{daemon}"));
+        command.arg("-d");
+        if self.release != FrrRelease::V8_4 && ["mgmtd", "staticd"].contains(&daemon) {
+            // No -f (10.x's mgmtd and staticd have none): the log named here
+            // instead, staticd's configuration comes from mgmtd.
+            command
+                .arg("--log")
+                .arg(format!("file:{}", self.daemon_path(&format!("{daemon}.log")).display()));
+        } else {
+            command.arg("-f").arg(self.daemon_path(&format!("{daemon}.conf")));
+        }
         command
-            .arg("-d")
-            .arg("-f")
-            .arg(self.daemon_path(&format!("{daemon}.conf")))
             .arg("-i")
             .arg(self.daemon_path(&format!("{daemon}.pid")))
             .arg("--vty_socket")
@@ -355,8 +387,13 @@ impl Drop for Frr {
         if self.print_logs {
             let what = format!("{} bfdd", self.release);
             print_log_unless_passed(&what, &self.dir.join("bfdd.log"));
-            if self.daemons.contains(&"bgpd") {
-                print_log_unless_passed(&format!("{} bgpd", self.release), &self.dir.join("bgpd.log"));
+            for daemon in ["bgpd", "staticd", "mgmtd"] {
+                if self.daemons.contains(&daemon) {
+                    let what = format!("{} {daemon}", self.release);
+                    print_log_unless_passed(&what, &self.dir.join(format!("{daemon}.log")));
+                }
+            }
+            if self.daemons.iter().any(|daemon| ["bgpd", "staticd"].contains(daemon)) {
                 print_log_unless_passed(&format!("{} zebra", self.release), &self.dir.join("zebra.log"));
             }
         }

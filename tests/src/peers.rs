@@ -64,7 +64,9 @@ impl Rootfs {
 
     /// A command that runs `program` (a path inside the root file system)
     /// chrooted, with `state_dir` mounted at [`STATE_IN_ROOTFS`], in
-    /// `netns`'s network stack if given. A fresh sysfs is mounted rather
+    /// `netns`'s network stack if given (and at FRR's run-state directory
+    /// /run/frr too, where FRR 10's mgmtd puts its sockets, so that no two
+    /// tests share it). A fresh sysfs is mounted rather
     /// than the host's bound, so that /sys/class/net is the namespace's (as
     /// `ip netns exec` does); /proc and /dev are the host's, bound.
     pub fn command(&self, netns: Option<&NetNs>, state_dir: &Path, program: impl AsRef<OsStr>) -> Command {
@@ -81,7 +83,8 @@ impl Rootfs {
             .arg(
                 "root=$1; state=$2; shift 2\nmount --rbind /proc \"$root/proc\"\nmount -t sysfs sysfs \
                  \"$root/sys\"\nmount --rbind /dev \"$root/dev\"\nmount --bind \"$state\" \
-                 \"$root/run/bfd-lab\"\nexec chroot \"$root\" \"$@\"",
+                 \"$root/run/bfd-lab\"\nif [ -d \"$root/usr/lib/frr\" ]; then mkdir -p \"$root/run/frr\"; mount --bind \
+                 \"$state\" \"$root/run/frr\"; fi\nexec chroot \"$root\" \"$@\"",
             )
             .arg("sh")
             .arg(&self.root)

@@ -153,6 +153,7 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
         bfdd: FAST_PROFILE.to_owned(),
         bfdd_dplane: Some("unix:dplane.sock".to_owned()),
         bgpd: Some(bgpd_config(65001, A_V4, B_V4, 65002, None)),
+        staticd: None,
     };
     let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
     let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
@@ -163,6 +164,7 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
             bfdd: FAST_PROFILE.to_owned(),
             bfdd_dplane: None,
             bgpd: Some(bgpd_config(65002, B_V4, A_V4, 65001, Some(PREFIX))),
+            staticd: None,
         },
     )?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
@@ -323,7 +325,7 @@ fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_w
     let ManySessions { a_config, b_config } = many_sessions(&link, SESSIONS)?;
     // A: bfdd listens on TCP in its namespace, the agent connects.
     let address = "ipv4:127.0.0.1:50711".to_owned();
-    let a_stack = FrrStack { bfdd: a_config, bfdd_dplane: Some(address.clone()), bgpd: None };
+    let a_stack = FrrStack { bfdd: a_config, bfdd_dplane: Some(address.clone()), ..FrrStack::default() };
     let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
     let frr_b = Frr::start_release(&link.b, release, &b_config)?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
@@ -571,7 +573,7 @@ fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRe
     let frr_a = Frr::start_stack_release(
         &link.a,
         release,
-        &FrrStack { bfdd: peer(B_V4, A_V4), bfdd_dplane: Some(address), bgpd: None },
+        &FrrStack { bfdd: peer(B_V4, A_V4), bfdd_dplane: Some(address), ..FrrStack::default() },
     )?;
     let frr_b = Frr::start_release(&link.b, release, &peer(A_V4, B_V4))?;
     agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
@@ -603,4 +605,77 @@ fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRe
 
 release_tests!(bfdd_connecting_to_the_listening_agent_runs_its_sessions_there {
     bfdd_connecting_to_the_listening_agent_runs_its_sessions_there_frr_10_7: FrrRelease::V10_7,
+});
+
+/// A static route monitored by BFD (`ip route PREFIX B bfd profile fast`,
+/// FRR 10.x: 8.4's staticd has no `bfd` on static routes),
+/// its session run by the agent as bfdd's data plane: Up, the route in A's
+/// kernel table; B's packets cut: the route leaves after the detection time
+/// (how long after B's last packet is printed: the part after detection is
+/// FRR's, staticd and zebra), and returns when the cut is lifted.
+fn a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
+    bfd_tests::lab::require_root()?;
+    let link = Link::new("dps")?;
+    let a_stack = FrrStack {
+        bfdd: format!("debug bfd peer\n{FAST_PROFILE}"),
+        bfdd_dplane: Some("unix:dplane.sock".to_owned()),
+        staticd: Some(format!("ip route {PREFIX} {B_V4} bfd profile fast\n")),
+        ..FrrStack::default()
+    };
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
+    let frr_b = Frr::start_release(
+        &link.b,
+        release,
+        &bfd_tests::e2e::frr_config(&[bfd_tests::e2e::frr_peer(A_V4, B_V4, false, &[])]),
+    )?;
+    let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
+    frr_b.wait_status(A_V4, "up", Duration::from_secs(5))?;
+    wait_for("the static route in A's kernel table", Duration::from_secs(10), || {
+        Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+
+    let monitor = RouteMonitor::start(&link.a)?;
+    let mut capture = Capture::start(&link.b, &link.b_if, &format!("udp dst port 3784 and src host {B_V4}"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = Cut::outgoing_control(&link.b)?;
+    wait_for("the static route to leave A's kernel table", Duration::from_secs(3), || {
+        Ok((!prefix_route(&link.a)?.contains(B_V4)).then_some(()))
+    })?;
+    let packets = capture.bfd_packets()?;
+    let last_packet_us = packets.last().context("no packet from B captured")?.at_us;
+    let lines = monitor.lines()?;
+    let deleted = lines
+        .iter()
+        .find(|line| line.contains("Deleted") && line.contains(PREFIX))
+        .with_context(|| format!("no deletion of {PREFIX} seen: {lines:#?}"))?;
+    let after_ms = line_time_us(deleted)
+        .with_context(|| format!("no time in {deleted:?}"))?
+        .saturating_sub(last_packet_us) as f64
+        / 1000.0;
+    let detected = agent.kernel_events().pop().context("no kernel detection event")?;
+    eprintln!(
+        "{release}: static route out of the kernel {after_ms:.3} ms after B's last BFD packet (detection time \
+         {DETECTION_MS} ms; the agent: {detected})"
+    );
+    ensure!(after_ms >= DETECTION_MS * 0.99, "before the detection time: {after_ms:.3} ms");
+    let ours = agent.session(B_V4)?;
+    ensure!(ours["diagnostic"] == "control detection time expired", "{ours:#}");
+
+    cut.lift()?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(10))?;
+    wait_for("the static route back in A's kernel table", Duration::from_secs(10), || {
+        Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
+    })?;
+    drop(agent);
+    test_passed();
+    Ok(())
+}
+
+release_tests!(a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure {
+    a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure_frr_10_7: FrrRelease::V10_7,
 });
