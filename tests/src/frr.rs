@@ -71,6 +71,14 @@ pub struct FrrStack {
     /// from mgmtd, which reads no file: these lines go to it through vtysh
     /// once the daemons run.
     pub staticd: Option<String>,
+    /// More arguments for bfdd (e.g. `-A 127.0.0.1`, as MetalLB's
+    /// `daemons` file has).
+    pub bfdd_options: Vec<String>,
+    /// One integrated configuration for every daemon (frr.conf, as MetalLB
+    /// renders it), loaded through `vtysh -f` once the daemons run, as
+    /// FRR's init script does with an integrated configuration. The
+    /// per-daemon configurations above still give each its log.
+    pub integrated: Option<String>,
 }
 
 /// FRR's daemons in a namespace, with JSON accessors: bfdd alone
@@ -85,6 +93,7 @@ pub struct Frr {
     rootfs: Option<Rootfs>,
     daemons: Vec<&'static str>,
     dplane: Option<String>,
+    bfdd_options: Vec<String>,
     print_logs: bool,
 }
 
@@ -135,6 +144,7 @@ impl Frr {
             rootfs,
             daemons: Vec::new(),
             dplane: stack.bfdd_dplane.clone(),
+            bfdd_options: stack.bfdd_options.clone(),
             print_logs: true,
         };
         let mut daemons = Vec::new();
@@ -177,6 +187,19 @@ impl Frr {
         for (daemon, _) in &daemons {
             frr.daemons.push(daemon);
             frr.start_daemon(netns, daemon)?;
+        }
+        if let Some(integrated) = &stack.integrated {
+            std::fs::write(frr.dir.join("frr.conf"), integrated)?;
+            let output = run_stdout(
+                frr.command(None, "vtysh")
+                    .arg("--vty_socket")
+                    .arg(frr.daemon_path(""))
+                    .arg("-f")
+                    .arg(frr.daemon_path("frr.conf")),
+            )?;
+            if output.contains('%') {
+                anyhow::bail!("{release} refused frr.conf: {output}");
+            }
         }
         // mgmtd reads no configuration file: its part goes through vtysh.
         if let (Some(routes), true) = (&stack.staticd, frr.daemons.contains(&"mgmtd")) {
@@ -242,6 +265,7 @@ impl Frr {
             if let Some(address) = &self.dplane {
                 command.arg("--dplaneaddr").arg(self.address_as_seen(address, true));
             }
+            command.args(&self.bfdd_options);
         }
         // FRR 10 keeps the stdout it was started with after daemonizing: a
         // file, not a pipe `run` would wait on forever.

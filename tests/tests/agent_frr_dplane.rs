@@ -153,7 +153,7 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
         bfdd: FAST_PROFILE.to_owned(),
         bfdd_dplane: Some("unix:dplane.sock".to_owned()),
         bgpd: Some(bgpd_config(65001, A_V4, B_V4, 65002, None)),
-        staticd: None,
+        ..FrrStack::default()
     };
     let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
     let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
@@ -164,7 +164,7 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
             bfdd: FAST_PROFILE.to_owned(),
             bfdd_dplane: None,
             bgpd: Some(bgpd_config(65002, B_V4, A_V4, 65001, Some(PREFIX))),
-            staticd: None,
+            ..FrrStack::default()
         },
     )?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
