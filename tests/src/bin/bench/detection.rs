@@ -24,7 +24,7 @@ use crate::{
     Context,
     load::{AGENT_RT_DEADLINE, AGENT_RT_PRIORITY, Load, agent_schedulings},
     measure::realtime_us,
-    pair::{Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, Implementation, Pair, sessions},
     report::{Cell, Summary, Table, Target},
     stall::{STALL, StallProbe, Stalls},
     svg,
@@ -41,14 +41,17 @@ pub fn configurations() -> Vec<(Implementation, Load)> {
     let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
     vec![
         (agent, Load::Idle),
-        (Implementation::Bfdd, Load::Idle),
+        (BFDD_8_4, Load::Idle),
+        (BFDD_10_7, Load::Idle),
         (agent, Load::Stress),
         (agent_deadline, Load::Stress),
-        (Implementation::Bfdd, Load::Stress),
+        (BFDD_8_4, Load::Stress),
+        (BFDD_10_7, Load::Stress),
         (agent, Load::RtHogs),
         (agent_fifo, Load::RtHogs),
         (agent_deadline, Load::RtHogs),
-        (Implementation::Bfdd, Load::RtHogs),
+        (BFDD_8_4, Load::RtHogs),
+        (BFDD_10_7, Load::RtHogs),
     ]
 }
 
