@@ -131,9 +131,14 @@ pub const CFG_ABSORB: u32 = 1 << 2;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct SessionConfig {
-    /// Written by the agent: increased on every write of this value. The
-    /// kernel copies it into each [`DetectEvent`], so that the agent can
-    /// discard an event raised under a configuration it has since replaced.
+    /// Written by the agent: increased on every write of any session's
+    /// value (one counter for all, so it never repeats for a
+    /// discriminator). The kernel copies it into each [`DetectEvent`]; the
+    /// agent ignores an event older than the session's first entry: the
+    /// timer of an earlier session with the same discriminator. (An event
+    /// raised under an older entry of the same session is still a
+    /// detection; the session core tells a stale one by its own receive
+    /// times.)
     pub generation: u64,
     /// Written by the agent: the control detection time in nanoseconds
     /// (RFC 5880 §6.8.4); every valid control packet re-arms the detection

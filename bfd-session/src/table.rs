@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use bfd_common::wire::ControlRepr;
 
+use crate::auth::{AuthConfig, ReceivedControl, WallTime};
 use crate::config::SessionConfig;
 use crate::rng::Rng;
 use crate::session::{Discard, Session, SessionError};
@@ -91,27 +92,27 @@ pub enum AddError {
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
+struct Entry<T> {
     key: SessionKey,
     min_ttl: u8,
     session: Session,
+    data: T,
 }
 
-/// The sessions of one agent, by discriminator and by peer.
+/// The sessions of one agent, by discriminator, by key and by peer, each
+/// with the caller's data `T` beside it (the agent keeps its per-session
+/// state there: one table, never two kept in step by hand). Lookups by
+/// discriminator and by key are O(1); demultiplexing by source looks only
+/// at that peer's sessions.
 #[derive(Clone, Debug)]
-pub struct Sessions {
-    by_discr: HashMap<u32, Entry>,
+pub struct Sessions<T = ()> {
+    by_discr: HashMap<u32, Entry<T>>,
+    by_key: HashMap<SessionKey, u32>,
     by_peer: HashMap<IpAddr, Vec<u32>>,
     rng: Rng,
 }
 
-impl Sessions {
-    /// An empty table whose discriminators and per-session jitter are drawn
-    /// from `seed` (the agent seeds it from the operating system).
-    pub fn new(seed: u64) -> Sessions {
-        Sessions { by_discr: HashMap::new(), by_peer: HashMap::new(), rng: Rng::new(seed) }
-    }
-
+impl Sessions<()> {
     /// Adds a session with a fresh discriminator and returns it. Single-hop
     /// sessions accept only TTL 255 (RFC 5881 §5); multihop ones at least
     /// `min_ttl` (RFC 5883 §5).
@@ -122,12 +123,28 @@ impl Sessions {
         min_ttl: u8,
         now: Time,
     ) -> Result<u32, AddError> {
-        self.add_preferring(key, config, min_ttl, now, None)
+        self.add_preferring(key, config, min_ttl, now, None, ())
+    }
+}
+
+impl<T> Sessions<T> {
+    /// An empty table whose discriminators and per-session jitter are drawn
+    /// from `seed` (the agent seeds it from the operating system).
+    pub fn new(seed: u64) -> Sessions<T> {
+        Sessions {
+            by_discr: HashMap::new(),
+            by_key: HashMap::new(),
+            by_peer: HashMap::new(),
+            rng: Rng::new(seed),
+        }
     }
 
-    /// [`Sessions::add`], with `preferred` as the discriminator if it is
-    /// free and nonzero (another system chose it: FRR's bfdd gives its own
-    /// discriminators to its data plane); a fresh one otherwise.
+    /// Adds a session with `data` beside it, with `preferred` as the
+    /// discriminator if it is free and nonzero (another system chose it:
+    /// FRR's bfdd gives its own discriminators to its data plane), a fresh
+    /// one otherwise; returns the discriminator. Single-hop sessions accept
+    /// only TTL 255 (RFC 5881 §5); multihop ones at least `min_ttl` (RFC
+    /// 5883 §5).
     pub fn add_preferring(
         &mut self,
         key: SessionKey,
@@ -135,8 +152,26 @@ impl Sessions {
         min_ttl: u8,
         now: Time,
         preferred: Option<u32>,
+        data: T,
     ) -> Result<u32, AddError> {
-        if self.by_discr.values().any(|entry| entry.key == key) {
+        self.add_authenticated(key, config, None, min_ttl, now, preferred, data)
+    }
+
+    /// [`Sessions::add_preferring`] with authentication from the first
+    /// packet: `auth` is the configuration and the wall-clock time at `now`
+    /// (see [`Session::with_auth`]).
+    #[allow(clippy::too_many_arguments)] // add_preferring's, and the authentication
+    pub fn add_authenticated(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        auth: Option<(AuthConfig, WallTime)>,
+        min_ttl: u8,
+        now: Time,
+        preferred: Option<u32>,
+        data: T,
+    ) -> Result<u32, AddError> {
+        if self.by_key.contains_key(&key) {
             return Err(AddError::Duplicate(key));
         }
         let discr = match preferred {
@@ -144,9 +179,11 @@ impl Sessions {
             _ => self.fresh_discriminator(),
         };
         let seed = self.rng.next_u64();
-        let session = Session::new(discr, SessionConfig { multihop: key.multihop, ..config }, seed, now)?;
+        let session =
+            Session::with_auth(discr, SessionConfig { multihop: key.multihop, ..config }, auth, seed, now)?;
         let min_ttl = if key.multihop { min_ttl } else { 255 };
-        self.by_discr.insert(discr, Entry { key, min_ttl, session });
+        self.by_discr.insert(discr, Entry { key, min_ttl, session, data });
+        self.by_key.insert(key, discr);
         self.by_peer.entry(key.peer).or_default().push(discr);
         Ok(discr)
     }
@@ -165,15 +202,16 @@ impl Sessions {
 
     /// Removes a session (after sending it AdminDown, if it should say
     /// goodbye).
-    pub fn remove(&mut self, discr: u32) -> Option<Session> {
+    pub fn remove(&mut self, discr: u32) -> Option<(Session, T)> {
         let entry = self.by_discr.remove(&discr)?;
+        self.by_key.remove(&entry.key);
         if let Some(list) = self.by_peer.get_mut(&entry.key.peer) {
             list.retain(|&other| other != discr);
             if list.is_empty() {
                 self.by_peer.remove(&entry.key.peer);
             }
         }
-        Some(entry.session)
+        Some((entry.session, entry.data))
     }
 
     /// The session with this discriminator.
@@ -186,6 +224,26 @@ impl Sessions {
         self.by_discr.get_mut(&discr).map(|entry| &mut entry.session)
     }
 
+    /// The caller's data of the session with this discriminator.
+    pub fn data(&self, discr: u32) -> Option<&T> {
+        self.by_discr.get(&discr).map(|entry| &entry.data)
+    }
+
+    /// The caller's data of the session with this discriminator, to change.
+    pub fn data_mut(&mut self, discr: u32) -> Option<&mut T> {
+        self.by_discr.get_mut(&discr).map(|entry| &mut entry.data)
+    }
+
+    /// The session with this discriminator and the caller's data beside it.
+    pub fn entry(&self, discr: u32) -> Option<(&Session, &T)> {
+        self.by_discr.get(&discr).map(|entry| (&entry.session, &entry.data))
+    }
+
+    /// The same, to change both.
+    pub fn entry_mut(&mut self, discr: u32) -> Option<(&mut Session, &mut T)> {
+        self.by_discr.get_mut(&discr).map(|entry| (&mut entry.session, &mut entry.data))
+    }
+
     /// The key of the session with this discriminator.
     pub fn key(&self, discr: u32) -> Option<SessionKey> {
         self.by_discr.get(&discr).map(|entry| entry.key)
@@ -193,12 +251,17 @@ impl Sessions {
 
     /// The discriminator of the session with this key.
     pub fn find(&self, key: &SessionKey) -> Option<u32> {
-        self.by_discr.iter().find(|(_, entry)| entry.key == *key).map(|(&discr, _)| discr)
+        self.by_key.get(key).copied()
     }
 
     /// Every session, by discriminator.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Session)> {
         self.by_discr.iter().map(|(&discr, entry)| (discr, &entry.session))
+    }
+
+    /// Every session with the caller's data, by discriminator.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, &Session, &T)> {
+        self.by_discr.iter().map(|(&discr, entry)| (discr, &entry.session, &entry.data))
     }
 
     /// The number of sessions.
@@ -248,6 +311,32 @@ impl Sessions {
     }
 
     /// Demultiplexes a packet and hands it to its session.
+    /// Demultiplexes a packet as received (its bytes with it, for
+    /// authentication, §6.7) and hands it to its session: what the agent
+    /// calls for every control packet off the wire.
+    pub fn receive_packet(
+        &mut self,
+        now: Time,
+        packet: &ReceivedControl<'_>,
+        arrival: &Arrival,
+    ) -> Result<u32, ReceiveError> {
+        let discr = self.demux(packet.repr(), arrival)?;
+        let session = self.get_mut(discr).expect("demux returns existing sessions");
+        session.on_packet(now, packet)?;
+        Ok(discr)
+    }
+
+    /// Tells every session the wall-clock time at monotonic `now` (for
+    /// key lifetimes, see [`Session::set_wall_clock`]).
+    pub fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
+        for entry in self.by_discr.values_mut() {
+            entry.session.set_wall_clock(now, wall);
+        }
+    }
+
+    /// Demultiplexes a packet and hands it to its session, verified as the
+    /// bytes its `emit` writes (see [`Session::on_control`]); packets off
+    /// the wire go through [`receive_packet`](Self::receive_packet).
     pub fn receive(
         &mut self,
         now: Time,

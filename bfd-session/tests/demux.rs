@@ -49,7 +49,9 @@ fn s6_3_a_preferred_discriminator_is_used_only_when_free_and_nonzero() {
     let other_peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3));
     let third_peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 4));
     let add = |table: &mut Sessions, peer, preferred| {
-        table.add_preferring(single_hop(peer, None), config(300, 300, 3), 255, Time::ZERO, preferred).unwrap()
+        table
+            .add_preferring(single_hop(peer, None), config(300, 300, 3), 255, Time::ZERO, preferred, ())
+            .unwrap()
     };
     assert_eq!(add(&mut table, PEER, Some(4242)), 4242);
     // Taken: a fresh one, still unique.

@@ -178,6 +178,13 @@ enum XdpCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mount bpffs at a path unless one is mounted there (the DaemonSet's
+    /// init container, on the host's /sys/fs/bpf).
+    MountBpffs {
+        /// Where to mount it.
+        #[arg(long, default_value = "/sys/fs/bpf")]
+        path: PathBuf,
+    },
 }
 
 /// Prints the error and its causes on one line each, never a backtrace:
@@ -246,6 +253,14 @@ fn run_cli() -> anyhow::Result<()> {
                  stats --pin-path {dir}\ndetach:  bfd-agent xdp detach --pin-path {dir}",
                 dir = attached.pin_dir.display(),
                 maps = bfd_common::maps::MAP_NAMES.join(", "),
+            );
+        }
+        Command::Xdp(XdpCommand::MountBpffs { path }) => {
+            let mounted = fastpath::mount_bpffs(&path)?;
+            println!(
+                "{} {}",
+                if mounted { "mounted bpffs at" } else { "bpffs already mounted at" },
+                path.display()
             );
         }
         Command::Xdp(XdpCommand::Detach { pin_path }) => {
@@ -323,14 +338,26 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
+        secret_files: {
+            let mut files: Vec<PathBuf> = initial
+                .peers
+                .iter()
+                .filter_map(|peer| peer.auth.as_ref())
+                .flat_map(|auth| auth.secret_files.iter().map(|(_, path)| path.clone()))
+                .collect();
+            files.sort();
+            files.dedup();
+            files
+        },
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).
     let started_with = initial.node.clone();
     let load: agent::Loader = std::sync::Arc::new(move |files: &[PathBuf]| {
         let config = config::load_with(files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        if config.node != started_with {
-            tracing::warn!("node settings (BFDAgentConfig) changed: they take effect at the next restart");
+        let changed = config.node.changed_fields(&started_with);
+        if !changed.is_empty() {
+            tracing::warn!(fields = ?changed, "node settings (BFDAgentConfig) changed: they take effect at the next restart");
         }
         Ok(config.peers)
     });

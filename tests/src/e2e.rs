@@ -363,6 +363,79 @@ pub struct BfdPacket {
     pub desired_min_tx_us: u64,
 }
 
+impl BfdPacket {
+    /// tshark's state field says Up (its value, or its name).
+    pub fn is_up(&self) -> bool {
+        matches!(self.state.as_str(), "3" | "0x03" | "0x3") || self.state.eq_ignore_ascii_case("up")
+    }
+
+    /// tshark's state field says Down (its value, or its name).
+    pub fn is_down(&self) -> bool {
+        matches!(self.state.as_str(), "1" | "0x01" | "0x1") || self.state.eq_ignore_ascii_case("down")
+    }
+}
+
+/// How a sender's periodic control packets kept RFC 5880 §6.8.7's window:
+/// "reduced by a random value of 0 to 25%" (75-100% of the interval), and
+/// with a Detect Mult of 1 "no more than 90%".
+#[derive(Clone, Debug)]
+pub struct TxWindow {
+    /// The intervals measured, µs.
+    pub intervals_us: Vec<u64>,
+    /// The window, µs, widened by the capture's own slack.
+    pub low_us: u64,
+    /// See `low_us`.
+    pub high_us: u64,
+}
+
+impl TxWindow {
+    /// The intervals between the consecutive periodic packets `source` sent
+    /// in `packets` (one direction of a capture, in order) while both it and
+    /// its previous packet said Up, against the window for `interval_us` and
+    /// `detect_mult`, widened by `slack_us` each side (capture stamps).
+    /// Finals are left out: §6.8.7 sends them "without respect to the
+    /// transmission timer", and they do not move it. So are packets with
+    /// the Poll bit that follow a packet without: a Poll Sequence starts
+    /// with an immediate packet, by design.
+    pub fn measure(
+        packets: &[BfdPacket],
+        source: &str,
+        interval_us: u64,
+        detect_mult: u8,
+        slack_us: u64,
+    ) -> TxWindow {
+        let ours: Vec<&BfdPacket> = packets.iter().filter(|p| p.source == source && !p.final_).collect();
+        let intervals_us = ours
+            .windows(2)
+            .filter(|pair| {
+                // A Poll right after a packet without one starts a sequence.
+                let starts_a_poll = pair[1].poll && !pair[0].poll;
+                pair[0].is_up() && pair[1].is_up() && !starts_a_poll
+            })
+            .map(|pair| pair[1].at_us.saturating_sub(pair[0].at_us))
+            .collect();
+        let high = if detect_mult == 1 { interval_us * 9 / 10 } else { interval_us };
+        TxWindow {
+            intervals_us,
+            low_us: (interval_us * 3 / 4).saturating_sub(slack_us),
+            high_us: high + slack_us,
+        }
+    }
+
+    /// The intervals outside the window.
+    pub fn outside(&self) -> Vec<u64> {
+        self.intervals_us.iter().copied().filter(|i| *i < self.low_us || *i > self.high_us).collect()
+    }
+
+    /// The share of intervals inside the window, 0 to 1 (1 with none).
+    pub fn share_inside(&self) -> f64 {
+        if self.intervals_us.is_empty() {
+            return 1.0;
+        }
+        1.0 - self.outside().len() as f64 / self.intervals_us.len() as f64
+    }
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         let _ = self.stop();

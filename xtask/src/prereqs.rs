@@ -21,6 +21,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "util-linux", // nsenter
     "jq",         // scripts/capture-frr-golden.sh
     "mmdebstrap", // the newer peers' root file systems (xtask/src/peers.rs)
+    "umoci",      // cargo xtask image: unpacks the image to check it
+    "runc",       // tests/tests/image.rs: runs the image as the kubelet would
 ];
 
 /// Something a command needs.

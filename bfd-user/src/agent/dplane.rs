@@ -45,7 +45,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::engine::{Command, EngineHandle, Origin, StateReport};
+use bfd_user::engine::{Command, Origin, StateReport};
+
+use super::KernelState;
+use super::engine::EngineHandle;
 
 /// How long a run of registrations may pause before it is over.
 const RUN_QUIET: Duration = Duration::from_millis(200);
@@ -93,7 +96,12 @@ struct Run {
 }
 
 /// Serves the channel until the agent stops.
-pub async fn serve(address: Address, handle: EngineHandle, reports: mpsc::UnboundedReceiver<StateReport>) {
+pub async fn serve(
+    address: Address,
+    handle: EngineHandle,
+    kernel: KernelState,
+    reports: mpsc::UnboundedReceiver<StateReport>,
+) {
     let listener = if address.connect {
         None
     } else {
@@ -111,6 +119,7 @@ pub async fn serve(address: Address, handle: EngineHandle, reports: mpsc::Unboun
     let mut driver = Driver {
         address,
         handle,
+        kernel,
         registry: Registry::new(),
         channels: HashMap::new(),
         next_channel: 1,
@@ -126,6 +135,8 @@ pub async fn serve(address: Address, handle: EngineHandle, reports: mpsc::Unboun
 struct Driver {
     address: Address,
     handle: EngineHandle,
+    /// The kernel's per-session state, for bfdd's counters.
+    kernel: KernelState,
     registry: Registry,
     channels: HashMap<ChannelId, Channel>,
     next_channel: ChannelId,
@@ -347,11 +358,9 @@ impl Driver {
     async fn settle(&mut self) {
         if self.dirty {
             self.dirty = false;
-            let (reply, applied) = tokio::sync::oneshot::channel();
-            if self.handle.send(Command::Apply(Origin::DataPlane, self.registry.specs(), reply)).is_ok()
-                && let Ok(summary) = applied.await
-            {
-                info!(%summary, sessions = self.registry.len(), "bfdd's sessions applied");
+            match super::apply(&self.handle, Origin::DataPlane, &self.registry.specs()).await {
+                Ok(summary) => info!(%summary, sessions = self.registry.len(), "bfdd's sessions applied"),
+                Err(error) => warn!(error = format!("{error:#}"), "bfdd's sessions not applied"),
             }
         }
         for identity in std::mem::take(&mut self.to_report) {
@@ -476,10 +485,13 @@ impl Driver {
         }
     }
 
-    async fn snapshot(&self, identity: &SessionIdentity) -> Option<super::engine::Snapshot> {
+    /// The session's snapshot from the engine, with the kernel's state.
+    async fn snapshot(&self, identity: &SessionIdentity) -> Option<bfd_user::engine::Snapshot> {
         let (reply, snapshot) = tokio::sync::oneshot::channel();
         self.handle.send(Command::Snapshot(identity.clone(), reply)).ok()?;
-        snapshot.await.ok().flatten()
+        let snapshot = snapshot.await.ok().flatten()?;
+        let state = super::kernel_state(&self.kernel, snapshot.status.local_discr);
+        Some(snapshot.with_kernel(state))
     }
 
     /// The counters bfdd asks for; zeros for a session we do not know, since

@@ -21,7 +21,8 @@ use bfd_common::{CONTROL_PORT, MULTIHOP_CONTROL_PORT};
 use bfd_user::fastpath::{self, AttachMode, Events, FastPath};
 use tracing::{info, warn};
 
-use engine::{Command, Engine, EngineHandle, FastPathLink, SessionSpec};
+use bfd_user::engine::{Command, Origin, Plan};
+use engine::{Engine, EngineHandle, FastPathLink, SessionSpec};
 use net::RxSocket;
 
 /// How the agent runs, after merging the configuration's node settings and
@@ -48,6 +49,10 @@ pub struct AgentOptions {
     pub routes: Option<bfd_user::routes::RouteSettings>,
     /// Serve as FRR bfdd's data plane at this address, if set.
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
+    /// Authentication secrets the configuration read (BFDAuthentication's
+    /// `secretFile`s): watched like the configuration files, so that a
+    /// rotated Kubernetes Secret is applied.
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -61,14 +66,25 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let control = runtime
         .block_on(async { bfd_user::control::bind(&options.control_socket) })
         .with_context(|| format!("opening the control socket {}", options.control_socket.display()))?;
+    // Removed however this function returns.
+    let _control_socket = RemoveOnDrop(options.control_socket.clone());
 
     // The control socket is ours, so no other agent uses this pin path's
     // program: pins left there belong to a previous run that died.
-    let fast = attach_fast_path(&options);
+    // (Where the pins would vanish with us it fails; `_control_socket`
+    // removes the socket.)
+    let fast = attach_fast_path(&options)?;
+    // Detached however this function returns, once the engine is done.
+    let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
     let fast_status = match &fast {
         Some((_, description)) => description.clone(),
         None => "off: sessions run in userspace".to_owned(),
     };
+    // The kernel's per-session state, read by `show` off the engine thread.
+    let kernel: KernelState = fast
+        .as_ref()
+        .and_then(|(link, _)| FastPath::open(link.maps.pin_dir()).ok())
+        .map(|maps| Arc::new(std::sync::Mutex::new(maps)));
     info!(fast_path = %fast_status, "fast path");
 
     let mut rx = Vec::new();
@@ -91,12 +107,14 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         Some(settings) => Some(route_worker::RouteWorker::start(settings)?),
         None => None,
     };
-    let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes)?;
-    let data_plane = options.frr_data_plane.clone().map(|address| {
-        let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
-        engine.observe(reports_tx);
-        (address, reports)
-    });
+    let (observer, data_plane) = match options.frr_data_plane.clone() {
+        Some(address) => {
+            let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+            (Some(reports_tx), Some((address, reports)))
+        }
+        None => (None, None),
+    };
+    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
     let scheduling = options.scheduling;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
@@ -107,50 +125,96 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         .context("starting the engine thread")?;
 
     let started = std::time::Instant::now();
-    let (reply, applied) = tokio::sync::oneshot::channel();
-    handle.send(Command::Apply(engine::Origin::Config, specs, reply))?;
-    let summary = runtime.block_on(applied).unwrap_or_default();
+    let summary = runtime.block_on(apply(&handle, Origin::Config, &specs))?;
     info!(%summary, "sessions started");
 
     if let Some((address, reports)) = data_plane {
         let handle = handle.clone();
-        runtime.spawn(dplane::serve(address, handle, reports));
+        runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports));
     }
     let result =
-        runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status));
+        runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status, kernel));
     let _ = handle.send(Command::Shutdown);
     let _ = thread.join();
-    if !options.no_xdp && !options.interfaces.is_empty() {
-        match fastpath::detach(&options.pin_path) {
-            Ok(_) => info!(pin_path = %options.pin_path.display(), "XDP program detached"),
-            Err(error) => warn!(%error, "detaching the XDP program"),
-        }
-    }
-    let _ = std::fs::remove_file(&options.control_socket);
     result
 }
 
+/// The kernel's maps, opened a second time for readers off the engine
+/// thread (`show`, bfdd's counters), if the fast path runs.
+pub type KernelState = Option<Arc<std::sync::Mutex<FastPath>>>;
+
+/// The kernel's state of session `discr`, if the fast path runs and has it.
+pub fn kernel_state(kernel: &KernelState, discr: u32) -> Option<bfd_common::maps::SessionState> {
+    let maps = kernel.as_ref()?.lock().ok()?;
+    maps.session_state(discr).ok().flatten()
+}
+
+/// The XDP program attached under a pin path: detached when dropped, so
+/// that every way out of `run` (an error after attaching included) leaves
+/// nothing attached.
+struct Attachment(PathBuf);
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        match fastpath::detach(&self.0) {
+            Ok(_) => info!(pin_path = %self.0.display(), "XDP program detached"),
+            Err(error) => warn!(%error, "detaching the XDP program"),
+        }
+    }
+}
+
+/// A file (the control socket) removed when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs exactly `wanted` for `origin`: the plan is computed here, off the
+/// engine thread, against the engine's latest publication; the engine
+/// applies it.
+pub async fn apply(
+    handle: &EngineHandle,
+    origin: Origin,
+    wanted: &[SessionSpec],
+) -> anyhow::Result<bfd_user::engine::ApplySummary> {
+    let published = handle.publish_now().await?;
+    let plan = Plan::new(origin, published.specs(origin), wanted);
+    let (reply, applied) = tokio::sync::oneshot::channel();
+    handle.send(Command::Apply(plan, reply))?;
+    applied.await.context("the BFD engine stopped")
+}
+
 /// Attaches the program unless told not to; on failure the agent goes on
-/// in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
+/// in userspace and says so, except where the pins would vanish with this
+/// process (`ip netns exec`, a container without the host's bpffs): that
+/// is a deployment mistake the operator must see, so the agent stops,
+/// naming the cause and the fix.
+fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLink, String)>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
-        return None;
+        return Ok(None);
     }
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
-        return None;
+        return Ok(None);
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
     let attached = match fastpath::attach_interfaces(&ifaces, &options.pin_path, options.xdp_mode) {
         Ok(attached) => attached,
+        Err(error @ fastpath::FastPathError::PinsWouldVanish(_)) => {
+            return Err(anyhow::Error::new(error)
+                .context("attaching the XDP program (or run with --no-xdp for userspace only)"));
+        }
         Err(error) => {
             warn!(
                 error = format!("{error:#}"),
                 "the XDP program could not be attached: sessions run in userspace"
             );
-            return None;
+            return Ok(None);
         }
     };
     let open = || -> anyhow::Result<FastPathLink> {
@@ -172,7 +236,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description))
+            Ok(Some((link, description)))
         }
         Err(error) => {
             warn!(
@@ -180,7 +244,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 "the XDP maps could not be opened: sessions run in userspace"
             );
             let _ = fastpath::detach(&attached.pin_dir);
-            None
+            Ok(None)
         }
     }
 }
@@ -193,13 +257,14 @@ async fn serve(
     control: tokio::net::UnixListener,
     started: std::time::Instant,
     fast_status: String,
+    kernel: KernelState,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReason>();
-    watch_files(&options.config_files, reload_tx.clone())?;
+    watch_files(&[options.config_files.clone(), options.secret_files.clone()].concat(), reload_tx.clone())?;
 
     let context = Arc::new(control_context::Context {
         handle: handle.clone(),
@@ -207,6 +272,7 @@ async fn serve(
         fast_status,
         config_files: options.config_files.clone(),
         reload: reload_tx.clone(),
+        kernel,
     });
     tokio::spawn(control_context::serve(control, context));
 
@@ -217,6 +283,19 @@ async fn serve(
             _ = hangup.recv() => ReloadReason::Signal(None),
             Some(reason) = reload_rx.recv() => reason,
         };
+        if let ReloadReason::File = reason {
+            // Editors write a file in several steps, and the kubelet
+            // updates a ConfigMap in several: let them finish, then read
+            // once. A change after this point is read by the next reload
+            // (dropping its notification after the reload would lose it).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while let Ok(next) = reload_rx.try_recv() {
+                if !matches!(next, ReloadReason::File) {
+                    let _ = reload_tx.send(next);
+                    break;
+                }
+            }
+        }
         let result = reload(&options, &handle, &load).await;
         match (&result, reason) {
             (Ok(summary), ReloadReason::Signal(Some(reply)))
@@ -234,10 +313,6 @@ async fn serve(
                 "configuration not reloaded; the running sessions are unchanged"
             );
         }
-        // Editors write a file in several steps: let them finish, then drop
-        // the notifications they caused.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while let Ok(ReloadReason::File) = reload_rx.try_recv() {}
     }
 }
 
@@ -253,10 +328,12 @@ pub enum ReloadReason {
 
 async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) -> anyhow::Result<String> {
     let specs = load(&options.config_files).context("reading the configuration")?;
-    let (reply, applied) = tokio::sync::oneshot::channel();
-    handle.send(Command::Apply(engine::Origin::Config, specs, reply))?;
-    applied.await.context("the BFD engine stopped")
+    Ok(apply(handle, Origin::Config, &specs).await?.to_string())
 }
+
+/// The symlink through which a ConfigMap volume's files point at their
+/// current version.
+const KUBELET_DATA_LINK: &str = "..data";
 
 /// Watches the configuration files' directories (editors replace files,
 /// which a watch on the file itself would miss) and asks for a reload when
@@ -285,8 +362,13 @@ fn watch_files(
     std::thread::Builder::new().name("bfd-config-watch".into()).spawn(move || {
         loop {
             let Ok(events) = inotify.read_events() else { return };
+            // A mounted ConfigMap changes by the kubelet renaming a new
+            // `..data` symlink over the old one (its AtomicWriter): the
+            // files, symlinks through `..data`, are not touched themselves.
             let ours = events.iter().any(|event| {
-                event.name.as_ref().is_some_and(|name| names.iter().flatten().any(|n| n == name))
+                event.name.as_ref().is_some_and(|name| {
+                    name == KUBELET_DATA_LINK || names.iter().flatten().any(|n| n == name)
+                })
             });
             if ours && reload.send(ReloadReason::File).is_err() {
                 return;
@@ -303,7 +385,8 @@ mod control_context {
     use bfd_user::control::{AgentStatus, Request, Response};
 
     use super::ReloadReason;
-    use super::engine::{Command, EngineHandle};
+    use super::engine::EngineHandle;
+    use bfd_user::engine::{Command, Snapshot};
 
     pub struct Context {
         pub handle: EngineHandle,
@@ -311,6 +394,9 @@ mod control_context {
         pub fast_status: String,
         pub config_files: Vec<std::path::PathBuf>,
         pub reload: tokio::sync::mpsc::UnboundedSender<ReloadReason>,
+        /// The kernel's per-session state, read here rather than on the
+        /// engine thread.
+        pub kernel: super::KernelState,
     }
 
     pub async fn serve(listener: tokio::net::UnixListener, context: Arc<Context>) {
@@ -325,16 +411,15 @@ mod control_context {
                 Ok(snapshots) => Response::Peers(super::report::reports(&snapshots)),
                 Err(error) => Response::Error(error),
             },
-            Request::Status => match snapshots(context) {
-                Ok(snapshots) => Response::Status(AgentStatus {
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    uptime_secs: context.started.elapsed().as_secs(),
-                    fast_path: context.fast_status.clone(),
-                    sessions: snapshots.len(),
-                    config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
-                }),
-                Err(error) => Response::Error(error),
-            },
+            // The last publication is recent enough for a count (the engine
+            // publishes every second and after every change).
+            Request::Status => Response::Status(AgentStatus {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                uptime_secs: context.started.elapsed().as_secs(),
+                fast_path: context.fast_status.clone(),
+                sessions: context.handle.published().sessions.len(),
+                config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
+            }),
             Request::Reload => {
                 let (reply, done) = tokio::sync::oneshot::channel();
                 if context.reload.send(ReloadReason::Control(reply)).is_err() {
@@ -349,9 +434,22 @@ mod control_context {
         }
     }
 
-    fn snapshots(context: &Context) -> Result<Vec<super::engine::Snapshot>, String> {
-        let (reply, snapshots) = tokio::sync::oneshot::channel();
-        context.handle.send(Command::Show(reply)).map_err(|error| format!("{error:#}"))?;
-        snapshots.blocking_recv().map_err(|_| "the BFD engine stopped".to_owned())
+    /// A fresh publication of the engine's sessions, with the kernel's
+    /// state of each read from the pinned maps, in address order.
+    fn snapshots(context: &Context) -> Result<Vec<Snapshot>, String> {
+        let (reply, published) = tokio::sync::oneshot::channel();
+        context.handle.send(Command::Publish(reply)).map_err(|error| format!("{error:#}"))?;
+        let published = published.blocking_recv().map_err(|_| "the BFD engine stopped".to_owned())?;
+        let mut snapshots: Vec<Snapshot> = published
+            .sessions
+            .iter()
+            .map(|snapshot| {
+                snapshot
+                    .clone()
+                    .with_kernel(super::kernel_state(&context.kernel, snapshot.status.local_discr))
+            })
+            .collect();
+        snapshots.sort_by_key(|snapshot| (snapshot.spec.peer, snapshot.spec.local));
+        Ok(snapshots)
     }
 }

@@ -38,18 +38,26 @@ impl ConfigDiff {
 /// changed and unchanged sessions are in `new`'s order, removed ones in
 /// `old`'s.
 pub fn diff(old: &AgentConfig, new: &AgentConfig) -> ConfigDiff {
+    let old_peers: Vec<&PeerSpec> = old.peers.iter().collect();
+    ConfigDiff { node_changes: new.node.changed_fields(&old.node), ..diff_sessions(&old_peers, &new.peers) }
+}
+
+/// The partition of sessions a reload makes, for any list of running
+/// sessions (the engine's, for one origin) and wanted ones: the one place
+/// where sessions are matched across a change. `node_changes` is empty.
+pub fn diff_sessions(old: &[&PeerSpec], new: &[PeerSpec]) -> ConfigDiff {
     let old_by_key: HashMap<SessionIdentity, &PeerSpec> =
-        old.peers.iter().map(|peer| (peer.key(), peer)).collect();
-    let new_by_key: HashMap<SessionIdentity, &PeerSpec> =
-        new.peers.iter().map(|peer| (peer.key(), peer)).collect();
-    let mut result = ConfigDiff { node_changes: new.node.changed_fields(&old.node), ..ConfigDiff::default() };
-    for peer in &new.peers {
+        old.iter().map(|peer| (peer.key(), *peer)).collect();
+    let new_by_key: HashMap<SessionIdentity, &PeerSpec> = new.iter().map(|peer| (peer.key(), peer)).collect();
+    let mut result = ConfigDiff::default();
+    for peer in new {
         match old_by_key.get(&peer.key()) {
             None => result.added.push(peer.clone()),
             Some(old_peer) if old_peer.same_session(peer) => result.unchanged.push(peer.clone()),
             Some(old_peer) => result.changed.push(((*old_peer).clone(), peer.clone())),
         }
     }
-    result.removed = old.peers.iter().filter(|peer| !new_by_key.contains_key(&peer.key())).cloned().collect();
+    result.removed =
+        old.iter().filter(|peer| !new_by_key.contains_key(&peer.key())).map(|peer| (*peer).clone()).collect();
     result
 }

@@ -9,10 +9,7 @@ use anyhow::Context as _;
 use bfd_tests::lab::{NetNs, run_stdout};
 use serde_json::Value;
 
-/// CLOCK_REALTIME, µs: the clock of the packet captures' timestamps.
-pub fn realtime_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64
-}
+pub use bfd_tests::lab::realtime_us;
 
 /// A process's counters at one moment.
 #[derive(Clone, Copy, Debug, Default)]

@@ -31,6 +31,9 @@ pub enum Implementation {
     /// bfd-agent with the XDP fast path, its engine thread scheduled so
     /// (`rtPriority`, `rtDeadline`).
     Agent(EngineScheduling),
+    /// bfd-agent with `--no-xdp`: every session timed in userspace, as
+    /// multihop sessions and sessions on links without the program are.
+    AgentNoXdp(EngineScheduling),
     /// FRR's bfdd of a release (8.4 from the host, 10.7 chrooted from
     /// Debian sid, see `bfd_tests::peers`).
     Bfdd(FrrRelease),
@@ -52,6 +55,10 @@ impl Implementation {
             Implementation::Agent(EngineScheduling::Deadline(budget)) => {
                 format!("bfd-agent --rt-deadline {budget}")
             }
+            Implementation::AgentNoXdp(scheduling) => {
+                let agent = Implementation::Agent(scheduling).label();
+                format!("bfd-agent --no-xdp{}", agent.strip_prefix("bfd-agent").unwrap_or_default())
+            }
             Implementation::Bfdd(release) => format!("FRR bfdd {}", release.version()),
         }
     }
@@ -59,7 +66,7 @@ impl Implementation {
     /// The shortest interval it accepts, µs (FRR 8.4 and 10.7: 10 ms).
     pub fn minimum_interval_us(self) -> u64 {
         match self {
-            Implementation::Agent(_) => 1_000,
+            Implementation::Agent(_) | Implementation::AgentNoXdp(_) => 1_000,
             Implementation::Bfdd(_) => 10_000,
         }
     }
@@ -242,10 +249,12 @@ impl Pair {
         // Bring-up is timed from the start of the second daemon.
         let started;
         let (a, b) = match implementation {
-            Implementation::Agent(scheduling) => {
+            Implementation::Agent(scheduling) | Implementation::AgentNoXdp(scheduling) => {
+                let no_xdp = matches!(implementation, Implementation::AgentNoXdp(_));
                 let start = |netns: &NetNs, name: &str, iface: &str, a_side: bool| -> anyhow::Result<Node> {
                     let args = AgentArgs {
                         log: "info".into(),
+                        no_xdp,
                         ..AgentArgs::new(iface, agent_config(&sessions, a_side, scheduling))
                     };
                     Ok(Node::Agent(Agent::start_with(netns, name, args)?))

@@ -1,0 +1,570 @@
+//! The engine's loop and dispatcher on a simulated clock, against a
+//! simulated peer (the session core on the other end of a link with a fixed
+//! delay): what leaves, when, and what else the agent is asked to do.
+//!
+//! [`run`] itself is driven here, through [`SimIo`]: a transmission is
+//! stamped when the loop flushes it, so a loop that flushed after sleeping
+//! would be caught by the window tests.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bfd_common::maps::{DetectEvent, EVENT_CONTROL_TIMEOUT};
+use bfd_common::wire::AuthType;
+use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
+use bfd_session::{
+    Arrival, AuthConfig, Key, Lifetime, Output, Secret, Session, SessionConfig, Sha1Construction, Time,
+    WallTime,
+};
+
+use super::*;
+use crate::config::{DocumentRef, PeerSpec};
+
+const US: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const DELAY: Duration = Duration::from_micros(100);
+const IFINDEX: u32 = 7;
+/// The simulation's wall clock at time zero: 2026-12-05T00:00:00Z.
+const WALL_START: WallTime = WallTime::from_unix_secs(1_796_428_800);
+
+fn spec(peer: IpAddr, interval_ms: u64, detect_mult: u8) -> PeerSpec {
+    PeerSpec {
+        source: DocumentRef {
+            file: PathBuf::from("test.yaml"),
+            position: 1,
+            item: None,
+            line: 1,
+            kind: Some("BGPPeer".into()),
+            namespace: None,
+            name: Some("peer".into()),
+        },
+        peer,
+        local: Some(US),
+        interface: None,
+        vrf: None,
+        multihop: false,
+        min_ttl: 255,
+        profile: "test".into(),
+        session: SessionConfig {
+            desired_min_tx: Duration::from_millis(interval_ms),
+            required_min_rx: Duration::from_millis(interval_ms),
+            detect_mult,
+            ..SessionConfig::default()
+        },
+        admin_down: false,
+        discriminator: None,
+        auth: None,
+    }
+}
+
+/// Something scheduled for the engine at a simulated time.
+enum Scheduled {
+    Command(Command),
+    Kernel(DetectEvent),
+    CutPeer,
+    LiftCut,
+}
+
+/// The engine's I/O on a simulated clock: a peer session behind a link,
+/// commands and kernel events at chosen times.
+struct SimIo {
+    now: Time,
+    end: Time,
+    peer: Session,
+    /// Packets on their way to the peer, and to us.
+    to_peer: VecDeque<(Time, ControlRepr)>,
+    to_us: VecDeque<(Time, ControlRepr)>,
+    /// The peer's packets are lost (a cut).
+    cut: bool,
+    scheduled: Vec<(Time, Scheduled)>,
+    queued: Vec<ControlRepr>,
+    /// What we sent, stamped when the loop flushed it.
+    sent: Vec<(Time, ControlRepr)>,
+    /// What the peer sent (before the link).
+    peer_sent: Vec<(Time, ControlRepr)>,
+    effects: Vec<(Time, Effect)>,
+    publications: Vec<Arc<Published>>,
+    next_port: u16,
+    shutdown_sent: bool,
+}
+
+impl SimIo {
+    fn new(peer_interval_ms: u64, detect_mult: u8, end: Duration) -> SimIo {
+        SimIo::with_peer_auth(peer_interval_ms, detect_mult, end, None)
+    }
+
+    /// A peer that authenticates with `auth` (RFC 5880 §6.7).
+    fn with_peer_auth(
+        peer_interval_ms: u64,
+        detect_mult: u8,
+        end: Duration,
+        auth: Option<AuthConfig>,
+    ) -> SimIo {
+        let config = SessionConfig {
+            desired_min_tx: Duration::from_millis(peer_interval_ms),
+            required_min_rx: Duration::from_millis(peer_interval_ms),
+            detect_mult,
+            ..SessionConfig::default()
+        };
+        SimIo {
+            now: Time::ZERO,
+            end: Time::ZERO + end,
+            peer: Session::with_auth(0x5eed, config, auth.map(|auth| (auth, WALL_START)), 99, Time::ZERO)
+                .expect("a valid peer"),
+            to_peer: VecDeque::new(),
+            to_us: VecDeque::new(),
+            cut: false,
+            scheduled: Vec::new(),
+            queued: Vec::new(),
+            sent: Vec::new(),
+            peer_sent: Vec::new(),
+            effects: Vec::new(),
+            publications: Vec::new(),
+            next_port: 49152,
+            shutdown_sent: false,
+        }
+    }
+
+    fn at(&mut self, after: Duration, what: Scheduled) {
+        self.scheduled.push((Time::ZERO + after, what));
+        self.scheduled.sort_by_key(|(at, _)| *at);
+    }
+
+    /// The peer's outputs, sent at `now` onto the link.
+    fn peer_outputs(&mut self) {
+        for output in self.peer.drain_outputs().collect::<Vec<_>>() {
+            if let Output::Transmit(packet) = output {
+                self.peer_sent.push((self.now, packet));
+                if !self.cut {
+                    self.to_us.push_back((self.now + DELAY, packet));
+                }
+            }
+        }
+    }
+
+    fn next_event(&self) -> Option<Time> {
+        [
+            self.to_peer.front().map(|(at, _)| *at),
+            self.to_us.front().map(|(at, _)| *at),
+            self.peer.next_deadline(),
+            self.scheduled.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn sent_by_state(&self, state: State) -> Vec<(Time, ControlRepr)> {
+        self.sent.iter().filter(|(_, p)| p.state == state).copied().collect()
+    }
+}
+
+fn bytes(packet: &ControlRepr) -> PacketBuf {
+    let mut buffer = [0u8; 64];
+    let len = packet.buffer_len();
+    packet.emit(&mut ControlPacket::new_unchecked(&mut buffer[..len]));
+    PacketBuf::new(&buffer[..len]).expect("a control packet fits")
+}
+
+impl EngineIo for SimIo {
+    fn now(&mut self) -> Time {
+        self.now
+    }
+
+    fn wall_clock(&mut self) -> bfd_session::WallTime {
+        bfd_session::WallTime::from_unix_secs(WALL_START.as_unix_secs() + self.now.as_nanos() / 1_000_000_000)
+    }
+
+    fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
+        loop {
+            if self.now >= self.end && !self.shutdown_sent {
+                self.shutdown_sent = true;
+                inputs.push(Input::Command(Command::Shutdown));
+                return;
+            }
+            let next = [self.next_event(), deadline, (!self.shutdown_sent).then_some(self.end)]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("the simulation always has an end");
+            self.now = self.now.max(next);
+            while self.to_peer.front().is_some_and(|(at, _)| *at <= self.now) {
+                let (_, packet) = self.to_peer.pop_front().expect("peeked");
+                let _ = self.peer.on_control(self.now, &packet);
+            }
+            if self.peer.next_deadline().is_some_and(|at| at <= self.now) {
+                self.peer.on_timer(self.now);
+            }
+            self.peer_outputs();
+            while self.to_us.front().is_some_and(|(at, _)| *at <= self.now) {
+                let (_, packet) = self.to_us.pop_front().expect("peeked");
+                let arrival =
+                    Arrival { source: PEER, destination: US, ifindex: IFINDEX, ttl: 255, multihop: false };
+                inputs.push(Input::Control(bytes(&packet), arrival));
+            }
+            while self.scheduled.first().is_some_and(|(at, _)| *at <= self.now) {
+                match self.scheduled.remove(0).1 {
+                    Scheduled::Command(command) => inputs.push(Input::Command(command)),
+                    Scheduled::Kernel(event) => inputs.push(Input::Kernel(event)),
+                    Scheduled::CutPeer => self.cut = true,
+                    Scheduled::LiftCut => self.cut = false,
+                }
+            }
+            if !inputs.is_empty() || deadline.is_some_and(|at| at <= self.now) {
+                return;
+            }
+        }
+    }
+
+    fn open(&mut self, _spec: &PeerSpec) -> Result<Transport, String> {
+        self.next_port += 1;
+        Ok(Transport { source_port: self.next_port, route: None, ifindex: None })
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        if let Effect::Transmit { packet, .. } = &effect {
+            self.queued.push(*packet);
+        }
+        self.effects.push((self.now, effect));
+    }
+
+    fn flush(&mut self) {
+        for packet in self.queued.drain(..) {
+            self.sent.push((self.now, packet));
+            self.to_peer.push_back((self.now + DELAY, packet));
+        }
+    }
+
+    fn publish(&mut self, published: Arc<Published>) {
+        self.publications.push(published);
+    }
+}
+
+fn apply_now(io: &mut SimIo, at: Duration, origin: Origin, wanted: Vec<PeerSpec>, running: Vec<PeerSpec>) {
+    let (reply, _) = tokio::sync::oneshot::channel();
+    let plan = Plan::new(origin, running.iter(), &wanted);
+    io.at(at, Scheduled::Command(Command::Apply(plan, reply)));
+}
+
+fn dispatcher(options: DispatcherOptions) -> Dispatcher {
+    Dispatcher::new(options, 42)
+}
+
+/// Runs one session of ours against the simulated peer, both at
+/// `interval_ms` x `detect_mult`, with `schedule` applied to the I/O.
+fn run_session(
+    interval_ms: u64,
+    detect_mult: u8,
+    end: Duration,
+    schedule: impl FnOnce(&mut SimIo),
+) -> (Dispatcher, SimIo) {
+    let mut io = SimIo::new(interval_ms, detect_mult, end);
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, interval_ms, detect_mult)], vec![]);
+    schedule(&mut io);
+    let mut dispatcher = dispatcher(DispatcherOptions::default());
+    run(&mut dispatcher, &mut io);
+    (dispatcher, io)
+}
+
+/// §6.8.7: "The periodic transmission of BFD Control packets MUST be
+/// jittered on a per-packet basis by up to 25%, that is, the interval MUST
+/// be reduced by a random value of 0 to 25%" (75-90% with a Detect Mult of
+/// 1): every interval between our periodic Up packets, as the loop flushes
+/// them, is inside the window, while the peer's packets arrive between.
+fn check_window(interval_ms: u64, detect_mult: u8) {
+    let (_, io) = run_session(interval_ms, detect_mult, Duration::from_secs(30), |_| {});
+    let interval = Duration::from_millis(interval_ms);
+    let high = if detect_mult == 1 { interval * 9 / 10 } else { interval };
+    let periodic: Vec<Time> = io
+        .sent
+        .iter()
+        .filter(|(_, p)| p.state == State::Up && !p.final_ && !p.poll)
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(periodic.len() as u64 > 20_000 / interval_ms, "only {} Up packets in 30 s", periodic.len());
+    let arrivals = io.peer_sent.len();
+    assert!(arrivals as u64 > 20_000 / interval_ms, "the peer sent only {arrivals}");
+    for pair in periodic.windows(2) {
+        let gap = pair[1].saturating_since(pair[0]);
+        assert!(
+            gap >= interval * 3 / 4 && gap <= high,
+            "§6.8.7: {gap:?} between periodic packets at {:?} (interval {interval:?} x {detect_mult})",
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn rfc5880_6_8_7_periodic_packets_leave_inside_the_jitter_window_at_50ms() {
+    check_window(50, 3);
+}
+
+#[test]
+fn rfc5880_6_8_7_periodic_packets_leave_inside_the_jitter_window_at_10ms() {
+    check_window(10, 3);
+}
+
+#[test]
+fn rfc5880_6_8_7_detect_mult_1_keeps_intervals_at_most_90_percent() {
+    check_window(50, 1);
+}
+
+/// §6.8.4: "If a period of a Detection Time passes without the receipt of
+/// a valid, authenticated BFD packet from the remote system ... the local
+/// system MUST set bfd.SessionState to Down". The Down packet leaves in the
+/// wake that detected it: exactly a Detection Time after the last packet
+/// arrived, not at the next periodic slot (a second later while Down).
+#[test]
+fn rfc5880_6_8_4_userspace_detection_sends_the_down_in_the_same_wake() {
+    let cut_at = Duration::from_secs(5);
+    let (_, io) = run_session(50, 3, Duration::from_secs(8), |io| io.at(cut_at, Scheduled::CutPeer));
+    let last_arrival = io
+        .peer_sent
+        .iter()
+        .filter(|(at, _)| *at < Time::ZERO + cut_at)
+        .map(|(at, _)| *at + DELAY)
+        .max()
+        .expect("the peer sent before the cut");
+    let (down_at, down) =
+        io.sent_by_state(State::Down).into_iter().find(|(at, _)| *at > last_arrival).expect("a Down packet");
+    assert_eq!(down.diagnostic, Diagnostic::ControlDetectionTimeExpired);
+    assert_eq!(
+        down_at.saturating_since(last_arrival),
+        Duration::from_millis(150),
+        "the Down left {:?} after the last packet arrived",
+        down_at.saturating_since(last_arrival)
+    );
+}
+
+/// The kernel's detection (its timer fired: no packet for a Detection
+/// Time) reaches the engine as an event; the Down leaves in the same wake.
+/// An event of an earlier session with the same discriminator (an older
+/// generation) is ignored.
+#[test]
+fn a_kernel_detection_event_sends_the_down_in_the_same_wake_and_stale_generations_are_ignored() {
+    let mut io = SimIo::new(50, 3, Duration::from_secs(6));
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    let mut dispatcher =
+        dispatcher(DispatcherOptions { fast_path: true, xdp_ifindexes: vec![IFINDEX], ..Default::default() });
+    // Learn the discriminator: run until Up, then schedule the events.
+    let mut probe = SimIo::new(50, 3, Duration::from_secs(2));
+    apply_now(&mut probe, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    let mut first = Dispatcher::new(
+        DispatcherOptions { fast_path: true, xdp_ifindexes: vec![IFINDEX], ..Default::default() },
+        42,
+    );
+    run(&mut first, &mut probe);
+    let discr = probe.sent[0].1.my_discriminator;
+    // Same seed, same discriminator.
+    let fired = Time::ZERO + Duration::from_secs(3);
+    let event = |generation| DetectEvent {
+        generation,
+        last_rx_ns: (fired.as_nanos()).saturating_sub(150_000_000),
+        fired_at_ns: fired.as_nanos(),
+        discriminator: discr,
+        kind: EVENT_CONTROL_TIMEOUT,
+    };
+    io.at(Duration::from_secs(3), Scheduled::CutPeer);
+    io.at(Duration::from_secs(3), Scheduled::Kernel(event(0)));
+    io.at(Duration::from_secs(3) + Duration::from_millis(1), Scheduled::Kernel(event(u64::MAX)));
+    run(&mut dispatcher, &mut io);
+    let fast_path = io
+        .effects
+        .iter()
+        .any(|(_, e)| matches!(e, Effect::SetFastPath { entry, .. } if entry.detect_ns == 150_000_000));
+    assert!(fast_path, "the kernel was given the session's detection time");
+    let downs: Vec<Time> = io
+        .sent_by_state(State::Down)
+        .into_iter()
+        .filter(|(at, p)| *at >= fired && p.diagnostic == Diagnostic::ControlDetectionTimeExpired)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(
+        downs.first(),
+        Some(&(fired + Duration::from_millis(1))),
+        "generation 0 predates the session; the current one acts at once"
+    );
+    assert_eq!(dispatcher.counters().kernel_events, 2);
+    assert!(dispatcher.counters().kernel_events_ignored >= 1);
+}
+
+/// RFC 5882 §3.2: a failure withdraws the routes through the peer and runs
+/// the hook; Up restores them; a session removed by the configuration says
+/// AdminDown for the peer's Detection Time (§6.8.16), which is no failure,
+/// and is then closed.
+#[test]
+fn effects_of_a_failure_a_recovery_and_a_removal() {
+    let mut io = SimIo::new(50, 3, Duration::from_secs(12));
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    io.at(Duration::from_secs(3), Scheduled::CutPeer);
+    io.at(Duration::from_secs(4), Scheduled::LiftCut);
+    apply_now(&mut io, Duration::from_secs(9), Origin::Config, vec![], vec![spec(PEER, 50, 3)]);
+    let mut dispatcher =
+        dispatcher(DispatcherOptions { routes: true, hook: true, observer: true, ..Default::default() });
+    run(&mut dispatcher, &mut io);
+    let kinds: Vec<(Time, &str)> = io
+        .effects
+        .iter()
+        .filter_map(|(at, effect)| match effect {
+            Effect::WithdrawRoutes { .. } => Some((*at, "withdraw")),
+            Effect::RestoreRoutes { .. } => Some((*at, "restore")),
+            Effect::Close { .. } => Some((*at, "close")),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = kinds.iter().map(|(_, k)| *k).collect();
+    assert_eq!(names, ["restore", "withdraw", "restore", "close"], "{kinds:?}");
+    let hooks: Vec<(State, State)> = io
+        .effects
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::Hook(event) => Some((event.change.from, event.change.to)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        hooks.contains(&(State::Up, State::Down)) && hooks.contains(&(State::Up, State::AdminDown)),
+        "{hooks:?}"
+    );
+    let reports = io.effects.iter().filter(|(_, e)| matches!(e, Effect::Report(_))).count();
+    assert!(reports >= 4, "every state change reported to the observer: {reports}");
+    // The AdminDown packets went out until the close, then nothing.
+    let close_at = kinds.last().expect("closed").0;
+    let admin_down = io.sent_by_state(State::AdminDown);
+    assert!(!admin_down.is_empty() && admin_down.iter().all(|(at, _)| *at <= close_at));
+    assert!(io.sent.iter().all(|(at, _)| *at <= close_at), "nothing sent after the close");
+    assert!(dispatcher.finished() && dispatcher.is_empty());
+}
+
+/// A plan touches only its origin's sessions: a session of the other
+/// origin is not taken over, an unchanged one is not touched, a changed one
+/// renegotiates with a Poll Sequence (§6.8.3) and stays Up.
+#[test]
+fn plans_add_change_leave_and_refuse_by_origin() {
+    let mut io = SimIo::new(50, 3, Duration::from_secs(8));
+    let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3), spec(other, 300, 3)], vec![]);
+    let (reply, mut refused) = tokio::sync::oneshot::channel();
+    let plan = Plan::new(Origin::DataPlane, [].iter(), &[spec(PEER, 50, 3)]);
+    io.at(Duration::from_secs(2), Scheduled::Command(Command::Apply(plan, reply)));
+    let (reply, mut changed) = tokio::sync::oneshot::channel();
+    let running = [spec(PEER, 50, 3), spec(other, 300, 3)];
+    let plan = Plan::new(Origin::Config, running.iter(), &[spec(PEER, 50, 5), spec(other, 300, 3)]);
+    io.at(Duration::from_secs(3), Scheduled::Command(Command::Apply(plan, reply)));
+    let (reply, mut published) = tokio::sync::oneshot::channel();
+    io.at(Duration::from_secs(5), Scheduled::Command(Command::Publish(reply)));
+    let mut dispatcher = dispatcher(DispatcherOptions::default());
+    run(&mut dispatcher, &mut io);
+    let refused = refused.try_recv().expect("a reply");
+    assert_eq!((refused.added, refused.failed.len()), (0, 1), "{refused}");
+    let changed = changed.try_recv().expect("a reply");
+    assert_eq!(
+        (changed.changed, changed.unchanged, changed.added, changed.removed),
+        (1, 1, 0, 0),
+        "{changed}"
+    );
+    let polls = io
+        .sent
+        .iter()
+        .filter(|(at, p)| *at >= Time::ZERO + Duration::from_secs(3) && p.poll && p.detect_mult == 5)
+        .count();
+    assert!(polls >= 1, "the change is announced with a Poll");
+    let published = published.try_recv().expect("a publication");
+    assert_eq!(published.sessions.len(), 2);
+    let ours = published.sessions.iter().find(|s| s.spec.peer == PEER).expect("ours");
+    assert_eq!((ours.status.state, ours.status.detect_mult, ours.origin), (State::Up, 5, Origin::Config));
+    assert!(
+        ours.transitions.iter().any(|(from, to, _, n)| (*from, *to, *n) == (State::Init, State::Up, 1))
+            || ours.transitions.iter().any(|(from, to, _, _)| (*from, *to) == (State::Down, State::Up))
+    );
+    assert!(io.publications.len() >= 7, "published every second: {}", io.publications.len());
+}
+
+/// The loop wakes for deadlines, not for every session: with the peer's
+/// packets arriving between, a single session at 50 ms wakes about twice
+/// per interval (its own transmission, the peer's arrival), and the engine
+/// counts how late it was for each deadline (exactly on time here).
+#[test]
+fn the_loop_wakes_for_deadlines_and_counts_its_lateness() {
+    let (dispatcher, _) = run_session(50, 3, Duration::from_secs(10), |_| {});
+    let counters = dispatcher.counters();
+    assert!(counters.wakeups < 10 * 20 * 3, "{counters:?}");
+    assert!(counters.timed_wakeups > 10 * 20 / 2, "{counters:?}");
+    assert_eq!(counters.lateness_max_ns, 0, "a simulated clock is never late");
+}
+
+fn keyed(auth_type: AuthType, secret: &str) -> AuthConfig {
+    AuthConfig {
+        auth_type,
+        keys: vec![Key {
+            id: 1,
+            secret: Secret::new(secret),
+            send: Lifetime::default(),
+            accept: Lifetime::default(),
+        }],
+        sha1: Sha1Construction::Rfc5880,
+    }
+}
+
+fn authenticated(peer: IpAddr, auth: AuthConfig) -> PeerSpec {
+    PeerSpec {
+        auth: Some(crate::config::PeerAuth {
+            name: "test/auth".into(),
+            config: auth,
+            secret_files: Vec::new(),
+        }),
+        ..spec(peer, 50, 3)
+    }
+}
+
+/// RFC 5880 §6.7: a session configured for authentication sends it from
+/// its first packet and verifies the peer's through the dispatcher's
+/// receive path (the packet's own bytes): with the same key it comes Up and
+/// stays Up; with another key the peer never comes Up and our session
+/// counts every packet it refused.
+#[test]
+fn rfc5880_6_7_authenticated_sessions_come_up_only_with_the_same_key() {
+    for auth_type in [AuthType::SimplePassword, AuthType::KeyedMd5, AuthType::MeticulousKeyedSha1] {
+        let mut io =
+            SimIo::with_peer_auth(50, 3, Duration::from_secs(5), Some(keyed(auth_type, "s3cret-key")));
+        apply_now(
+            &mut io,
+            Duration::ZERO,
+            Origin::Config,
+            vec![authenticated(PEER, keyed(auth_type, "s3cret-key"))],
+            vec![],
+        );
+        let mut engine = dispatcher(DispatcherOptions::default());
+        run(&mut engine, &mut io);
+        assert!(io.sent.iter().all(|(_, p)| p.auth.is_some()), "{auth_type:?}: every packet authenticated");
+        let ups = io.sent_by_state(State::Up).len();
+        assert!(ups > 50, "{auth_type:?}: Up and steady ({ups} Up packets)");
+        assert_eq!(io.peer.status().counters.up, 1, "{auth_type:?}: the peer came Up once");
+
+        let mut io =
+            SimIo::with_peer_auth(50, 3, Duration::from_secs(5), Some(keyed(auth_type, "another-key")));
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let plan =
+            Plan::new(Origin::Config, [].iter(), &[authenticated(PEER, keyed(auth_type, "s3cret-key"))]);
+        io.at(Duration::ZERO, Scheduled::Command(Command::Apply(plan, reply)));
+        let (reply, mut published) = tokio::sync::oneshot::channel();
+        io.at(Duration::from_secs(4), Scheduled::Command(Command::Publish(reply)));
+        let mut engine = dispatcher(DispatcherOptions::default());
+        run(&mut engine, &mut io);
+        assert!(io.sent_by_state(State::Up).is_empty(), "{auth_type:?}: never Up with another key");
+        let published = published.try_recv().expect("a publication");
+        let ours = &published.sessions[0].status;
+        assert_eq!(ours.state, State::Down);
+        // The peer sends once a second while Down (§6.8.3): about four in 4 s.
+        let auth = ours.counters.auth;
+        let refused = auth.password_mismatch + auth.digest_mismatch;
+        assert!(
+            refused >= 3 && ours.counters.control_discarded == refused,
+            "{auth_type:?}: the peer's packets refused for their key: {:?}",
+            ours.counters
+        );
+    }
+}
