@@ -20,6 +20,8 @@
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 //! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
 //!   bfdd's data plane, under bgpd and the rest of FRR.
+//! - [`metrics`]: Prometheus metrics (OpenMetrics and the classic text
+//!   format) and the agent's HTTP endpoint with its health checks.
 //! - [`engine`]: the engine sans IO: every session and what their inputs
 //!   make the agent do ([`engine::Dispatcher`]), and the loop around it
 //!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
@@ -32,6 +34,7 @@ pub mod control;
 pub mod dplane;
 pub mod engine;
 pub mod fastpath;
+pub mod metrics;
 pub mod routes;
 pub mod sched;
 pub mod session_map;

@@ -118,6 +118,15 @@ struct RunArgs {
     /// configuration then drives the sessions (overrides spec.frrDataPlane).
     #[arg(long = "frr-dplane", value_name = "ADDRESS")]
     frr_dplane: Option<bfd_user::dplane::Address>,
+    /// Where to serve /metrics (Prometheus), /healthz and /readyz: IP:PORT,
+    /// or none (overrides spec.metrics.address; default 127.0.0.1:9784).
+    #[arg(long, value_name = "IP:PORT|none", value_parser = parse_metrics_address)]
+    metrics_address: Option<MetricsAddress>,
+    /// Also export MetalLB's BFD metric names, so that its dashboards and
+    /// alerts work unchanged: metallb or none (overrides
+    /// spec.metrics.compat).
+    #[arg(long, value_name = "metallb|none")]
+    metrics_compat: Option<bfd_user::metrics::Compat>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -298,6 +307,14 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
+/// `--metrics-address`: an address, or none.
+#[derive(Clone, Debug)]
+struct MetricsAddress(Option<std::net::SocketAddr>);
+
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+    config::parse_metrics_address(text).map(MetricsAddress)
+}
+
 /// `bfd-agent run`.
 fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
@@ -323,6 +340,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         route_state_file: args.route_state_file,
         route_protocols: (!args.route_protocols.is_empty()).then_some(args.route_protocols),
         frr_data_plane: args.frr_dplane,
+        metrics_address: args.metrics_address.map(|address| address.0),
+        metrics_compat: args.metrics_compat,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -338,6 +357,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
+        metrics: node.metrics.clone(),
         secret_files: {
             let mut files: Vec<PathBuf> = initial
                 .peers

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod frr;
 pub mod lab;
 pub mod peers;
+pub mod prometheus;
 pub mod scenario;
 
 /// One `#[test]` per release of a peer, each calling `body(release)` and

@@ -96,7 +96,7 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Scenarios to run (default: all): fastpath, detection, floor,
-        /// scale, fastpath-share, echo.
+        /// scale, fastpath-share, echo, scrape.
         scenarios: Vec<String>,
     },
 }
@@ -410,7 +410,7 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
         cargo.args(["--", "--test-threads=1"]);
     } else {
         println!("== end-to-end tests that need no root (not root: privileged tests skipped)");
-        cargo.args(["--test", "tshark"]);
+        cargo.args(["--test", "tshark", "--test", "prometheus_rules"]);
     }
     let end_to_end = run_tests(&mut cargo, &mut totals);
     totals.finish(end_to_end)

@@ -23,6 +23,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "mmdebstrap", // the newer peers' root file systems (xtask/src/peers.rs)
     "umoci",      // cargo xtask image: unpacks the image to check it
     "runc",       // tests/tests/image.rs: runs the image as the kubelet would
+    "prometheus", // promtool for the alert rules' tests, prometheus for the metrics end-to-end test
 ];
 
 /// Something a command needs.

@@ -7,6 +7,7 @@ mod dplane;
 mod echo;
 pub mod engine;
 mod hook;
+mod metrics;
 mod neighbour;
 pub mod net;
 mod report;
@@ -49,6 +50,8 @@ pub struct AgentOptions {
     pub routes: Option<bfd_user::routes::RouteSettings>,
     /// Serve as FRR bfdd's data plane at this address, if set.
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
+    /// The metrics and health endpoint.
+    pub metrics: bfd_user::config::MetricsSettings,
     /// Authentication secrets the configuration read (BFDAuthentication's
     /// `secretFile`s): watched like the configuration files, so that a
     /// rotated Kubernetes Secret is applied.
@@ -76,6 +79,7 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let fast = attach_fast_path(&options)?;
     // Detached however this function returns, once the engine is done.
     let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
+    let fast_attached = fast.is_some();
     let fast_status = match &fast {
         Some((_, description)) => description.clone(),
         None => "off: sessions run in userspace".to_owned(),
@@ -124,16 +128,35 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         })
         .context("starting the engine thread")?;
 
+    // The metrics and health endpoint, up before the sessions start so that
+    // /readyz can say they have not yet.
+    let status = Arc::new(metrics::AgentStatus::default());
+    if let Some(address) = options.metrics.address {
+        let listener = runtime.block_on(bfd_user::metrics::server::bind(address))?;
+        let source = metrics::AgentSource {
+            handle: handle.clone(),
+            kernel: kernel.clone(),
+            status: status.clone(),
+            fast_path_configured: !options.no_xdp && !options.interfaces.is_empty(),
+            fast_path_attached: fast_attached,
+            data_plane: options.frr_data_plane.as_ref().map(ToString::to_string),
+        };
+        info!(%address, compat = ?options.metrics.compat, "metrics: /metrics, /healthz, /readyz");
+        runtime.spawn(bfd_user::metrics::server::serve(listener, Arc::new(source), options.metrics.compat));
+    }
+
     let started = std::time::Instant::now();
     let summary = runtime.block_on(apply(&handle, Origin::Config, &specs))?;
+    status.config_applied.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(%summary, "sessions started");
 
     if let Some((address, reports)) = data_plane {
         let handle = handle.clone();
-        runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports));
+        let connected = status.data_plane_connected.clone();
+        runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports, connected));
     }
-    let result =
-        runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status, kernel));
+    let control = ControlSide { listener: control, started, fast_status, kernel };
+    let result = runtime.block_on(serve(options.clone(), handle.clone(), load, control, status));
     let _ = handle.send(Command::Shutdown);
     let _ = thread.join();
     result
@@ -249,16 +272,23 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLi
     }
 }
 
+/// What the control socket's answers need.
+struct ControlSide {
+    listener: tokio::net::UnixListener,
+    started: std::time::Instant,
+    fast_status: String,
+    kernel: KernelState,
+}
+
 /// The async side: control socket, signals and configuration watching.
 async fn serve(
     options: AgentOptions,
     handle: EngineHandle,
     load: Loader,
-    control: tokio::net::UnixListener,
-    started: std::time::Instant,
-    fast_status: String,
-    kernel: KernelState,
+    control: ControlSide,
+    status: Arc<metrics::AgentStatus>,
 ) -> anyhow::Result<()> {
+    let ControlSide { listener: control, started, fast_status, kernel } = control;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -297,6 +327,7 @@ async fn serve(
             }
         }
         let result = reload(&options, &handle, &load).await;
+        status.reloaded(result.is_ok());
         match (&result, reason) {
             (Ok(summary), ReloadReason::Signal(Some(reply)))
             | (Ok(summary), ReloadReason::Control(reply)) => {

@@ -132,6 +132,9 @@ pub struct EngineCounters {
     pub lateness_max_ns: u64,
     /// Wakes for a deadline, counted in `lateness_sum_ns`.
     pub timed_wakeups: u64,
+    /// The same lateness, in log-scale buckets
+    /// ([`crate::metrics::ENGINE_LATENESS_SHIFT`]): the metrics' histogram.
+    pub lateness: maps::LogHistogram,
     /// Kernel detection events received.
     pub kernel_events: u64,
     /// Of those, left alone: from an earlier session with the same
@@ -567,6 +570,9 @@ impl Dispatcher {
             self.counters.timed_wakeups += 1;
             self.counters.lateness_sum_ns += late;
             self.counters.lateness_max_ns = self.counters.lateness_max_ns.max(late);
+            self.counters.lateness.buckets
+                [maps::histogram_bucket(late, crate::metrics::ENGINE_LATENESS_SHIFT)] += 1;
+            self.counters.lateness.sum_ns += late;
         }
     }
 

@@ -45,6 +45,7 @@ pub fn configurations() -> Vec<(Implementation, Load)> {
     let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
     vec![
         (agent, Load::Idle),
+        (agent, Load::Scraped),
         (BFDD_8_4, Load::Idle),
         (BFDD_10_7, Load::Idle),
         (agent, Load::Stress),
@@ -272,6 +273,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
     let mut b_capture = Capture::start(&pair.link.b, &pair.link.b_if, "udp port 3784")?;
     let limit = Duration::from_secs(trials as u64 * 20 + 120);
     let guard = load.start(limit)?;
+    let scraper = if load == Load::Scraped { Some(crate::load::Scraper::start(&pair.link.a)?) } else { None };
     let probe = StallProbe::start()?;
     let mut windows = Vec::new();
     let mut problem = None;
@@ -301,6 +303,9 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
         windows.push(Window { cut_us, cut_done_us, lift_us: realtime_us() });
     }
     let stalls = probe.finish();
+    if let Some(scraper) = scraper {
+        eprintln!("  {} scrapes of A's /metrics during the trials", scraper.finish());
+    }
     drop(guard);
     let (a_packets, b_packets) = (a_capture.bfd_packets()?, b_capture.bfd_packets()?);
     eprintln!(
