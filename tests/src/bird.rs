@@ -1,6 +1,8 @@
-//! BIRD 2, started by hand in a namespace (`bird -c CONF -s SOCK -P PID`,
+//! BIRD, started by hand in a namespace (`bird -c CONF -s SOCK -P PID`,
 //! daemonized), as an RAII guard: killed and its directory removed on drop,
-//! its log printed first unless the test passed.
+//! its log printed first unless the test passed. One launcher for every
+//! release ([`BirdRelease`]): Debian 12's 2.0 from the host, sid's 2.20 and
+//! 3.x from their root file systems ([`crate::peers`]), chrooted.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,7 +15,51 @@ use anyhow::Context as _;
 use crate::{
     e2e::print_log_unless_passed,
     lab::{NetNs, run, run_stdout, unique_name, wait_for},
+    peers::{Rootfs, STATE_IN_ROOTFS, check_release},
 };
+
+/// A BIRD release the lab can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BirdRelease {
+    /// Debian 12's BIRD 2.0, installed on the host.
+    V2_0,
+    /// Debian sid's BIRD 2.20, from the `sid-frr-bird2` root file system.
+    V2_20,
+    /// Debian sid's BIRD 3 (package `bird3`, which conflicts with `bird2`),
+    /// from the `sid-bird3` root file system.
+    V3,
+}
+
+impl BirdRelease {
+    /// Every release, oldest first.
+    pub const ALL: [BirdRelease; 3] = [BirdRelease::V2_0, BirdRelease::V2_20, BirdRelease::V3];
+
+    /// The release as `bird --version` starts it: `2.0`, `2.20`, `3.`.
+    pub fn version(self) -> &'static str {
+        match self {
+            BirdRelease::V2_0 => "2.0",
+            BirdRelease::V2_20 => "2.20",
+            BirdRelease::V3 => "3.",
+        }
+    }
+
+    fn rootfs(self) -> anyhow::Result<Option<Rootfs>> {
+        match self {
+            BirdRelease::V2_0 => Ok(None),
+            BirdRelease::V2_20 => Rootfs::open("sid-frr-bird2").map(Some),
+            BirdRelease::V3 => Rootfs::open("sid-bird3").map(Some),
+        }
+    }
+}
+
+impl std::fmt::Display for BirdRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BirdRelease::V3 => f.write_str("BIRD 3"),
+            release => write!(f, "BIRD {}", release.version()),
+        }
+    }
+}
 
 /// One line of `birdc show bfd sessions`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,33 +78,77 @@ pub struct BirdSession {
 /// A running BIRD.
 pub struct Bird {
     dir: PathBuf,
+    release: BirdRelease,
+    rootfs: Option<Rootfs>,
 }
 
 impl Bird {
-    /// Starts BIRD in `netns` with `config` (a `log` line is prepended).
+    /// Starts BIRD 2.0 in `netns` with `config` (a `log` line is prepended).
     pub fn start(netns: &NetNs, config: &str) -> anyhow::Result<Bird> {
+        Bird::start_release(netns, BirdRelease::V2_0, config)
+    }
+
+    /// Starts `release` in `netns` with `config` (a `log` line is
+    /// prepended).
+    pub fn start_release(netns: &NetNs, release: BirdRelease, config: &str) -> anyhow::Result<Bird> {
+        let rootfs = release.rootfs()?;
+        let version = match &rootfs {
+            Some(rootfs) => rootfs.version("bird")?,
+            None => {
+                let output =
+                    Command::new("bird").arg("--version").output().context("running bird --version")?;
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            }
+        };
+        check_release("bird", release.version(), &version)?;
         let dir = std::env::temp_dir().join(unique_name("bird"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let bird = Bird { dir };
-        let log = bird.dir.join("bird.log");
-        std::fs::write(&log, "")?;
-        let conf = bird.dir.join("bird.conf");
-        std::fs::write(&conf, format!("log \"{}\" all;\n{config}", log.display()))?;
-        run(netns
-            .command("bird")
+        let bird = Bird { dir, release, rootfs };
+        std::fs::write(bird.dir.join("bird.log"), "")?;
+        std::fs::write(
+            bird.dir.join("bird.conf"),
+            format!("log \"{}\" all;\n{config}", bird.daemon_path("bird.log").display()),
+        )?;
+        let mut command = match &bird.rootfs {
+            Some(rootfs) => rootfs.command(Some(netns), &bird.dir, "bird"),
+            None => netns.command("bird"),
+        };
+        // A file, not a pipe: a daemon keeping it would block `run`.
+        let out_path = bird.dir.join("bird.out");
+        let out = std::fs::File::create(&out_path)?;
+        command.stdin(std::process::Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        run(command
             .arg("-c")
-            .arg(&conf)
+            .arg(bird.daemon_path("bird.conf"))
             .arg("-s")
-            .arg(bird.socket())
+            .arg(bird.daemon_path("bird.ctl"))
             .arg("-P")
-            .arg(bird.dir.join("bird.pid")))?;
-        wait_for("BIRD's control socket", Duration::from_secs(10), || {
+            .arg(bird.daemon_path("bird.pid")))
+        .with_context(|| format!("{release}: {}", std::fs::read_to_string(&out_path).unwrap_or_default()))?;
+        wait_for(&format!("{release}'s control socket"), Duration::from_secs(10), || {
             Ok(bird.birdc("show status").ok().filter(|status| status.contains("Daemon is up")).map(drop))
         })?;
         Ok(bird)
     }
 
-    /// Its control socket.
+    /// Which release this is.
+    pub fn release(&self) -> BirdRelease {
+        self.release
+    }
+
+    /// `name` in BIRD's directory as BIRD sees it.
+    fn daemon_path(&self, name: &str) -> PathBuf {
+        match self.rootfs {
+            Some(_) => Path::new(STATE_IN_ROOTFS).join(name),
+            None => self.dir.join(name),
+        }
+    }
+
+    /// Its control socket (on the host).
     pub fn socket(&self) -> PathBuf {
         self.dir.join("bird.ctl")
     }
@@ -85,9 +175,14 @@ impl Bird {
         self.log_lines("changed state from")
     }
 
-    /// Runs a `birdc` command (split on whitespace) against this BIRD.
+    /// Runs a `birdc` command (split on whitespace) against this BIRD (the
+    /// release's own birdc).
     pub fn birdc(&self, command: &str) -> anyhow::Result<String> {
-        run_stdout(Command::new("birdc").arg("-s").arg(self.socket()).args(command.split_whitespace()))
+        let mut birdc = match &self.rootfs {
+            Some(rootfs) => rootfs.command(None, &self.dir, "birdc"),
+            None => Command::new("birdc"),
+        };
+        run_stdout(birdc.arg("-s").arg(self.daemon_path("bird.ctl")).args(command.split_whitespace()))
     }
 
     /// `show bfd sessions`, parsed.
@@ -116,7 +211,7 @@ impl Bird {
 
     /// Waits until BIRD's session with `peer` is in `state` (`Up`, `Down`...).
     pub fn wait_state(&self, peer: &str, state: &str, timeout: Duration) -> anyhow::Result<BirdSession> {
-        wait_for(&format!("BIRD: session with {peer} {state}"), timeout, || {
+        wait_for(&format!("{}: session with {peer} {state}", self.release), timeout, || {
             Ok(self.session(peer)?.filter(|session| session.state == state))
         })
     }
@@ -136,7 +231,7 @@ impl Drop for Bird {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
-        print_log_unless_passed("BIRD", &self.dir.join("bird.log"));
+        print_log_unless_passed(&self.release.to_string(), &self.dir.join("bird.log"));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

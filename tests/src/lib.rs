@@ -11,5 +11,29 @@ pub mod e2e;
 pub mod frame;
 pub mod frr;
 pub mod lab;
+pub mod peers;
 pub mod prometheus;
 pub mod scenario;
+
+/// One `#[test]` per release of a peer, each calling `body(release)` and
+/// named for the release, so that a failure says which one:
+///
+/// ```ignore
+/// release_tests!(up_detect_recover {
+///     up_detect_recover_frr_8_4: FrrRelease::V8_4,
+///     #[ignore = "why"]
+///     up_detect_recover_frr_10_7: FrrRelease::V10_7,
+/// });
+/// ```
+#[macro_export]
+macro_rules! release_tests {
+    ($body:ident { $($(#[$attribute:meta])* $name:ident: $release:expr),+ $(,)? }) => {
+        $(
+            #[test]
+            $(#[$attribute])*
+            fn $name() -> anyhow::Result<()> {
+                $body($release)
+            }
+        )+
+    };
+}

@@ -36,13 +36,14 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use bfd_tests::{
     agent::{Agent, AgentArgs},
-    bird::Bird,
+    bird::{Bird, BirdRelease},
     e2e::{
-        AGENT_V4, AGENT_V6, BfdPacket, Capture, Cut, Frr, Link, LogLine, PEER_V4, PEER_V6, TempDir,
-        bfd_profile, bgp_peer, count, documents, fast_config, frr_config, frr_peer,
+        AGENT_V4, AGENT_V6, BfdPacket, Capture, Cut, Frr, FrrRelease, Link, LogLine, PEER_V4, PEER_V6,
+        TempDir, bfd_profile, bgp_peer, count, documents, fast_config, frr_config, frr_peer,
         realtime_minus_monotonic_us, set_sysctl, sysctl, test_passed,
     },
     lab::{NetNs, require_root, run, unique_name, veth, wait_for},
+    release_tests,
 };
 use serde_json::Value;
 
@@ -180,11 +181,10 @@ fn frr_sees_fast(frr: &Frr, peer: &str) -> anyhow::Result<()> {
 // 1. agent <-> FRR, IPv4 single-hop, XDP
 // ---------------------------------------------------------------------------
 
-#[test]
-fn agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover() -> anyhow::Result<()> {
+fn agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("f4")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let frr = Frr::start_release(&link.b, release, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
     let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
     let started = agent.started();
     agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
@@ -281,6 +281,11 @@ fn agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover() -> anyhow::Resu
     test_passed();
     Ok(())
 }
+
+release_tests!(agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover {
+    agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover_frr_8_4: FrrRelease::V8_4,
+    agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover_frr_10_7: FrrRelease::V10_7,
+});
 
 /// Regression test. A scripted peer brings the session Up at 1 s (Detection Time 3 s), then sends one
 /// Poll that lowers its Desired Min TX to 50 ms (Detection Time 150 ms) and
@@ -694,10 +699,10 @@ fn bird_config(agent: &str, local: &str) -> String {
 /// 1, within the detection time + 2 ms; the agent's packets cut: BIRD's
 /// timer (diagnostic 1, which its Down packets carry to the agent); Up
 /// again after each cut is lifted.
-fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str) -> anyhow::Result<()> {
+fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str, release: BirdRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new(prefix)?;
-    let bird = Bird::start(&link.b, &bird_config(agent_ip, bird_ip))?;
+    let bird = Bird::start_release(&link.b, release, &bird_config(agent_ip, bird_ip))?;
     let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(bird_ip, agent_ip))?;
     let started = agent.started();
     agent.wait_status(bird_ip, "up", UP_WITHIN)?;
@@ -760,25 +765,34 @@ fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str) -> anyhow::Result
     Ok(())
 }
 
-#[test]
-fn agent_and_bird_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
-    agent_and_bird("bi", AGENT_V4, PEER_V4)
+fn agent_and_bird_come_up_detect_cuts_and_recover(release: BirdRelease) -> anyhow::Result<()> {
+    agent_and_bird("bi", AGENT_V4, PEER_V4, release)
 }
 
-#[test]
-fn agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
-    agent_and_bird("b6", AGENT_V6, PEER_V6)
+release_tests!(agent_and_bird_come_up_detect_cuts_and_recover {
+    agent_and_bird_come_up_detect_cuts_and_recover_bird_2_0: BirdRelease::V2_0,
+    agent_and_bird_come_up_detect_cuts_and_recover_bird_2_20: BirdRelease::V2_20,
+    agent_and_bird_come_up_detect_cuts_and_recover_bird_3: BirdRelease::V3,
+});
+
+fn agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover(release: BirdRelease) -> anyhow::Result<()> {
+    agent_and_bird("b6", AGENT_V6, PEER_V6, release)
 }
+
+release_tests!(agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover {
+    agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover_bird_2_0: BirdRelease::V2_0,
+    agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover_bird_2_20: BirdRelease::V2_20,
+    agent_and_bird_over_ipv6_come_up_detect_cuts_and_recover_bird_3: BirdRelease::V3,
+});
 
 // ---------------------------------------------------------------------------
 // 5. agent <-> FRR, IPv6
 // ---------------------------------------------------------------------------
 
-#[test]
-fn agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+fn agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("f6")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V6, PEER_V6, false, &[])]))?;
+    let frr = Frr::start_release(&link.b, release, &frr_config(&[frr_peer(AGENT_V6, PEER_V6, false, &[])]))?;
     let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(PEER_V6, AGENT_V6))?;
     let started = agent.started();
     agent.wait_status(PEER_V6, "up", UP_WITHIN)?;
@@ -811,6 +825,11 @@ fn agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover() -> anyhow::Result<(
     test_passed();
     Ok(())
 }
+
+release_tests!(agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover {
+    agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover_frr_8_4: FrrRelease::V8_4,
+    agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover_frr_10_7: FrrRelease::V10_7,
+});
 
 // ---------------------------------------------------------------------------
 // 6. Passive on either side
@@ -859,11 +878,12 @@ fn agent_follows_down(agent: &Agent, peer: &str, changes: usize) -> anyhow::Resu
 /// too; once the cut is lifted, FRR, the active side, still sending at 1 s
 /// while Down, brings the session back. The agent's packets cut: FRR
 /// detects (diagnostic 1); the session comes back once lifted.
-#[test]
-fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("pa")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let frr = Frr::start_release(&link.b, release, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
     let agent = Agent::start(&link.a, "A", &link.a_if, &passive_agent_config(PEER_V4, AGENT_V4))?;
     let started = agent.started();
     let session = agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
@@ -897,17 +917,27 @@ fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover() -> anyhow
     Ok(())
 }
 
+release_tests!(a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover {
+    a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover_frr_8_4: FrrRelease::V8_4,
+    a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover_frr_10_7: FrrRelease::V10_7,
+});
+
 /// FRR passive, the agent active. FRR's packets cut: the agent's kernel
 /// timer (diagnostic 1, within the detection time + 2 ms); FRR goes Down
 /// too and, having lost its peer, falls silent (RFC 5880 §6.8.7); once the
 /// cut is lifted the agent, still sending at 1 s while Down, brings the
 /// session back. The agent's packets cut: FRR detects (diagnostic 1); the
 /// session comes back once lifted.
-#[test]
-fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover() -> anyhow::Result<()> {
+fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("pf")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &["passive-mode"])]))?;
+    let frr = Frr::start_release(
+        &link.b,
+        release,
+        &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &["passive-mode"])]),
+    )?;
     ensure!(frr.peer(AGENT_V4)?["passive-mode"] == true, "FRR is not passive: {:#}", frr.peer(AGENT_V4)?);
     let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
     let started = agent.started();
@@ -938,6 +968,11 @@ fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover() -> anyhow
     test_passed();
     Ok(())
 }
+
+release_tests!(an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover {
+    an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover_frr_8_4: FrrRelease::V8_4,
+    an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover_frr_10_7: FrrRelease::V10_7,
+});
 
 // ---------------------------------------------------------------------------
 // 7. IPv4 multihop through a router
@@ -999,13 +1034,12 @@ fn multihop_agent_config() -> String {
     ])
 }
 
-#[test]
-fn agent_and_frr_come_up_multihop_through_a_router() -> anyhow::Result<()> {
+fn agent_and_frr_come_up_multihop_through_a_router(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let (agent_ip, frr_ip) = (ROUTED_AGENT, ROUTED_PEER);
     let routed = Routed::new("mh")?;
     let (agent_ns, frr_ns, a_if) = (&routed.agent, &routed.peer, &routed.agent_if);
-    let frr = Frr::start(frr_ns, &multihop_frr_config())?;
+    let frr = Frr::start_release(frr_ns, release, &multihop_frr_config())?;
     // Userspace timing is as precise as the engine's scheduling: run it as
     // the README recommends for precision (SCHED_DEADLINE), so that the
     // 2 ms bound measures the agent, not a busy or stalling machine.
@@ -1039,15 +1073,19 @@ fn agent_and_frr_come_up_multihop_through_a_router() -> anyhow::Result<()> {
     Ok(())
 }
 
+release_tests!(agent_and_frr_come_up_multihop_through_a_router {
+    agent_and_frr_come_up_multihop_through_a_router_frr_8_4: FrrRelease::V8_4,
+    agent_and_frr_come_up_multihop_through_a_router_frr_10_7: FrrRelease::V10_7,
+});
+
 // ---------------------------------------------------------------------------
 // 8. --no-xdp
 // ---------------------------------------------------------------------------
 
-#[test]
-fn without_xdp_the_agent_runs_the_session_in_userspace() -> anyhow::Result<()> {
+fn without_xdp_the_agent_runs_the_session_in_userspace(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("nx")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let frr = Frr::start_release(&link.b, release, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
     let args = AgentArgs {
         no_xdp: true,
         extra: deadline_engine(),
@@ -1092,19 +1130,24 @@ fn without_xdp_the_agent_runs_the_session_in_userspace() -> anyhow::Result<()> {
     Ok(())
 }
 
+release_tests!(without_xdp_the_agent_runs_the_session_in_userspace {
+    without_xdp_the_agent_runs_the_session_in_userspace_frr_8_4: FrrRelease::V8_4,
+    without_xdp_the_agent_runs_the_session_in_userspace_frr_10_7: FrrRelease::V10_7,
+});
+
 // ---------------------------------------------------------------------------
 // 9. FRR's echo, reflected by the XDP program
 // ---------------------------------------------------------------------------
 
-#[test]
-fn frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward() -> anyhow::Result<()> {
+fn frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("ec")?;
     ensure!(sysctl(&link.a, "net.ipv4.ip_forward")? == "0", "ip_forward is on in the agent's namespace");
     // bfdd sends echo only on a session bound to an interface it knows,
     // and learns interfaces from zebra.
-    let frr = Frr::start_with_zebra(
+    let frr = Frr::start_with_zebra_release(
         &link.b,
+        release,
         &format!(
             "debug bfd peer\nbfd\n peer {AGENT_V4} interface {} local-address {PEER_V4}\n  receive-interval 50\n  \
              transmit-interval 50\n  detect-multiplier 3\n  echo-mode\n  echo transmit-interval 50\n  echo \
@@ -1166,16 +1209,20 @@ fn frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward() -> anyhow::Res
     Ok(())
 }
 
+release_tests!(frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward {
+    frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward_frr_8_4: FrrRelease::V8_4,
+    frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward_frr_10_7: FrrRelease::V10_7,
+});
+
 /// The other direction of issue 5's echo test: the agent originates echo
 /// (profile `echoMode: true`), FRR's side routes it back (ip_forward on
 /// there, as FRR expects of a reflector), and the XDP program times the
 /// returning echoes.
-#[test]
-fn the_agents_echo_comes_back_through_frrs_side() -> anyhow::Result<()> {
+fn the_agents_echo_comes_back_through_frrs_side(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("eo")?;
     set_sysctl(&link.b, "net.ipv4.ip_forward", "1")?;
-    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let frr = Frr::start_release(&link.b, release, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
     let config = documents(&[
         bfd_profile(
             "echo",
@@ -1247,12 +1294,18 @@ fn the_agents_echo_comes_back_through_frrs_side() -> anyhow::Result<()> {
     Ok(())
 }
 
+release_tests!(the_agents_echo_comes_back_through_frrs_side {
+    the_agents_echo_comes_back_through_frrs_side_frr_8_4: FrrRelease::V8_4,
+    the_agents_echo_comes_back_through_frrs_side_frr_10_7: FrrRelease::V10_7,
+});
+
 // ---------------------------------------------------------------------------
 // 10. Reload
 // ---------------------------------------------------------------------------
 
-#[test]
-fn a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone() -> anyhow::Result<()> {
+fn a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("rl")?;
     // Two sessions between one FRR and one agent, from two of the agent's
@@ -1261,8 +1314,9 @@ fn a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone() -> any
     // addresses are on the agent's side.)
     let local_2 = "10.77.0.12";
     link.a.ip(["addr", "add", &format!("{local_2}/24"), "dev", &link.a_if])?;
-    let frr = Frr::start(
+    let frr = Frr::start_release(
         &link.b,
+        release,
         &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[]), frr_peer(local_2, PEER_V4, false, &[])]),
     )?;
     let config = |one_tx: u32| {
@@ -1358,6 +1412,11 @@ fn a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone() -> any
     test_passed();
     Ok(())
 }
+
+release_tests!(a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone {
+    a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone_frr_8_4: FrrRelease::V8_4,
+    a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone_frr_10_7: FrrRelease::V10_7,
+});
 
 // ---------------------------------------------------------------------------
 // 11. bfd-agent check

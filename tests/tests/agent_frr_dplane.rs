@@ -1,5 +1,6 @@
 //! The agent as FRR bfdd's data plane (`bfdd --dplaneaddr`), against
-//! Debian's FRR 8.4 (root):
+//! Debian 12's FRR 8.4 and sid's 10.7 (root), each test named for its
+//! release:
 //! - bgpd + zebra + bfdd in namespace A with the agent as bfdd's data plane,
 //!   a plain FRR (bgpd + zebra + bfdd) in B advertising a prefix, the BGP
 //!   session with `neighbor X bfd`: BFD Up with our counters in A's
@@ -14,14 +15,17 @@
 //!   from DP_ADD_SESSION comes Up with My Discriminator = lid, counters are
 //!   answered with the request's id, state changes are reported, and
 //!   DP_DELETE_SESSION takes the session AdminDown and away.
+//! - FRR 10.7 (10.3+ fixed its `ipv4c:` client) connecting to the listening
+//!   agent: its sessions run there, Up, counters, a cut and its recovery.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use bfd_tests::{
     agent::{Agent, AgentArgs},
-    e2e::{AGENT_V4, Capture, Cut, Frr, FrrStack, Link, PEER_V4, count, test_passed},
+    e2e::{AGENT_V4, Capture, Cut, Frr, FrrRelease, FrrStack, Link, PEER_V4, count, test_passed},
     lab::{NetNs, run_stdout, wait_for},
+    release_tests,
 };
 use bfd_user::dplane::wire::{CountersRepr, Message, Reassembler, SessionRepr, StateChangeRepr};
 use serde_json::Value;
@@ -32,10 +36,10 @@ const B_V4: &str = PEER_V4;
 const PREFIX: &str = "10.99.84.0/24";
 /// 50 ms x 3.
 const DETECTION_MS: f64 = 150.0;
-/// FRR 8.4 bgpd's fixed work-queue holds between a peer going down and its
+/// FRR bgpd's fixed work-queue holds between a peer going down and its
 /// routes leaving zebra: `peer->clear_node_queue->spec.hold = 10` and
 /// `bgp->process_queue->spec.hold = 50` (bgpd/bgp_route.c), not
-/// configurable.
+/// configurable; the same in 8.4 and 10.7.
 const BGPD_QUEUE_HOLDS_MS: f64 = 60.0;
 
 const FAST_PROFILE: &str =
@@ -138,27 +142,29 @@ fn bfd_peer<'a>(peers: &'a [Value], peer: &str) -> Option<&'a Value> {
     peers.iter().find(|session| session["peer"] == peer)
 }
 
-#[test]
-fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane()
--> anyhow::Result<()> {
+fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     bfd_tests::lab::require_root()?;
     let link = Link::new("dpg")?;
-    // A: bfdd hands its sessions to the agent over a UNIX socket (bfdd
-    // listens, the agent connects).
-    let a_stack = |dir_address: String| FrrStack {
+    // A: bfdd hands its sessions to the agent over a UNIX socket in its
+    // directory (bfdd listens, the agent connects).
+    let a_stack = FrrStack {
         bfdd: FAST_PROFILE.to_owned(),
-        bfdd_dplane: Some(dir_address),
+        bfdd_dplane: Some("unix:dplane.sock".to_owned()),
         bgpd: Some(bgpd_config(65001, A_V4, B_V4, 65002, None)),
+        ..FrrStack::default()
     };
-    let socket = std::env::temp_dir().join(format!("{}-dplane.sock", link.a.name()));
-    let address = format!("unix:{}", socket.display());
-    let frr_a = Frr::start_stack(&link.a, &a_stack(address.clone()))?;
-    let frr_b = Frr::start_stack(
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
+    let frr_b = Frr::start_stack_release(
         &link.b,
+        release,
         &FrrStack {
             bfdd: FAST_PROFILE.to_owned(),
             bfdd_dplane: None,
             bgpd: Some(bgpd_config(65002, B_V4, A_V4, 65001, Some(PREFIX))),
+            ..FrrStack::default()
         },
     )?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
@@ -221,9 +227,16 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
     // zebra removes them.
     ensure!(after_ms <= DETECTION_MS + 50.0 + BGPD_QUEUE_HOLDS_MS, "too late: {after_ms:.3} ms\n{deleted}");
     let neighbor: Value = serde_json::from_str(&frr_a.vtysh(&format!("show bgp neighbors {B_V4} json"))?)?;
-    // "lastNotificationReason": "Cease/BFD Down" (RFC 9384's subcode 10).
-    let reason = neighbor[B_V4]["lastNotificationReason"].as_str().unwrap_or_default().to_owned();
-    ensure!(reason.contains("BFD Down"), "bgpd dropped B because of BFD: {:#}", neighbor[B_V4]);
+    // 8.4: "lastNotificationReason": "Cease/BFD Down" (RFC 9384's subcode
+    // 10); 10.7 shows no notification there but "lastResetDueTo": "BFD
+    // down initiated" (its log shows the Cease/BFD Down it sent).
+    let field = |name: &str| neighbor[B_V4][name].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        field("lastNotificationReason").contains("BFD Down")
+            || field("lastResetDueTo") == "BFD down initiated",
+        "bgpd dropped B because of BFD: {:#}",
+        neighbor[B_V4]
+    );
     let down = frr_a.peer(B_V4)?;
     ensure!(down["status"] == "down", "bfdd shows the session down: {down:#}");
     let ours = agent.session(B_V4)?;
@@ -236,10 +249,16 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
         Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
     })?;
     drop(agent);
-    let _ = std::fs::remove_file(&socket);
     test_passed();
     Ok(())
 }
+
+release_tests!(bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane {
+    bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane_frr_8_4:
+        FrrRelease::V8_4,
+    bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane_frr_10_7:
+        FrrRelease::V10_7,
+});
 
 /// `n` sessions between the namespaces, each its own pair of addresses
 /// (FRR keeps one single-hop session per peer address).
@@ -290,18 +309,25 @@ fn up_count(peers: &[Value]) -> usize {
     peers.iter().filter(|session| session["status"] == "up").count()
 }
 
-#[test]
-fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap()
--> anyhow::Result<()> {
+release_tests!(two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap {
+    two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap_frr_8_4:
+        FrrRelease::V8_4,
+    two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap_frr_10_7:
+        FrrRelease::V10_7,
+});
+
+fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     bfd_tests::lab::require_root()?;
     const SESSIONS: usize = 200;
     let link = Link::new("dp2")?;
     let ManySessions { a_config, b_config } = many_sessions(&link, SESSIONS)?;
     // A: bfdd listens on TCP in its namespace, the agent connects.
     let address = "ipv4:127.0.0.1:50711".to_owned();
-    let a_stack = FrrStack { bfdd: a_config, bfdd_dplane: Some(address.clone()), bgpd: None };
-    let frr_a = Frr::start_stack(&link.a, &a_stack)?;
-    let frr_b = Frr::start(&link.b, &b_config)?;
+    let a_stack = FrrStack { bfdd: a_config, bfdd_dplane: Some(address.clone()), ..FrrStack::default() };
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let frr_b = Frr::start_release(&link.b, release, &b_config)?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
 
     let all_up = |frr: &Frr, side: &str| {
@@ -527,3 +553,129 @@ fn the_agent_listening_for_bfdd_runs_its_sessions_answers_counters_and_reports_c
     test_passed();
     Ok(())
 }
+
+/// FRR 10.3+ as the client of the listening agent (`ipv4c:`, the mode
+/// 8.4's bug rules out): bfdd connects, its sessions run in the agent and
+/// come Up with the peer, bfdd shows them Up with the agent's counters, a
+/// cut reaches bfdd as Down, and the lifted cut as Up again.
+fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRelease) -> anyhow::Result<()> {
+    bfd_tests::lab::require_root()?;
+    const PORT: u16 = 50713;
+    let link = Link::new("dpr")?;
+    let address = format!("ipv4c:127.0.0.1:{PORT}");
+    let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
+    let peer = |peer: &str, local: &str| {
+        format!(
+            "debug bfd peer\nbfd\n peer {peer} local-address {local}\n  receive-interval 50\n  transmit-interval \
+             50\n exit\nexit\n"
+        )
+    };
+    let frr_a = Frr::start_stack_release(
+        &link.a,
+        release,
+        &FrrStack { bfdd: peer(B_V4, A_V4), bfdd_dplane: Some(address), ..FrrStack::default() },
+    )?;
+    let frr_b = Frr::start_release(&link.b, release, &peer(A_V4, B_V4))?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
+    frr_a.wait_status(B_V4, "up", Duration::from_secs(5))?;
+    frr_b.wait_status(A_V4, "up", Duration::from_secs(5))?;
+    let ours = agent.session(B_V4)?;
+    let theirs = frr_a.peer(B_V4)?;
+    ensure!(ours["id"] == theirs["id"], "bfdd's lid is our discriminator: {ours:#}\n{theirs:#}");
+    std::thread::sleep(Duration::from_secs(1));
+    let counters = frr_a.peer_counters(B_V4)?;
+    ensure!(
+        count(&counters, "control-packet-input") > 10 && count(&counters, "control-packet-output") > 10,
+        "bfdd shows the agent's counters: {counters:#}"
+    );
+    ensure!(agent.log_lines("data-plane channel lost").is_empty(), "a channel was lost:\n{}", agent.log());
+
+    // BFD_STATE_CHANGE carries no local diagnostic (its `diagnostics` is
+    // the remote's, bfddp_packet.h): bfdd shows the state, the agent why.
+    let cut = Cut::outgoing_control(&link.b)?;
+    let ours = agent.wait_status(B_V4, "down", Duration::from_secs(3))?;
+    ensure!(ours["diagnostic"] == "control detection time expired", "{ours:#}");
+    frr_a.wait_status(B_V4, "down", Duration::from_secs(3))?;
+    cut.lift()?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(10))?;
+    frr_a.wait_status(B_V4, "up", Duration::from_secs(5))?;
+    test_passed();
+    Ok(())
+}
+
+release_tests!(bfdd_connecting_to_the_listening_agent_runs_its_sessions_there {
+    bfdd_connecting_to_the_listening_agent_runs_its_sessions_there_frr_10_7: FrrRelease::V10_7,
+});
+
+/// A static route monitored by BFD (`ip route PREFIX B bfd profile fast`,
+/// FRR 10.x: 8.4's staticd has no `bfd` on static routes),
+/// its session run by the agent as bfdd's data plane: Up, the route in A's
+/// kernel table; B's packets cut: the route leaves after the detection time
+/// (how long after B's last packet is printed: the part after detection is
+/// FRR's, staticd and zebra), and returns when the cut is lifted.
+fn a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
+    bfd_tests::lab::require_root()?;
+    let link = Link::new("dps")?;
+    let a_stack = FrrStack {
+        bfdd: format!("debug bfd peer\n{FAST_PROFILE}"),
+        bfdd_dplane: Some("unix:dplane.sock".to_owned()),
+        staticd: Some(format!("ip route {PREFIX} {B_V4} bfd profile fast\n")),
+        ..FrrStack::default()
+    };
+    let frr_a = Frr::start_stack_release(&link.a, release, &a_stack)?;
+    let address = frr_a.dplane_address().context("bfdd's data-plane address")?;
+    let frr_b = Frr::start_release(
+        &link.b,
+        release,
+        &bfd_tests::e2e::frr_config(&[bfd_tests::e2e::frr_peer(A_V4, B_V4, false, &[])]),
+    )?;
+    let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
+    frr_b.wait_status(A_V4, "up", Duration::from_secs(5))?;
+    wait_for("the static route in A's kernel table", Duration::from_secs(10), || {
+        Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+
+    let monitor = RouteMonitor::start(&link.a)?;
+    let mut capture = Capture::start(&link.b, &link.b_if, &format!("udp dst port 3784 and src host {B_V4}"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = Cut::outgoing_control(&link.b)?;
+    wait_for("the static route to leave A's kernel table", Duration::from_secs(3), || {
+        Ok((!prefix_route(&link.a)?.contains(B_V4)).then_some(()))
+    })?;
+    let packets = capture.bfd_packets()?;
+    let last_packet_us = packets.last().context("no packet from B captured")?.at_us;
+    let lines = monitor.lines()?;
+    let deleted = lines
+        .iter()
+        .find(|line| line.contains("Deleted") && line.contains(PREFIX))
+        .with_context(|| format!("no deletion of {PREFIX} seen: {lines:#?}"))?;
+    let after_ms = line_time_us(deleted)
+        .with_context(|| format!("no time in {deleted:?}"))?
+        .saturating_sub(last_packet_us) as f64
+        / 1000.0;
+    let detected = agent.kernel_events().pop().context("no kernel detection event")?;
+    eprintln!(
+        "{release}: static route out of the kernel {after_ms:.3} ms after B's last BFD packet (detection time \
+         {DETECTION_MS} ms; the agent: {detected})"
+    );
+    ensure!(after_ms >= DETECTION_MS * 0.99, "before the detection time: {after_ms:.3} ms");
+    let ours = agent.session(B_V4)?;
+    ensure!(ours["diagnostic"] == "control detection time expired", "{ours:#}");
+
+    cut.lift()?;
+    agent.wait_status(B_V4, "up", Duration::from_secs(10))?;
+    wait_for("the static route back in A's kernel table", Duration::from_secs(10), || {
+        Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
+    })?;
+    drop(agent);
+    test_passed();
+    Ok(())
+}
+
+release_tests!(a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure {
+    a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure_frr_10_7: FrrRelease::V10_7,
+});

@@ -1,6 +1,7 @@
 //! Reload that adds and removes sessions (root): an added session starts,
 //! a removed one says AdminDown (RFC 5880 §6.8.16) and goes away, and the
-//! session the change does not touch sees no state change.
+//! session the change does not touch sees no state change. Against FRR
+//! 8.4 and 10.7.
 
 use std::time::Duration;
 
@@ -8,22 +9,31 @@ use anyhow::ensure;
 use bfd_tests::{
     agent::Agent,
     e2e::{
-        AGENT_V4, Frr, Link, PEER_V4, bfd_profile, bgp_peer, documents, frr_config, frr_peer, test_passed,
+        AGENT_V4, Frr, FrrRelease, Link, PEER_V4, bfd_profile, bgp_peer, documents, frr_config, frr_peer,
+        test_passed,
     },
     lab::{require_root, wait_for},
+    release_tests,
 };
 
 const LOCAL_2: &str = "10.77.0.12";
 
-#[test]
-fn a_reload_starts_added_sessions_and_takes_removed_ones_admin_down() -> anyhow::Result<()> {
+release_tests!(a_reload_starts_added_sessions_and_takes_removed_ones_admin_down {
+    a_reload_starts_added_sessions_and_takes_removed_ones_admin_down_frr_8_4: FrrRelease::V8_4,
+    a_reload_starts_added_sessions_and_takes_removed_ones_admin_down_frr_10_7: FrrRelease::V10_7,
+});
+
+fn a_reload_starts_added_sessions_and_takes_removed_ones_admin_down(
+    release: FrrRelease,
+) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("ra")?;
     link.a.ip(["addr", "add", &format!("{LOCAL_2}/24"), "dev", &link.a_if])?;
-    // FRR knows both sessions from the start (bfdd 8.4 keys single-hop peers
-    // by the peer's address, so the two addresses are on the agent's side).
-    let frr = Frr::start(
+    // FRR knows both sessions from the start (bfdd keys single-hop peers by
+    // the peer's address, so the two addresses are on the agent's side).
+    let frr = Frr::start_release(
         &link.b,
+        release,
         &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[]), frr_peer(LOCAL_2, PEER_V4, false, &[])]),
     )?;
     let profile = bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3");

@@ -19,9 +19,10 @@ use bfd_session::{
     AuthConfig, AuthCounters, Key, Lifetime, Output, ReceivedControl, Secret, Session, SessionConfig,
     Sha1Construction, Time, WallTime,
 };
-use bfd_tests::bird::Bird;
-use bfd_tests::e2e::{AGENT_V4, Link, PEER_V4, test_passed};
+use bfd_tests::bird::{Bird, BirdRelease};
+use bfd_tests::e2e::{AGENT_V4, Frr, FrrRelease, Link, PEER_V4, test_passed};
 use bfd_tests::lab::{monotonic_ns, require_root};
+use bfd_tests::release_tests;
 
 const SECRET: &str = "bfd-xdp-secret";
 
@@ -245,70 +246,6 @@ fn a_different_key_never_comes_up_and_both_sides_count_it() -> anyhow::Result<()
 
 // ----- FRR 10.7 -------------------------------------------------------------
 
-/// FRR 10.7's bfdd from a Debian sid rootfs (`BFD_SID_ROOTFS`, built with
-/// `mmdebstrap --variant=apt --include=frr,bird2 sid DIR`), chrooted in
-/// the peer's namespace with a private mount namespace for /proc, /dev,
-/// /sys and its state directory.
-struct Bfdd107 {
-    rootfs: String,
-    netns: String,
-    state: std::path::PathBuf,
-}
-
-impl Bfdd107 {
-    fn start(rootfs: &str, netns: &bfd_tests::lab::NetNs, config: &str) -> anyhow::Result<Bfdd107> {
-        let state = std::env::temp_dir().join(bfd_tests::lab::unique_name("frr107"));
-        std::fs::create_dir_all(&state)?;
-        std::fs::write(state.join("bfdd.conf"), format!("log file /state/bfdd.log\n{config}"))?;
-        std::fs::write(state.join("bfdd.log"), "")?;
-        // The rootfs's frr user and frrvty group.
-        bfd_tests::lab::run(std::process::Command::new("chown").args(["-R", "993:994"]).arg(&state))?;
-        let bfdd = Bfdd107 { rootfs: rootfs.to_owned(), netns: netns.name().to_owned(), state };
-        bfdd.chrooted("/usr/lib/frr/bfdd -d -f /state/bfdd.conf -i /state/bfdd.pid --vty_socket /state -z /state/zserv.api -P 0 </dev/null >/dev/null 2>&1")?;
-        bfd_tests::lab::wait_for("bfdd 10.7's vty socket", Duration::from_secs(10), || {
-            Ok(bfdd.state.join("bfdd.vty").exists().then_some(()))
-        })?;
-        Ok(bfdd)
-    }
-
-    /// Runs `command` (a shell line) chrooted in the rootfs, in the peer's
-    /// namespace.
-    fn chrooted(&self, command: &str) -> anyhow::Result<String> {
-        let root = &self.rootfs;
-        let script = format!(
-            "set -e; mkdir -p {root}/state; for d in proc dev sys; do mount --bind /$d {root}/$d; done; \
-             mount --bind {} {root}/state; exec chroot {root} sh -c '{command}'",
-            self.state.display()
-        );
-        bfd_tests::lab::run_stdout(
-            std::process::Command::new("ip")
-                .args(["netns", "exec", &self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c"])
-                .arg(script),
-        )
-    }
-
-    fn vtysh(&self, command: &str) -> anyhow::Result<String> {
-        self.chrooted(&format!("vtysh --vty_socket /state -c \"{command}\""))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.state.join("bfdd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Bfdd107 {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.state.join("bfdd.pid"))
-            && let Ok(pid) = pid.trim().parse::<i32>()
-        {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
-
 /// bfdd runs without zebra, so it knows no interfaces: the peer is bound to
 /// addresses only.
 fn frr_config(algorithm: &str, meticulous: bool) -> String {
@@ -322,7 +259,8 @@ fn frr_config(algorithm: &str, meticulous: bool) -> String {
 
 /// Simple password, and keyed SHA1 (plain and meticulous) in FRR's
 /// HMAC-SHA1 construction, against FRR 10.7's bfdd; and the RFC's SHA1
-/// refused by it, as FRR issue 23274 reports. Needs `BFD_SID_ROOTFS`.
+/// refused by it, as FRR issue 23274 reports. FRR 10.7 from the sid root
+/// file system `cargo xtask setup` builds (`bfd_tests::peers`).
 ///
 /// Debian's FRR 10.7.1 is built without OpenSSL: its keychain refuses
 /// `hmac-sha-1` ("hash algo not supported") and bfdd then sends without
@@ -331,10 +269,8 @@ fn frr_config(algorithm: &str, meticulous: bool) -> String {
 /// refuses ours; with an OpenSSL build, that the HMAC variant comes Up and
 /// the RFC construction does not.
 #[test]
-#[ignore = "needs a Debian sid rootfs with FRR 10.7 in BFD_SID_ROOTFS; run with --ignored"]
 fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
     require_root()?;
-    let rootfs = std::env::var("BFD_SID_ROOTFS").context("BFD_SID_ROOTFS: a sid rootfs with frr")?;
     let cases = [
         (AuthType::SimplePassword, Sha1Construction::Rfc5880, "cleartext", false, true),
         (AuthType::KeyedSha1, Sha1Construction::FrrHmacSha1, "hmac-sha-1", false, true),
@@ -343,7 +279,7 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
     ];
     for (auth_type, sha1, algorithm, meticulous, comes_up) in cases {
         let link = Link::new("af")?;
-        let bfdd = Bfdd107::start(&rootfs, &link.b, &frr_config(algorithm, meticulous))?;
+        let bfdd = Frr::start_release(&link.b, FrrRelease::V10_7, &frr_config(algorithm, meticulous))?;
         let limit = Duration::from_secs(if comes_up { 5 } else { 4 });
         let steady = Duration::from_secs(if comes_up { 3 } else { 0 });
         let outcome = link.a.run_in(move || drive_with(auth_type, sha1, SECRET, limit, steady))?;
@@ -353,7 +289,8 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
             "{auth_type} {sha1:?}: up after {:?}, ours {:?}\n{peers}\n{counters}",
             outcome.up_after, outcome.auth
         );
-        let no_sha1 = bfdd.log().contains("hash algo not supported");
+        let log = std::fs::read_to_string(bfdd.dir().join("bfdd.log")).unwrap_or_default();
+        let no_sha1 = log.contains("hash algo not supported");
         if no_sha1 {
             eprintln!("{auth_type}: this bfdd has no keyed SHA1 (built without OpenSSL)");
             ensure!(outcome.up_after.is_none(), "{auth_type}: Up with a bfdd that sends no authentication");
@@ -366,8 +303,7 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
         } else if comes_up {
             ensure!(
                 outcome.state == State::Up && outcome.changes_after_up == 0,
-                "{auth_type}: not Up\n{}",
-                bfdd.log()
+                "{auth_type}: not Up\n{log}"
             );
             ensure!(outcome.auth.total() == 0, "{auth_type}: our failures {:?}", outcome.auth);
             ensure!(peers.contains("Status: up"), "{auth_type}: FRR says\n{peers}");
@@ -387,77 +323,14 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
 
 // ----- BIRD 2.20 and 3.x ----------------------------------------------------
 
-/// BIRD from a Debian sid rootfs (`bird` and `birdc` inside it), chrooted
-/// in the peer's namespace as [`Bfdd107`] is.
-struct ChrootBird {
-    rootfs: String,
-    netns: String,
-    state: std::path::PathBuf,
-}
-
-impl ChrootBird {
-    fn start(rootfs: &str, netns: &bfd_tests::lab::NetNs, config: &str) -> anyhow::Result<ChrootBird> {
-        let state = std::env::temp_dir().join(bfd_tests::lab::unique_name("birdsid"));
-        std::fs::create_dir_all(&state)?;
-        std::fs::write(state.join("bird.conf"), format!("log \"/state/bird.log\" all;\n{config}"))?;
-        std::fs::write(state.join("bird.log"), "")?;
-        let bird = ChrootBird { rootfs: rootfs.to_owned(), netns: netns.name().to_owned(), state };
-        bird.chrooted(
-            "bird -c /state/bird.conf -s /state/bird.ctl -P /state/bird.pid </dev/null >/dev/null 2>&1",
-        )?;
-        bfd_tests::lab::wait_for("BIRD's control socket", Duration::from_secs(10), || {
-            Ok(bird.birdc("show status").ok().filter(|status| status.contains("Daemon is up")).map(drop))
-        })?;
-        Ok(bird)
-    }
-
-    fn chrooted(&self, command: &str) -> anyhow::Result<String> {
-        let root = &self.rootfs;
-        let script = format!(
-            "set -e; mkdir -p {root}/state; for d in proc dev sys; do mount --bind /$d {root}/$d; done; \
-             mount --bind {} {root}/state; exec chroot {root} sh -c '{command}'",
-            self.state.display()
-        );
-        bfd_tests::lab::run_stdout(
-            std::process::Command::new("ip")
-                .args(["netns", "exec", &self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c"])
-                .arg(script),
-        )
-    }
-
-    fn birdc(&self, command: &str) -> anyhow::Result<String> {
-        self.chrooted(&format!("birdc -s /state/bird.ctl {command}"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.state.join("bird.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for ChrootBird {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.state.join("bird.pid"))
-            && let Ok(pid) = pid.trim().parse::<i32>()
-        {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
-
-/// Every type against the BIRD of a Debian sid rootfs (2.20 in one with
-/// `bird2`, 3.x in one with `bird3`): Up and steady with no failure on
-/// either side. Needs `BFD_BIRD_ROOTFS`.
-#[test]
-#[ignore = "needs a Debian sid rootfs with bird2 or bird3 in BFD_BIRD_ROOTFS; run with --ignored"]
-fn every_type_with_a_newer_bird() -> anyhow::Result<()> {
+/// Every type against a newer BIRD (2.20 and 3.x, from the sid root file
+/// systems `cargo xtask setup` builds): Up and steady with no failure on
+/// either side.
+fn every_type_with_a_newer_bird(release: BirdRelease) -> anyhow::Result<()> {
     require_root()?;
-    let rootfs = std::env::var("BFD_BIRD_ROOTFS").context("BFD_BIRD_ROOTFS: a sid rootfs with BIRD")?;
     for auth_type in TYPES {
         let link = Link::new("an")?;
-        let bird = ChrootBird::start(&rootfs, &link.b, &bird_config(auth_type, SECRET))?;
+        let bird = Bird::start_release(&link.b, release, &bird_config(auth_type, SECRET))?;
         let outcome = link
             .a
             .run_in(move || drive(auth_type, SECRET, Duration::from_secs(5), Duration::from_secs(3)))?;
@@ -480,6 +353,11 @@ fn every_type_with_a_newer_bird() -> anyhow::Result<()> {
     test_passed();
     Ok(())
 }
+
+release_tests!(every_type_with_a_newer_bird {
+    every_type_with_a_newer_bird_bird_2_20: BirdRelease::V2_20,
+    every_type_with_a_newer_bird_bird_3: BirdRelease::V3,
+});
 
 // ----- Rotation ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build, test and demo driver.
 //!
-//! - `setup`: installs what the other commands need (idempotent).
+//! - `setup`: installs what the other commands need (idempotent), and
+//!   builds the newer peers' root file systems (FRR 10.7, BIRD 2.20 and 3).
 //! - `build`: builds `bfd-agent` with its XDP program embedded.
 //! - `demo`: runs the XDP program in network namespaces against FRR's bfdd.
 //! - `test`: unit tests, then (as root) the privileged end-to-end tests.
@@ -13,6 +14,7 @@
 //!   to `target/bench/`.
 
 mod image;
+mod peers;
 mod prereqs;
 
 use std::{
@@ -34,7 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the toolchain pieces and Debian packages the project needs.
+    /// Install the toolchain pieces and Debian packages the project needs,
+    /// and build the newer peers' root file systems (Debian sid).
     Setup,
     /// Build bfd-agent with the XDP program embedded.
     Build {
@@ -174,6 +177,7 @@ fn setup() -> anyhow::Result<()> {
     let mut all = vec![Prereq::RustSrc, Prereq::BpfLinker, Prereq::CargoFuzz];
     all.extend(DEBIAN_PACKAGES.iter().map(|package| Prereq::Debian(package)));
     require(&all)?;
+    peers::setup()?;
     println!("setup complete");
     Ok(())
 }
@@ -390,6 +394,9 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
         );
     }
     require(&needed)?;
+    if privileged {
+        peers::require()?;
+    }
     let agent = build_agent(root, false)?;
     let mut cargo = cargo(root);
     cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);

@@ -39,7 +39,7 @@ use serde_json::json;
 use crate::{
     Context,
     measure::link_packets,
-    pair::{Implementation, Pair, sessions},
+    pair::{BFDD_8_4, Implementation, Pair, sessions},
     report::{Cell, Summary, Table},
 };
 
@@ -69,9 +69,9 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         ],
     );
     let mut raw = Vec::new();
-    for implementation in [Implementation::Agent(EngineScheduling::Normal), Implementation::Bfdd] {
+    for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4] {
         let label = match implementation {
-            Implementation::Bfdd => "kernel forwarding (bfdd node, ip_forward on)".to_owned(),
+            Implementation::Bfdd(_) => "kernel forwarding (bfdd node, ip_forward on)".to_owned(),
             _ => "XDP reflector (bfd-agent node)".to_owned(),
         };
         eprintln!("echo: {label}");
@@ -127,7 +127,7 @@ struct EchoResult {
 fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyhow::Result<EchoResult> {
     let pair = Pair::start("ec", implementation, sessions(1, &[50_000]))?;
     pair.wait_all_up(Duration::from_secs(30))?.context("the session did not come Up within 30 s")?;
-    if implementation == Implementation::Bfdd {
+    if matches!(implementation, Implementation::Bfdd(_)) {
         set_sysctl(&pair.link.a, "net.ipv4.ip_forward", "1")?;
         // Routing back out of the interface it came in on would make the
         // kernel send ICMP redirects: not part of the path measured.

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::{
     Context,
     load::{Load, agent_schedulings},
-    pair::{Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, Implementation, Pair, sessions},
     report::{Cell, Table, Target},
     stall::{STALL, StallProbe, Stalls},
 };
@@ -46,7 +46,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             Load::Scraped => vec![agent],
         };
         let mut rows = Vec::new();
-        for group in [agents, vec![Implementation::Bfdd]] {
+        for group in [agents, vec![BFDD_8_4], vec![BFDD_10_7]] {
             let names: Vec<String> = group.iter().map(|implementation| implementation.label()).collect();
             eprintln!("floor: {} under {} for {} s", names.join(", "), load.label(), window.as_secs());
             match phase(load, &group, window) {

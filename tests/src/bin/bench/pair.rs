@@ -16,7 +16,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use bfd_tests::{
     agent::{Agent, AgentArgs},
-    e2e::{Cut, Frr, Link, bfd_profile, bgp_peer},
+    e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
     frame::mac_address,
     lab::{NetNs, run},
 };
@@ -34,9 +34,15 @@ pub enum Implementation {
     /// bfd-agent with `--no-xdp`: every session timed in userspace, as
     /// multihop sessions and sessions on links without the program are.
     AgentNoXdp(EngineScheduling),
-    /// FRR's bfdd.
-    Bfdd,
+    /// FRR's bfdd of a release (8.4 from the host, 10.7 chrooted from
+    /// Debian sid, see `bfd_tests::peers`).
+    Bfdd(FrrRelease),
 }
+
+/// FRR 8.4's bfdd (the host's).
+pub const BFDD_8_4: Implementation = Implementation::Bfdd(FrrRelease::V8_4);
+/// FRR 10.7's bfdd (Debian sid's, chrooted).
+pub const BFDD_10_7: Implementation = Implementation::Bfdd(FrrRelease::V10_7);
 
 impl Implementation {
     /// Its label in tables.
@@ -53,15 +59,15 @@ impl Implementation {
                 let agent = Implementation::Agent(scheduling).label();
                 format!("bfd-agent --no-xdp{}", agent.strip_prefix("bfd-agent").unwrap_or_default())
             }
-            Implementation::Bfdd => "FRR bfdd".into(),
+            Implementation::Bfdd(release) => format!("FRR bfdd {}", release.version()),
         }
     }
 
-    /// The shortest interval it accepts, µs (FRR 8.4: 10 ms).
+    /// The shortest interval it accepts, µs (FRR 8.4 and 10.7: 10 ms).
     pub fn minimum_interval_us(self) -> u64 {
         match self {
             Implementation::Agent(_) | Implementation::AgentNoXdp(_) => 1_000,
-            Implementation::Bfdd => 10_000,
+            Implementation::Bfdd(_) => 10_000,
         }
     }
 }
@@ -257,10 +263,10 @@ impl Pair {
                 started = Instant::now();
                 (a, start(&link.b, "B", &link.b_if, false)?)
             }
-            Implementation::Bfdd => {
-                let a = Node::Frr(Frr::start(&link.a, &bfdd_config(&sessions, true)?)?);
+            Implementation::Bfdd(release) => {
+                let a = Node::Frr(Frr::start_release(&link.a, release, &bfdd_config(&sessions, true)?)?);
                 started = Instant::now();
-                (a, Node::Frr(Frr::start(&link.b, &bfdd_config(&sessions, false)?)?))
+                (a, Node::Frr(Frr::start_release(&link.b, release, &bfdd_config(&sessions, false)?)?))
             }
         };
         Ok(Pair { a, b, sessions, implementation, started, link })

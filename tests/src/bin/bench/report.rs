@@ -294,6 +294,15 @@ impl Machine {
                 String::from_utf8_lossy(&output.stdout).lines().next().map(|line| line.trim().to_owned())
             })
             .unwrap_or_else(|| "FRR version unknown".into());
+        // And the sid root file system's, chrooted (the `FRR bfdd 10.7` rows).
+        let sid = bfd_tests::peers::Rootfs::open("sid-frr-bird2")
+            .and_then(|rootfs| rootfs.version("/usr/lib/frr/bfdd"))
+            .ok()
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()));
+        let frr = match sid {
+            Some(sid) => format!("{frr} (host), {sid} (sid, chrooted)"),
+            None => frr,
+        };
         let date = std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
             .output()
