@@ -74,6 +74,19 @@ pub const MAP_NAMES: [&str; 6] =
 pub const MAX_SESSIONS: usize = 16384;
 /// Capacity of the echo reflection allowlist.
 pub const MAX_ECHO_PEERS: usize = 16384;
+
+/// The most sources whose bring-up packets (Your Discriminator 0) the XDP
+/// program rate-limits at once (an LRU map: the oldest is forgotten).
+pub const MAX_SLOW_PATH_SOURCES: usize = 4096;
+
+/// Bring-up packets (Your Discriminator 0) one source may send to the
+/// agent, per second on average. A session that is not Up sends one a
+/// second (RFC 5880 §6.8.3), so this is a thousand sessions' bring-up
+/// from one address; more is a flood the engine should not wake for.
+pub const SLOW_PATH_RATE: u64 = 1_000;
+
+/// How many such packets one source may send at once above the rate.
+pub const SLOW_PATH_BURST: u64 = 1_000;
 /// Size of the event ring buffer in bytes (a power of two and a multiple of
 /// the page size); each event takes 40 bytes with its header, so it holds
 /// about 6500 undelivered events.
@@ -533,7 +546,8 @@ pub struct GlobalStats {
     /// dropped.
     pub ctl_drop_unknown: u64,
     /// Control packets with a wrong TTL / hop limit (single-hop: not 255,
-    /// RFC 5881 §5; multihop: below the session's minimum): dropped.
+    /// RFC 5881 §5, whatever their discriminator; multihop: below the
+    /// session's minimum): dropped.
     pub ctl_drop_ttl: u64,
     /// Control packets whose source is not the session's peer (spoofed):
     /// dropped.
@@ -547,6 +561,10 @@ pub struct GlobalStats {
     /// Control packets on the other kind's port (3784 for a multihop
     /// session, 4784 for a single-hop one): dropped.
     pub ctl_drop_port: u64,
+    /// Control packets with Your Discriminator 0 over their source's rate
+    /// ([`SLOW_PATH_RATE`]): dropped, so that one sender cannot make the
+    /// agent wake for every packet it sends.
+    pub ctl_drop_rate: u64,
     /// Our echoes coming back (our payload, a session of ours with echo on):
     /// timed and absorbed.
     pub echo_own: u64,
@@ -598,6 +616,7 @@ impl GlobalStats {
             + self.ctl_drop_dst
             + self.ctl_drop_iface
             + self.ctl_drop_port
+            + self.ctl_drop_rate
             + self.control_invalid.total()
             + self.echo_own
             + self.echo_reflected

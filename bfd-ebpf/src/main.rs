@@ -31,7 +31,7 @@ use core::{arch::asm, ffi::c_void};
 
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, bpf_timer as kernel_timer, xdp_action},
-    btf_maps::{HashMap, PerCpuArray, RingBuf},
+    btf_maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     helpers::{bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
     macros::{btf_map, xdp},
     programs::XdpContext,
@@ -42,7 +42,8 @@ use bfd_common::{
         Address, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
         ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey,
         EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
-        OVERSHOOT_HISTOGRAM_SHIFT, SessionConfig, SessionState, bpf_timer, histogram_bucket,
+        MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig,
+        SessionState, bpf_timer, histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, control, echo},
 };
@@ -79,6 +80,15 @@ static ECHO_TIMERS: HashMap<u32, EchoTimer, MAX_SESSIONS> = HashMap::new();
 /// The peers whose echoes we reflect, written by the agent.
 #[btf_map(name = "bfd_echo_peers")]
 static ECHO_PEERS: HashMap<EchoPeerKey, u32, MAX_ECHO_PEERS, { BPF_F_NO_PREALLOC as usize }> = HashMap::new();
+
+/// Per source address: when its next bring-up packet is due on average
+/// (GCRA's theoretical arrival time, ns), for the slow path's rate limit.
+#[btf_map(name = "bfd_slow_path")]
+static SLOW_PATH: LruHashMap<Address, u64, MAX_SLOW_PATH_SOURCES> = LruHashMap::new();
+
+/// GCRA: one packet per interval on average, bursts of the tolerance.
+const SLOW_PATH_INTERVAL_NS: u64 = 1_000_000_000 / SLOW_PATH_RATE;
+const SLOW_PATH_TOLERANCE_NS: u64 = SLOW_PATH_BURST * SLOW_PATH_INTERVAL_NS;
 
 /// Detection events for the agent.
 #[btf_map(name = "bfd_events")]
@@ -178,6 +188,23 @@ fn control(
     // (and happens only while a session comes up).
     let discriminator = header.your_discriminator();
     if discriminator == 0 {
+        // GTSM (RFC 5082, RFC 5881 §5): a single-hop packet that is not at
+        // TTL 255 did not come from the link, whatever its discriminator:
+        // dropped here rather than waking the agent to discard it. (A
+        // multihop session's minimum is per session; its bring-up packets
+        // are checked by the agent.)
+        if !multihop_port && packet.ttl != TTL {
+            stats.ctl_drop_ttl += 1;
+            return xdp_action::XDP_DROP;
+        }
+        let Some((src, _)) = frame.addresses(packet) else {
+            stats.not_bfd += 1;
+            return xdp_action::XDP_PASS;
+        };
+        if !slow_path_allowed(&src, now()) {
+            stats.ctl_drop_rate += 1;
+            return xdp_action::XDP_DROP;
+        }
         stats.ctl_pass_discr0 += 1;
         return xdp_action::XDP_PASS;
     }
@@ -269,6 +296,30 @@ fn control(
     } else {
         count(field!(state, absorbed));
         xdp_action::XDP_DROP
+    }
+}
+
+/// The slow path's rate limit per source (GCRA, the generic cell rate
+/// algorithm): a packet at `now` is allowed unless the source's theoretical
+/// arrival time is more than the burst tolerance ahead. CPUs may race on one
+/// source's value; the limit is then off by a packet, which is fine for a
+/// flood guard.
+#[inline(always)]
+fn slow_path_allowed(source: &Address, now: u64) -> bool {
+    match SLOW_PATH.get_ptr_mut(source) {
+        Some(tat) => {
+            let due = load(tat).max(now);
+            if due - now > SLOW_PATH_TOLERANCE_NS {
+                return false;
+            }
+            store(tat, due + SLOW_PATH_INTERVAL_NS);
+            true
+        }
+        None => {
+            // A new source (or one the LRU map forgot): allowed.
+            let _ = SLOW_PATH.insert(source, now + SLOW_PATH_INTERVAL_NS, 0);
+            true
+        }
     }
 }
 

@@ -394,7 +394,7 @@ fn query(socket: &std::path::Path, request: &Request) -> anyhow::Result<Response
 
 /// The frame and timer counters of [`GlobalStats`] but the invalid packets
 /// by reason: (JSON key, text label, section, value), in output order.
-fn counters(stats: &GlobalStats) -> [(&'static str, &'static str, Section, u64); 21] {
+fn counters(stats: &GlobalStats) -> [(&'static str, &'static str, Section, u64); 22] {
     use Section::{Control, Echo, Frames, Timers};
     [
         ("frames", "frames seen", Frames, stats.frames),
@@ -410,6 +410,7 @@ fn counters(stats: &GlobalStats) -> [(&'static str, &'static str, Section, u64);
         ("ctl-drop-dst", "dropped: destination", Control, stats.ctl_drop_dst),
         ("ctl-drop-iface", "dropped: interface", Control, stats.ctl_drop_iface),
         ("ctl-drop-port", "dropped: port", Control, stats.ctl_drop_port),
+        ("ctl-drop-rate", "dropped: over its source's rate", Control, stats.ctl_drop_rate),
         ("echo-own", "ours, back (absorbed)", Echo, stats.echo_own),
         ("echo-reflected", "peers', reflected", Echo, stats.echo_reflected),
         ("echo-pass-not-self", "passed: not to its sender", Echo, stats.echo_pass_not_self),

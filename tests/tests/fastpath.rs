@@ -814,3 +814,52 @@ fn the_session_cores_view_drives_the_kernel() -> anyhow::Result<()> {
     assert_eq!(entry.detect_ns, 900_000_000);
     Ok(())
 }
+
+/// RFC 5881 §5 (GTSM) for every single-hop packet, whatever its
+/// discriminator: a bring-up packet (Your Discriminator 0) at TTL 254 never
+/// reaches the agent. On the multihop port the minimum is per session, so
+/// the agent checks it. And a source sending bring-up packets faster than
+/// `SLOW_PATH_RATE` with bursts of `SLOW_PATH_BURST` is cut off in the
+/// kernel (GCRA per source), while another source still gets through.
+#[test]
+fn bring_up_packets_off_the_link_or_over_their_sources_rate_are_dropped() -> anyhow::Result<()> {
+    use bfd_common::maps::{SLOW_PATH_BURST, SLOW_PATH_RATE};
+    let lab = Lab::new()?;
+    let bring_up = ControlRepr { your_discriminator: 0, state: State::Down, ..steady_repr() };
+    let frame = |src: &str, ttl: u8, dst_port: u16| Crafted {
+        src: ip(src),
+        ttl,
+        dst_port,
+        ..Crafted::control(control_bytes(&bring_up))
+    };
+    let (output, moved) = lab.run(&frame("192.0.2.50", TTL - 1, 3784).bytes())?;
+    assert_eq!((output.action, moved.ctl_drop_ttl), (XdpAction::Drop, 1), "{moved:#?}");
+    let (output, moved) = lab.run(&frame("192.0.2.51", TTL - 1, MULTIHOP_CONTROL_PORT).bytes())?;
+    assert_eq!((output.action, moved.ctl_pass_discr0), (XdpAction::Pass, 1), "{moved:#?}");
+
+    // A flood from one source: the burst passes, then one per 1/RATE s.
+    let flood = frame("192.0.2.60", TTL, 3784).bytes();
+    let sent = SLOW_PATH_BURST + 500;
+    let (mut passed, mut dropped) = (0u64, 0u64);
+    let started = std::time::Instant::now();
+    for _ in 0..sent {
+        let (output, moved) = lab.run(&flood)?;
+        match output.action {
+            XdpAction::Pass => passed += moved.ctl_pass_discr0,
+            _ => dropped += moved.ctl_drop_rate,
+        }
+    }
+    let elapsed = started.elapsed();
+    // At most the burst, the first packet, and what the rate allowed
+    // while the flood lasted (rounded up).
+    let allowed = SLOW_PATH_BURST + 1 + (elapsed.as_nanos() as u64 * SLOW_PATH_RATE).div_ceil(1_000_000_000);
+    eprintln!(
+        "flood of {sent} in {elapsed:?}: {passed} passed, {dropped} dropped (at most {allowed} allowed)"
+    );
+    assert_eq!(passed + dropped, sent, "every packet passed or counted as dropped");
+    assert!(passed >= SLOW_PATH_BURST && passed <= allowed, "{passed} passed, {allowed} allowed");
+    // Another source is not held back by the first one's flood.
+    let (output, _) = lab.run(&frame("192.0.2.61", TTL, 3784).bytes())?;
+    assert_eq!(output.action, XdpAction::Pass);
+    Ok(())
+}

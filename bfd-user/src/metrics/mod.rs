@@ -776,6 +776,7 @@ fn dropped_reasons(stats: &GlobalStats) -> Vec<(&'static str, u64)> {
         ("destination", stats.ctl_drop_dst),
         ("interface", stats.ctl_drop_iface),
         ("port", stats.ctl_drop_port),
+        ("rate", stats.ctl_drop_rate),
     ];
     reasons.extend(WireError::ALL.iter().map(|error| (error.as_str(), stats.control_invalid.get(*error))));
     reasons
