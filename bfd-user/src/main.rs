@@ -70,6 +70,12 @@ struct RunArgs {
     /// Run every session in userspace, without the XDP program.
     #[arg(long)]
     no_xdp: bool,
+    /// What SIGTERM/SIGINT do to the sessions: admin-down (tell every peer,
+    /// detach; the default) or handover (leave program, maps and sessions
+    /// in the kernel for the next agent on this pin path, which adopts
+    /// them). Overrides spec.onStop.
+    #[arg(long, value_parser = config::OnStop::parse)]
+    on_stop: Option<config::OnStop>,
     /// The control socket (mode 0600), one per agent instance.
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -308,6 +314,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         route_state_file: args.route_state_file,
         route_protocols: (!args.route_protocols.is_empty()).then_some(args.route_protocols),
         frr_data_plane: args.frr_dplane,
+        on_stop: args.on_stop,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -323,6 +330,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
+        on_stop: node.on_stop,
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

@@ -24,7 +24,7 @@ use bfd_user::engine::{
 };
 use bfd_user::fastpath::{Events, FastPath};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::batch::Batcher;
 use super::echo::EchoSender;
@@ -77,6 +77,20 @@ pub struct FastPathLink {
     pub events: Events,
     /// The interfaces the program is attached to, by index.
     pub ifindexes: Vec<u32>,
+    /// The adoption records the next agent takes the sessions over from.
+    pub adopt: bfd_user::adopt::AdoptMap,
+}
+
+/// A session an earlier agent left in the kernel, to take over: its
+/// configuration, its record and the generation of its kernel entry.
+pub struct Adoption {
+    /// The configuration it runs (the configured session it matches, or
+    /// one rebuilt from the record for a session no longer configured).
+    pub spec: SessionSpec,
+    /// What the earlier agent left.
+    pub adoptable: bfd_user::adopt::Adoptable,
+    /// [`bfd_common::maps::SessionConfig::generation`] of its kernel entry.
+    pub kernel_generation: u64,
 }
 
 /// The engine: the dispatcher and the agent's I/O; runs on its own thread
@@ -175,6 +189,61 @@ impl Engine {
         Ok((engine, EngineHandle { commands: commands_tx, wake, published }))
     }
 
+    /// Takes over the sessions an earlier agent left (their first packets
+    /// leave before this returns), then acts on the detection events that
+    /// waited in the ring buffer while no agent ran. Returns how many were
+    /// adopted.
+    pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
+        let now = monotonic_now();
+        let mut adopted = 0;
+        for Adoption { spec, adoptable, kernel_generation } in adoptions {
+            // The same source port as before (RFC 5881 §4 asks only that it
+            // be unique; keeping it keeps the peer's view unchanged).
+            self.io.ports.prefer = Some(adoptable.source_port);
+            let identity = spec.key();
+            let transport = match self.io.open(&spec) {
+                Ok(transport) => transport,
+                Err(error) => {
+                    warn!(session = %identity, %error, "an adopted session's socket could not be opened");
+                    continue;
+                }
+            };
+            match self.dispatcher.adopt(
+                now,
+                bfd_user::engine::Origin::Config,
+                spec,
+                &adoptable,
+                transport,
+                kernel_generation,
+            ) {
+                Ok(_) => adopted += 1,
+                Err(error) => {
+                    warn!(session = %identity, %error, "the session could not be adopted");
+                    self.io.execute(Effect::Close { discr: 0, transport });
+                }
+            }
+        }
+        self.io.ports.prefer = None;
+        // §6.8.4 detections that fired while no agent ran: acted on now,
+        // before the configuration is applied.
+        let mut inputs = Vec::new();
+        self.io.read_events(&mut inputs);
+        let waiting = inputs.len();
+        for input in inputs {
+            let io = &mut self.io;
+            self.dispatcher.handle(now, input, &mut |spec| io.open(spec));
+        }
+        for effect in self.dispatcher.effects() {
+            self.io.execute(effect);
+        }
+        self.io.flush();
+        if let Some(published) = self.dispatcher.publication(now) {
+            self.io.publish(published);
+        }
+        info!(adopted, detection_events = waiting, "sessions adopted from the previous agent");
+        adopted
+    }
+
     /// Runs until [`Command::Shutdown`] and every goodbye is said.
     pub fn run(mut self) {
         bfd_user::engine::run(&mut self.dispatcher, &mut self.io);
@@ -219,6 +288,20 @@ impl AgentIo {
             let error = std::io::Error::last_os_error();
             if error.raw_os_error() != Some(libc::EINTR) {
                 warn!(%error, "ppoll failed");
+            }
+        }
+    }
+
+    /// Every detection event waiting in the ring buffer.
+    fn read_events(&mut self, inputs: &mut Vec<Input>) {
+        while let Some(fast) = self.fast.as_mut() {
+            match fast.events.next() {
+                Ok(Some(event)) => inputs.push(Input::Kernel(event)),
+                Ok(None) => break,
+                Err(error) => {
+                    warn!(%error, "reading the kernel's detection events");
+                    break;
+                }
             }
         }
     }
@@ -331,16 +414,7 @@ impl EngineIo for AgentIo {
             }
         }
         if self.events_polled && self.readable(1) {
-            while let Some(fast) = self.fast.as_mut() {
-                match fast.events.next() {
-                    Ok(Some(event)) => inputs.push(Input::Kernel(event)),
-                    Ok(None) => break,
-                    Err(error) => {
-                        warn!(%error, "reading the kernel's detection events");
-                        break;
-                    }
-                }
-            }
+            self.read_events(inputs);
         }
         let first_rx = if self.events_polled { 2 } else { 1 };
         for index in 0..self.rx.len() {
@@ -438,6 +512,18 @@ impl EngineIo for AgentIo {
             Effect::Report(report) => {
                 if let Some(observer) = &self.observer {
                     let _ = observer.send(report);
+                }
+            }
+            Effect::Remember { discr, record } => {
+                if let Some(fast) = self.fast.as_mut()
+                    && let Err(error) = fast.adopt.set(discr, &record)
+                {
+                    warn!(discr, %error, "writing the session's adoption record");
+                }
+            }
+            Effect::Forget { discr } => {
+                if let Some(fast) = self.fast.as_mut() {
+                    fast.adopt.remove(discr);
                 }
             }
             Effect::Close { transport, .. } => {

@@ -49,6 +49,8 @@ pub struct AgentOptions {
     pub routes: Option<bfd_user::routes::RouteSettings>,
     /// Serve as FRR bfdd's data plane at this address, if set.
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
+    /// What SIGTERM and SIGINT do to the sessions.
+    pub on_stop: bfd_user::config::OnStop,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -66,10 +68,15 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let _control_socket = RemoveOnDrop(options.control_socket.clone());
 
     // The control socket is ours, so no other agent uses this pin path's
-    // program: pins left there belong to a previous run that died.
-    let fast = attach_fast_path(&options);
-    // Detached however this function returns, once the engine is done.
-    let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
+    // program: pins left there belong to a previous run that ended without
+    // detaching (killed, or handed over): its sessions are adopted.
+    let (fast, records) = match attach_fast_path(&options) {
+        Some((link, description, records)) => (Some((link, description)), records),
+        None => (None, Vec::new()),
+    };
+    // Detached however this function returns, once the engine is done,
+    // unless the sessions are handed over.
+    let attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
     let fast_status = match &fast {
         Some((_, description)) => description.clone(),
         None => "off: sessions run in userspace".to_owned(),
@@ -108,7 +115,12 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
+    let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
+    if !records.is_empty() {
+        // Adopted first, their detections acted on, and only then the
+        // configuration applied (below, as a plan against them).
+        engine.adopt(adoptions(&options, &specs, records));
+    }
     let scheduling = options.scheduling;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
@@ -128,9 +140,79 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     }
     let result =
         runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status, kernel));
-    let _ = handle.send(Command::Shutdown);
+    let handover = options.on_stop == bfd_user::config::OnStop::Handover && attachment.is_some();
+    let _ = handle.send(if handover { Command::Handover } else { Command::Shutdown });
     let _ = thread.join();
+    if handover {
+        // Program, maps, links and adoption records stay for the next agent.
+        std::mem::forget(attachment);
+        info!(pin_path = %options.pin_path.display(), "sessions handed over: the XDP program and its maps stay for the next agent");
+    }
     result
+}
+
+/// A session an earlier agent left: its record, and the generation of its
+/// kernel entry.
+type Record = (bfd_user::adopt::Adoptable, u64);
+
+/// Pairs each record with the configured session it is; a record no
+/// configured session matches is adopted with a configuration rebuilt from
+/// it, so that the plan applied next takes it AdminDown (RFC 5880 §6.8.16)
+/// rather than leaving the peer to detect a failure.
+fn adoptions(options: &AgentOptions, specs: &[SessionSpec], records: Vec<Record>) -> Vec<engine::Adoption> {
+    records
+        .into_iter()
+        .map(|(adoptable, kernel_generation)| {
+            let key = adoptable.key;
+            let configured = specs.iter().find(|spec| {
+                spec.peer == key.peer
+                    && spec.local == key.local
+                    && spec.multihop == key.multihop
+                    && spec
+                        .interface
+                        .as_deref()
+                        .is_none_or(|name| nix::net::if_::if_nametoindex(name).ok() == key.ifindex)
+            });
+            let spec = match configured {
+                Some(spec) => spec.clone(),
+                None => orphan_spec(options, &adoptable),
+            };
+            engine::Adoption { spec, adoptable, kernel_generation }
+        })
+        .collect()
+}
+
+/// The configuration of an adopted session that is no longer configured:
+/// enough to run it until the plan takes it down.
+fn orphan_spec(options: &AgentOptions, adoptable: &bfd_user::adopt::Adoptable) -> SessionSpec {
+    let key = adoptable.key;
+    let restored = adoptable.restored;
+    bfd_user::config::PeerSpec {
+        source: bfd_user::config::DocumentRef {
+            file: options.pin_path.join(bfd_common::maps::ADOPT_MAP),
+            position: 0,
+            item: None,
+            line: 0,
+            kind: None,
+            namespace: None,
+            name: None,
+        },
+        peer: key.peer,
+        local: key.local,
+        interface: None,
+        vrf: None,
+        multihop: key.multihop,
+        min_ttl: if key.multihop { 254 } else { 255 },
+        profile: "(adopted, no longer configured)".into(),
+        session: bfd_session::SessionConfig {
+            desired_min_tx: restored.desired_min_tx,
+            required_min_rx: restored.required_min_rx,
+            detect_mult: restored.detect_mult,
+            ..bfd_session::SessionConfig::default()
+        },
+        admin_down: false,
+        discriminator: None,
+    }
 }
 
 /// The kernel's maps, opened a second time for readers off the engine
@@ -181,9 +263,63 @@ pub async fn apply(
     applied.await.context("the BFD engine stopped")
 }
 
-/// Attaches the program unless told not to; on failure the agent goes on
-/// in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
+/// What an earlier agent left under the pin path, if it can be adopted:
+/// its program is pinned on every configured interface, its maps and
+/// adoption records are of this build's layout. `None` (and why, in the
+/// log) if there is nothing there or it cannot be adopted.
+fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<Record>)> {
+    let pin_dir = &options.pin_path;
+    if !pin_dir.exists() {
+        return None;
+    }
+    let missing: Vec<&String> = options
+        .interfaces
+        .iter()
+        .filter(|iface| !pin_dir.join(fastpath::link_pin_name(iface)).exists())
+        .collect();
+    if !missing.is_empty() {
+        warn!(pin_path = %pin_dir.display(), ?missing, "the program left under the pin path is not attached to every configured interface: replacing it (its sessions start anew)");
+        return None;
+    }
+    let open = || -> anyhow::Result<(FastPathLink, Vec<Record>)> {
+        let maps = FastPath::open(pin_dir)?;
+        let adopt = bfd_user::adopt::AdoptMap::open(pin_dir)
+            .context("no adoption records of this layout (an older agent, or another map layout)")?;
+        let mut records = Vec::new();
+        for record in adopt.records() {
+            let adoptable = bfd_user::adopt::adoptable(&record)
+                .with_context(|| format!("the record of session {}", record.local_discr))?;
+            let generation =
+                maps.session_config(record.local_discr).ok().flatten().map_or(0, |entry| entry.generation);
+            records.push((adoptable, generation));
+        }
+        let mut ifindexes = Vec::new();
+        for iface in &options.interfaces {
+            ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
+        }
+        Ok((FastPathLink { maps, events: Events::open(pin_dir)?, ifindexes, adopt }, records))
+    };
+    match open() {
+        Ok((link, records)) => {
+            let description = options
+                .interfaces
+                .iter()
+                .map(|iface| format!("xdp on {iface} (adopted)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            info!(pin_path = %pin_dir.display(), sessions = records.len(), "adopting the XDP program, maps and sessions the previous agent left");
+            Some((link, description, records))
+        }
+        Err(error) => {
+            warn!(pin_path = %pin_dir.display(), error = format!("{error:#}"), "what the previous agent left under the pin path cannot be adopted: replacing it (its sessions start anew)");
+            None
+        }
+    }
+}
+
+/// Attaches the program unless told not to, or adopts the one an earlier
+/// agent left; on failure the agent goes on in userspace and says so.
+fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<Record>)> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
         return None;
@@ -191,6 +327,9 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
         return None;
+    }
+    if let Some(adopted) = adopt_fast_path(options) {
+        return Some(adopted);
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
@@ -213,6 +352,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
             maps: FastPath::open(&attached.pin_dir)?,
             events: Events::open(&attached.pin_dir)?,
             ifindexes,
+            adopt: bfd_user::adopt::AdoptMap::create(&attached.pin_dir)?,
         })
     };
     match open() {
@@ -223,7 +363,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String)> {
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description))
+            Some((link, description, Vec::new()))
         }
         Err(error) => {
             warn!(

@@ -33,6 +33,7 @@ const AGENT_FIELDS: &[&str] = &[
     "hook",
     "routes",
     "frrDataPlane",
+    "onStop",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -72,8 +73,39 @@ pub struct NodeSettings {
     /// `frrDataPlane`: serve as FRR bfdd's data plane at this address, in
     /// bfdd's `--dplaneaddr` syntax; `None`: off.
     pub frr_data_plane: Option<crate::dplane::Address>,
+    /// `onStop`: what SIGTERM and SIGINT do to the sessions.
+    pub on_stop: OnStop,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
+}
+
+/// `spec.onStop` / `--on-stop`: what stopping the agent (SIGTERM, SIGINT)
+/// does to its sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnStop {
+    /// `admin-down` (the default): every session says AdminDown (RFC 5880
+    /// §6.8.16) to its peer, then the program is detached. For a node
+    /// leaving service: the peers learn it is deliberate.
+    #[default]
+    AdminDown,
+    /// `handover`: the agent exits without a word to the peers, leaving
+    /// program, maps and sessions in the kernel; the next agent started
+    /// with the same pin path adopts them. For restarts and upgrades.
+    Handover,
+}
+
+impl OnStop {
+    /// Parses `admin-down` or `handover`.
+    pub fn parse(text: &str) -> Result<OnStop, String> {
+        match text {
+            "admin-down" => Ok(OnStop::AdminDown),
+            "handover" => Ok(OnStop::Handover),
+            "auto" => Err("\"auto\" (hand over only when a successor waits) is not supported yet: \
+                           use admin-down or handover"
+                .into()),
+            other => Err(format!("{other:?} is not a stop mode: use admin-down or handover")),
+        }
+    }
 }
 
 /// `spec.hook` of a BFDAgentConfig: a command the agent runs on every
@@ -106,6 +138,7 @@ impl Default for NodeSettings {
             hook: None,
             routes: None,
             frr_data_plane: None,
+            on_stop: OnStop::AdminDown,
             source: None,
         }
     }
@@ -148,6 +181,8 @@ pub struct NodeOverrides {
     pub route_protocols: Option<Vec<u8>>,
     /// `--frr-dplane ADDRESS`.
     pub frr_data_plane: Option<crate::dplane::Address>,
+    /// `--on-stop`.
+    pub on_stop: Option<OnStop>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -178,7 +213,9 @@ impl NodeSettings {
             route_state_file,
             route_protocols,
             frr_data_plane,
+            on_stop,
         } = overrides.clone();
+        self.on_stop = on_stop.unwrap_or(self.on_stop);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
@@ -253,6 +290,7 @@ impl NodeSettings {
         compare("rtDeadline", self.rt_deadline != other.rt_deadline);
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
+        compare("onStop", self.on_stop != other.on_stop);
         compare("hook", self.hook != other.hook);
         compare("routes", self.routes != other.routes);
         compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
@@ -452,6 +490,14 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
                 reader.error(node.line, &path("xdpMode"), Reason::Invalid(reason));
             }
             None => {}
+        }
+    }
+    if let Some(node) = spec.get("onStop")
+        && let Some(text) = reader.string(node, &path("onStop"))
+    {
+        match OnStop::parse(&text) {
+            Ok(mode) => settings.on_stop = mode,
+            Err(reason) => reader.error(node.line, &path("onStop"), Reason::Invalid(reason)),
         }
     }
     if let Some(node) = spec.get("hook") {

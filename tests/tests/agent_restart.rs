@@ -1,0 +1,201 @@
+//! Issue 17: restarts without a flap. An agent killed with SIGKILL, or
+//! stopped with `--on-stop handover`, leaves its XDP program, maps and
+//! adoption records pinned; the next agent on the same pin path adopts the
+//! sessions (same discriminators, state and source ports) and resumes
+//! transmission at once. Checked at the peer, FRR's bfdd, from its own
+//! counters: no session goes down. And a path cut while no agent runs is
+//! detected by the kernel's timer and acted on by the next agent.
+//!
+//! What this does not cover (not built): the kernel keepalive while no
+//! agent runs, so an absence must stay shorter than the peer's Detection
+//! Time for us (900 ms at 300 ms x 3).
+
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use bfd_tests::{
+    agent::{Agent, AgentArgs},
+    e2e::{
+        AGENT_V4, Cut, Frr, Link, PEER_V4, bfd_profile, bgp_peer, count, documents, frr_config, test_passed,
+    },
+    lab::{require_root, wait_for},
+};
+
+/// Sessions at 300 ms x 3, on extra addresses of the link.
+const SLOW_SESSIONS: usize = 10;
+
+fn agent_address(index: usize) -> String {
+    format!("10.99.0.{}", index + 1)
+}
+
+fn peer_address(index: usize) -> String {
+    format!("10.99.0.{}", index + 101)
+}
+
+/// The agent's configuration: ten sessions at 300 ms x 3 and one at
+/// 50 ms x 3 (AGENT_V4 to PEER_V4).
+fn agent_config() -> String {
+    let mut docs = vec![
+        bfd_profile("slow", "receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3"),
+        bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3"),
+        bgp_peer("fast-peer", PEER_V4, AGENT_V4, "fast", ""),
+    ];
+    for index in 0..SLOW_SESSIONS {
+        docs.push(bgp_peer(
+            &format!("slow-{index}"),
+            &peer_address(index),
+            &agent_address(index),
+            "slow",
+            "",
+        ));
+    }
+    documents(&docs)
+}
+
+fn peer_config() -> String {
+    let mut peers = vec![format!(
+        " peer {AGENT_V4} local-address {PEER_V4}\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n exit\n"
+    )];
+    for index in 0..SLOW_SESSIONS {
+        peers.push(format!(
+            " peer {} local-address {}\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n exit\n",
+            agent_address(index),
+            peer_address(index)
+        ));
+    }
+    frr_config(&peers)
+}
+
+/// (session-up, session-down) at FRR, per agent address.
+fn frr_counts(frr: &Frr) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let mut counts = Vec::new();
+    for address in std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)) {
+        let counters = frr.peer_counters(&address)?;
+        counts.push((address, count(&counters, "session-up"), count(&counters, "session-down")));
+    }
+    Ok(counts)
+}
+
+struct Lab {
+    link: Link,
+    frr: Frr,
+    agent: Agent,
+    args: AgentArgs,
+}
+
+fn lab(prefix: &str, extra: &[&str]) -> anyhow::Result<Lab> {
+    let link = Link::new(prefix)?;
+    for index in 0..SLOW_SESSIONS {
+        link.a.ip(["addr", "add", &format!("{}/24", agent_address(index)), "dev", &link.a_if])?;
+        link.b.ip(["addr", "add", &format!("{}/24", peer_address(index)), "dev", &link.b_if])?;
+    }
+    let frr = Frr::start(&link.b, &peer_config())?;
+    let mut args = AgentArgs::new(&link.a_if, agent_config());
+    args.extra = extra.iter().map(|s| s.to_string()).collect();
+    let agent = Agent::start_with(&link.a, "A", args.clone())?;
+    let lab = Lab { link, frr, agent, args };
+    let addresses: Vec<String> =
+        std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)).collect();
+    for address in &addresses {
+        lab.frr.wait_status(address, "up", Duration::from_secs(10))?;
+    }
+    // Past the bring-up Poll Sequences, and a few seconds of steady state.
+    std::thread::sleep(Duration::from_secs(3));
+    Ok(lab)
+}
+
+/// Kills or stops the agent, waits `absence`, starts it again, and checks
+/// over 5 s that FRR saw no session go down. Returns whether the 50 ms
+/// session held too, and how long the agent was away.
+fn restart_and_check(lab: &mut Lab, how: &str, absence: Duration) -> anyhow::Result<bool> {
+    let before = frr_counts(&lab.frr)?;
+    let gone = Instant::now();
+    match how {
+        "kill" => lab.agent.kill()?,
+        _ => lab.agent.terminate()?,
+    }
+    std::thread::sleep(absence);
+    lab.agent.restart(&lab.link.a, &lab.args)?;
+    let away = gone.elapsed();
+    ensure!(
+        lab.agent.log().contains("sessions adopted from the previous agent"),
+        "the agent did not adopt:\n{}",
+        lab.agent.log()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let after = frr_counts(&lab.frr)?;
+    let mut fast_held = true;
+    for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
+        let flapped = down1 != down0 || up1 != up0;
+        eprintln!(
+            "{how}, away {away:?}: FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
+        );
+        if address == AGENT_V4 {
+            fast_held = !flapped;
+        } else {
+            ensure!(
+                !flapped,
+                "{how}: FRR's session with {address} went down while the agent was away {away:?}"
+            );
+        }
+    }
+    for address in (0..SLOW_SESSIONS).map(agent_address) {
+        ensure!(lab.frr.peer(&address)?["status"] == "up", "{address} is not up at FRR");
+    }
+    eprintln!("{how}: away {away:?}; the 50 ms x 3 session {}", if fast_held { "held" } else { "flapped" });
+    Ok(fast_held)
+}
+
+#[test]
+fn sigkill_then_restart_at_once_flaps_nothing_at_frr() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rk", &[])?;
+    restart_and_check(&mut lab, "kill", Duration::ZERO)?;
+    // Once more: the adopted sessions left records of their own.
+    restart_and_check(&mut lab, "kill", Duration::ZERO)?;
+    lab.agent.stop()?;
+    test_passed();
+    Ok(())
+}
+
+#[test]
+fn sigterm_with_handover_then_restart_flaps_nothing_at_frr() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rh", &["--on-stop", "handover"])?;
+    restart_and_check(&mut lab, "handover", Duration::ZERO)?;
+    ensure!(lab.agent.log().contains("sessions handed over"), "{}", lab.agent.log());
+    // The default stop still says AdminDown and detaches.
+    lab.args.extra.clear();
+    lab.agent.terminate()?;
+    lab.agent.restart(&lab.link.a, &lab.args)?;
+    lab.agent.stop()?;
+    let counters = lab.frr.peer_counters(&agent_address(0))?;
+    ensure!(count(&counters, "session-down") == 1, "admin-down stop: {counters:#}");
+    test_passed();
+    Ok(())
+}
+
+#[test]
+fn a_cut_while_no_agent_runs_is_acted_on_by_the_next() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rc", &[])?;
+    lab.agent.kill()?;
+    // FRR stops hearing anyone; the kernel's timers keep timing FRR's
+    // packets, which the cut now stops too.
+    let cut = Cut::outgoing_control(&lab.link.b)?;
+    std::thread::sleep(Duration::from_secs(2));
+    lab.agent.restart(&lab.link.a, &lab.args)?;
+    let adopted = lab.agent.log_lines("sessions adopted from the previous agent");
+    let line = adopted.last().map(|l| format!("{l:?}")).unwrap_or_default();
+    ensure!(line.contains("detection_events"), "{}", lab.agent.log());
+    // The detection that fired while no agent ran takes the session down
+    // as soon as the agent starts.
+    let session = wait_for("the agent's session Down", Duration::from_secs(1), || {
+        Ok(lab.agent.peer(&peer_address(0))?.filter(|s| s["status"] == "down"))
+    })?;
+    ensure!(session["diagnostic"] == "control detection time expired", "{session:#}");
+    drop(cut);
+    lab.agent.stop()?;
+    test_passed();
+    Ok(())
+}
