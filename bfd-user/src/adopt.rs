@@ -25,6 +25,9 @@ use bfd_session::{Restored, SessionKey};
 /// Sessions one agent can hold (the adoption map's capacity).
 pub const MAX_SESSIONS: u32 = 4096;
 
+/// The key of the record that holds only the layout.
+const LAYOUT_KEY: u32 = 0;
+
 /// Errors of the adoption map.
 #[derive(Debug, thiserror::Error)]
 pub enum AdoptError {
@@ -65,7 +68,17 @@ impl AdoptMap {
             .map_err(|source| AdoptError::Map { action: "creating", path: path.clone(), source })?;
         // Pinning consumes the handle: the map is opened again by its pin.
         map.pin(&path).map_err(|source| AdoptError::Pin { path: path.clone(), source })?;
-        AdoptMap::open(pin_dir)
+        let mut map = AdoptMap::open(pin_dir)?;
+        // Key 0 (never a discriminator, RFC 5880 §6.8.1) holds the layout of
+        // every map under the pin path, sessions or not.
+        map.set(LAYOUT_KEY, &AdoptRecord { layout: MAP_LAYOUT, ..AdoptRecord::default() })?;
+        Ok(map)
+    }
+
+    /// The layout of the maps under the pin path, as the agent that created
+    /// them wrote it.
+    pub fn layout(&self) -> Option<u32> {
+        self.map.get(&LAYOUT_KEY, 0).ok().map(|record| record.layout)
     }
 
     /// Opens the map pinned under `pin_dir`. Fails if it is absent or its
@@ -93,9 +106,14 @@ impl AdoptMap {
         let _ = self.map.remove(&discr);
     }
 
-    /// Every record, in no order.
+    /// Every session's record, in no order.
     pub fn records(&self) -> Vec<AdoptRecord> {
-        self.map.iter().filter_map(Result::ok).map(|(_, record)| record).collect()
+        self.map
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(key, _)| *key != LAYOUT_KEY)
+            .map(|(_, record)| record)
+            .collect()
     }
 }
 

@@ -273,6 +273,45 @@ fn load_attach_and_pin(
     Ok(interfaces)
 }
 
+/// Replaces the program running behind the links pinned under `pin_dir`
+/// for `ifaces` with this build's, atomically (`bpf_link_update`: no
+/// packet meets no program), keeping the pinned maps: the sessions' entries
+/// and running timers stay. For an agent adopting what an earlier one
+/// left, once the map layout is known to be this build's.
+pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathError> {
+    let names =
+        [STATS_MAP, SESSION_CONFIG_MAP, SESSION_STATE_MAP, ECHO_TIMER_MAP, ECHO_PEERS_MAP, EVENTS_MAP];
+    let paths: Vec<PathBuf> = names.iter().map(|name| pin_dir.join(name)).collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in names.iter().zip(&paths) {
+        // The object's maps are the pinned ones, not new ones.
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(EBPF_OBJECT)?;
+    let program = load_program(&mut ebpf)?;
+    for iface in ifaces {
+        let path = pin_dir.join(link_pin_name(iface));
+        let link =
+            aya::programs::links::PinnedLink::from_pin(&path).map_err(|error| FastPathError::Attach {
+                iface: (*iface).to_owned(),
+                reason: format!("opening the pinned link {}: {error}", path.display()),
+            })?;
+        let link = aya::programs::xdp::XdpLink::try_from(FdLink::from(link)).map_err(|error| {
+            FastPathError::Attach {
+                iface: (*iface).to_owned(),
+                reason: format!("the pinned link {} is not an XDP link: {error}", path.display()),
+            }
+        })?;
+        program.attach_to_link(link).map_err(|source| FastPathError::Program {
+            action: format!("replacing the program on {iface}"),
+            source,
+        })?;
+    }
+    // Dropping `ebpf` closes this process's descriptors; the pinned links
+    // hold the new program, the pins the maps.
+    Ok(())
+}
+
 /// The XDP program of `ebpf`, loaded into the kernel (verified).
 fn load_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, FastPathError> {
     let program: &mut Xdp = ebpf

@@ -16,9 +16,10 @@ use anyhow::ensure;
 use bfd_tests::{
     agent::{Agent, AgentArgs},
     e2e::{
-        AGENT_V4, Cut, Frr, Link, PEER_V4, bfd_profile, bgp_peer, count, documents, frr_config, test_passed,
+        AGENT_V4, Capture, Cut, Frr, Link, PEER_V4, bfd_profile, bgp_peer, count, documents, frr_config,
+        test_passed,
     },
-    lab::{require_root, wait_for},
+    lab::{require_root, run, wait_for},
 };
 
 /// Sessions at 300 ms x 3, on extra addresses of the link.
@@ -107,15 +108,43 @@ fn lab(prefix: &str, extra: &[&str]) -> anyhow::Result<Lab> {
 /// Kills or stops the agent, waits `absence`, starts it again, and checks
 /// over 5 s that FRR saw no session go down. Returns whether the 50 ms
 /// session held too, and how long the agent was away.
+/// The id of the program behind the agent's pinned link (bpftool).
+fn linked_program(lab: &Lab) -> anyhow::Result<u64> {
+    let path = lab.agent.pin_path().join(format!("link_{}", lab.link.a_if));
+    let output =
+        run(std::process::Command::new("bpftool").args(["-j", "link", "show", "pinned"]).arg(&path))?;
+    let link: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    link["prog_id"].as_u64().ok_or_else(|| anyhow::anyhow!("no prog_id in {link}"))
+}
+
+/// The largest gap between our packets as the peer's link saw them, per
+/// agent address, from a capture on the peer's end.
+fn largest_gaps(capture: &mut Capture) -> anyhow::Result<Vec<(String, Duration)>> {
+    let packets = capture.bfd_packets()?;
+    let mut gaps = Vec::new();
+    for address in std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)) {
+        let times: Vec<u64> = packets.iter().filter(|p| p.source == address).map(|p| p.at_us).collect();
+        let largest = times.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap_or(0);
+        gaps.push((address, Duration::from_micros(largest)));
+    }
+    Ok(gaps)
+}
+
 fn restart_and_check(lab: &mut Lab, how: &str, absence: Duration) -> anyhow::Result<bool> {
     let before = frr_counts(&lab.frr)?;
+    let program = linked_program(lab)?;
+    let mut capture = Capture::start(&lab.link.b, &lab.link.b_if, "udp dst port 3784")?;
+    std::thread::sleep(Duration::from_millis(500));
     let gone = Instant::now();
-    match how {
-        "kill" => lab.agent.kill()?,
-        _ => lab.agent.terminate()?,
+    if how.starts_with("kill") {
+        lab.agent.kill()?;
+    } else {
+        lab.agent.terminate()?;
     }
     std::thread::sleep(absence);
     lab.agent.restart(&lab.link.a, &lab.args)?;
+    // From the stop to the new agent's control socket answering (it
+    // transmits before that: the peer-side gaps below say when).
     let away = gone.elapsed();
     ensure!(
         lab.agent.log().contains("sessions adopted from the previous agent"),
@@ -124,6 +153,12 @@ fn restart_and_check(lab: &mut Lab, how: &str, absence: Duration) -> anyhow::Res
     );
     std::thread::sleep(Duration::from_secs(5));
     let after = frr_counts(&lab.frr)?;
+    // This binary's program replaced the previous one on the same link.
+    let replaced = linked_program(lab)?;
+    ensure!(replaced != program, "{how}: the pinned link still runs program {program}");
+    for (address, gap) in largest_gaps(&mut capture)? {
+        eprintln!("{how}: the peer's largest gap in our packets from {address}: {gap:?}");
+    }
     let mut fast_held = true;
     for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
         let flapped = down1 != down0 || up1 != up0;
@@ -153,6 +188,10 @@ fn sigkill_then_restart_at_once_flaps_nothing_at_frr() -> anyhow::Result<()> {
     restart_and_check(&mut lab, "kill", Duration::ZERO)?;
     // Once more: the adopted sessions left records of their own.
     restart_and_check(&mut lab, "kill", Duration::ZERO)?;
+    // Away 400 ms: still inside the peer's 900 ms Detection Time at
+    // 300 ms x 3 (its last packet from us may be up to 300 ms older than
+    // the kill); not at 50 ms x 3 (printed, not asserted).
+    restart_and_check(&mut lab, "kill, 400 ms", Duration::from_millis(400))?;
     lab.agent.stop()?;
     test_passed();
     Ok(())

@@ -70,9 +70,10 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     // The control socket is ours, so no other agent uses this pin path's
     // program: pins left there belong to a previous run that ended without
     // detaching (killed, or handed over): its sessions are adopted.
-    let (fast, records) = match attach_fast_path(&options) {
-        Some((link, description, records)) => (Some((link, description)), records),
-        None => (None, Vec::new()),
+    // `adopted`: the records of what an earlier agent left, if adopted.
+    let (fast, adopted) = match attach_fast_path(&options) {
+        Some((link, description, adopted)) => (Some((link, description)), adopted),
+        None => (None, None),
     };
     // Detached however this function returns, once the engine is done,
     // unless the sessions are handed over.
@@ -116,7 +117,8 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         None => (None, None),
     };
     let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
-    if !records.is_empty() {
+    let adopting = adopted.is_some();
+    if let Some(records) = adopted {
         // Adopted first, their detections acted on, and only then the
         // configuration applied (below, as a plan against them).
         engine.adopt(adoptions(&options, &specs, records));
@@ -133,6 +135,20 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let summary = runtime.block_on(apply(&handle, Origin::Config, &specs))?;
     info!(%summary, "sessions started");
+    if adopting {
+        // The sessions are served again: now this binary's program takes
+        // over from the earlier one's, on the same links and maps.
+        let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
+        match fastpath::replace_program(&options.pin_path, &ifaces) {
+            Ok(()) => {
+                info!(pin_path = %options.pin_path.display(), "this agent's XDP program replaced the previous one on the pinned links (bpf_link_update); maps and timers kept")
+            }
+            Err(error) => warn!(
+                error = format!("{error:#}"),
+                "the previous agent's XDP program could not be replaced: it keeps running with this agent"
+            ),
+        }
+    }
 
     if let Some((address, reports)) = data_plane {
         let handle = handle.clone();
@@ -267,7 +283,7 @@ pub async fn apply(
 /// its program is pinned on every configured interface, its maps and
 /// adoption records are of this build's layout. `None` (and why, in the
 /// log) if there is nothing there or it cannot be adopted.
-fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<Record>)> {
+fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Option<Vec<Record>>)> {
     let pin_dir = &options.pin_path;
     if !pin_dir.exists() {
         return None;
@@ -285,6 +301,14 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<
         let maps = FastPath::open(pin_dir)?;
         let adopt = bfd_user::adopt::AdoptMap::open(pin_dir)
             .context("no adoption records of this layout (an older agent, or another map layout)")?;
+        match adopt.layout() {
+            Some(layout) if layout == bfd_common::maps::MAP_LAYOUT => {}
+            found => anyhow::bail!(
+                "the maps there have layout {}, this agent's are layout {}",
+                found.map_or("unknown".to_owned(), |layout| layout.to_string()),
+                bfd_common::maps::MAP_LAYOUT
+            ),
+        }
         let mut records = Vec::new();
         for record in adopt.records() {
             let adoptable = bfd_user::adopt::adoptable(&record)
@@ -308,7 +332,7 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<
                 .collect::<Vec<_>>()
                 .join(", ");
             info!(pin_path = %pin_dir.display(), sessions = records.len(), "adopting the XDP program, maps and sessions the previous agent left");
-            Some((link, description, records))
+            Some((link, description, Some(records)))
         }
         Err(error) => {
             warn!(pin_path = %pin_dir.display(), error = format!("{error:#}"), "what the previous agent left under the pin path cannot be adopted: replacing it (its sessions start anew)");
@@ -319,7 +343,7 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<
 
 /// Attaches the program unless told not to, or adopts the one an earlier
 /// agent left; on failure the agent goes on in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec<Record>)> {
+fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Option<Vec<Record>>)> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
         return None;
@@ -363,7 +387,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Vec
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description, Vec::new()))
+            Some((link, description, None))
         }
         Err(error) => {
             warn!(
