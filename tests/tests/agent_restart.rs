@@ -249,3 +249,59 @@ fn a_cut_while_no_agent_runs_is_acted_on_by_the_next() -> anyhow::Result<()> {
     test_passed();
     Ok(())
 }
+
+/// The configuration the adopting agent reads may differ from what the
+/// previous agent ran: a session no longer configured is adopted, then
+/// taken AdminDown (RFC 5880 §6.8.16, not a failure at the peer); a changed
+/// one renegotiates with a Poll Sequence without going down; the others
+/// are left alone.
+#[test]
+fn an_adopting_agent_reconciles_with_a_changed_configuration() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rr", &["--on-stop", "handover"])?;
+    let before = frr_counts(&lab.frr)?;
+    lab.agent.terminate()?;
+    // slow-9 removed, slow-8 at 200 ms.
+    let mut docs = vec![
+        bfd_profile("slow", "receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3"),
+        bfd_profile("faster", "receiveInterval: 200, transmitInterval: 200, detectMultiplier: 3"),
+        bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3"),
+        bgp_peer("fast-peer", PEER_V4, AGENT_V4, "fast", ""),
+    ];
+    for index in 0..SLOW_SESSIONS - 1 {
+        let profile = if index == SLOW_SESSIONS - 2 { "faster" } else { "slow" };
+        docs.push(bgp_peer(
+            &format!("slow-{index}"),
+            &peer_address(index),
+            &agent_address(index),
+            profile,
+            "",
+        ));
+    }
+    let mut args = lab.args.clone();
+    args.configs = vec![documents(&docs)];
+    lab.agent.restart(&lab.link.a, &args)?;
+    let summary = lab.agent.log_lines("sessions started");
+    let summary = summary.last().and_then(|line| line.field("summary").map(str::to_owned));
+    ensure!(summary.as_deref() == Some("0 added, 1 removed, 1 changed, 9 unchanged"), "{summary:?}");
+    let removed = agent_address(SLOW_SESSIONS - 1);
+    let frr_side = lab.frr.wait_status(&removed, "down", Duration::from_secs(3))?;
+    ensure!(frr_side["remote-diagnostic"] == "administratively down", "{frr_side:#}");
+    let changed = agent_address(SLOW_SESSIONS - 2);
+    wait_for("FRR to see the new interval", Duration::from_secs(3), || {
+        Ok(Some(lab.frr.peer(&changed)?).filter(|s| s["remote-transmit-interval"] == 200))
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    let after = frr_counts(&lab.frr)?;
+    for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
+        if *address == removed {
+            continue;
+        }
+        ensure!(
+            (up0, down0) == (up1, down1),
+            "FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
+        );
+    }
+    test_passed();
+    Ok(())
+}

@@ -190,12 +190,29 @@ fn adoptions(options: &AgentOptions, specs: &[SessionSpec], records: Vec<Record>
                         .is_none_or(|name| nix::net::if_::if_nametoindex(name).ok() == key.ifindex)
             });
             let spec = match configured {
-                Some(spec) => spec.clone(),
+                Some(spec) => ran_as(spec, &adoptable.restored),
                 None => orphan_spec(options, &adoptable),
             };
             engine::Adoption { spec, adoptable, kernel_generation }
         })
         .collect()
+}
+
+/// The configured session `spec` with the timers the adopted session ran
+/// with while Up (what it advertised, and the peer agreed to): the plan
+/// applied after adoption then sees a changed configuration as a change
+/// and renegotiates it with a Poll Sequence (RFC 5880 §6.8.3).
+fn ran_as(spec: &SessionSpec, restored: &bfd_session::Restored) -> SessionSpec {
+    let mut spec = spec.clone();
+    if restored.state == bfd_common::wire::State::Up {
+        spec.session.desired_min_tx = restored.desired_min_tx;
+        spec.session.required_min_rx = restored.required_min_rx;
+        spec.session.detect_mult = restored.detect_mult;
+        if !spec.multihop {
+            spec.session.echo.required_min_rx = restored.required_min_echo_rx;
+        }
+    }
+    spec
 }
 
 /// The configuration of an adopted session that is no longer configured:
