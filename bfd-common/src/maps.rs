@@ -19,6 +19,9 @@
 //! | [`ECHO_TIMER_MAP`] | local discriminator → [`EchoTimer`] | the XDP program (*) |
 //! | [`ECHO_PEERS_MAP`] | [`EchoPeerKey`] → session discriminator | the agent |
 //! | [`EVENTS_MAP`] | ring buffer of [`DetectEvent`] | the XDP program's timers |
+//! | [`LEASE_MAP`] | `0` → [`Lease`] (mmap-able) | the agent, through a shared mapping |
+//! | [`KEEPALIVE_MAP`] | local discriminator → [`Keepalive`] | the agent |
+//! | [`KEEPALIVE_STATE_MAP`] | local discriminator → [`KeepaliveState`] | the XDP program |
 //! | [`ADOPT_MAP`] | local discriminator → [`AdoptRecord`] | the agent (not used by the program) |
 //!
 //! (*) The agent creates the entry, zeroed, when it adds a session, and
@@ -392,6 +395,58 @@ pub struct AdoptRecord {
     pub sent: [u8; control::HEADER_LEN],
 }
 
+/// Name of the agent's lease (an mmap-able array of one [`Lease`]): while it
+/// is valid the agent runs and transmits; once it expires the XDP program
+/// answers for the agent ([`KEEPALIVE_MAP`]).
+pub const LEASE_MAP: &str = "bfd_lease";
+/// Name of the hash map of [`Keepalive`]s, keyed by local discriminator:
+/// the Up sessions the kernel answers for while no agent runs.
+pub const KEEPALIVE_MAP: &str = "bfd_keepalive";
+/// Name of the hash map of [`KeepaliveState`]s, keyed by local
+/// discriminator.
+pub const KEEPALIVE_STATE_MAP: &str = "bfd_ka_state";
+
+/// The agent's lease. Written by the agent through a shared mapping of the
+/// map (no system call) on every wake of its engine; read by the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Lease {
+    /// `CLOCK_MONOTONIC` ns until which the agent is known to run: its
+    /// engine's next deadline and a margin. 0: never had an agent.
+    pub valid_until_ns: u64,
+    /// How long after the lease expired the kernel keeps answering; 0:
+    /// never (no keepalive).
+    pub max_absence_ns: u64,
+}
+
+/// What the kernel sends for an Up session while no agent runs. Written by
+/// the agent when the session's state or parameters change.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Keepalive {
+    /// The least time between two answers: RFC 5880 §6.8.7's floor, 75% of
+    /// the negotiated transmit interval.
+    pub min_interval_ns: u64,
+    /// The session's UDP source port (RFC 5881 §4).
+    pub source_port: u16,
+    /// Zero.
+    pub reserved: [u8; 6],
+    /// Our steady-state control packet, sent as is.
+    pub packet: [u8; control::HEADER_LEN],
+}
+
+/// The kernel's keepalive bookkeeping of a session. Written by the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct KeepaliveState {
+    /// When the kernel last answered for the session.
+    pub last_tx_ns: u64,
+    /// Answers sent.
+    pub sent: u64,
+    /// Packets not answered: the last answer was too recent.
+    pub limited: u64,
+}
+
 /// Counters of BFD packets that failed validation, one per
 /// [`wire::Error`](Error) variant, named after [`Error::as_str`].
 ///
@@ -585,6 +640,12 @@ unsafe impl aya::Pod for EchoPeerKey {}
 unsafe impl aya::Pod for DetectEvent {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AdoptRecord {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Lease {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Keepalive {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for KeepaliveState {}
 
 #[cfg(test)]
 mod tests {

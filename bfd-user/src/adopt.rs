@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use aya::maps::{HashMap, MapData};
 use bfd_common::maps::{
-    ADOPT_HAS_LOCAL, ADOPT_HAS_RECEIVED, ADOPT_MAP, ADOPT_MULTIHOP, AdoptRecord, MAP_LAYOUT, address,
+    ADOPT_HAS_LOCAL, ADOPT_HAS_RECEIVED, ADOPT_MAP, ADOPT_MULTIHOP, AdoptRecord, Keepalive, MAP_LAYOUT,
+    address,
 };
 use bfd_common::wire::control::HEADER_LEN;
 use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
@@ -217,6 +218,26 @@ pub fn adoptable(record: &AdoptRecord) -> Result<Adoptable, RecordError> {
     })
 }
 
+/// What the kernel answers for the session of `record` while the agent is
+/// away (issue 17), if it is Up: its steady-state packet from its source
+/// port, at most once per 75% of the negotiated transmit interval
+/// (RFC 5880 §6.8.7: the larger of our DesiredMinTx and the peer's
+/// RequiredMinRx, jittered down by at most 25%).
+pub fn keepalive(record: &AdoptRecord) -> Option<Keepalive> {
+    let adoptable = adoptable(record).ok()?;
+    if adoptable.restored.state != State::Up || adoptable.key.multihop {
+        return None;
+    }
+    let remote_min_rx = Duration::from_micros(adoptable.restored.last_received?.required_min_rx.into());
+    let interval = adoptable.restored.desired_min_tx.max(remote_min_rx);
+    Some(Keepalive {
+        min_interval_ns: u64::try_from((interval * 3 / 4).as_nanos()).unwrap_or(u64::MAX),
+        source_port: record.source_port,
+        reserved: [0; 6],
+        packet: record.sent,
+    })
+}
+
 fn emit(packet: &ControlRepr, bytes: &mut [u8; HEADER_LEN]) {
     let packet = ControlRepr { auth: None, ..*packet };
     packet.emit(&mut ControlPacket::new_unchecked(&mut bytes[..]));
@@ -271,6 +292,26 @@ mod tests {
         let record = record(&restored(), &key, 49200, &sent);
         let back = adoptable(&record).unwrap();
         assert_eq!(back, Adoptable { restored: restored(), key, source_port: 49200 });
+    }
+
+    #[test]
+    fn an_up_session_is_answered_for_at_75_percent_of_the_negotiated_interval() {
+        let key = SessionKey {
+            peer: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            local: None,
+            ifindex: Some(4),
+            multihop: false,
+        };
+        let sent = restored().last_received.unwrap();
+        let record = record(&restored(), &key, 49200, &sent);
+        let keepalive = keepalive(&record).unwrap();
+        // max(our 300 ms, the peer's 250 ms) x 75%.
+        assert_eq!(keepalive.min_interval_ns, 225_000_000);
+        assert_eq!((keepalive.source_port, keepalive.packet), (49200, record.sent));
+        let down = Restored { state: State::Down, ..restored() };
+        assert_eq!(super::keepalive(&super::record(&down, &key, 49200, &sent)), None);
+        let multihop = SessionKey { multihop: true, ..key };
+        assert_eq!(super::keepalive(&super::record(&restored(), &multihop, 49200, &sent)), None);
     }
 
     #[test]

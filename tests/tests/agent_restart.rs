@@ -117,6 +117,16 @@ fn linked_program(lab: &Lab) -> anyhow::Result<u64> {
     link["prog_id"].as_u64().ok_or_else(|| anyhow::anyhow!("no prog_id in {link}"))
 }
 
+/// The packets the kernel sent for the agent, summed over sessions
+/// (`bfd_ka_state`'s `sent`, through bpftool).
+fn kernel_answers(lab: &Lab) -> anyhow::Result<u64> {
+    let path = lab.agent.pin_path().join("bfd_ka_state");
+    let output = run(std::process::Command::new("bpftool").args(["-j", "map", "dump", "pinned"]).arg(&path))?;
+    let dump: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let entries = dump.as_array().cloned().unwrap_or_default();
+    Ok(entries.iter().map(|entry| entry["formatted"]["value"]["sent"].as_u64().unwrap_or(0)).sum())
+}
+
 /// The largest gap between our packets as the peer's link saw them, per
 /// agent address, from a capture on the peer's end.
 fn largest_gaps(capture: &mut Capture) -> anyhow::Result<Vec<(String, Duration)>> {
@@ -302,6 +312,40 @@ fn an_adopting_agent_reconciles_with_a_changed_configuration() -> anyhow::Result
             "FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
         );
     }
+    test_passed();
+    Ok(())
+}
+
+/// Issue 17, the kernel keepalive: the agent killed and started again
+/// 3 s later, longer than any Detection Time here. Once the dead agent's
+/// lease expired, the XDP program answers each packet FRR sends with the
+/// session's steady-state packet (XDP_TX; generic mode, since native
+/// XDP_TX on a veth needs a program on the far end), so FRR sees no
+/// session go down.
+#[test]
+fn sigkill_then_restart_after_3_s_is_held_by_the_kernel_keepalive() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rg", &[])?;
+    let mut args = lab.args.clone();
+    args.mode = Some("generic".into());
+    lab.agent.stop()?;
+    lab.agent.restart(&lab.link.a, &args)?;
+    lab.args = args;
+    for address in std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)) {
+        lab.frr.wait_status(&address, "up", Duration::from_secs(10))?;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // While the agent runs, its lease holds the kernel back.
+    ensure!(kernel_answers(&lab)? == 0, "the kernel answered while the agent ran");
+    let fast_held = restart_and_check(&mut lab, "kill, 3 s", Duration::from_secs(3))?;
+    ensure!(fast_held, "the 50 ms x 3 session went down at FRR");
+    let answered = kernel_answers(&lab)?;
+    eprintln!("the kernel answered {answered} packets while no agent ran");
+    // 3 s of FRR's packets: about 60 for the 50 ms session, 10 per 300 ms one.
+    ensure!(answered >= 100, "the kernel answered only {answered} packets");
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(kernel_answers(&lab)? == answered, "the kernel answered while the new agent ran");
+    lab.agent.stop()?;
     test_passed();
     Ok(())
 }

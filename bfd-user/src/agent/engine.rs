@@ -79,7 +79,14 @@ pub struct FastPathLink {
     pub ifindexes: Vec<u32>,
     /// The adoption records the next agent takes the sessions over from.
     pub adopt: bfd_user::adopt::AdoptMap,
+    /// The lease the engine renews on every wake (issue 17: once it
+    /// expires, the kernel answers for the Up sessions).
+    pub lease: Option<bfd_user::fastpath::LeaseMap>,
 }
+
+/// How long past the engine's next deadline the lease runs: the kernel
+/// starts answering this long after the agent missed a wake.
+const LEASE_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A session an earlier agent left in the kernel, to take over: its
 /// configuration, its record and the generation of its kernel entry.
@@ -406,6 +413,11 @@ impl EngineIo for AgentIo {
     }
 
     fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
+        if let Some(lease) = self.fast.as_mut().and_then(|fast| fast.lease.as_mut()) {
+            let now = monotonic_now();
+            let until = deadline.map_or(now + std::time::Duration::from_secs(1), |at| at.max(now));
+            lease.renew((until + LEASE_SLACK).as_nanos());
+        }
         self.poll(deadline);
         if self.readable(0) {
             let _ = self.wake.read();
@@ -515,15 +527,24 @@ impl EngineIo for AgentIo {
                 }
             }
             Effect::Remember { discr, record } => {
-                if let Some(fast) = self.fast.as_mut()
-                    && let Err(error) = fast.adopt.set(discr, &record)
-                {
-                    warn!(discr, %error, "writing the session's adoption record");
+                if let Some(fast) = self.fast.as_mut() {
+                    if let Err(error) = fast.adopt.set(discr, &record) {
+                        warn!(discr, %error, "writing the session's adoption record");
+                    }
+                    match bfd_user::adopt::keepalive(&record) {
+                        Some(keepalive) => {
+                            if let Err(error) = fast.maps.set_keepalive(discr, &keepalive) {
+                                warn!(discr, %error, "writing the session's keepalive");
+                            }
+                        }
+                        None => fast.maps.remove_keepalive(discr),
+                    }
                 }
             }
             Effect::Forget { discr } => {
                 if let Some(fast) = self.fast.as_mut() {
                     fast.adopt.remove(discr);
+                    fast.maps.remove_keepalive(discr);
                 }
             }
             Effect::Close { transport, .. } => {

@@ -167,6 +167,12 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     result
 }
 
+/// How long the kernel answers for the Up sessions once the agent's lease
+/// expired (issue 17): long enough for a restart or an upgrade, short
+/// enough that an agent that never comes back leaves no session Up for
+/// long (the peers then detect the silence).
+const KEEPALIVE_MAX_ABSENCE: Duration = Duration::from_secs(30);
+
 /// A session an earlier agent left: its record, and the generation of its
 /// kernel entry.
 type Record = (bfd_user::adopt::Adoptable, u64);
@@ -338,7 +344,8 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
         for iface in &options.interfaces {
             ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
         }
-        Ok((FastPathLink { maps, events: Events::open(pin_dir)?, ifindexes, adopt }, records))
+        let lease = Some(fastpath::LeaseMap::open(pin_dir, KEEPALIVE_MAX_ABSENCE)?);
+        Ok((FastPathLink { maps, events: Events::open(pin_dir)?, ifindexes, adopt, lease }, records))
     };
     match open() {
         Ok((link, records)) => {
@@ -394,6 +401,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opt
             events: Events::open(&attached.pin_dir)?,
             ifindexes,
             adopt: bfd_user::adopt::AdoptMap::create(&attached.pin_dir)?,
+            lease: Some(fastpath::LeaseMap::open(&attached.pin_dir, KEEPALIVE_MAX_ABSENCE)?),
         })
     };
     match open() {
