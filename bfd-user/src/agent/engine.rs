@@ -235,6 +235,13 @@ impl Engine {
         // before the configuration is applied.
         let mut inputs = Vec::new();
         self.io.read_events(&mut inputs);
+        // Our echoes stopped because no agent sent them: an echo timer that
+        // fired meanwhile says nothing about the path (issue 17).
+        let before = inputs.len();
+        inputs.retain(|input| {
+            !matches!(input, Input::Kernel(event) if event.kind == bfd_common::maps::EVENT_ECHO_TIMEOUT)
+        });
+        let echo_ignored = before - inputs.len();
         let waiting = inputs.len();
         for input in inputs {
             let io = &mut self.io;
@@ -247,7 +254,12 @@ impl Engine {
         if let Some(published) = self.dispatcher.publication(now) {
             self.io.publish(published);
         }
-        info!(adopted, detection_events = waiting, "sessions adopted from the previous agent");
+        info!(
+            adopted,
+            detection_events = waiting,
+            echo_timeouts_ignored = echo_ignored,
+            "sessions adopted from the previous agent"
+        );
         adopted
     }
 
