@@ -308,7 +308,8 @@ pub async fn apply(
 /// log) if there is nothing there or it cannot be adopted.
 fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Option<Vec<Record>>)> {
     let pin_dir = &options.pin_path;
-    if !pin_dir.exists() {
+    // Nothing there (or an empty directory): nothing to adopt.
+    if std::fs::read_dir(pin_dir).map_or(true, |mut entries| entries.next().is_none()) {
         return None;
     }
     let missing: Vec<&String> = options
