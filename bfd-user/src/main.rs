@@ -76,6 +76,11 @@ struct RunArgs {
     /// them). Overrides spec.onStop.
     #[arg(long, value_parser = config::OnStop::parse)]
     on_stop: Option<config::OnStop>,
+    /// How long the kernel answers for the Up sessions once the agent is
+    /// gone, in seconds (0-3600, 0: never; default 30). Overrides
+    /// spec.keepaliveSeconds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    keepalive_seconds: Option<u64>,
     /// The control socket (mode 0600), one per agent instance.
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -315,6 +320,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         route_protocols: (!args.route_protocols.is_empty()).then_some(args.route_protocols),
         frr_data_plane: args.frr_dplane,
         on_stop: args.on_stop,
+        keepalive: args.keepalive_seconds.map(std::time::Duration::from_secs),
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -331,6 +337,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
         on_stop: node.on_stop,
+        keepalive: node.keepalive,
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).

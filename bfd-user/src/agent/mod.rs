@@ -51,6 +51,9 @@ pub struct AgentOptions {
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
     /// What SIGTERM and SIGINT do to the sessions.
     pub on_stop: bfd_user::config::OnStop,
+    /// How long the kernel answers for the Up sessions once the agent is
+    /// gone (zero: never).
+    pub keepalive: Duration,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -166,12 +169,6 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     }
     result
 }
-
-/// How long the kernel answers for the Up sessions once the agent's lease
-/// expired (issue 17): long enough for a restart or an upgrade, short
-/// enough that an agent that never comes back leaves no session Up for
-/// long (the peers then detect the silence).
-const KEEPALIVE_MAX_ABSENCE: Duration = Duration::from_secs(30);
 
 /// A session an earlier agent left: its record, and the generation of its
 /// kernel entry.
@@ -345,7 +342,7 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
         for iface in &options.interfaces {
             ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
         }
-        let lease = Some(fastpath::LeaseMap::open(pin_dir, KEEPALIVE_MAX_ABSENCE)?);
+        let lease = Some(fastpath::LeaseMap::open(pin_dir, options.keepalive)?);
         Ok((FastPathLink { maps, events: Events::open(pin_dir)?, ifindexes, adopt, lease }, records))
     };
     match open() {
@@ -402,7 +399,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opt
             events: Events::open(&attached.pin_dir)?,
             ifindexes,
             adopt: bfd_user::adopt::AdoptMap::create(&attached.pin_dir)?,
-            lease: Some(fastpath::LeaseMap::open(&attached.pin_dir, KEEPALIVE_MAX_ABSENCE)?),
+            lease: Some(fastpath::LeaseMap::open(&attached.pin_dir, options.keepalive)?),
         })
     };
     match open() {

@@ -34,6 +34,7 @@ const AGENT_FIELDS: &[&str] = &[
     "routes",
     "frrDataPlane",
     "onStop",
+    "keepaliveSeconds",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -75,9 +76,18 @@ pub struct NodeSettings {
     pub frr_data_plane: Option<crate::dplane::Address>,
     /// `onStop`: what SIGTERM and SIGINT do to the sessions.
     pub on_stop: OnStop,
+    /// `keepaliveSeconds`: how long the kernel answers for the Up sessions
+    /// once the agent is gone (0 to 3600; 0: never).
+    pub keepalive: std::time::Duration,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
+
+/// How long the kernel answers for the agent's Up sessions once it is
+/// gone, unless configured: long enough for a restart or an upgrade, short
+/// enough that an agent that never comes back leaves no session Up for long
+/// (its peers then detect the silence).
+pub const DEFAULT_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `spec.onStop` / `--on-stop`: what stopping the agent (SIGTERM, SIGINT)
 /// does to its sessions.
@@ -139,6 +149,7 @@ impl Default for NodeSettings {
             routes: None,
             frr_data_plane: None,
             on_stop: OnStop::AdminDown,
+            keepalive: DEFAULT_KEEPALIVE,
             source: None,
         }
     }
@@ -183,6 +194,8 @@ pub struct NodeOverrides {
     pub frr_data_plane: Option<crate::dplane::Address>,
     /// `--on-stop`.
     pub on_stop: Option<OnStop>,
+    /// `--keepalive-seconds`.
+    pub keepalive: Option<std::time::Duration>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -214,8 +227,10 @@ impl NodeSettings {
             route_protocols,
             frr_data_plane,
             on_stop,
+            keepalive,
         } = overrides.clone();
         self.on_stop = on_stop.unwrap_or(self.on_stop);
+        self.keepalive = keepalive.unwrap_or(self.keepalive);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
@@ -291,6 +306,7 @@ impl NodeSettings {
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
         compare("onStop", self.on_stop != other.on_stop);
+        compare("keepaliveSeconds", self.keepalive != other.keepalive);
         compare("hook", self.hook != other.hook);
         compare("routes", self.routes != other.routes);
         compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
@@ -499,6 +515,11 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
             Ok(mode) => settings.on_stop = mode,
             Err(reason) => reader.error(node.line, &path("onStop"), Reason::Invalid(reason)),
         }
+    }
+    if let Some(node) = spec.get("keepaliveSeconds")
+        && let Some(seconds) = reader.integer(node, &path("keepaliveSeconds"), 0, 3600)
+    {
+        settings.keepalive = std::time::Duration::from_secs(seconds as u64);
     }
     if let Some(node) = spec.get("hook") {
         settings.hook = read_hook(reader, node, &path("hook"));

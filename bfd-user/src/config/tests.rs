@@ -900,3 +900,23 @@ fn on_stop_is_admin_down_unless_handover_is_asked_for() {
         ["onStop"]
     );
 }
+
+#[test]
+fn keepalive_seconds_bounds_the_kernels_answers() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    use std::time::Duration;
+    assert_eq!(
+        load_one(&agent("  noXdp: false\n")).unwrap().node.keepalive,
+        crate::config::DEFAULT_KEEPALIVE
+    );
+    assert_eq!(load_one(&agent("  keepaliveSeconds: 0\n")).unwrap().node.keepalive, Duration::ZERO);
+    assert_eq!(
+        load_one(&agent("  keepaliveSeconds: 120\n")).unwrap().node.keepalive,
+        Duration::from_secs(120)
+    );
+    let errors = errors(&agent("  keepaliveSeconds: 4000\n"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("c.yaml:5: BFDAgentConfig n: spec.keepaliveSeconds: "), "{errors:?}");
+}
