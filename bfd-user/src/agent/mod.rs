@@ -319,7 +319,7 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
         return None;
     }
     let open = || -> anyhow::Result<(FastPathLink, Vec<Record>)> {
-        let maps = FastPath::open(pin_dir)?;
+        let mut maps = FastPath::open(pin_dir)?;
         let adopt = bfd_user::adopt::AdoptMap::open(pin_dir)
             .context("no adoption records of this layout (an older agent, or another map layout)")?;
         match adopt.layout() {
@@ -337,6 +337,16 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
             let generation =
                 maps.session_config(record.local_discr).ok().flatten().map_or(0, |entry| entry.generation);
             records.push((adoptable, generation));
+        }
+        // Kernel entries without a record (bfdd's data-plane sessions, which
+        // bfdd creates again) are removed: nothing would ever update them.
+        let recorded: std::collections::HashSet<u32> =
+            records.iter().map(|(adoptable, _)| adoptable.restored.local_discr).collect();
+        for discr in maps.sessions()? {
+            if !recorded.contains(&discr) {
+                maps.remove_session(discr)?;
+                maps.remove_keepalive(discr);
+            }
         }
         let mut ifindexes = Vec::new();
         for iface in &options.interfaces {

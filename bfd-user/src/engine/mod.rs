@@ -872,12 +872,17 @@ impl Dispatcher {
     }
 
     /// Writes the session's adoption record (with the fast path only: the
-    /// record lives beside the program's maps).
+    /// record lives beside the program's maps). Only the configuration
+    /// files' sessions are adopted: bfdd's data-plane sessions are bfdd's
+    /// to create again when it reconnects.
     fn remember(&mut self, discr: u32) {
         if !self.options.fast_path {
             return;
         }
         let Some((session, peer)) = self.sessions.entry(discr) else { return };
+        if peer.origin != Origin::Config {
+            return;
+        }
         let key = SessionKey {
             peer: peer.spec.peer,
             local: peer.spec.local,
