@@ -202,6 +202,9 @@ impl Engine {
     /// adopted.
     pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
         let now = monotonic_now();
+        // From here this agent transmits: the kernel stops answering for the
+        // previous one (the loop renews the lease from its first wake).
+        self.io.renew_lease(None);
         let mut adopted = 0;
         for Adoption { spec, adoptable, kernel_generation } in adoptions {
             // The same source port as before (RFC 5881 §4 asks only that it
@@ -308,6 +311,16 @@ impl AgentIo {
             if error.raw_os_error() != Some(libc::EINTR) {
                 warn!(%error, "ppoll failed");
             }
+        }
+    }
+
+    /// The agent runs until `deadline` (or a second from now) and
+    /// [`LEASE_SLACK`]: until then the kernel does not answer for it.
+    fn renew_lease(&mut self, deadline: Option<Time>) {
+        if let Some(lease) = self.fast.as_mut().and_then(|fast| fast.lease.as_mut()) {
+            let now = monotonic_now();
+            let until = deadline.map_or(now + std::time::Duration::from_secs(1), |at| at.max(now));
+            lease.renew((until + LEASE_SLACK).as_nanos());
         }
     }
 
@@ -425,11 +438,7 @@ impl EngineIo for AgentIo {
     }
 
     fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
-        if let Some(lease) = self.fast.as_mut().and_then(|fast| fast.lease.as_mut()) {
-            let now = monotonic_now();
-            let until = deadline.map_or(now + std::time::Duration::from_secs(1), |at| at.max(now));
-            lease.renew((until + LEASE_SLACK).as_nanos());
-        }
+        self.renew_lease(deadline);
         self.poll(deadline);
         if self.readable(0) {
             let _ = self.wake.read();
