@@ -285,6 +285,104 @@ pub struct SessionState {
     pub echo_rtt_sum_ns: u64,
     /// How many round-trip times the sum holds.
     pub echo_rtt_samples: u64,
+    /// The gaps between consecutive valid control packets, since the
+    /// entry was created (never reset: Prometheus counters), bucketed by
+    /// [`GAP_HISTOGRAM_SHIFT`]. Every valid control packet but the first
+    /// adds one gap, so the buckets sum to `rx_packets - 1`.
+    pub gap_hist: LogHistogram,
+    /// The round-trip times of our echoes coming back, since the entry was
+    /// created, bucketed by [`ECHO_RTT_HISTOGRAM_SHIFT`]; the buckets sum to
+    /// `echo_rx`.
+    pub echo_rtt_hist: LogHistogram,
+    /// How late each control detection came: the timer's expiry less the
+    /// last valid packet less the detection time, since the entry was
+    /// created, bucketed by [`OVERSHOOT_HISTOGRAM_SHIFT`]; the buckets sum
+    /// to `ctl_expired`.
+    pub detect_overshoot_hist: LogHistogram,
+}
+
+/// Buckets of each of a session's [`LogHistogram`]s.
+pub const HISTOGRAM_BUCKETS: usize = 16;
+
+/// [`LogHistogram::buckets`] of [`SessionState::gap_hist`] start at 2^18
+/// ns: its bucket 0 holds the gaps under 2^19 ns (524 µs), bucket 14 those
+/// under 2^33 ns (8.6 s), bucket 15 the rest.
+pub const GAP_HISTOGRAM_SHIFT: u32 = 18;
+/// [`SessionState::echo_rtt_hist`]: bucket 0 under 2^12 ns (4.1 µs),
+/// bucket 14 under 2^26 ns (67 ms).
+pub const ECHO_RTT_HISTOGRAM_SHIFT: u32 = 11;
+/// [`SessionState::detect_overshoot_hist`]: bucket 0 under 2^11 ns
+/// (2 µs), bucket 14 under 2^25 ns (33.6 ms).
+pub const OVERSHOOT_HISTOGRAM_SHIFT: u32 = 10;
+
+/// A histogram of nanosecond values in power-of-two buckets, kept by the
+/// XDP program with atomic adds (the log-scale histograms of bpftrace's
+/// `hist()`). With a histogram's `shift` s, bucket `i` counts the values
+/// in `[2^(s+i), 2^(s+i+1))`, bucket 0 also every smaller one and the last
+/// bucket every larger one: see [`histogram_bucket`] and
+/// [`LogHistogram::upper_bound_ns`]. The buckets are not cumulative; their
+/// sum is the number of values observed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct LogHistogram {
+    /// The count of values per bucket.
+    pub buckets: [u64; HISTOGRAM_BUCKETS],
+    /// The sum of the values observed, in nanoseconds.
+    pub sum_ns: u64,
+}
+
+impl LogHistogram {
+    /// The exclusive upper bound in nanoseconds of bucket `index` of a
+    /// histogram with `shift`; `None` for the last bucket, which has none.
+    pub const fn upper_bound_ns(shift: u32, index: usize) -> Option<u64> {
+        if index + 1 >= HISTOGRAM_BUCKETS { None } else { Some(1 << (shift + index as u32 + 1)) }
+    }
+
+    /// The number of values observed (the sum of the buckets).
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
+/// `floor(log2(value))` (0 for 0 and 1) by a branchy binary search of six
+/// fixed steps: no loop and no table, so the verifier sees a short
+/// straight path, and the same code serves the host's tests.
+#[inline(always)]
+pub const fn log2_floor(value: u64) -> u32 {
+    let mut value = value;
+    let mut log = 0;
+    if value >= 1 << 32 {
+        value >>= 32;
+        log += 32;
+    }
+    if value >= 1 << 16 {
+        value >>= 16;
+        log += 16;
+    }
+    if value >= 1 << 8 {
+        value >>= 8;
+        log += 8;
+    }
+    if value >= 1 << 4 {
+        value >>= 4;
+        log += 4;
+    }
+    if value >= 1 << 2 {
+        value >>= 2;
+        log += 2;
+    }
+    if value >= 1 << 1 {
+        log += 1;
+    }
+    log
+}
+
+/// The bucket of a [`LogHistogram`] with `shift` that counts `value`:
+/// always below [`HISTOGRAM_BUCKETS`].
+#[inline(always)]
+pub const fn histogram_bucket(value: u64, shift: u32) -> usize {
+    let index = log2_floor(value).saturating_sub(shift) as usize;
+    if index < HISTOGRAM_BUCKETS { index } else { HISTOGRAM_BUCKETS - 1 }
 }
 
 /// A session's echo detection timer, keyed by local discriminator (in its
@@ -701,8 +799,10 @@ mod tests {
         assert_eq!(size_of::<SessionConfig>(), 104);
         assert_eq!(core::mem::offset_of!(SessionConfig, peer), 24);
         assert_eq!(core::mem::offset_of!(SessionConfig, expect), 64);
-        assert_eq!(size_of::<SessionState>(), 192);
+        assert_eq!(size_of::<SessionState>(), 192 + 3 * 136);
         assert_eq!(core::mem::offset_of!(SessionState, ctl_timer), 0);
+        assert_eq!(core::mem::offset_of!(SessionState, gap_hist), 192);
+        assert_eq!(size_of::<LogHistogram>(), (HISTOGRAM_BUCKETS + 1) * 8);
         assert_eq!(size_of::<bpf_timer>(), 16);
         assert_eq!(align_of::<bpf_timer>(), 8);
         assert_eq!(size_of::<EchoTimer>(), 16);
@@ -711,6 +811,46 @@ mod tests {
         for name in MAP_NAMES {
             assert!(name.len() <= 15, "{name}: map names are at most 15 bytes");
         }
+    }
+
+    #[test]
+    fn log2_floor_is_the_highest_set_bit() {
+        assert_eq!((log2_floor(0), log2_floor(1)), (0, 0));
+        for bit in 0..64 {
+            let value = 1u64 << bit;
+            assert_eq!(log2_floor(value), bit, "2^{bit}");
+            assert_eq!(log2_floor(value | (value >> 1)), bit, "2^{bit} + 2^{bit}-1");
+            if bit > 0 {
+                assert_eq!(log2_floor(value - 1), bit - 1, "2^{bit} - 1");
+            }
+        }
+        assert_eq!(log2_floor(u64::MAX), 63);
+    }
+
+    #[test]
+    fn histogram_buckets_hold_what_their_bounds_say() {
+        // Every value lands in the one bucket whose bounds hold it: at or
+        // above the previous bucket's upper bound, below its own.
+        for shift in [GAP_HISTOGRAM_SHIFT, ECHO_RTT_HISTOGRAM_SHIFT, OVERSHOOT_HISTOGRAM_SHIFT] {
+            for value in (0..64).flat_map(|bit| [1u64 << bit, (1u64 << bit) - 1, (1u64 << bit) + 1]) {
+                let index = histogram_bucket(value, shift);
+                assert!(index < HISTOGRAM_BUCKETS);
+                if let Some(upper) = LogHistogram::upper_bound_ns(shift, index) {
+                    assert!(value < upper, "{value} in bucket {index} (< {upper}), shift {shift}");
+                }
+                if index > 0 {
+                    let lower = LogHistogram::upper_bound_ns(shift, index - 1).unwrap();
+                    assert!(value >= lower, "{value} in bucket {index} (>= {lower}), shift {shift}");
+                }
+            }
+        }
+        // The documented ranges.
+        assert_eq!(LogHistogram::upper_bound_ns(GAP_HISTOGRAM_SHIFT, 0), Some(524_288));
+        assert_eq!(LogHistogram::upper_bound_ns(GAP_HISTOGRAM_SHIFT, 14), Some(8_589_934_592));
+        assert_eq!(LogHistogram::upper_bound_ns(GAP_HISTOGRAM_SHIFT, 15), None);
+        assert_eq!(histogram_bucket(50_000_000, GAP_HISTOGRAM_SHIFT), 7, "50 ms: [33.5 ms, 67.1 ms)");
+        assert_eq!(histogram_bucket(0, OVERSHOOT_HISTOGRAM_SHIFT), 0);
+        assert_eq!(histogram_bucket(u64::MAX, ECHO_RTT_HISTOGRAM_SHIFT), HISTOGRAM_BUCKETS - 1);
     }
 
     #[test]

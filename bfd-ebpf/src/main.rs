@@ -40,9 +40,10 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         Address, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
-        EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GlobalStats,
-        Keepalive, KeepaliveState, Lease, MAX_ECHO_PEERS, MAX_SESSIONS, SessionConfig, SessionState,
-        bpf_timer,
+        ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey,
+        EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState, Lease, LogHistogram,
+        MAX_ECHO_PEERS, MAX_SESSIONS, OVERSHOOT_HISTOGRAM_SHIFT, SessionConfig, SessionState, bpf_timer,
+        histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, control, echo},
 };
@@ -341,9 +342,15 @@ fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, now: u64
 /// agent last started an epoch (it does when the session comes Up): what an
 /// operator looks at to see how close the session came to a detection.
 /// Several CPUs may race here; the result is then off by one packet's gap,
-/// which is fine for a diagnostic.
+/// which is fine for a diagnostic. Every gap also goes into the session's
+/// gap histogram, which no epoch resets (its buckets are counters).
 #[inline(always)]
 fn track_gap(state: *mut SessionState, config: &SessionConfig, now: u64) {
+    let last = load(field!(state, last_rx_ns));
+    let gap = now.saturating_sub(last);
+    if last != 0 {
+        observe(field!(state, gap_hist), GAP_HISTOGRAM_SHIFT, gap);
+    }
     if load(field!(state, gap_epoch)) != config.gap_epoch {
         store(field!(state, gap_epoch), config.gap_epoch);
         store(field!(state, max_gap_ns), 0);
@@ -354,13 +361,23 @@ fn track_gap(state: *mut SessionState, config: &SessionConfig, now: u64) {
         store(field!(state, echo_rtt_samples), 0);
         return;
     }
-    let last = load(field!(state, last_rx_ns));
-    if last != 0 {
-        let gap = now.saturating_sub(last);
-        if gap > load(field!(state, max_gap_ns)) {
-            store(field!(state, max_gap_ns), gap);
-        }
+    if last != 0 && gap > load(field!(state, max_gap_ns)) {
+        store(field!(state, max_gap_ns), gap);
     }
+}
+
+/// Counts `value` (nanoseconds) in its bucket of `histogram` and adds it
+/// to the histogram's sum, with atomic adds (several CPUs may observe for
+/// the same session).
+#[inline(always)]
+fn observe(histogram: *mut LogHistogram, shift: u32, value: u64) {
+    let index = histogram_bucket(value, shift);
+    // SAFETY: `histogram` points into a live map value and `index` is below
+    // the array's length (`histogram_bucket` bounds it, and the verifier
+    // checks the access against the value's size); no reference is created.
+    let bucket = unsafe { (&raw mut (*histogram).buckets).cast::<u64>().add(index) };
+    count(bucket);
+    add(field!(histogram, sum_ns), value);
 }
 
 /// RFC 5880 §6.8.6's checks of a control packet's mandatory section alone,
@@ -456,6 +473,7 @@ fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
     let rtt = now.saturating_sub(payload.tx_time_ns());
     store(field!(state, echo_rtt_ns), rtt);
     track_rtt(state, rtt);
+    observe(field!(state, echo_rtt_hist), ECHO_RTT_HISTOGRAM_SHIFT, rtt);
     count(field!(state, echo_rx));
     clear_detected(state, DETECTED_ECHO);
     if config.echo_detect_ns != 0
@@ -524,6 +542,11 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         return;
     }
     set_detected(state, bit);
+    if control {
+        // How late the detection came beyond the detection time (the
+        // callback's own latency, and the check-back's rounding).
+        observe(field!(state, detect_overshoot_hist), OVERSHOOT_HISTOGRAM_SHIFT, waited - detect_ns);
+    }
     count(if control { field!(state, ctl_expired) } else { field!(state, echo_expired) });
     let event =
         DetectEvent { generation: config.generation, last_rx_ns, fired_at_ns: now, discriminator, kind };

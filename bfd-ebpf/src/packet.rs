@@ -8,6 +8,10 @@
 
 use aya_ebpf::{helpers::bpf_xdp_load_bytes, programs::XdpContext};
 use bfd_common::maps::{Address, address_v4};
+use bfd_common::wire::ip::{
+    IPV4_HEADER_LEN as IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, PROTOCOL_UDP as IPPROTO_UDP, UDP_HEADER_LEN,
+    ipv4_field, ipv6_field, udp_field,
+};
 
 const ETH_HEADER_LEN: usize = 14;
 const VLAN_TAG_LEN: usize = 4;
@@ -15,10 +19,6 @@ const ETH_P_IPV4: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
-const IPV4_MIN_HEADER_LEN: usize = 20;
-const IPV6_HEADER_LEN: usize = 40;
-const UDP_HEADER_LEN: usize = 8;
-const IPPROTO_UDP: u8 = 17;
 
 /// A received frame, between `data` and `data_end`.
 pub struct Frame {
@@ -111,37 +111,43 @@ impl Frame {
         let (udp, ipv6, ttl) = match ethertype {
             ETH_P_IPV4 => {
                 let ip = self.bytes::<IPV4_MIN_HEADER_LEN>(offset)?;
-                let header_len = usize::from(ip[0] & 0x0f) * 4;
-                let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff; // MF + offset
-                if ip[0] >> 4 != 4
+                let version_ihl = ip[ipv4_field::VERSION_IHL];
+                let header_len = usize::from(version_ihl & 0x0f) * 4;
+                let flags = ipv4_field::FLAGS_FRAGMENT;
+                let fragment = u16::from_be_bytes([ip[flags], ip[flags + 1]]) & 0x3fff; // MF + offset
+                if version_ihl >> 4 != 4
                     || header_len < IPV4_MIN_HEADER_LEN
                     || fragment != 0
-                    || ip[9] != IPPROTO_UDP
+                    || ip[ipv4_field::PROTOCOL] != IPPROTO_UDP
                 {
                     return None;
                 }
-                (offset + header_len, false, ip[8])
+                (offset + header_len, false, ip[ipv4_field::TTL])
             }
             ETH_P_IPV6 => {
                 let ip = self.bytes::<IPV6_HEADER_LEN>(offset)?;
                 // Next Header must be UDP: extension headers go to the slow
                 // path (RFC 5881 does not need them).
-                if ip[0] >> 4 != 6 || ip[6] != IPPROTO_UDP {
+                if ip[ipv6_field::VERSION_CLASS] >> 4 != 6 || ip[ipv6_field::NEXT_HEADER] != IPPROTO_UDP {
                     return None;
                 }
-                (offset + IPV6_HEADER_LEN, true, ip[7])
+                (offset + IPV6_HEADER_LEN, true, ip[ipv6_field::HOP_LIMIT])
             }
             _ => return None,
         };
         let header = self.bytes::<UDP_HEADER_LEN>(udp)?;
-        let udp_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let length = udp_field::LENGTH;
+        let udp_len = usize::from(u16::from_be_bytes([header[length], header[length + 1]]));
         let payload_offset = udp + UDP_HEADER_LEN;
         let in_frame = (self.end - self.start).saturating_sub(payload_offset);
         Some(UdpPacket {
             ip_offset: offset,
             ipv6,
             ttl,
-            dst_port: u16::from_be_bytes([header[2], header[3]]),
+            dst_port: u16::from_be_bytes([
+                header[udp_field::DESTINATION_PORT],
+                header[udp_field::DESTINATION_PORT + 1],
+            ]),
             payload: UdpPayload {
                 offset: payload_offset,
                 len: udp_len.saturating_sub(UDP_HEADER_LEN).min(in_frame),
@@ -154,16 +160,16 @@ impl Frame {
     #[inline(always)]
     pub fn addresses(&self, packet: &UdpPacket) -> Option<(Address, Address)> {
         if packet.ipv6 {
-            // RFC 8200 §3: source at 8, destination at 24.
-            let addresses = self.bytes::<32>(packet.ip_offset + 8)?;
+            // RFC 8200 §3: source, then destination.
+            let addresses = self.bytes::<32>(packet.ip_offset + ipv6_field::SOURCE)?;
             let mut src = [0u8; 16];
             let mut dst = [0u8; 16];
             src.copy_from_slice(&addresses[..16]);
             dst.copy_from_slice(&addresses[16..]);
             Some((src, dst))
         } else {
-            // RFC 791: source at 12, destination at 16.
-            let addresses = self.bytes::<8>(packet.ip_offset + 12)?;
+            // RFC 791: source, then destination.
+            let addresses = self.bytes::<8>(packet.ip_offset + ipv4_field::SOURCE)?;
             Some((
                 address_v4([addresses[0], addresses[1], addresses[2], addresses[3]]),
                 address_v4([addresses[4], addresses[5], addresses[6], addresses[7]]),
@@ -188,14 +194,14 @@ impl Frame {
             macs.swap(index, index + 6);
         }
         if packet.ipv6 {
-            // Hop limit at 7 (RFC 8200 §3); no header checksum.
-            let Some(hop_limit) = self.bytes_mut::<1>(packet.ip_offset + 7) else {
+            // No header checksum in IPv6 (RFC 8200 §3).
+            let Some(hop_limit) = self.bytes_mut::<1>(packet.ip_offset + ipv6_field::HOP_LIMIT) else {
                 return false;
             };
             hop_limit[0] = packet.ttl.saturating_sub(1);
         } else {
-            // TTL at 8, protocol at 9, header checksum at 10 (RFC 791).
-            let Some(words) = self.bytes_mut::<4>(packet.ip_offset + 8) else {
+            // TTL, protocol, header checksum (RFC 791).
+            let Some(words) = self.bytes_mut::<4>(packet.ip_offset + ipv4_field::TTL) else {
                 return false;
             };
             let old = u16::from_be_bytes([words[0], words[1]]);

@@ -9,6 +9,7 @@
 //! | part | RFC 5880 |
 //! | --- | --- |
 //! | [`Session`]: state variables, reception, the state table, timers, Poll Sequences, Demand mode, AdminDown, echo parameters | §6.8.1–§6.8.9, §6.8.16, §6.5, §6.6 |
+//! | [`auth`]: authentication types, key chains with lifetimes, digests, sequence numbers, receive checks | §6.7, §6.8.1, §6.8.6 |
 //! | [`SessionConfig`]: DesiredMinTx, RequiredMinRx, DetectMult, passive role, Demand, C bit, echo | §6.1, §6.4, §6.8.1, §4.1 |
 //! | [`Sessions`]: random unique discriminators, demultiplexing, TTL rules | §6.3, §6.8.6; RFC 5881 §5, RFC 5883 §5 |
 //! | [`FastPathView`]: what the XDP program absorbs and times | §6.8.4 (detection in the kernel) |
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod rng;
 pub mod session;
@@ -23,6 +25,10 @@ pub mod sim;
 pub mod table;
 pub mod time;
 
+pub use auth::{
+    AuthConfig, AuthConfigError, AuthCounters, AuthFailure, AuthStatus, Key, Lifetime, ReceivedControl,
+    Secret, Sha1Construction, WallTime,
+};
 pub use config::{ConfigError, Detection, EchoConfig, SessionConfig};
 pub use session::{
     Cause, Counters, Discard, FastPathView, Output, Restored, SLOW_TX_INTERVAL, Session, SessionError,

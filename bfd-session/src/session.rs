@@ -23,8 +23,12 @@ use core::time::Duration;
 use std::collections::VecDeque;
 
 use bfd_common::wire::control::HEADER_LEN;
-use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
+use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, EchoRepr, State};
 
+use crate::auth::{
+    AuthConfig, AuthConfigError, AuthCounters, AuthFailure, AuthState, AuthStatus, MAX_PACKET_LEN,
+    ReceivedControl, WallTime,
+};
 use crate::config::{ConfigError, Detection, SessionConfig};
 use crate::rng::Rng;
 use crate::time::Time;
@@ -108,9 +112,19 @@ pub enum Discard {
     /// (bfd.AuthType is zero), the packet MUST be discarded."
     #[error("authenticated packet, and the session uses no authentication")]
     AuthenticationNotInUse,
+    /// §6.8.6: "If the A bit is clear and authentication is in use ..." or
+    /// "If the A bit is set, the packet MUST be authenticated under the
+    /// rules of section 6.7 ... This may cause the packet to be
+    /// discarded."
+    #[error("authentication failed: {0}")]
+    Authentication(AuthFailure),
     /// §6.8.6: "If bfd.SessionState is AdminDown: Discard the packet".
     #[error("the session is administratively down")]
     AdminDown,
+    /// [`Session::on_control`] was given a packet that breaks a wire rule
+    /// of §6.8.6 (it bypassed [`ControlRepr::parse`]).
+    #[error("the packet breaks a wire rule of RFC 5880 §6.8.6")]
+    Malformed,
 }
 
 /// What the XDP program holds for a session (issue 4's `bfd_sess_cfg`).
@@ -161,6 +175,9 @@ pub struct Counters {
     pub up: u64,
     /// Transitions out of Up.
     pub down: u64,
+    /// Packets discarded by authentication, by reason (included in
+    /// `control_discarded`).
+    pub auth: AuthCounters,
 }
 
 /// The most a periodic control packet goes early to share a wake-up with
@@ -230,6 +247,8 @@ pub struct SessionStatus {
     pub polling: bool,
     /// Counters.
     pub counters: Counters,
+    /// Authentication, `None` if the session uses none.
+    pub auth: Option<AuthStatus>,
 }
 
 /// Errors creating a session.
@@ -241,6 +260,9 @@ pub enum SessionError {
     /// The configuration is not usable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The authentication configuration is not usable.
+    #[error("authentication: {0}")]
+    Auth(#[from] AuthConfigError),
 }
 
 /// The parameters our control packets carry (§6.8.7).
@@ -402,6 +424,8 @@ pub struct Session {
     counters: Counters,
     outputs: VecDeque<Output>,
     fast_path: Option<FastPathView>,
+    /// bfd.AuthType and its state (§6.7), `None`: no authentication.
+    auth: Option<AuthState>,
 }
 
 impl Session {
@@ -412,6 +436,20 @@ impl Session {
     pub fn new(
         local_discr: u32,
         config: SessionConfig,
+        seed: u64,
+        now: Time,
+    ) -> Result<Session, SessionError> {
+        Session::with_auth(local_discr, config, None, seed, now)
+    }
+
+    /// [`Session::new`] with authentication (§6.7) from the start, so that
+    /// not even its first packet goes out unauthenticated: `auth` is the
+    /// configuration and the wall-clock time at `now` (see
+    /// [`set_authentication`](Self::set_authentication)).
+    pub fn with_auth(
+        local_discr: u32,
+        config: SessionConfig,
+        auth: Option<(AuthConfig, WallTime)>,
         seed: u64,
         now: Time,
     ) -> Result<Session, SessionError> {
@@ -467,10 +505,16 @@ impl Session {
             counters: Counters::default(),
             outputs: VecDeque::new(),
             fast_path: None,
+            auth: None,
         };
         session.advertised = session.wanted_advertised();
         session.tx_in_use = session.advertised.desired_min_tx;
         session.rx_in_use = session.advertised.required_min_rx;
+        if let Some((auth, wall)) = auth {
+            auth.validate()?;
+            let xmit_seq = session.rng.next_u32();
+            session.auth = Some(AuthState::new(auth, now, wall, xmit_seq));
+        }
         session.settle(now);
         Ok(session)
     }
@@ -575,23 +619,70 @@ impl Session {
     /// A control packet for this session, parsed and validated by
     /// [`ControlRepr::parse`] (the wire checks of §6.8.6) and demultiplexed
     /// to it (§6.3), received at `now`. Runs the rest of §6.8.6.
+    ///
+    /// The packet is verified as the bytes [`ControlRepr::emit`] writes
+    /// for it: exact for every unauthenticated packet, and for
+    /// authenticated ones that were emitted that way (ours, the
+    /// simulator's). Packets off the wire go through
+    /// [`on_packet`](Self::on_packet), which verifies their own bytes
+    /// (a peer may set bits the parsed form drops, such as the Reserved
+    /// byte of a keyed section, and the digest covers them).
     pub fn on_control(&mut self, now: Time, packet: &ControlRepr) -> Result<(), Discard> {
+        let mut bytes = [0u8; MAX_PACKET_LEN];
+        let len = packet.buffer_len().min(MAX_PACKET_LEN);
+        packet.emit(&mut ControlPacket::new_unchecked(&mut bytes[..len]));
+        match ReceivedControl::parse(&bytes[..len]) {
+            Ok(received) => self.on_packet(now, &received),
+            // Only a hand-made repr that breaks a wire rule gets here.
+            Err(_) => {
+                self.counters.control_discarded += 1;
+                self.settle(now);
+                Err(Discard::Malformed)
+            }
+        }
+    }
+
+    /// A control packet for this session as received: parsed with its
+    /// bytes by [`ReceivedControl::parse`] (the wire checks of §6.8.6) and
+    /// demultiplexed to it (§6.3), received at `now`. Runs the rest of
+    /// §6.8.6, authentication (§6.7) included.
+    pub fn on_packet(&mut self, now: Time, packet: &ReceivedControl<'_>) -> Result<(), Discard> {
         let result = self.receive(now, packet);
-        if result.is_err() {
+        if let Err(discard) = result {
             self.counters.control_discarded += 1;
+            match discard {
+                Discard::AuthenticationNotInUse => self.counters.auth.count(AuthFailure::Unexpected),
+                Discard::Authentication(reason) => self.counters.auth.count(reason),
+                _ => {}
+            }
         }
         self.settle(now);
         result
     }
 
-    fn receive(&mut self, now: Time, packet: &ControlRepr) -> Result<(), Discard> {
+    fn receive(&mut self, now: Time, received: &ReceivedControl<'_>) -> Result<(), Discard> {
+        let packet = received.repr();
         if packet.your_discriminator != 0 && packet.your_discriminator != self.local_discr {
             return Err(Discard::WrongDiscriminator);
         }
-        // "If the A bit is set and no authentication is in use (bfd.AuthType
-        // is zero), the packet MUST be discarded."
-        if packet.auth.is_some() {
-            return Err(Discard::AuthenticationNotInUse);
+        match &mut self.auth {
+            // "If the A bit is set and no authentication is in use
+            // (bfd.AuthType is zero), the packet MUST be discarded."
+            None if packet.auth.is_some() => return Err(Discard::AuthenticationNotInUse),
+            None => {}
+            // "If the A bit is clear and authentication is in use
+            // (bfd.AuthType is nonzero), the packet MUST be discarded.
+            // If the A bit is set, the packet MUST be authenticated under
+            // the rules of section 6.7, based on the authentication type in
+            // use (bfd.AuthType). This may cause the packet to be
+            // discarded."
+            Some(auth) => {
+                // The Detection Time this packet implies (§6.8.4), for
+                // bfd.AuthSeqKnown's expiry after twice of it.
+                let detection_time = self.rx_in_use.max(Duration::from_micros(packet.desired_min_tx.into()))
+                    * u32::from(packet.detect_mult);
+                auth.verify(now, received, detection_time).map_err(Discard::Authentication)?;
+            }
         }
         // "If bfd.SessionState is AdminDown: Discard the packet". The RFC
         // lists this after the variable updates below; since the packet is
@@ -644,7 +735,7 @@ impl Session {
         self.counters.control_rx += 1;
         self.last_received = Some(ControlRepr { poll: false, final_: false, ..*packet });
         // "Update the Detection Time as described in section 6.8.4."
-        self.detect_deadline = match self.config.detection {
+        self.detect_deadline = match self.control_detection() {
             Detection::Local => self.detection_time().map(|time| now + time),
             Detection::Kernel => None,
         };
@@ -715,11 +806,17 @@ impl Session {
     /// invalid configuration changes nothing.
     pub fn configure(&mut self, now: Time, config: SessionConfig) -> Result<(), ConfigError> {
         config.validate()?;
+        let control_detection = self.control_detection();
         if config.detection != self.config.detection {
-            self.detect_deadline = None;
             self.echo_deadline = None;
         }
         self.config = config;
+        if self.control_detection() != control_detection {
+            self.detect_deadline = None;
+            if self.control_detection() == Detection::Local {
+                self.start_local_detection(now);
+            }
+        }
         self.settle(now);
         Ok(())
     }
@@ -856,7 +953,62 @@ impl Session {
             echo_rtt: self.echo_rtt,
             polling: matches!(self.poll, Poll::Active { .. }),
             counters: self.counters,
+            auth: self.auth.as_ref().map(AuthState::status),
         }
+    }
+
+    /// Sets, changes or (`None`) removes the session's authentication
+    /// (§6.7), at monotonic `now`, which is `wall` on the wall clock (for
+    /// the keys' lifetimes). A change of keys or lifetimes keeps the
+    /// sequence state, so a rotation is seamless; a change of type starts
+    /// it afresh (the peer must change type too, which RFC 5880 leaves to
+    /// the operator). An invalid configuration changes nothing.
+    ///
+    /// While authentication is in use the core times the session itself
+    /// (the fast-path view asks the kernel for no detection timer and
+    /// absorbs nothing): the XDP program cannot verify a digest, and an
+    /// unverified packet must never re-arm a detection timer.
+    pub fn set_authentication(
+        &mut self,
+        now: Time,
+        wall: WallTime,
+        auth: Option<AuthConfig>,
+    ) -> Result<(), AuthConfigError> {
+        match (auth, &mut self.auth) {
+            (Some(config), Some(state)) => {
+                config.validate()?;
+                state.reconfigure(config, now, wall);
+            }
+            (Some(config), None) => {
+                config.validate()?;
+                let xmit_seq = self.rng.next_u32();
+                self.auth = Some(AuthState::new(config, now, wall, xmit_seq));
+                self.start_local_detection(now);
+            }
+            (None, _) => {
+                self.auth = None;
+                if self.control_detection() == Detection::Kernel {
+                    self.detect_deadline = None;
+                }
+            }
+        }
+        self.settle(now);
+        Ok(())
+    }
+
+    /// Tells the session the wall-clock time at monotonic `now`, for key
+    /// lifetimes. The session follows its monotonic input times from there;
+    /// call this again after the wall clock was stepped (once a minute is
+    /// plenty otherwise).
+    pub fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
+        if let Some(auth) = &mut self.auth {
+            auth.set_wall_clock(now, wall);
+        }
+    }
+
+    /// The authentication configuration in effect.
+    pub fn auth_config(&self) -> Option<&AuthConfig> {
+        self.auth.as_ref().map(|auth| &auth.config)
     }
 
     // ----- The one place for side effects ------------------------------
@@ -945,7 +1097,7 @@ impl Session {
             self.poll = Poll::Idle;
         }
         if to != State::Init && to != State::Up {
-            self.detect_deadline = match self.config.detection {
+            self.detect_deadline = match self.control_detection() {
                 // Keep timing the peer's silence while Down: bfd.RemoteDiscr
                 // must still be cleared after a Detection Time (§6.8.1).
                 Detection::Local if to == State::Down => self.detect_deadline,
@@ -985,6 +1137,23 @@ impl Session {
     fn echo_failed(&mut self, now: Time) {
         self.echo_deadline = None;
         self.set_state(now, State::Down, Diagnostic::EchoFunctionFailed, Cause::EchoFailed);
+    }
+
+    /// Who times the control Detection Time: the configuration's choice,
+    /// except that an authenticated session is always timed here, since
+    /// the kernel re-arms its timer on packets whose digest it cannot
+    /// check.
+    pub fn control_detection(&self) -> Detection {
+        if self.auth.is_some() { Detection::Local } else { self.config.detection }
+    }
+
+    /// Detection moves from the kernel to the core: time the peer from now,
+    /// as if a packet had just been accepted, so that a session that is Up
+    /// keeps being timed.
+    fn start_local_detection(&mut self, now: Time) {
+        if self.detect_deadline.is_none() {
+            self.detect_deadline = self.detection_time().map(|time| now + time);
+        }
     }
 
     /// The parameters to advertise now.
@@ -1108,7 +1277,22 @@ impl Session {
     }
 
     fn transmit(&mut self, now: Time, final_: bool) {
-        let packet = self.control_packet(final_);
+        let mut packet = self.control_packet(final_);
+        if let Some(auth) = &mut self.auth {
+            match auth.sign(now, packet) {
+                Some(signed) => packet = signed,
+                None => {
+                    // No key may be sent with now: send nothing rather than
+                    // an unauthenticated packet the peer must discard
+                    // (FRR does the same since its issue 23276).
+                    self.counters.auth.tx_no_key += 1;
+                    if !final_ {
+                        self.last_tx = Some(now);
+                    }
+                    return;
+                }
+            }
+        }
         self.counters.control_tx += 1;
         self.outputs.push_back(Output::Transmit(packet));
         if !final_ {
@@ -1258,7 +1442,7 @@ impl Session {
     /// table stays put). Only with kernel detection: an absorbed packet
     /// never reaches this core's own detection timer.
     fn absorb_template(&self) -> Option<ControlRepr> {
-        if self.config.detection != Detection::Kernel || self.state == State::AdminDown {
+        if self.control_detection() != Detection::Kernel || self.state == State::AdminDown {
             return None;
         }
         let last = self.last_received?;
@@ -1273,7 +1457,11 @@ impl Session {
         FastPathView {
             local_discr: self.local_discr,
             expect: self.absorb_template(),
-            detection_time: if kernel { self.detection_time() } else { None },
+            detection_time: if self.control_detection() == Detection::Kernel {
+                self.detection_time()
+            } else {
+                None
+            },
             echo_detection_time: if kernel { self.echo_detection_time() } else { None },
             reflect_echo: self.state == State::Up && !self.advertised.required_min_echo_rx.is_zero(),
         }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use bfd_common::wire::ControlRepr;
 
+use crate::auth::{AuthConfig, ReceivedControl, WallTime};
 use crate::config::SessionConfig;
 use crate::rng::Rng;
 use crate::session::{Discard, Session, SessionError};
@@ -156,6 +157,23 @@ impl<T> Sessions<T> {
         preferred: Option<u32>,
         data: T,
     ) -> Result<u32, AddError> {
+        self.add_authenticated(key, config, None, min_ttl, now, preferred, data)
+    }
+
+    /// [`Sessions::add_preferring`] with authentication from the first
+    /// packet: `auth` is the configuration and the wall-clock time at `now`
+    /// (see [`Session::with_auth`]).
+    #[allow(clippy::too_many_arguments)] // add_preferring's, and the authentication
+    pub fn add_authenticated(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        auth: Option<(AuthConfig, WallTime)>,
+        min_ttl: u8,
+        now: Time,
+        preferred: Option<u32>,
+        data: T,
+    ) -> Result<u32, AddError> {
         if self.by_key.contains_key(&key) {
             return Err(AddError::Duplicate(key));
         }
@@ -164,7 +182,8 @@ impl<T> Sessions<T> {
             _ => self.fresh_discriminator(),
         };
         let seed = self.rng.next_u64();
-        let session = Session::new(discr, SessionConfig { multihop: key.multihop, ..config }, seed, now)?;
+        let session =
+            Session::with_auth(discr, SessionConfig { multihop: key.multihop, ..config }, auth, seed, now)?;
         let min_ttl = if key.multihop { min_ttl } else { 255 };
         self.by_discr.insert(discr, Entry { key, min_ttl, session, data });
         self.by_key.insert(key, discr);
@@ -324,6 +343,32 @@ impl<T> Sessions<T> {
     }
 
     /// Demultiplexes a packet and hands it to its session.
+    /// Demultiplexes a packet as received (its bytes with it, for
+    /// authentication, §6.7) and hands it to its session: what the agent
+    /// calls for every control packet off the wire.
+    pub fn receive_packet(
+        &mut self,
+        now: Time,
+        packet: &ReceivedControl<'_>,
+        arrival: &Arrival,
+    ) -> Result<u32, ReceiveError> {
+        let discr = self.demux(packet.repr(), arrival)?;
+        let session = self.get_mut(discr).expect("demux returns existing sessions");
+        session.on_packet(now, packet)?;
+        Ok(discr)
+    }
+
+    /// Tells every session the wall-clock time at monotonic `now` (for
+    /// key lifetimes, see [`Session::set_wall_clock`]).
+    pub fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
+        for entry in self.by_discr.values_mut() {
+            entry.session.set_wall_clock(now, wall);
+        }
+    }
+
+    /// Demultiplexes a packet and hands it to its session, verified as the
+    /// bytes its `emit` writes (see [`Session::on_control`]); packets off
+    /// the wire go through [`receive_packet`](Self::receive_packet).
     pub fn receive(
         &mut self,
         now: Time,

@@ -3,6 +3,7 @@
 //! out raw system calls).
 
 const SOURCES: &[(&str, &str)] = &[
+    ("auth.rs", include_str!("../src/auth.rs")),
     ("lib.rs", include_str!("../src/lib.rs")),
     ("config.rs", include_str!("../src/config.rs")),
     ("rng.rs", include_str!("../src/rng.rs")),

@@ -93,6 +93,9 @@ pub enum FastPathError {
     /// The pin directory is not inside a BPF filesystem.
     #[error("{0} is not on a BPF filesystem (bpffs); choose a pin path under /sys/fs/bpf")]
     NotBpffs(PathBuf),
+    /// The pins would vanish with this process (see [`crate::bpffs`]).
+    #[error(transparent)]
+    PinsWouldVanish(crate::bpffs::CheckError),
     /// Something is pinned there already.
     #[error(
         "{0} already holds pinned objects: another bfd-agent uses it, or a previous one was not \
@@ -215,7 +218,17 @@ pub fn attach_interfaces(
     let Some(first) = ifaces.first() else {
         return Err(FastPathError::Attach { iface: String::new(), reason: "no interface given".into() });
     };
-    prepare_pin_dir(pin_dir)?;
+    let mounted_bpffs = prepare_pin_dir(pin_dir)?;
+    // A link pinned where nobody outside this process's mount namespace
+    // sees it is detached when that namespace dies: refuse rather than
+    // report an attachment that vanishes.
+    if let Err(error) = crate::bpffs::check(pin_dir, mounted_bpffs.is_some()) {
+        let _ = fs::remove_dir(pin_dir);
+        if let Some(mount_point) = mounted_bpffs {
+            let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
+        }
+        return Err(FastPathError::PinsWouldVanish(error));
+    }
     // Until the links are pinned nothing outlives this process but the map
     // pins; if any step fails, remove what was pinned and the directory, so
     // that a retry with the same pin path does not find it in use.
@@ -900,12 +913,15 @@ fn attach_with_fallback(
 }
 
 /// Makes sure `pin_dir` exists, is empty, and is on a bpffs, mounting bpffs
-/// at its conventional place if nothing is mounted there yet.
-fn prepare_pin_dir(pin_dir: &Path) -> Result<(), FastPathError> {
+/// at its conventional place if nothing is mounted there yet (and then
+/// returning that place).
+fn prepare_pin_dir(pin_dir: &Path) -> Result<Option<&'static Path>, FastPathError> {
     let bpffs_root = Path::new("/sys/fs/bpf");
+    let mut mounted = None;
     if pin_dir.starts_with(bpffs_root) && !is_bpffs(bpffs_root) {
         mount(Some("bpffs"), bpffs_root, Some("bpf"), MsFlags::empty(), None::<&str>)
             .map_err(|source| FastPathError::Bpffs { path: bpffs_root.to_owned(), source })?;
+        mounted = Some(bpffs_root);
     }
     fs::create_dir_all(pin_dir).map_err(|source| FastPathError::Io {
         action: "creating",
@@ -923,7 +939,23 @@ fn prepare_pin_dir(pin_dir: &Path) -> Result<(), FastPathError> {
     if entries.next().is_some() {
         return Err(FastPathError::PinDirInUse(pin_dir.to_owned()));
     }
-    Ok(())
+    Ok(mounted)
+}
+
+/// Mounts bpffs at `path` (creating the directory) unless a bpffs is
+/// mounted there already; returns whether it mounted one.
+pub fn mount_bpffs(path: &Path) -> Result<bool, FastPathError> {
+    if is_bpffs(path) {
+        return Ok(false);
+    }
+    fs::create_dir_all(path).map_err(|source| FastPathError::Io {
+        action: "creating",
+        path: path.to_owned(),
+        source,
+    })?;
+    mount(Some("bpffs"), path, Some("bpf"), MsFlags::empty(), None::<&str>)
+        .map_err(|source| FastPathError::Bpffs { path: path.to_owned(), source })?;
+    Ok(true)
 }
 
 fn is_bpffs(path: &Path) -> bool {

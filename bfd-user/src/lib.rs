@@ -4,6 +4,9 @@
 //!   it, pins its maps under a bpffs directory, and drives it through them:
 //!   sessions, the echo allowlist, the kernel's per-session state and its
 //!   detection events.
+//! - [`bpffs`]: whether pins under a bpffs directory outlive this process
+//!   (they do not under `ip netns exec` or in a container without the
+//!   host's /sys/fs/bpf).
 //! - [`session_map`]: the session core's fast-path view as the kernel's map
 //!   entry.
 //! - [`show`]: operator output in FRR's `show bfd peers` layout and JSON
@@ -17,6 +20,8 @@
 //! - [`routes`]: kernel route withdrawal when a session fails, and restoration.
 //! - [`dplane`]: FRR bfdd's distributed data-plane protocol: the agent as
 //!   bfdd's data plane, under bgpd and the rest of FRR.
+//! - [`metrics`]: Prometheus metrics (OpenMetrics and the classic text
+//!   format) and the agent's HTTP endpoint with its health checks.
 //! - [`engine`]: the engine sans IO: every session and what their inputs
 //!   make the agent do ([`engine::Dispatcher`]), and the loop around it
 //!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
@@ -24,11 +29,13 @@
 #![warn(missing_docs)]
 
 pub mod adopt;
+pub mod bpffs;
 pub mod config;
 pub mod control;
 pub mod dplane;
 pub mod engine;
 pub mod fastpath;
+pub mod metrics;
 pub mod routes;
 pub mod sched;
 pub mod session_map;

@@ -129,6 +129,15 @@ struct RunArgs {
     /// configuration then drives the sessions (overrides spec.frrDataPlane).
     #[arg(long = "frr-dplane", value_name = "ADDRESS")]
     frr_dplane: Option<bfd_user::dplane::Address>,
+    /// Where to serve /metrics (Prometheus), /healthz and /readyz: IP:PORT,
+    /// or none (overrides spec.metrics.address; default 127.0.0.1:9784).
+    #[arg(long, value_name = "IP:PORT|none", value_parser = parse_metrics_address)]
+    metrics_address: Option<MetricsAddress>,
+    /// Also export MetalLB's BFD metric names, so that its dashboards and
+    /// alerts work unchanged: metallb or none (overrides
+    /// spec.metrics.compat).
+    #[arg(long, value_name = "metallb|none")]
+    metrics_compat: Option<bfd_user::metrics::Compat>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -188,6 +197,13 @@ enum XdpCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Mount bpffs at a path unless one is mounted there (the DaemonSet's
+    /// init container, on the host's /sys/fs/bpf).
+    MountBpffs {
+        /// Where to mount it.
+        #[arg(long, default_value = "/sys/fs/bpf")]
+        path: PathBuf,
     },
 }
 
@@ -259,6 +275,14 @@ fn run_cli() -> anyhow::Result<()> {
                 maps = bfd_common::maps::MAP_NAMES.join(", "),
             );
         }
+        Command::Xdp(XdpCommand::MountBpffs { path }) => {
+            let mounted = fastpath::mount_bpffs(&path)?;
+            println!(
+                "{} {}",
+                if mounted { "mounted bpffs at" } else { "bpffs already mounted at" },
+                path.display()
+            );
+        }
         Command::Xdp(XdpCommand::Detach { pin_path }) => {
             let removed =
                 fastpath::detach(&pin_path).with_context(|| format!("detaching {}", pin_path.display()))?;
@@ -294,6 +318,14 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
+/// `--metrics-address`: an address, or none.
+#[derive(Clone, Debug)]
+struct MetricsAddress(Option<std::net::SocketAddr>);
+
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+    config::parse_metrics_address(text).map(MetricsAddress)
+}
+
 /// `bfd-agent run`.
 fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
@@ -321,6 +353,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         frr_data_plane: args.frr_dplane,
         on_stop: args.on_stop,
         keepalive: args.keepalive_seconds.map(std::time::Duration::from_secs),
+        metrics_address: args.metrics_address.map(|address| address.0),
+        metrics_compat: args.metrics_compat,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -338,14 +372,27 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         frr_data_plane: node.frr_data_plane.clone(),
         on_stop: node.on_stop,
         keepalive: node.keepalive,
+        metrics: node.metrics.clone(),
+        secret_files: {
+            let mut files: Vec<PathBuf> = initial
+                .peers
+                .iter()
+                .filter_map(|peer| peer.auth.as_ref())
+                .flat_map(|auth| auth.secret_files.iter().map(|(_, path)| path.clone()))
+                .collect();
+            files.sort();
+            files.dedup();
+            files
+        },
     };
     // Node settings are read once: a reload changes sessions, not where the
     // agent runs (changing those needs a restart, and the log says so).
     let started_with = initial.node.clone();
     let load: agent::Loader = std::sync::Arc::new(move |files: &[PathBuf]| {
         let config = config::load_with(files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        if config.node != started_with {
-            tracing::warn!("node settings (BFDAgentConfig) changed: they take effect at the next restart");
+        let changed = config.node.changed_fields(&started_with);
+        if !changed.is_empty() {
+            tracing::warn!(fields = ?changed, "node settings (BFDAgentConfig) changed: they take effect at the next restart");
         }
         Ok(config.peers)
     });

@@ -105,6 +105,107 @@ pub struct PeerCounters {
     pub session_up: u64,
     /// Transitions out of Up.
     pub session_down: u64,
+    /// Control packets discarded by authentication (RFC 5880 §6.7), by
+    /// reason; absent from older agents' replies.
+    #[serde(default)]
+    pub auth: AuthFailureCounts,
+}
+
+/// FRR's "Rx Authentication ..." counters (FRR 10.7's
+/// `_display_peer_counter`), with the reasons FRR does not break out.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthFailureCounts {
+    /// The session's Auth Type (RFC 5880 §4.1: 1 simple password, 2 and 3
+    /// keyed MD5, 4 and 5 keyed SHA1), `None` without authentication.
+    pub auth_type: Option<u8>,
+    /// A bit set, no authentication in use (§6.8.6).
+    pub unexpected: u64,
+    /// A bit clear, authentication in use (§6.8.6).
+    pub missing: u64,
+    /// Another Auth Type than the session's.
+    pub type_mismatch: u64,
+    /// No key with the packet's Key ID accepted now.
+    pub unknown_key_id: u64,
+    /// Simple password mismatch (§6.7.2).
+    pub password_mismatch: u64,
+    /// Keyed MD5 or SHA1 digest mismatch (§6.7.3, §6.7.4).
+    pub digest_mismatch: u64,
+    /// Sequence number outside the window (keyed).
+    pub sequence: u64,
+    /// Sequence number not above the last (meticulous).
+    pub meticulous_sequence: u64,
+    /// Packets not sent: no key's send lifetime held.
+    pub tx_no_key: u64,
+}
+
+impl AuthFailureCounts {
+    /// Every receive failure: FRR's "Rx Authentication failure".
+    pub fn total(&self) -> u64 {
+        self.unexpected
+            + self.missing
+            + self.type_mismatch
+            + self.unknown_key_id
+            + self.password_mismatch
+            + self.digest_mismatch
+            + self.sequence
+            + self.meticulous_sequence
+    }
+
+    /// FRR's words for the keyed type in its counter names: "keyed sha-1"
+    /// (FRR 10.7 has no MD5; ours says "keyed md5" for types 2 and 3).
+    fn keyed_words(&self) -> (&'static str, &'static str) {
+        match self.auth_type {
+            Some(2 | 3) => ("keyed md5", "keyed-md5"),
+            _ => ("keyed sha-1", "keyed-sha1"),
+        }
+    }
+
+    /// The counters as (text label, JSON key, value), FRR's first in FRR's
+    /// order, then ours; the caller prints only the non-zero ones, as FRR
+    /// does.
+    fn rows(&self) -> Vec<(String, String, u64)> {
+        let (words, key) = self.keyed_words();
+        vec![
+            ("Rx Authentication failure".into(), "rx-pkt-authentication-failure".into(), self.total()),
+            (
+                "Rx Authentication type mismatch".into(),
+                "rx-pkt-authentication-type-mismatch".into(),
+                self.type_mismatch,
+            ),
+            (
+                "Rx Authentication type simple password mismatch".into(),
+                "rx-pkt-authentication-simple-password-mismatch".into(),
+                self.password_mismatch,
+            ),
+            (
+                format!("Rx Authentication type {words} mismatch"),
+                format!("rx-pkt-authentication-{key}-mismatch"),
+                self.digest_mismatch,
+            ),
+            (
+                format!("Rx Authentication type {words} sequence error"),
+                format!("rx-pkt-authentication-{key}-sequence-error"),
+                self.sequence,
+            ),
+            (
+                format!("Rx Authentication type {words} meticulous sequence error"),
+                format!("rx-pkt-authentication-{key}-sequence-meticulous-error"),
+                self.meticulous_sequence,
+            ),
+            (
+                "Rx Authentication key id unknown".into(),
+                "rx-pkt-authentication-unknown-key-id".into(),
+                self.unknown_key_id,
+            ),
+            ("Rx Authentication missing".into(), "rx-pkt-authentication-missing".into(), self.missing),
+            (
+                "Rx Authentication not in use".into(),
+                "rx-pkt-authentication-unexpected".into(),
+                self.unexpected,
+            ),
+            ("Tx Authentication no send key".into(), "tx-pkt-authentication-no-key".into(), self.tx_no_key),
+        ]
+    }
 }
 
 /// The last time a session left Up.
@@ -406,6 +507,12 @@ pub fn format_counters(peers: &[PeerReport]) -> String {
         line(&mut out, 2, format_args!("Session down events: {}", counters.session_down));
         // We have no zebra to notify; the line stays for FRR's layout.
         line(&mut out, 2, format_args!("Zebra notifications: 0"));
+        // FRR 10.7 prints each authentication counter only when non-zero.
+        for (label, _, value) in counters.auth.rows() {
+            if value != 0 {
+                line(&mut out, 2, format_args!("{label}: {value}"));
+            }
+        }
         line(&mut out, 2, format_args!("Fast path: {}", if peer.fast_path { "XDP" } else { "off" }));
         line(
             &mut out,
@@ -544,6 +651,12 @@ pub fn counters_json(peers: &[PeerReport]) -> Value {
                 ] {
                     object.insert(key.to_owned(), value);
                 }
+                // FRR 10.7 adds each authentication key only when non-zero.
+                for (_, key, value) in counters.auth.rows() {
+                    if value != 0 {
+                        object.insert(key, json!(value));
+                    }
+                }
                 Value::Object(object)
             })
             .collect(),
@@ -618,6 +731,7 @@ mod tests {
                 echo_packet_output: 0,
                 session_up: 1,
                 session_down: 0,
+                auth: AuthFailureCounts::default(),
             },
             fast_path: true,
             control_absorbed_in_kernel: 1234,
@@ -1137,6 +1251,60 @@ BFD Peers:
         assert_eq!(json[0]["control-packet-input"], 1239);
         assert_eq!(json[0]["echo-packet-output"], 702);
         assert_eq!(json[0]["control-seen-in-userspace"], 5);
+    }
+
+    fn with_auth_failures() -> PeerReport {
+        let mut peer = down_v6_multihop();
+        peer.counters.auth = AuthFailureCounts {
+            auth_type: Some(5),
+            missing: 2,
+            digest_mismatch: 7,
+            meticulous_sequence: 3,
+            ..Default::default()
+        };
+        peer
+    }
+
+    #[test]
+    fn show_counters_authentication_failures_as_frr_prints_them() {
+        let text = format_counters(&[with_auth_failures()]);
+        let auth_lines: Vec<&str> = text.lines().filter(|line| line.contains("Authentication")).collect();
+        assert_eq!(
+            auth_lines,
+            [
+                "\t\tRx Authentication failure: 12",
+                "\t\tRx Authentication type keyed sha-1 mismatch: 7",
+                "\t\tRx Authentication type keyed sha-1 meticulous sequence error: 3",
+                "\t\tRx Authentication missing: 2",
+            ]
+        );
+        // After FRR's zebra line, before our fast-path lines.
+        let zebra = text.find("Zebra notifications").unwrap();
+        assert!(zebra < text.find("Rx Authentication failure").unwrap());
+        assert!(text.find("Rx Authentication missing").unwrap() < text.find("Fast path").unwrap());
+        // MD5 sessions say so.
+        let mut md5 = with_auth_failures();
+        md5.counters.auth.auth_type = Some(2);
+        assert!(format_counters(&[md5]).contains("Rx Authentication type keyed md5 mismatch: 7"));
+        // Nothing at all without failures.
+        assert!(!format_counters(&[up_v4_echo_running()]).contains("Authentication"));
+    }
+
+    #[test]
+    fn show_counters_json_authentication_keys_are_frr_10_7s() {
+        let json = counters_json(&[with_auth_failures(), up_v4_echo_running()]);
+        assert_eq!(json[0]["rx-pkt-authentication-failure"], 12);
+        assert_eq!(json[0]["rx-pkt-authentication-keyed-sha1-mismatch"], 7);
+        assert_eq!(json[0]["rx-pkt-authentication-keyed-sha1-sequence-meticulous-error"], 3);
+        assert_eq!(json[0]["rx-pkt-authentication-missing"], 2);
+        assert!(json[0].get("rx-pkt-authentication-type-mismatch").is_none(), "zero: left out, as FRR does");
+        assert!(keys(&json[1]).iter().all(|key| !key.contains("authentication")));
+        // An older agent's reply (no `auth`) still reads.
+        let old: PeerCounters = serde_json::from_str(
+            r#"{"control_packet_input":1,"control_packet_output":2,"echo_packet_input":0,"echo_packet_output":0,"session_up":1,"session_down":0}"#,
+        )
+        .unwrap();
+        assert_eq!(old.auth, AuthFailureCounts::default());
     }
 
     #[test]

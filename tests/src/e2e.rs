@@ -629,7 +629,11 @@ impl TxWindow {
         let ours: Vec<&BfdPacket> = packets.iter().filter(|p| p.source == source && !p.final_).collect();
         let intervals_us = ours
             .windows(2)
-            .filter(|pair| pair[0].is_up() && pair[1].is_up() && !(pair[1].poll && !pair[0].poll))
+            .filter(|pair| {
+                // A Poll right after a packet without one starts a sequence.
+                let starts_a_poll = pair[1].poll && !pair[0].poll;
+                pair[0].is_up() && pair[1].is_up() && !starts_a_poll
+            })
             .map(|pair| pair[1].at_us.saturating_sub(pair[0].at_us))
             .collect();
         let high = if detect_mult == 1 { interval_us * 9 / 10 } else { interval_us };

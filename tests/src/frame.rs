@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 
 use anyhow::{Context as _, bail};
+use bfd_common::wire::UdpIpRepr;
+use bfd_common::wire::ip::{IPV4_HEADER_LEN, TOS_CS6, udp_field};
 
 /// TPID of an 802.1Q (customer) VLAN tag.
 pub const TPID_8021Q: u16 = 0x8100;
@@ -35,9 +37,11 @@ pub struct UdpFrame<'a> {
 }
 
 impl UdpFrame<'_> {
-    /// The frame's bytes. IPv4 gets a correct header checksum; the UDP
-    /// checksum is computed for IPv6 (where it is mandatory) and left 0 for
-    /// IPv4 (RFC 768: no checksum).
+    /// The frame's bytes: the IP and UDP headers as `bfd_common::wire`'s
+    /// `UdpIpRepr` writes them (TOS / Traffic Class CS6, as BFD is sent).
+    /// The UDP checksum is computed for IPv6 (where it is mandatory) and
+    /// left 0 for IPv4 (RFC 768: no checksum), so that a test may alter the
+    /// payload of an IPv4 frame afterwards and the kernel still takes it.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut frame = Vec::with_capacity(80 + self.payload.len());
         frame.extend_from_slice(&self.dst_mac);
@@ -46,64 +50,31 @@ impl UdpFrame<'_> {
             frame.extend_from_slice(&tpid.to_be_bytes());
             frame.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
         }
-        let udp_len = (8 + self.payload.len()) as u16;
-        let mut udp = Vec::with_capacity(usize::from(udp_len));
-        udp.extend_from_slice(&self.src_port.to_be_bytes());
-        udp.extend_from_slice(&self.dst_port.to_be_bytes());
-        udp.extend_from_slice(&udp_len.to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(self.payload);
-        match (self.src, self.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                frame.extend_from_slice(&0x0800u16.to_be_bytes());
-                let mut ip = [0u8; 20];
-                ip[0] = 0x45;
-                ip[1] = 0xc0; // DSCP CS6, as BFD is sent
-                ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-                ip[6] = 0x40; // don't fragment
-                ip[8] = self.ttl;
-                ip[9] = 17;
-                ip[12..16].copy_from_slice(&src.octets());
-                ip[16..20].copy_from_slice(&dst.octets());
-                let checksum = internet_checksum(&[&ip]);
-                ip[10..12].copy_from_slice(&checksum.to_be_bytes());
-                frame.extend_from_slice(&ip);
-            }
-            (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                frame.extend_from_slice(&0x86ddu16.to_be_bytes());
-                let mut ip = [0u8; 40];
-                ip[0] = 0x6c; // version 6, traffic class CS6
-                ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
-                ip[6] = 17;
-                ip[7] = self.ttl;
-                ip[8..24].copy_from_slice(&src.octets());
-                ip[24..40].copy_from_slice(&dst.octets());
-                let pseudo_len = u32::from(udp_len).to_be_bytes();
-                let checksum = internet_checksum(&[&ip[8..40], &pseudo_len, &[0, 0, 0, 17], &udp]);
-                udp[6..8].copy_from_slice(&(if checksum == 0 { 0xffff } else { checksum }).to_be_bytes());
-                frame.extend_from_slice(&ip);
-            }
-            _ => panic!("source and destination must be of the same IP family"),
+        let ethertype: u16 = if self.src.is_ipv6() { 0x86dd } else { 0x0800 };
+        frame.extend_from_slice(&ethertype.to_be_bytes());
+        let repr = UdpIpRepr {
+            source: self.src,
+            destination: self.dst,
+            source_port: self.src_port,
+            destination_port: self.dst_port,
+            ttl: self.ttl,
+            tos: TOS_CS6,
+        };
+        let start = frame.len();
+        frame.resize(start + repr.header_len() + self.payload.len(), 0);
+        repr.emit(&mut frame[start..], self.payload).expect("source and destination of the same IP family");
+        if self.src.is_ipv4() {
+            let checksum = start + IPV4_HEADER_LEN + udp_field::CHECKSUM;
+            frame[checksum..checksum + 2].fill(0);
         }
-        frame.extend_from_slice(&udp);
         frame
     }
 }
 
-/// The one's complement sum of RFC 1071 over `parts` (each of even length
-/// but the last).
+/// The Internet checksum (RFC 1071) of the concatenation of `parts`:
+/// `bfd_common`'s, the one the agent and the XDP program use.
 pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for part in parts {
-        for pair in part.chunks(2) {
-            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
-            sum += u32::from(word);
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    bfd_common::checksum::compute(parts)
 }
 
 /// Sends `frame` as is out of `interface` through an AF_PACKET socket.

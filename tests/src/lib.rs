@@ -11,4 +11,5 @@ pub mod e2e;
 pub mod frame;
 pub mod frr;
 pub mod lab;
+pub mod prometheus;
 pub mod scenario;

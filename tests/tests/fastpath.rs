@@ -18,8 +18,9 @@ use bfd_common::{
     MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
-        EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, GlobalStats, SESSION_CONFIG_MAP, SESSION_STATE_MAP,
-        SessionConfig, SessionState,
+        ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, GAP_HISTOGRAM_SHIFT,
+        GlobalStats, OVERSHOOT_HISTOGRAM_SHIFT, SESSION_CONFIG_MAP, SESSION_STATE_MAP, SessionConfig,
+        SessionState, histogram_bucket,
     },
     wire::{AuthRepr, ControlRepr, Diagnostic, Error, Password, State},
 };
@@ -121,6 +122,48 @@ fn absorbs_the_expected_packet_and_stamps_the_session() -> anyhow::Result<()> {
         "last_rx_ns {} not in {before}..={after}",
         state.last_rx_ns
     );
+    Ok(())
+}
+
+#[test]
+fn every_gap_between_valid_packets_goes_into_the_gap_histogram() -> anyhow::Result<()> {
+    let mut lab = Lab::new()?;
+    // A new epoch (the session came Up): the first packet starts it.
+    lab.reconfigure(|config| config.gap_epoch = 1)?;
+    let sleeps = [Duration::from_millis(2), Duration::from_millis(40), Duration::from_millis(5)];
+    lab.run(&steady_frame().bytes())?;
+    let first_rx_ns = lab.state()?.last_rx_ns;
+    for sleep in sleeps {
+        std::thread::sleep(sleep);
+        lab.run(&steady_frame().bytes())?;
+    }
+    // A packet dropped as invalid for the session is no gap.
+    let wrong_ttl = Crafted { ttl: TTL - 1, ..steady_frame() };
+    assert_eq!(lab.run(&wrong_ttl.bytes())?.1.ctl_drop_ttl, 1);
+    let state = lab.state()?;
+    let histogram = state.gap_hist;
+    assert_eq!(state.rx_packets, 4);
+    assert_eq!(
+        histogram.count(),
+        state.rx_packets - 1,
+        "one gap per valid packet but the first: {histogram:?}"
+    );
+    // Each gap is at least its sleep: the 40 ms one is at or above the
+    // bucket of 40 ms, and is the largest gap of the epoch.
+    let at_least_40ms = histogram_bucket(40_000_000, GAP_HISTOGRAM_SHIFT);
+    assert!(histogram.buckets[at_least_40ms..].iter().sum::<u64>() >= 1, "{histogram:?}");
+    assert!(state.max_gap_ns >= 40_000_000);
+    assert!(histogram.buckets[histogram_bucket(state.max_gap_ns, GAP_HISTOGRAM_SHIFT)] >= 1);
+    // The gaps add up to the time from the first packet to the last.
+    assert_eq!(histogram.sum_ns, state.last_rx_ns - first_rx_ns, "{histogram:?}");
+    assert!(histogram.sum_ns >= 47_000_000, "{histogram:?}");
+    // A new epoch restarts the largest gap, never the histogram (its
+    // buckets are counters).
+    lab.reconfigure(|config| config.gap_epoch = 2)?;
+    lab.run(&steady_frame().bytes())?;
+    let state = lab.state()?;
+    assert_eq!(state.max_gap_ns, 0);
+    assert_eq!(state.gap_hist.count(), 4);
     Ok(())
 }
 
@@ -591,6 +634,10 @@ fn times_and_absorbs_our_own_echo() -> anyhow::Result<()> {
     assert!((before..=after).contains(&state.last_echo_rx_ns), "{state:#?}");
     assert_eq!(state.echo_rtt_ns, state.last_echo_rx_ns - sent_at, "RTT from the payload's tx_time_ns");
     assert!(state.echo_rtt_ns >= 1_000_000);
+    // The round-trip histogram holds that one sample, in its bucket.
+    let histogram = state.echo_rtt_hist;
+    assert_eq!((histogram.count(), histogram.sum_ns), (1, state.echo_rtt_ns), "{histogram:?}");
+    assert_eq!(histogram.buckets[histogram_bucket(state.echo_rtt_ns, ECHO_RTT_HISTOGRAM_SHIFT)], 1);
 
     // Not ours after all: too many hops (GTSM), or another source, or a
     // session without echo: then it is just an echo nobody allowed.
@@ -632,6 +679,10 @@ fn the_control_timer_fires_one_detection_time_after_the_last_packet() -> anyhow:
     assert!(late < 1_000_000, "fired {late} ns after the detection time");
     let state = lab.state()?;
     assert_eq!((state.detected & DETECTED_CONTROL, state.ctl_expired), (DETECTED_CONTROL, 1));
+    // The overshoot histogram holds exactly that lateness.
+    let overshoot = state.detect_overshoot_hist;
+    assert_eq!((overshoot.count(), overshoot.sum_ns), (1, late), "{overshoot:?}");
+    assert_eq!(overshoot.buckets[histogram_bucket(late, OVERSHOOT_HISTOGRAM_SHIFT)], 1);
     assert_eq!(lab.fast.stats()?.ctl_expired, 1);
     assert_eq!(events.next()?, None, "one event per expiry");
 

@@ -8,12 +8,15 @@
 //! - `fuzz`: runs the cargo-fuzz targets of the wire parsers.
 //! - `build-and-load`: attaches the XDP program and pins its maps without
 //!   the agent running, for inspection with bpftool.
+//! - `image`: the agent as an OCI image archive (no engine, no registry).
 //! - `bench`: benchmarks side by side with FRR's bfdd, printed and written
 //!   to `target/bench/`.
 
+mod image;
 mod prereqs;
 
 use std::{
+    fs,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -73,6 +76,14 @@ enum Task {
         #[arg(long, value_parser = ["auto", "native", "generic"], default_value = "auto")]
         mode: String,
     },
+    /// Build the agent (release) into an OCI image archive for `podman
+    /// load`, `docker load` or `ctr images import`, reproducibly, and check
+    /// that umoci unpacks it.
+    Image {
+        /// The archive to write (default: target/image/bfd-agent-TAG.oci.tar).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Run benchmark scenarios, bfd-agent side by side with FRR's bfdd;
     /// they print figures next to their targets and assert nothing
     /// (needs root). Tables and plots go to target/bench/.
@@ -82,12 +93,12 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Scenarios to run (default: all): fastpath, detection, floor,
-        /// scale, fastpath-share, echo.
+        /// scale, fastpath-share, echo, scrape.
         scenarios: Vec<String>,
     },
 }
 
-const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo"];
+const FUZZ_TARGETS: &[&str] = &["parse_control", "parse_echo", "verify_auth"];
 
 /// Prints the error and its causes on one line each, never a backtrace:
 /// these errors are for operators, and say what to do.
@@ -114,6 +125,7 @@ fn run_task() -> anyhow::Result<()> {
         Task::Lint => lint(&root),
         Task::Fuzz { seconds, targets } => fuzz(&root, seconds, &targets),
         Task::BuildAndLoad { iface, pin_path, mode } => build_and_load(&root, &iface, &pin_path, &mode),
+        Task::Image { output } => build_image(&root, output.as_deref()).map(drop),
         Task::Bench { quick, scenarios } => bench(&root, &scenarios, quick),
     }
 }
@@ -260,6 +272,64 @@ fn build_and_load(root: &Path, iface: &str, pin_path: &Path, mode: &str) -> anyh
     Ok(())
 }
 
+fn git(root: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git").arg("-C").arg(root).args(args).output().context("running git")?;
+    if !output.status.success() {
+        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// `cargo xtask image`: see [`image`]. Returns the archive.
+fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let mut needed = Prereq::BUILD.to_vec();
+    needed.extend(["bpftool", "umoci"].map(Prereq::Debian));
+    require(&needed)?;
+    let agent = build_agent(root, true)?;
+    let mut revision = git(root, &["rev-parse", "HEAD"])?;
+    // Uncommitted changes to tracked files make a binary the commit does
+    // not describe: say so in the revision (and so in the tag).
+    if !git(root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty() {
+        println!("warning: the work tree has uncommitted changes; the image is labelled -dirty");
+        revision.push_str("-dirty");
+    }
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.parse().with_context(|| format!("SOURCE_DATE_EPOCH={value} is not a number"))?,
+        Err(_) => git(root, &["log", "-1", "--format=%ct"])?.parse().context("git log --format=%ct")?,
+    };
+    let manifest =
+        fs::read_to_string(root.join("bfd-user/Cargo.toml")).context("reading bfd-user/Cargo.toml")?;
+    let version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \"")?.strip_suffix('"'))
+        .context("no version in bfd-user/Cargo.toml")?
+        .to_owned();
+    let short = &revision[..12.min(revision.len())];
+    let output = match output {
+        Some(path) => path.to_owned(),
+        None => target_dir(root).join("image").join(format!("bfd-agent-{version}-{short}.oci.tar")),
+    };
+    let built = image::build(&image::ImageInputs {
+        agent: &agent,
+        version: &version,
+        revision: &revision,
+        epoch,
+        output: &output,
+    })?;
+    let bundle = image::check_with_umoci(&output, &built.reference, &target_dir(root).join("image"))?;
+    println!("image:    {}", built.reference);
+    println!("digest:   {} (the manifest's)", built.manifest_digest);
+    println!("archive:  {} ({} bytes)", output.display(), fs::metadata(&output)?.len());
+    println!("layer:    {} bytes gzip, {} bytes unpacked", built.layer_bytes, built.rootfs_bytes);
+    println!("created:  {} (SOURCE_DATE_EPOCH={epoch})", image::rfc3339(epoch));
+    println!("checked:  umoci unpacked it into {}", bundle.display());
+    println!(
+        "load it:  podman load -i {path}\n          docker load -i {path}\n          ctr -n k8s.io images import {path}",
+        path = output.display()
+    );
+    Ok(output)
+}
+
 /// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
 /// (which holds the crafted frames and the lab helpers), with the release
 /// agent it starts in its namespaces; tables and plots go to
@@ -304,8 +374,19 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let privileged = is_root();
     if privileged {
         needed.extend(
-            ["bpftool", "iproute2", "util-linux", "frr", "bird2", "nftables", "tcpdump", "iputils-ping"]
-                .map(Prereq::Debian),
+            [
+                "bpftool",
+                "iproute2",
+                "util-linux",
+                "frr",
+                "bird2",
+                "nftables",
+                "tcpdump",
+                "iputils-ping",
+                "umoci",
+                "runc",
+            ]
+            .map(Prereq::Debian),
         );
     }
     require(&needed)?;
@@ -313,13 +394,16 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     let mut cargo = cargo(root);
     cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);
     if privileged {
+        // tests/tests/image.rs runs the image under runc.
+        println!("== the OCI image");
+        cargo.env("BFD_IMAGE", build_image(root, None)?);
         println!("== end-to-end tests (root)");
         // One thread: the tests create namespaces, links and pins, and some
         // measure timing; they must not compete with each other.
         cargo.args(["--", "--test-threads=1"]);
     } else {
         println!("== end-to-end tests that need no root (not root: privileged tests skipped)");
-        cargo.args(["--test", "tshark"]);
+        cargo.args(["--test", "tshark", "--test", "prometheus_rules"]);
     }
     let end_to_end = run_tests(&mut cargo, &mut totals);
     totals.finish(end_to_end)

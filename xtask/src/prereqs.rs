@@ -20,6 +20,9 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "iputils-ping",
     "util-linux", // nsenter
     "jq",         // scripts/capture-frr-golden.sh
+    "umoci",      // cargo xtask image: unpacks the image to check it
+    "runc",       // tests/tests/image.rs: runs the image as the kubelet would
+    "prometheus", // promtool for the alert rules' tests, prometheus for the metrics end-to-end test
 ];
 
 /// Something a command needs.

@@ -33,6 +33,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -101,6 +103,7 @@ pub async fn serve(
     handle: EngineHandle,
     kernel: KernelState,
     reports: mpsc::UnboundedReceiver<StateReport>,
+    connected: Arc<AtomicBool>,
 ) {
     let listener = if address.connect {
         None
@@ -128,6 +131,7 @@ pub async fn serve(
         dirty: false,
         to_report: Vec::new(),
         sweep_at: None,
+        connected,
     };
     driver.run(listener, events, reports).await;
 }
@@ -149,6 +153,8 @@ struct Driver {
     to_report: Vec<SessionIdentity>,
     /// When stale sessions are taken down.
     sweep_at: Option<Instant>,
+    /// Whether a channel to bfdd is open, for the metrics and `/readyz`.
+    connected: Arc<AtomicBool>,
 }
 
 impl Driver {
@@ -180,6 +186,7 @@ impl Driver {
                 _ = tokio::time::sleep_until(wake) => self.timers().await,
             }
             self.settle().await;
+            self.connected.store(!self.channels.is_empty(), Ordering::Relaxed);
         }
     }
 

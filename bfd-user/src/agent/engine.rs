@@ -437,6 +437,12 @@ impl EngineIo for AgentIo {
         monotonic_now()
     }
 
+    fn wall_clock(&mut self) -> bfd_session::WallTime {
+        let since_epoch =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bfd_session::WallTime::from_unix_secs(since_epoch.as_secs())
+    }
+
     fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
         self.renew_lease(deadline);
         self.poll(deadline);

@@ -7,6 +7,7 @@ mod dplane;
 mod echo;
 pub mod engine;
 mod hook;
+mod metrics;
 mod neighbour;
 pub mod net;
 mod report;
@@ -54,6 +55,12 @@ pub struct AgentOptions {
     /// How long the kernel answers for the Up sessions once the agent is
     /// gone (zero: never).
     pub keepalive: Duration,
+    /// The metrics and health endpoint.
+    pub metrics: bfd_user::config::MetricsSettings,
+    /// Authentication secrets the configuration read (BFDAuthentication's
+    /// `secretFile`s): watched like the configuration files, so that a
+    /// rotated Kubernetes Secret is applied.
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -72,15 +79,18 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 
     // The control socket is ours, so no other agent uses this pin path's
     // program: pins left there belong to a previous run that ended without
-    // detaching (killed, or handed over): its sessions are adopted.
-    // `adopted`: the records of what an earlier agent left, if adopted.
-    let (fast, adopted) = match attach_fast_path(&options) {
+    // detaching (killed, or handed over): its sessions are adopted. (Where
+    // the pins would vanish with us it fails; `_control_socket` removes the
+    // socket.) `adopted`: the records of what an earlier agent left, if
+    // adopted.
+    let (fast, adopted) = match attach_fast_path(&options)? {
         Some((link, description, adopted)) => (Some((link, description)), adopted),
         None => (None, None),
     };
     // Detached however this function returns, once the engine is done,
     // unless the sessions are handed over.
     let attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
+    let fast_attached = fast.is_some();
     let fast_status = match &fast {
         Some((_, description)) => description.clone(),
         None => "off: sessions run in userspace".to_owned(),
@@ -135,8 +145,26 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         })
         .context("starting the engine thread")?;
 
+    // The metrics and health endpoint, up before the sessions start so that
+    // /readyz can say they have not yet.
+    let status = Arc::new(metrics::AgentStatus::default());
+    if let Some(address) = options.metrics.address {
+        let listener = runtime.block_on(bfd_user::metrics::server::bind(address))?;
+        let source = metrics::AgentSource {
+            handle: handle.clone(),
+            kernel: kernel.clone(),
+            status: status.clone(),
+            fast_path_configured: !options.no_xdp && !options.interfaces.is_empty(),
+            fast_path_attached: fast_attached,
+            data_plane: options.frr_data_plane.as_ref().map(ToString::to_string),
+        };
+        info!(%address, compat = ?options.metrics.compat, "metrics: /metrics, /healthz, /readyz");
+        runtime.spawn(bfd_user::metrics::server::serve(listener, Arc::new(source), options.metrics.compat));
+    }
+
     let started = std::time::Instant::now();
     let summary = runtime.block_on(apply(&handle, Origin::Config, &specs))?;
+    status.config_applied.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(%summary, "sessions started");
     if adopting {
         // The sessions are served again: now this binary's program takes
@@ -155,10 +183,11 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 
     if let Some((address, reports)) = data_plane {
         let handle = handle.clone();
-        runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports));
+        let connected = status.data_plane_connected.clone();
+        runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports, connected));
     }
-    let result =
-        runtime.block_on(serve(options.clone(), handle.clone(), load, control, started, fast_status, kernel));
+    let control = ControlSide { listener: control, started, fast_status, kernel };
+    let result = runtime.block_on(serve(options.clone(), handle.clone(), load, control, status));
     let handover = options.on_stop == bfd_user::config::OnStop::Handover && attachment.is_some();
     let _ = handle.send(if handover { Command::Handover } else { Command::Shutdown });
     let _ = thread.join();
@@ -248,6 +277,7 @@ fn orphan_spec(options: &AgentOptions, adoptable: &bfd_user::adopt::Adoptable) -
         },
         admin_down: false,
         discriminator: None,
+        auth: None,
     }
 }
 
@@ -374,29 +404,39 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
 }
 
 /// Attaches the program unless told not to, or adopts the one an earlier
-/// agent left; on failure the agent goes on in userspace and says so.
-fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Option<Vec<Record>>)> {
+/// agent left. On failure the agent goes on in userspace and says so,
+/// except where the
+/// pins would vanish with this process (`ip netns exec`, a container
+/// without the host's bpffs): that is a deployment mistake the operator
+/// must see, so the agent stops, naming the cause and the fix.
+fn attach_fast_path(
+    options: &AgentOptions,
+) -> anyhow::Result<Option<(FastPathLink, String, Option<Vec<Record>>)>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
-        return None;
+        return Ok(None);
     }
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
-        return None;
+        return Ok(None);
     }
     if let Some(adopted) = adopt_fast_path(options) {
-        return Some(adopted);
+        return Ok(Some(adopted));
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
     let attached = match fastpath::attach_interfaces(&ifaces, &options.pin_path, options.xdp_mode) {
         Ok(attached) => attached,
+        Err(error @ fastpath::FastPathError::PinsWouldVanish(_)) => {
+            return Err(anyhow::Error::new(error)
+                .context("attaching the XDP program (or run with --no-xdp for userspace only)"));
+        }
         Err(error) => {
             warn!(
                 error = format!("{error:#}"),
                 "the XDP program could not be attached: sessions run in userspace"
             );
-            return None;
+            return Ok(None);
         }
     };
     let open = || -> anyhow::Result<FastPathLink> {
@@ -420,7 +460,7 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opt
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Some((link, description, None))
+            Ok(Some((link, description, None)))
         }
         Err(error) => {
             warn!(
@@ -428,9 +468,17 @@ fn attach_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opt
                 "the XDP maps could not be opened: sessions run in userspace"
             );
             let _ = fastpath::detach(&attached.pin_dir);
-            None
+            Ok(None)
         }
     }
+}
+
+/// What the control socket's answers need.
+struct ControlSide {
+    listener: tokio::net::UnixListener,
+    started: std::time::Instant,
+    fast_status: String,
+    kernel: KernelState,
 }
 
 /// The async side: control socket, signals and configuration watching.
@@ -438,17 +486,16 @@ async fn serve(
     options: AgentOptions,
     handle: EngineHandle,
     load: Loader,
-    control: tokio::net::UnixListener,
-    started: std::time::Instant,
-    fast_status: String,
-    kernel: KernelState,
+    control: ControlSide,
+    status: Arc<metrics::AgentStatus>,
 ) -> anyhow::Result<()> {
+    let ControlSide { listener: control, started, fast_status, kernel } = control;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReason>();
-    watch_files(&options.config_files, reload_tx.clone())?;
+    watch_files(&[options.config_files.clone(), options.secret_files.clone()].concat(), reload_tx.clone())?;
 
     let context = Arc::new(control_context::Context {
         handle: handle.clone(),
@@ -467,7 +514,21 @@ async fn serve(
             _ = hangup.recv() => ReloadReason::Signal(None),
             Some(reason) = reload_rx.recv() => reason,
         };
+        if let ReloadReason::File = reason {
+            // Editors write a file in several steps, and the kubelet
+            // updates a ConfigMap in several: let them finish, then read
+            // once. A change after this point is read by the next reload
+            // (dropping its notification after the reload would lose it).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while let Ok(next) = reload_rx.try_recv() {
+                if !matches!(next, ReloadReason::File) {
+                    let _ = reload_tx.send(next);
+                    break;
+                }
+            }
+        }
         let result = reload(&options, &handle, &load).await;
+        status.reloaded(result.is_ok());
         match (&result, reason) {
             (Ok(summary), ReloadReason::Signal(Some(reply)))
             | (Ok(summary), ReloadReason::Control(reply)) => {
@@ -484,10 +545,6 @@ async fn serve(
                 "configuration not reloaded; the running sessions are unchanged"
             );
         }
-        // Editors write a file in several steps: let them finish, then drop
-        // the notifications they caused.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while let Ok(ReloadReason::File) = reload_rx.try_recv() {}
     }
 }
 
@@ -505,6 +562,10 @@ async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) ->
     let specs = load(&options.config_files).context("reading the configuration")?;
     Ok(apply(handle, Origin::Config, &specs).await?.to_string())
 }
+
+/// The symlink through which a ConfigMap volume's files point at their
+/// current version.
+const KUBELET_DATA_LINK: &str = "..data";
 
 /// Watches the configuration files' directories (editors replace files,
 /// which a watch on the file itself would miss) and asks for a reload when
@@ -533,8 +594,13 @@ fn watch_files(
     std::thread::Builder::new().name("bfd-config-watch".into()).spawn(move || {
         loop {
             let Ok(events) = inotify.read_events() else { return };
+            // A mounted ConfigMap changes by the kubelet renaming a new
+            // `..data` symlink over the old one (its AtomicWriter): the
+            // files, symlinks through `..data`, are not touched themselves.
             let ours = events.iter().any(|event| {
-                event.name.as_ref().is_some_and(|name| names.iter().flatten().any(|n| n == name))
+                event.name.as_ref().is_some_and(|name| {
+                    name == KUBELET_DATA_LINK || names.iter().flatten().any(|n| n == name)
+                })
             });
             if ours && reload.send(ReloadReason::File).is_err() {
                 return;

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// DSCP CS6 (network control, RFC 4594) in the TOS / Traffic Class byte,
 /// as FRR sends BFD: routers queue it ahead of data.
-const TOS_CS6: u32 = 0xc0;
+const TOS_CS6: u32 = bfd_common::wire::ip::TOS_CS6 as u32;
 
 /// A socket receiving control packets on one port and address family,
 /// with the TTL / Hop Limit, destination and interface of each packet

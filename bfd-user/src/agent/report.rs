@@ -2,7 +2,7 @@
 
 use bfd_common::wire::State;
 use bfd_session::Time;
-use bfd_user::show::{LastDown, PeerCounters, PeerReport, PeerState, RttSummary, micros};
+use bfd_user::show::{AuthFailureCounts, LastDown, PeerCounters, PeerReport, PeerState, RttSummary, micros};
 
 use bfd_user::engine::Snapshot;
 
@@ -65,6 +65,7 @@ pub fn report(snapshot: &Snapshot) -> PeerReport {
             echo_packet_output: status.counters.echo_tx,
             session_up: status.counters.up,
             session_down: status.counters.down,
+            auth: auth_failures(status),
         },
         fast_path: snapshot.fast_path,
         control_absorbed_in_kernel: absorbed,
@@ -79,5 +80,22 @@ pub fn report(snapshot: &Snapshot) -> PeerReport {
             secs_ago: snapshot.now.saturating_since(at).as_secs(),
             diagnostic: diagnostic.as_str().to_owned(),
         }),
+    }
+}
+
+/// The core's authentication counters as `show` prints them.
+fn auth_failures(status: &bfd_session::SessionStatus) -> AuthFailureCounts {
+    let counted = status.counters.auth;
+    AuthFailureCounts {
+        auth_type: status.auth.map(|auth| u8::from(auth.auth_type)),
+        unexpected: counted.unexpected,
+        missing: counted.missing,
+        type_mismatch: counted.type_mismatch,
+        unknown_key_id: counted.unknown_key_id,
+        password_mismatch: counted.password_mismatch,
+        digest_mismatch: counted.digest_mismatch,
+        sequence: counted.sequence,
+        meticulous_sequence: counted.meticulous_sequence,
+        tx_no_key: counted.tx_no_key,
     }
 }

@@ -155,6 +155,13 @@ pub(crate) fn summary(config: &AgentConfig) -> String {
             .collect();
         table(&mut text, Some(&header), &rows);
     }
+    // Authentication: the type and the keys' files, lengths and lifetimes,
+    // never a secret.
+    for peer in &config.peers {
+        if let Some(auth) = &peer.auth {
+            let _ = writeln!(text, "  authentication of {}: {}", peer.peer, auth.describe());
+        }
+    }
     for unused in &config.unused_peers {
         let why = match &unused.reason {
             UnusedReason::NoBfdProfile => "no bfdProfile: no BFD session".to_owned(),

@@ -14,6 +14,7 @@
 //! are in the readers: [`metallb`] (BFDProfile, BGPPeer), [`node`]
 //! (BFDAgentConfig), [`selector`] (nodeSelectors), [`interval`] (units).
 
+pub mod auth;
 mod check;
 mod diff;
 mod error;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use bfd_session::SessionConfig;
 
+pub use auth::PeerAuth;
 pub use check::{CheckReport, check, check_with};
 pub use diff::{ConfigDiff, diff, diff_sessions};
 pub use error::{ConfigError, ConfigErrors, DocumentRef, Location, Reason};
@@ -38,8 +40,9 @@ pub use interval::{format_interval, parse_interval};
 pub use metallb::{BfdProfile, DEFAULT_NAMESPACE};
 pub use node::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_ROUTE_STATE_FILE, DeadlineBudget, EngineScheduling,
-    HookSettings, NodeOverrides, NodeSettings, OnStop, parse_interface_name, parse_node_label,
-    parse_route_protocol, parse_route_table, parse_rt_deadline, parse_rt_priority,
+    HookSettings, MetricsSettings, NodeOverrides, NodeSettings, OnStop, parse_interface_name,
+    parse_metrics_address, parse_node_label, parse_route_protocol, parse_route_table, parse_rt_deadline,
+    parse_rt_priority,
 };
 pub use selector::NodeSelector;
 
@@ -113,6 +116,9 @@ pub struct PeerSpec {
     /// (bfdd's lid over the data-plane channel); otherwise a random one is
     /// drawn. A running session keeps its discriminator.
     pub discriminator: Option<u32>,
+    /// Authentication (RFC 5880 §6.7), from the BFDAuthentication that
+    /// names the BGPPeer or its profile; `None`: none.
+    pub auth: Option<PeerAuth>,
 }
 
 /// What identifies a session across reloads: a session whose identity is
@@ -176,6 +182,7 @@ impl PeerSpec {
             && self.min_ttl == other.min_ttl
             && self.profile == other.profile
             && self.admin_down == other.admin_down
+            && self.auth.as_ref().map(|auth| &auth.config) == other.auth.as_ref().map(|auth| &auth.config)
     }
 }
 
@@ -240,6 +247,7 @@ struct Documents {
     profiles: Vec<(BfdProfile, bool)>,
     peers: Vec<BgpPeerDocument>,
     agent_configs: Vec<NodeSettings>,
+    auths: Vec<auth::AuthDocument>,
     skipped: Vec<DocumentRef>,
     /// A file could not be read or parsed whole: a profile it holds may be
     /// what a peer refers to.
@@ -255,7 +263,7 @@ pub(crate) fn load_sources(
     for (path, text) in &sources {
         read_file(&mut documents, path, text);
     }
-    let Documents { mut errors, profiles, peers, agent_configs, skipped, incomplete } = documents;
+    let Documents { mut errors, profiles, peers, agent_configs, auths, skipped, incomplete } = documents;
 
     // Profiles by namespace and name; a second definition is an error.
     let mut profiles_by_name: HashMap<(&str, &str), &(BfdProfile, bool)> = HashMap::new();
@@ -363,6 +371,7 @@ pub(crate) fn load_sources(
             session: profile.session_config(peer.multihop),
             admin_down: false,
             discriminator: None,
+            auth: None,
         };
         // The readers' ranges keep every value valid for the core; this
         // is the core's own word on it.
@@ -387,6 +396,8 @@ pub(crate) fn load_sources(
         peer_specs.push(spec);
     }
 
+    attach_authentication(&auths, &profiles, &peers, &mut peer_specs, &mut errors, incomplete);
+
     if !errors.is_empty() {
         // File order, then line order: how a person reads the files.
         let file_order = |file: &Path| files.iter().position(|f| f == file).unwrap_or(usize::MAX);
@@ -401,6 +412,71 @@ pub(crate) fn load_sources(
         skipped,
         files,
     })
+}
+
+/// Gives each session the authentication of the BFDAuthentication that
+/// names its BGPPeer, or else its BFDProfile (in the peer's namespace).
+/// A profile or peer named by two documents, or a name that matches
+/// nothing, is an error.
+fn attach_authentication(
+    auths: &[auth::AuthDocument],
+    profiles: &[(BfdProfile, bool)],
+    peers: &[BgpPeerDocument],
+    specs: &mut [PeerSpec],
+    errors: &mut Vec<ConfigError>,
+    incomplete: bool,
+) {
+    type Claims<'a> = HashMap<(&'a str, &'a str), &'a auth::AuthDocument>;
+    let mut by_profile: Claims<'_> = HashMap::new();
+    let mut by_peer: Claims<'_> = HashMap::new();
+    for document in auths {
+        for (kind, names, claims, field) in [
+            ("BFDProfile", &document.profiles, &mut by_profile, "spec.bfdProfiles"),
+            ("BGPPeer", &document.peers, &mut by_peer, "spec.bgpPeers"),
+        ] {
+            for (index, (name, line)) in names.iter().enumerate() {
+                let field = format!("{field}[{index}]");
+                let exists = match kind {
+                    "BFDProfile" => profiles.iter().any(|(profile, _)| {
+                        profile.namespace == document.namespace && profile.source.name.as_ref() == Some(name)
+                    }),
+                    _ => peers.iter().any(|peer| {
+                        peer.namespace == document.namespace && peer.source.name.as_ref() == Some(name)
+                    }),
+                };
+                if !exists && !incomplete {
+                    let reason = Reason::Invalid(format!(
+                        "no {kind} named {name:?} in namespace {}",
+                        document.namespace
+                    ));
+                    errors.push(document_error(&document.source, *line, &field, reason));
+                    continue;
+                }
+                let key = (document.namespace.as_str(), name.as_str());
+                if let Some(first) = claims.get(&key) {
+                    let reason = Reason::Invalid(format!(
+                        "{kind} {}/{name} already has its authentication from BFDAuthentication {} ({})",
+                        document.namespace,
+                        first.source.name.as_deref().unwrap_or("?"),
+                        first.source.place()
+                    ));
+                    errors.push(document_error(&document.source, *line, &field, reason));
+                    continue;
+                }
+                claims.insert(key, document);
+            }
+        }
+    }
+    for spec in specs {
+        let namespace = spec.source.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let peer_name = spec.source.name.as_deref().unwrap_or("");
+        let document = by_peer
+            .get(&(namespace, peer_name))
+            .or_else(|| by_profile.get(&(namespace, spec.profile.as_str())));
+        // A document with an error has no configuration; its error is
+        // reported already, and the configuration will not load.
+        spec.auth = document.and_then(|document| document.auth.clone());
+    }
 }
 
 fn document_error(document: &DocumentRef, line: usize, field: &str, reason: Reason) -> ConfigError {
@@ -476,6 +552,10 @@ fn read_object(documents: &mut Documents, source: DocumentRef, root: &Node) {
             let settings = node::read_agent_config(&mut reader, &object);
             documents.agent_configs.push(settings);
         }
+        "BFDAuthentication" => {
+            let document = auth::read_authentication(&mut reader, &object);
+            documents.auths.push(document);
+        }
         // `kubectl get ... -o yaml` writes a v1 List of the objects.
         "List" if object.get("items").is_some() => {
             let Some(items) = object.get("items").and_then(|node| reader.sequence(node, "items")) else {
@@ -522,5 +602,7 @@ fn kind_group(object: &read::Fields<'_>) -> Option<String> {
     Some(version.split_once('/').map_or(version, |(group, _)| group).to_owned())
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;

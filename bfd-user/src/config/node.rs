@@ -35,6 +35,7 @@ const AGENT_FIELDS: &[&str] = &[
     "frrDataPlane",
     "onStop",
     "keepaliveSeconds",
+    "metrics",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -79,6 +80,8 @@ pub struct NodeSettings {
     /// `keepaliveSeconds`: how long the kernel answers for the Up sessions
     /// once the agent is gone (0 to 3600; 0: never).
     pub keepalive: std::time::Duration,
+    /// `metrics`: the HTTP endpoint of the metrics and health checks.
+    pub metrics: MetricsSettings,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
@@ -130,6 +133,42 @@ pub struct HookSettings {
     pub timeout: std::time::Duration,
 }
 
+/// `spec.metrics` of a BFDAgentConfig: where the agent serves `/metrics`,
+/// `/healthz` and `/readyz`, and which extra names it exports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `address`: `IP:PORT`, or `none` for no endpoint (default
+    /// [`crate::metrics::server::DEFAULT_ADDRESS`], on loopback).
+    pub address: Option<std::net::SocketAddr>,
+    /// `compat`: `metallb` adds MetalLB's metric names; `none` (the
+    /// default) does not.
+    pub compat: crate::metrics::Compat,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> MetricsSettings {
+        MetricsSettings {
+            address: Some(crate::metrics::server::DEFAULT_ADDRESS.parse().expect("a valid socket address")),
+            compat: crate::metrics::Compat::None,
+        }
+    }
+}
+
+/// `--metrics-address` and `spec.metrics.address`: `IP:PORT` (`[IPv6]:PORT`
+/// for IPv6), or `none` (also `off`) for no endpoint.
+pub fn parse_metrics_address(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    if text == "none" || text == "off" {
+        return Ok(None);
+    }
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(address) if address.port() == 0 => Err(format!("{text:?}: the port must not be 0")),
+        Ok(address) => Ok(Some(address)),
+        Err(_) => {
+            Err(format!("{text:?} is not IP:PORT (for example 127.0.0.1:9784 or [::1]:9784) or \"none\""))
+        }
+    }
+}
+
 /// The hook's default time limit.
 pub const DEFAULT_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -150,6 +189,7 @@ impl Default for NodeSettings {
             frr_data_plane: None,
             on_stop: OnStop::AdminDown,
             keepalive: DEFAULT_KEEPALIVE,
+            metrics: MetricsSettings::default(),
             source: None,
         }
     }
@@ -196,6 +236,10 @@ pub struct NodeOverrides {
     pub on_stop: Option<OnStop>,
     /// `--keepalive-seconds`.
     pub keepalive: Option<std::time::Duration>,
+    /// `--metrics-address ADDRESS|none`.
+    pub metrics_address: Option<Option<std::net::SocketAddr>>,
+    /// `--metrics-compat metallb|none`.
+    pub metrics_compat: Option<crate::metrics::Compat>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -228,10 +272,14 @@ impl NodeSettings {
             frr_data_plane,
             on_stop,
             keepalive,
+            metrics_address,
+            metrics_compat,
         } = overrides.clone();
         self.on_stop = on_stop.unwrap_or(self.on_stop);
         self.keepalive = keepalive.unwrap_or(self.keepalive);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
+        self.metrics.address = metrics_address.unwrap_or(self.metrics.address);
+        self.metrics.compat = metrics_compat.unwrap_or(self.metrics.compat);
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
         self.interfaces = interfaces.unwrap_or(self.interfaces);
@@ -310,6 +358,7 @@ impl NodeSettings {
         compare("hook", self.hook != other.hook);
         compare("routes", self.routes != other.routes);
         compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
+        compare("metrics", self.metrics != other.metrics);
         changed
     }
 }
@@ -535,7 +584,39 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
             Err(why) => reader.error(node.line, &path("frrDataPlane"), Reason::Invalid(why)),
         }
     }
+    if let Some(node) = spec.get("metrics") {
+        read_metrics(reader, node, &path("metrics"), &mut settings.metrics);
+    }
     settings
+}
+
+/// `spec.metrics: {address: 127.0.0.1:9784, compat: metallb}`.
+fn read_metrics(
+    reader: &mut Reader<'_>,
+    node: &super::yaml::Node,
+    metrics_path: &str,
+    settings: &mut MetricsSettings,
+) {
+    let Some(fields) = reader.mapping(node, metrics_path) else { return };
+    reader.only_known(&fields, metrics_path, &["address", "compat"]);
+    if let Some(node) = fields.get("address") {
+        let field_path = join(metrics_path, "address");
+        if let Some(text) = reader.string(node, &field_path) {
+            match parse_metrics_address(&text) {
+                Ok(address) => settings.address = address,
+                Err(why) => reader.error(node.line, &field_path, Reason::Invalid(why)),
+            }
+        }
+    }
+    if let Some(node) = fields.get("compat") {
+        let field_path = join(metrics_path, "compat");
+        if let Some(text) = reader.string(node, &field_path) {
+            match text.parse::<crate::metrics::Compat>() {
+                Ok(compat) => settings.compat = compat,
+                Err(why) => reader.error(node.line, &field_path, Reason::Invalid(why)),
+            }
+        }
+    }
 }
 
 /// `spec.routes: {tables: [main, 100], stateFile: PATH}`.
@@ -766,5 +847,31 @@ mod tests {
         assert!(parse_interface_name("a-very-long-name0").is_err());
         assert!(parse_interface_name("eth0:1").is_err());
         assert!(parse_interface_name("").is_err());
+        assert_eq!(parse_metrics_address("none"), Ok(None));
+        assert_eq!(parse_metrics_address("off"), Ok(None));
+        assert_eq!(parse_metrics_address("0.0.0.0:9100"), Ok(Some("0.0.0.0:9100".parse().unwrap())));
+        assert_eq!(parse_metrics_address("[::1]:9784"), Ok(Some("[::1]:9784".parse().unwrap())));
+        assert!(parse_metrics_address("127.0.0.1").unwrap_err().contains("is not IP:PORT"));
+        assert!(parse_metrics_address("localhost:9784").unwrap_err().contains("is not IP:PORT"));
+        assert!(parse_metrics_address("127.0.0.1:0").unwrap_err().contains("port must not be 0"));
+    }
+
+    #[test]
+    fn metrics_default_to_loopback_and_flags_override_them() {
+        let default = NodeSettings::default();
+        let address = default.metrics.address.unwrap();
+        assert!(address.ip().is_loopback(), "{address}");
+        // Clear of MetalLB's and frr-k8s's metrics ports.
+        assert!(![7472, 7473, 7572, 7573].contains(&address.port()), "{address}");
+        assert_eq!(default.metrics.compat, crate::metrics::Compat::None);
+        let off = default.clone().with_overrides(&NodeOverrides {
+            metrics_address: Some(None),
+            metrics_compat: Some(crate::metrics::Compat::MetalLb),
+            ..NodeOverrides::default()
+        });
+        assert_eq!(off.metrics.address, None);
+        assert_eq!(off.metrics.compat, crate::metrics::Compat::MetalLb);
+        assert_eq!(off.changed_fields(&default), ["metrics"]);
+        assert_eq!(off.clone().with_overrides(&NodeOverrides::default()), off);
     }
 }

@@ -569,6 +569,38 @@ spec:
 }
 
 #[test]
+fn metrics_address_and_compat() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    let node =
+        load_one(&agent("  metrics:\n    address: \"[::1]:9100\"\n    compat: metallb\n")).unwrap().node;
+    assert_eq!(node.metrics.address, Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(node.metrics.compat, crate::metrics::Compat::MetalLb);
+    let off = load_one(&agent("  metrics: {address: none}\n")).unwrap().node;
+    assert_eq!((off.metrics.address, off.metrics.compat), (None, crate::metrics::Compat::None));
+    // Without the field: the default, on loopback.
+    let default = load_one(&agent("  noXdp: true\n")).unwrap().node;
+    assert_eq!(default.metrics, MetricsSettings::default());
+    // Bad input names the file, the field and the reason, every one.
+    let bad = agent("  metrics:\n    address: 127.0.0.1\n    compat: prometheus\n    port: 9100\n");
+    assert_eq!(
+        errors(&bad),
+        [
+            "c.yaml:6: BFDAgentConfig n: spec.metrics.address: \"127.0.0.1\" is not IP:PORT (for \
+             example 127.0.0.1:9784 or [::1]:9784) or \"none\"",
+            "c.yaml:7: BFDAgentConfig n: spec.metrics.compat: unknown metrics compatibility \
+             \"prometheus\": expected \"metallb\" or \"none\"",
+            "c.yaml:8: BFDAgentConfig n: spec.metrics.port: unknown field",
+        ]
+    );
+    assert_eq!(
+        errors(&agent("  metrics: 9100\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.metrics: expected a mapping, found an integer"]
+    );
+}
+
+#[test]
 fn rt_deadline_is_a_budget_and_excludes_rt_priority() {
     let agent = |spec: &str| {
         format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")

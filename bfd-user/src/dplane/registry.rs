@@ -247,6 +247,9 @@ pub fn peer_spec(session: &SessionRepr) -> Result<PeerSpec, Refused> {
         session: config,
         admin_down: session.has(session_flags::SHUTDOWN),
         discriminator: Some(session.lid),
+        // FRR's DP_ADD_SESSION carries no keys (bfdd/bfddp_packet.h, 10.7
+        // and master: "TODO: missing authentication").
+        auth: None,
     })
 }
 

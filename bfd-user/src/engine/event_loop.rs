@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use bfd_session::Time;
+use bfd_session::{Time, WallTime};
 
 use super::{Dispatcher, Effect, Input, Published, Transport};
 use crate::config::PeerSpec;
@@ -20,6 +20,10 @@ use crate::config::PeerSpec;
 pub trait EngineIo {
     /// The current time (`CLOCK_MONOTONIC` in the agent).
     fn now(&mut self) -> Time;
+
+    /// The wall-clock time (`CLOCK_REALTIME`), for authentication keys'
+    /// lifetimes; read about once a minute.
+    fn wall_clock(&mut self) -> WallTime;
 
     /// Sleeps until an input arrives or `deadline` passes (forever if
     /// `None`), then appends every input that is ready to `inputs`.
@@ -49,6 +53,9 @@ pub fn run(dispatcher: &mut Dispatcher, io: &mut impl EngineIo) {
     loop {
         let now = io.now();
         dispatcher.woke(now);
+        if dispatcher.wall_clock_due(now) {
+            dispatcher.set_wall_clock(now, io.wall_clock());
+        }
         for input in inputs.drain(..) {
             dispatcher.handle(now, input, &mut |spec| io.open(spec));
         }

@@ -28,10 +28,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bfd_common::maps::{self, DetectEvent, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState};
-use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, EchoRepr, State};
+use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
 use bfd_session::{
-    Arrival, Detection, FastPathView, Output, Session, SessionConfig, SessionKey, SessionStatus, Sessions,
-    StateChange, Time,
+    Arrival, Detection, FastPathView, Output, ReceivedControl, Session, SessionConfig, SessionKey,
+    SessionStatus, Sessions, StateChange, Time, WallTime,
 };
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -44,6 +44,11 @@ use crate::session_map::map_config;
 /// other threads (metrics, `show`), besides after every change of the
 /// configuration and on request.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the loop reads the wall clock for authentication keys'
+/// lifetimes (the sessions follow the monotonic clock in between; a
+/// stepped wall clock is seen within this time).
+pub const WALL_CLOCK_EVERY: Duration = Duration::from_secs(60);
 
 /// Who asks for a session: the engine runs the union of the configuration
 /// files' sessions and bfdd's, and each source's plan touches only its own.
@@ -127,6 +132,9 @@ pub struct EngineCounters {
     pub lateness_max_ns: u64,
     /// Wakes for a deadline, counted in `lateness_sum_ns`.
     pub timed_wakeups: u64,
+    /// The same lateness, in log-scale buckets
+    /// ([`crate::metrics::ENGINE_LATENESS_SHIFT`]): the metrics' histogram.
+    pub lateness: maps::LogHistogram,
     /// Kernel detection events received.
     pub kernel_events: u64,
     /// Of those, left alone: from an earlier session with the same
@@ -499,6 +507,8 @@ pub struct Dispatcher {
     /// Publish at the end of this wake (a plan changed the sessions).
     publish_now: bool,
     waiting_for_publication: Vec<tokio::sync::oneshot::Sender<Arc<Published>>>,
+    /// The last wall-clock reading: (monotonic, wall).
+    wall: Option<(Time, WallTime)>,
 }
 
 impl Dispatcher {
@@ -520,6 +530,7 @@ impl Dispatcher {
             next_publication: Time::ZERO,
             publish_now: false,
             waiting_for_publication: Vec::new(),
+            wall: None,
         }
     }
 
@@ -543,6 +554,29 @@ impl Dispatcher {
         self.sessions.is_empty()
     }
 
+    /// Whether the wall clock should be read again (for authentication
+    /// keys' lifetimes): never read yet, or not for [`WALL_CLOCK_EVERY`].
+    pub fn wall_clock_due(&self, now: Time) -> bool {
+        self.wall.is_none_or(|(at, _)| now.saturating_since(at) >= WALL_CLOCK_EVERY)
+    }
+
+    /// The wall-clock time is `wall` at monotonic `now`: every session's key
+    /// lifetimes follow it.
+    pub fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
+        self.wall = Some((now, wall));
+        self.sessions.set_wall_clock(now, wall);
+    }
+
+    /// The wall-clock time at monotonic `now`, from the last reading.
+    fn wall_at(&self, now: Time) -> WallTime {
+        match self.wall {
+            Some((at, wall)) => {
+                WallTime::from_unix_secs(wall.as_unix_secs() + now.saturating_since(at).as_secs())
+            }
+            None => WallTime::default(),
+        }
+    }
+
     /// The loop woke at `now`: counts the wake and how late it was for the
     /// deadline it slept for.
     pub fn woke(&mut self, now: Time) {
@@ -554,6 +588,9 @@ impl Dispatcher {
             self.counters.timed_wakeups += 1;
             self.counters.lateness_sum_ns += late;
             self.counters.lateness_max_ns = self.counters.lateness_max_ns.max(late);
+            self.counters.lateness.buckets
+                [maps::histogram_bucket(late, crate::metrics::ENGINE_LATENESS_SHIFT)] += 1;
+            self.counters.lateness.sum_ns += late;
         }
     }
 
@@ -708,19 +745,21 @@ impl Dispatcher {
     }
 
     fn receive(&mut self, now: Time, bytes: &[u8], arrival: &Arrival) {
-        let repr = match ControlRepr::parse(&ControlPacket::new_unchecked(bytes)) {
-            Ok(repr) => repr,
+        // The packet keeps its bytes: an authenticated session verifies
+        // its digest over them (RFC 5880 §6.7).
+        let packet = match ReceivedControl::parse(bytes) {
+            Ok(packet) => packet,
             Err(error) => {
                 self.counters.control_rx_dropped += 1;
                 debug!(source = %arrival.source, %error, "invalid control packet");
                 return;
             }
         };
-        let discr = match self.sessions.receive(now, &repr, arrival) {
+        let discr = match self.sessions.receive_packet(now, &packet, arrival) {
             Ok(discr) => discr,
             Err(error) => {
                 self.counters.control_rx_dropped += 1;
-                debug!(source = %arrival.source, %error, "control packet for no session");
+                debug!(source = %arrival.source, %error, "control packet for no session, or discarded by it");
                 return;
             }
         };
@@ -880,7 +919,10 @@ impl Dispatcher {
             return;
         }
         let Some((session, peer)) = self.sessions.entry(discr) else { return };
-        if peer.origin != Origin::Config {
+        // Nor are authenticated sessions (RFC 5880 §6.7): their sequence
+        // numbers are not in the record, and a meticulous peer would refuse
+        // a restart's.
+        if peer.origin != Origin::Config || peer.spec.auth.is_some() {
             return;
         }
         let key = SessionKey {
@@ -1037,9 +1079,12 @@ impl Dispatcher {
             span,
         };
         let (min_ttl, preferred) = (peer.spec.min_ttl, peer.spec.discriminator);
+        // Authenticated from the first packet (RFC 5880 §6.7), with key
+        // lifetimes read against the wall clock.
+        let auth = peer.spec.auth.as_ref().map(|auth| (auth.config.clone(), self.wall_at(now)));
         let discr = self
             .sessions
-            .add_preferring(key, config, min_ttl, now, preferred, peer)
+            .add_authenticated(key, config, auth, min_ttl, now, preferred, peer)
             .map_err(|error| format!("adding the session: {error}"))?;
         self.by_identity.insert(identity, discr);
         if let Some((session, peer)) = self.sessions.entry_mut(discr) {
@@ -1163,6 +1208,7 @@ impl Dispatcher {
     ) -> ApplySummary {
         let mut summary = ApplySummary { unchanged: plan.unchanged, ..ApplySummary::default() };
         let origin = plan.origin;
+        let wall = self.wall_at(now);
         for identity in &plan.removed {
             if let Some(&discr) = self.by_identity.get(identity)
                 && self.sessions.data(discr).is_some_and(|peer| peer.origin == origin)
@@ -1204,11 +1250,18 @@ impl Dispatcher {
             // Keep who detects: that is the link's business, not the
             // configuration's.
             let config = SessionConfig { detection: session.config().detection, ..wanted.session };
-            match session.configure(now, config) {
+            let configured =
+                session.configure(now, config).map_err(|error| error.to_string()).and_then(|()| {
+                    // A new key chain keeps the sequence state: a rotation never
+                    // flaps (both keys are accepted while their lifetimes overlap).
+                    let auth = wanted.auth.as_ref().map(|auth| auth.config.clone());
+                    session.set_authentication(now, wall, auth).map_err(|error| error.to_string())
+                });
+            match configured {
                 Ok(()) => summary.changed += 1,
                 Err(error) => {
                     warn!(peer = %wanted.peer, %error, "the new configuration was refused");
-                    summary.failed.push((identity, error.to_string()));
+                    summary.failed.push((identity, error));
                 }
             }
             peer.spec = Arc::new(wanted);
@@ -1229,7 +1282,8 @@ fn snapshot(session: &Session, peer: &Peer, now: Time) -> Snapshot {
         status: session.status(),
         now,
         ifindex: peer.ifindex,
-        fast_path: session.config().detection == Detection::Kernel,
+        // Who really times it: an authenticated session is the core's.
+        fast_path: session.control_detection() == Detection::Kernel,
         kernel: None,
         userspace_rx: peer.userspace_rx,
         userspace_largest_gap: peer.largest_gap,

@@ -13,8 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bfd_common::maps::{DetectEvent, EVENT_CONTROL_TIMEOUT};
+use bfd_common::wire::AuthType;
 use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
-use bfd_session::{Arrival, Output, Session, SessionConfig, Time};
+use bfd_session::{
+    Arrival, AuthConfig, Key, Lifetime, Output, Secret, Session, SessionConfig, Sha1Construction, Time,
+    WallTime,
+};
 
 use super::*;
 use crate::config::{DocumentRef, PeerSpec};
@@ -23,6 +27,8 @@ const US: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const DELAY: Duration = Duration::from_micros(100);
 const IFINDEX: u32 = 7;
+/// The simulation's wall clock at time zero: 2026-12-05T00:00:00Z.
+const WALL_START: WallTime = WallTime::from_unix_secs(1_796_428_800);
 
 fn spec(peer: IpAddr, interval_ms: u64, detect_mult: u8) -> PeerSpec {
     PeerSpec {
@@ -50,6 +56,7 @@ fn spec(peer: IpAddr, interval_ms: u64, detect_mult: u8) -> PeerSpec {
         },
         admin_down: false,
         discriminator: None,
+        auth: None,
     }
 }
 
@@ -86,6 +93,16 @@ struct SimIo {
 
 impl SimIo {
     fn new(peer_interval_ms: u64, detect_mult: u8, end: Duration) -> SimIo {
+        SimIo::with_peer_auth(peer_interval_ms, detect_mult, end, None)
+    }
+
+    /// A peer that authenticates with `auth` (RFC 5880 §6.7).
+    fn with_peer_auth(
+        peer_interval_ms: u64,
+        detect_mult: u8,
+        end: Duration,
+        auth: Option<AuthConfig>,
+    ) -> SimIo {
         let config = SessionConfig {
             desired_min_tx: Duration::from_millis(peer_interval_ms),
             required_min_rx: Duration::from_millis(peer_interval_ms),
@@ -95,7 +112,8 @@ impl SimIo {
         SimIo {
             now: Time::ZERO,
             end: Time::ZERO + end,
-            peer: Session::new(0x5eed, config, 99, Time::ZERO).expect("a valid peer"),
+            peer: Session::with_auth(0x5eed, config, auth.map(|auth| (auth, WALL_START)), 99, Time::ZERO)
+                .expect("a valid peer"),
             to_peer: VecDeque::new(),
             to_us: VecDeque::new(),
             cut: false,
@@ -154,6 +172,10 @@ fn bytes(packet: &ControlRepr) -> PacketBuf {
 impl EngineIo for SimIo {
     fn now(&mut self) -> Time {
         self.now
+    }
+
+    fn wall_clock(&mut self) -> bfd_session::WallTime {
+        bfd_session::WallTime::from_unix_secs(WALL_START.as_unix_secs() + self.now.as_nanos() / 1_000_000_000)
     }
 
     fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
@@ -561,4 +583,77 @@ fn a_handed_over_session_is_adopted_without_a_flap_at_the_peer() {
         io.peer_sent.iter().filter(|(at, _)| *at < io.end).map(|(_, p)| p.state).collect();
     assert!(peer_states.iter().all(|s| *s == State::Up), "{peer_states:?}");
     assert!(io.peer_sent.len() > 25, "the peer kept sending: {}", io.peer_sent.len());
+}
+
+fn keyed(auth_type: AuthType, secret: &str) -> AuthConfig {
+    AuthConfig {
+        auth_type,
+        keys: vec![Key {
+            id: 1,
+            secret: Secret::new(secret),
+            send: Lifetime::default(),
+            accept: Lifetime::default(),
+        }],
+        sha1: Sha1Construction::Rfc5880,
+    }
+}
+
+fn authenticated(peer: IpAddr, auth: AuthConfig) -> PeerSpec {
+    PeerSpec {
+        auth: Some(crate::config::PeerAuth {
+            name: "test/auth".into(),
+            config: auth,
+            secret_files: Vec::new(),
+        }),
+        ..spec(peer, 50, 3)
+    }
+}
+
+/// RFC 5880 §6.7: a session configured for authentication sends it from
+/// its first packet and verifies the peer's through the dispatcher's
+/// receive path (the packet's own bytes): with the same key it comes Up and
+/// stays Up; with another key the peer never comes Up and our session
+/// counts every packet it refused.
+#[test]
+fn rfc5880_6_7_authenticated_sessions_come_up_only_with_the_same_key() {
+    for auth_type in [AuthType::SimplePassword, AuthType::KeyedMd5, AuthType::MeticulousKeyedSha1] {
+        let mut io =
+            SimIo::with_peer_auth(50, 3, Duration::from_secs(5), Some(keyed(auth_type, "s3cret-key")));
+        apply_now(
+            &mut io,
+            Duration::ZERO,
+            Origin::Config,
+            vec![authenticated(PEER, keyed(auth_type, "s3cret-key"))],
+            vec![],
+        );
+        let mut engine = dispatcher(DispatcherOptions::default());
+        run(&mut engine, &mut io);
+        assert!(io.sent.iter().all(|(_, p)| p.auth.is_some()), "{auth_type:?}: every packet authenticated");
+        let ups = io.sent_by_state(State::Up).len();
+        assert!(ups > 50, "{auth_type:?}: Up and steady ({ups} Up packets)");
+        assert_eq!(io.peer.status().counters.up, 1, "{auth_type:?}: the peer came Up once");
+
+        let mut io =
+            SimIo::with_peer_auth(50, 3, Duration::from_secs(5), Some(keyed(auth_type, "another-key")));
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let plan =
+            Plan::new(Origin::Config, [].iter(), &[authenticated(PEER, keyed(auth_type, "s3cret-key"))]);
+        io.at(Duration::ZERO, Scheduled::Command(Command::Apply(plan, reply)));
+        let (reply, mut published) = tokio::sync::oneshot::channel();
+        io.at(Duration::from_secs(4), Scheduled::Command(Command::Publish(reply)));
+        let mut engine = dispatcher(DispatcherOptions::default());
+        run(&mut engine, &mut io);
+        assert!(io.sent_by_state(State::Up).is_empty(), "{auth_type:?}: never Up with another key");
+        let published = published.try_recv().expect("a publication");
+        let ours = &published.sessions[0].status;
+        assert_eq!(ours.state, State::Down);
+        // The peer sends once a second while Down (§6.8.3): about four in 4 s.
+        let auth = ours.counters.auth;
+        let refused = auth.password_mismatch + auth.digest_mismatch;
+        assert!(
+            refused >= 3 && ours.counters.control_discarded == refused,
+            "{auth_type:?}: the peer's packets refused for their key: {:?}",
+            ours.counters
+        );
+    }
 }

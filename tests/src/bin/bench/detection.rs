@@ -45,6 +45,7 @@ pub fn configurations() -> Vec<(Implementation, Load)> {
     let [agent, agent_fifo, agent_deadline] = agent_schedulings().map(Implementation::Agent);
     vec![
         (agent, Load::Idle),
+        (agent, Load::Scraped),
         (Implementation::Bfdd, Load::Idle),
         (agent, Load::Stress),
         (agent_deadline, Load::Stress),
@@ -90,8 +91,9 @@ struct Outcome {
     /// What the stall probe saw while the load ran.
     stalls: Stalls,
     /// Per interval, as `overshoots`: A's periodic packets while Up (§6.8.7,
-    /// from A's capture), intervals inside the window and all.
-    tx_windows: Vec<(usize, usize)>,
+    /// from A's capture), intervals inside the window and all, and the
+    /// first of those outside (µs).
+    tx_windows: Vec<(usize, usize, Vec<u64>)>,
 }
 
 pub fn run(context: &Context) -> anyhow::Result<()> {
@@ -186,8 +188,10 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             }
             cells.push(Cell::text(outcome.stalls.describe()));
             cells.push(match outcome.tx_windows.get(index) {
-                Some(&(inside, total)) if total > 0 => Cell::number(inside as f64 * 100.0 / total as f64, 2)
-                    .against(Target::at_least(WINDOW_TARGET_PERCENT)),
+                Some(&(inside, total, _)) if total > 0 => {
+                    Cell::number(inside as f64 * 100.0 / total as f64, 2)
+                        .against(Target::at_least(WINDOW_TARGET_PERCENT))
+                }
                 _ => Cell::text("-"),
             });
             table.row(cells);
@@ -208,6 +212,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                 "longest_stall_ms": outcome.stalls.longest_ms,
                 "tx_intervals_inside_window": outcome.tx_windows.get(index).map(|w| w.0),
                 "tx_intervals": outcome.tx_windows.get(index).map(|w| w.1),
+                "tx_intervals_outside_us": outcome.tx_windows.get(index).map(|w| &w.2),
             }));
         }
     }
@@ -265,6 +270,7 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
     let mut b_capture = Capture::start(&pair.link.b, &pair.link.b_if, "udp port 3784")?;
     let limit = Duration::from_secs(trials as u64 * 20 + 120);
     let guard = load.start(limit)?;
+    let scraper = if load == Load::Scraped { Some(crate::load::Scraper::start(&pair.link.a)?) } else { None };
     let probe = StallProbe::start()?;
     let mut windows = Vec::new();
     let mut problem = None;
@@ -294,6 +300,9 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
         windows.push(Window { cut_us, cut_done_us, lift_us: realtime_us() });
     }
     let stalls = probe.finish();
+    if let Some(scraper) = scraper {
+        eprintln!("  {} scrapes of A's /metrics during the trials", scraper.finish());
+    }
     drop(guard);
     let (a_packets, b_packets) = (a_capture.bfd_packets()?, b_capture.bfd_packets()?);
     eprintln!(
@@ -340,7 +349,9 @@ fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow:
                 session.multiplier,
                 CAPTURE_SLACK_US,
             );
-            (window.intervals_us.len() - window.outside().len(), window.intervals_us.len())
+            let outside = window.outside();
+            let first_outside = outside.iter().copied().take(100).collect();
+            (window.intervals_us.len() - outside.len(), window.intervals_us.len(), first_outside)
         })
         .collect();
     Ok(Outcome { implementation, load, overshoots, trials: windows.len(), problem, stalls, tx_windows })

@@ -43,6 +43,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             Load::Idle => vec![agent],
             Load::Stress => vec![agent, agent_deadline],
             Load::RtHogs => vec![agent, agent_fifo, agent_deadline],
+            Load::Scraped => vec![agent],
         };
         let mut rows = Vec::new();
         for group in [agents, vec![Implementation::Bfdd]] {

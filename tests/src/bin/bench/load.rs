@@ -45,6 +45,10 @@ pub enum Load {
     Stress,
     /// `chrt -f 50` busy loops, one pinned to each core.
     RtHogs,
+    /// Nothing else running, but node A's `/metrics` scraped every second
+    /// (as Prometheus would), from A's namespace: started by the scenario,
+    /// which knows the namespace ([`Scraper`]).
+    Scraped,
 }
 
 impl Load {
@@ -54,6 +58,7 @@ impl Load {
             Load::Idle => "unloaded",
             Load::Stress => "stress-ng --cpu 16",
             Load::RtHogs => "chrt -f 50 hogs",
+            Load::Scraped => "unloaded, /metrics scraped every 1 s",
         }
     }
 
@@ -63,6 +68,7 @@ impl Load {
             Load::Idle => "idle",
             Load::Stress => "stress",
             Load::RtHogs => "rt-hogs",
+            Load::Scraped => "scraped",
         }
     }
 
@@ -72,7 +78,7 @@ impl Load {
         let seconds = limit.as_secs().max(1).to_string();
         let mut guard = LoadGuard { children: Vec::new(), raised: None };
         match self {
-            Load::Idle => {}
+            Load::Idle | Load::Scraped => {}
             Load::Stress => {
                 let child = Command::new("stress-ng")
                     .args(["--cpu", "16", "--quiet", "--timeout"])
@@ -158,4 +164,41 @@ impl Drop for RaisedPriority {
 /// Online CPUs.
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |count| count.get())
+}
+
+/// [`Load::Scraped`]: a thread in a namespace that GETs the agent's
+/// default `/metrics` every second until dropped.
+pub struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Scraper {
+    /// Starts scraping in `netns`.
+    pub fn start(netns: &bfd_tests::lab::NetNs) -> anyhow::Result<Scraper> {
+        use std::sync::atomic::Ordering;
+        let file = std::fs::File::open(netns.path())?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            if nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                return 0;
+            }
+            let mut scrapes = 0;
+            while !stopping.load(Ordering::Relaxed) {
+                if bfd_tests::prometheus::http_get(("127.0.0.1", 9784), "/metrics").is_ok() {
+                    scrapes += 1;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            scrapes
+        });
+        Ok(Scraper { stop, thread: Some(thread) })
+    }
+
+    /// Stops; how many scrapes succeeded.
+    pub fn finish(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or(0)
+    }
 }

@@ -19,6 +19,7 @@ mod measure;
 mod pair;
 mod report;
 mod scale;
+mod scrape;
 mod stall;
 mod svg;
 
@@ -37,6 +38,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("scale", "CPU, packets, memory and bring-up time for N sessions at 50 ms x 3"),
     ("fastpath-share", "control packets absorbed in the kernel and agent wake-ups at N = 1000"),
     ("echo", "echo round-trip time and reflected packets per second: XDP vs. kernel forwarding"),
+    ("scrape", "time and size of one /metrics scrape at 1, 1000 and 10,000 sessions"),
 ];
 
 /// What every scenario needs.
@@ -109,6 +111,7 @@ fn run() -> anyhow::Result<()> {
             "scale" => scale::run(&context),
             "fastpath-share" => scale::fastpath_share(&context),
             "echo" => echo::run(&context),
+            "scrape" => scrape::run(&context),
             _ => unreachable!("checked above"),
         };
         eprintln!("{name}: {:.0} s", started.elapsed().as_secs_f64());
