@@ -203,6 +203,10 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
 /// kernel entry.
 type Record = (bfd_user::adopt::Adoptable, u64);
 
+/// The fast path as the agent starts with it: the link, its description,
+/// and the records of what an earlier agent left if it was adopted.
+type FastPathStart = (FastPathLink, String, Option<Vec<Record>>);
+
 /// Pairs each record with the configured session it is; a record no
 /// configured session matches is adopted with a configuration rebuilt from
 /// it, so that the plan applied next takes it AdminDown (RFC 5880 §6.8.16)
@@ -333,7 +337,7 @@ pub async fn apply(
 /// its program is pinned on every configured interface, its maps and
 /// adoption records are of this build's layout. `None` (and why, in the
 /// log) if there is nothing there or it cannot be adopted.
-fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Option<Vec<Record>>)> {
+fn adopt_fast_path(options: &AgentOptions) -> Option<FastPathStart> {
     let pin_dir = &options.pin_path;
     // Nothing there (or an empty directory): nothing to adopt.
     if std::fs::read_dir(pin_dir).map_or(true, |mut entries| entries.next().is_none()) {
@@ -409,9 +413,7 @@ fn adopt_fast_path(options: &AgentOptions) -> Option<(FastPathLink, String, Opti
 /// pins would vanish with this process (`ip netns exec`, a container
 /// without the host's bpffs): that is a deployment mistake the operator
 /// must see, so the agent stops, naming the cause and the fix.
-fn attach_fast_path(
-    options: &AgentOptions,
-) -> anyhow::Result<Option<(FastPathLink, String, Option<Vec<Record>>)>> {
+fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<FastPathStart>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
         return Ok(None);
