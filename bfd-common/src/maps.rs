@@ -19,6 +19,10 @@
 //! | [`ECHO_TIMER_MAP`] | local discriminator → [`EchoTimer`] | the XDP program (*) |
 //! | [`ECHO_PEERS_MAP`] | [`EchoPeerKey`] → session discriminator | the agent |
 //! | [`EVENTS_MAP`] | ring buffer of [`DetectEvent`] | the XDP program's timers |
+//! | [`LEASE_MAP`] | `0` → [`Lease`] (mmap-able) | the agent, through a shared mapping |
+//! | [`KEEPALIVE_MAP`] | local discriminator → [`Keepalive`] | the agent |
+//! | [`KEEPALIVE_STATE_MAP`] | local discriminator → [`KeepaliveState`] | the XDP program |
+//! | [`ADOPT_MAP`] | local discriminator → [`AdoptRecord`] | the agent (not used by the program) |
 //!
 //! (*) The agent creates the entry, zeroed, when it adds a session, and
 //! deletes it with the session.
@@ -444,6 +448,116 @@ pub struct DetectEvent {
     pub kind: u32,
 }
 
+/// Name of the agent's adoption map: local discriminator → [`AdoptRecord`].
+/// Not part of the XDP program (the agent creates and pins it beside the
+/// program's maps): it holds what a later agent needs to take the sessions
+/// over without the peers noticing. Written by the agent when a session's
+/// state or parameters change, never per packet.
+pub const ADOPT_MAP: &str = "bfd_adopt";
+
+/// The layout of the pinned maps as this build reads and writes them: the
+/// program's maps and [`AdoptRecord`]. An agent adopts what an earlier one
+/// left only if every record carries this number; bump it with any change
+/// to a map's key or value.
+pub const MAP_LAYOUT: u32 = 1;
+
+/// [`AdoptRecord::flags`]: a multihop session.
+pub const ADOPT_MULTIHOP: u8 = 1;
+/// [`AdoptRecord::flags`]: `local` is set.
+pub const ADOPT_HAS_LOCAL: u8 = 2;
+/// [`AdoptRecord::flags`]: `received` holds the peer's last packet.
+pub const ADOPT_HAS_RECEIVED: u8 = 4;
+
+/// One session as an agent leaves it for the next (see [`ADOPT_MAP`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct AdoptRecord {
+    /// [`MAP_LAYOUT`] of the agent that wrote it.
+    pub layout: u32,
+    /// bfd.LocalDiscr (also the key).
+    pub local_discr: u32,
+    /// Our DesiredMinTxInterval as advertised, microseconds.
+    pub desired_min_tx_us: u32,
+    /// Our RequiredMinRxInterval as advertised, microseconds.
+    pub required_min_rx_us: u32,
+    /// Our Required Min Echo RX Interval as advertised, microseconds.
+    pub required_min_echo_rx_us: u32,
+    /// The interface a single-hop session runs on, 0 if not known.
+    pub ifindex: u32,
+    /// The session's UDP source port (RFC 5881 §4).
+    pub source_port: u16,
+    /// bfd.SessionState, as on the wire.
+    pub state: u8,
+    /// bfd.LocalDiag, as on the wire.
+    pub local_diag: u8,
+    /// bfd.DetectMult.
+    pub detect_mult: u8,
+    /// [`ADOPT_MULTIHOP`], [`ADOPT_HAS_LOCAL`], [`ADOPT_HAS_RECEIVED`].
+    pub flags: u8,
+    /// Zero.
+    pub reserved: [u8; 2],
+    /// The peer's address ([`Address`]).
+    pub peer: Address,
+    /// Our address, if the session is bound to one.
+    pub local: Address,
+    /// The peer's last accepted packet, Poll and Final clear.
+    pub received: [u8; control::HEADER_LEN],
+    /// Our steady-state packet (no Poll, no Final): what a keepalive sends.
+    pub sent: [u8; control::HEADER_LEN],
+}
+
+/// Name of the agent's lease (an mmap-able array of one [`Lease`]): while it
+/// is valid the agent runs and transmits; once it expires the XDP program
+/// answers for the agent ([`KEEPALIVE_MAP`]).
+pub const LEASE_MAP: &str = "bfd_lease";
+/// Name of the hash map of [`Keepalive`]s, keyed by local discriminator:
+/// the Up sessions the kernel answers for while no agent runs.
+pub const KEEPALIVE_MAP: &str = "bfd_keepalive";
+/// Name of the hash map of [`KeepaliveState`]s, keyed by local
+/// discriminator.
+pub const KEEPALIVE_STATE_MAP: &str = "bfd_ka_state";
+
+/// The agent's lease. Written by the agent through a shared mapping of the
+/// map (no system call) on every wake of its engine; read by the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Lease {
+    /// `CLOCK_MONOTONIC` ns until which the agent is known to run: its
+    /// engine's next deadline and a margin. 0: never had an agent.
+    pub valid_until_ns: u64,
+    /// How long after the lease expired the kernel keeps answering; 0:
+    /// never (no keepalive).
+    pub max_absence_ns: u64,
+}
+
+/// What the kernel sends for an Up session while no agent runs. Written by
+/// the agent when the session's state or parameters change.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Keepalive {
+    /// The least time between two answers: RFC 5880 §6.8.7's floor, 75% of
+    /// the negotiated transmit interval.
+    pub min_interval_ns: u64,
+    /// The session's UDP source port (RFC 5881 §4).
+    pub source_port: u16,
+    /// Zero.
+    pub reserved: [u8; 6],
+    /// Our steady-state control packet, sent as is.
+    pub packet: [u8; control::HEADER_LEN],
+}
+
+/// The kernel's keepalive bookkeeping of a session. Written by the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct KeepaliveState {
+    /// When the kernel last answered for the session.
+    pub last_tx_ns: u64,
+    /// Answers sent.
+    pub sent: u64,
+    /// Packets not answered: the last answer was too recent.
+    pub limited: u64,
+}
+
 /// Counters of BFD packets that failed validation, one per
 /// [`wire::Error`](Error) variant, named after [`Error::as_str`].
 ///
@@ -641,6 +755,14 @@ unsafe impl aya::Pod for EchoTimer {}
 unsafe impl aya::Pod for EchoPeerKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for DetectEvent {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for AdoptRecord {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Lease {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Keepalive {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for KeepaliveState {}
 
 #[cfg(test)]
 mod tests {

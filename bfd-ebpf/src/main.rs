@@ -30,8 +30,8 @@ mod packet;
 use core::{arch::asm, ffi::c_void};
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, bpf_timer as kernel_timer, xdp_action},
-    btf_maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, bpf_timer as kernel_timer, xdp_action},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     helpers::{bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
     macros::{btf_map, xdp},
     programs::XdpContext,
@@ -41,9 +41,9 @@ use bfd_common::{
     maps::{
         Address, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
         ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey,
-        EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
-        MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig,
-        SessionState, bpf_timer, histogram_bucket,
+        EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState, Lease, LogHistogram,
+        MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST,
+        SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer, histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, control, echo},
 };
@@ -94,6 +94,19 @@ const SLOW_PATH_TOLERANCE_NS: u64 = SLOW_PATH_BURST * SLOW_PATH_INTERVAL_NS;
 #[btf_map(name = "bfd_events")]
 static EVENTS: RingBuf<DetectEvent, EVENTS_BYTES> = RingBuf::new();
 
+/// The agent's lease: the kernel answers for Up sessions only once it has
+/// expired (issue 17: the agent is away).
+#[btf_map(name = "bfd_lease")]
+static LEASE: Array<Lease, 1, { BPF_F_MMAPABLE as usize }> = Array::new();
+
+/// What to answer for each Up session while the agent is away.
+#[btf_map(name = "bfd_keepalive")]
+static KEEPALIVE: HashMap<u32, Keepalive, MAX_SESSIONS, { BPF_F_NO_PREALLOC as usize }> = HashMap::new();
+
+/// The kernel's keepalive bookkeeping per session.
+#[btf_map(name = "bfd_ka_state")]
+static KEEPALIVE_STATE: HashMap<u32, KeepaliveState, MAX_SESSIONS> = HashMap::new();
+
 /// The largest control packet the kernel program inspects: the header and
 /// the largest authentication section (keyed SHA1, RFC 5880 §4.4).
 const CONTROL_INSPECT_LEN: usize = control::HEADER_LEN + 28;
@@ -128,8 +141,8 @@ pub fn bfd_xdp(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     };
     match packet.dst_port {
-        CONTROL_PORT => control(&ctx, &frame, &packet, false, stats),
-        MULTIHOP_CONTROL_PORT => control(&ctx, &frame, &packet, true, stats),
+        CONTROL_PORT => control(&ctx, &mut frame, &packet, false, stats),
+        MULTIHOP_CONTROL_PORT => control(&ctx, &mut frame, &packet, true, stats),
         ECHO_PORT => echo(&ctx, &mut frame, &packet, stats),
         _ => {
             stats.not_bfd += 1;
@@ -148,7 +161,7 @@ struct ControlBuffer([u8; CONTROL_INSPECT_LEN]);
 #[inline(always)]
 fn control(
     ctx: &XdpContext,
-    frame: &Frame,
+    frame: &mut Frame,
     packet: &UdpPacket,
     multihop_port: bool,
     stats: &mut GlobalStats,
@@ -295,6 +308,9 @@ fn control(
         xdp_action::XDP_PASS
     } else {
         count(field!(state, absorbed));
+        if !multihop && keepalive(frame, packet, discriminator, now) {
+            return xdp_action::XDP_TX;
+        }
         xdp_action::XDP_DROP
     }
 }
@@ -321,6 +337,55 @@ fn slow_path_allowed(source: &Address, now: u64) -> bool {
             true
         }
     }
+}
+
+/// Issue 17: while the agent is away (its lease expired, for at most the
+/// lease's `max_absence_ns`), answers an absorbed packet of an Up session
+/// with the session's steady-state packet, turned around on the same link,
+/// never more often than RFC 5880 §6.8.7 allows (75% of the negotiated
+/// interval). So a peer that keeps sending keeps hearing us. Only what
+/// arrives is answered: a peer sending slower than its Detection Time for
+/// us needs is not kept Up.
+#[inline(always)]
+fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, now: u64) -> bool {
+    let Some(lease) = LEASE.get_ptr_mut(0) else {
+        return false;
+    };
+    let valid_until = load(field!(lease, valid_until_ns));
+    let max_absence = load(field!(lease, max_absence_ns));
+    if valid_until == 0 || max_absence == 0 || now <= valid_until || now - valid_until > max_absence {
+        return false;
+    }
+    let Some(answer) = KEEPALIVE.get_ptr(discriminator) else {
+        return false;
+    };
+    // SAFETY: a live value of KEEPALIVE (no preallocation: a replaced value
+    // is freed after an RCU grace period, so it stays whole while read).
+    let answer = unsafe { &*answer };
+    if packet.payload.len != control::HEADER_LEN {
+        return false;
+    }
+    let state = match KEEPALIVE_STATE.get_ptr_mut(discriminator) {
+        Some(state) => state,
+        None => {
+            let _ = KEEPALIVE_STATE.insert(discriminator, KeepaliveState::default(), 0);
+            let Some(state) = KEEPALIVE_STATE.get_ptr_mut(discriminator) else {
+                return false;
+            };
+            state
+        }
+    };
+    let last = load(field!(state, last_tx_ns));
+    if last != 0 && now.saturating_sub(last) < answer.min_interval_ns {
+        count(field!(state, limited));
+        return false;
+    }
+    if !frame.turn_control_around(packet, answer.source_port, &answer.packet) {
+        return false;
+    }
+    store(field!(state, last_tx_ns), now);
+    count(field!(state, sent));
+    true
 }
 
 /// Keeps the largest gap between the session's valid packets since the

@@ -214,6 +214,80 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// Turns a received single-hop control packet (Length 24, TTL 255,
+    /// just absorbed) into our answer out of the same interface: MAC and IP
+    /// addresses swapped, UDP from `source_port` to 3784 (RFC 5881 §4), the
+    /// payload replaced by `payload`, the UDP checksum updated word by word
+    /// (RFC 1624; a zero IPv4 checksum, "none", stays zero). The TTL stays
+    /// 255 and the IPv4 header checksum is unchanged by the swap. `false`
+    /// if the headers are not there (they were parsed, so never in
+    /// practice).
+    #[inline(always)]
+    pub fn turn_control_around(
+        &mut self,
+        packet: &UdpPacket,
+        source_port: u16,
+        payload: &[u8; bfd_common::wire::control::HEADER_LEN],
+    ) -> bool {
+        let Some(macs) = self.bytes_mut::<12>(0) else {
+            return false;
+        };
+        for index in 0..6 {
+            macs.swap(index, index + 6);
+        }
+        if packet.ipv6 {
+            let Some(addresses) = self.bytes_mut::<32>(packet.ip_offset + 8) else {
+                return false;
+            };
+            for index in 0..16 {
+                addresses.swap(index, index + 16);
+            }
+        } else {
+            let Some(addresses) = self.bytes_mut::<8>(packet.ip_offset + 12) else {
+                return false;
+            };
+            for index in 0..4 {
+                addresses.swap(index, index + 4);
+            }
+        }
+        let udp_offset = packet.payload.offset - UDP_HEADER_LEN;
+        let Some(udp) = self.bytes_mut::<UDP_HEADER_LEN>(udp_offset) else {
+            return false;
+        };
+        let mut checksum = u16::from_be_bytes([udp[6], udp[7]]);
+        let keep_zero = !packet.ipv6 && checksum == 0;
+        let old_ports = [u16::from_be_bytes([udp[0], udp[1]]), u16::from_be_bytes([udp[2], udp[3]])];
+        let new_ports = [source_port, bfd_common::CONTROL_PORT];
+        udp[0..2].copy_from_slice(&source_port.to_be_bytes());
+        udp[2..4].copy_from_slice(&bfd_common::CONTROL_PORT.to_be_bytes());
+        for index in 0..2 {
+            checksum = bfd_common::checksum::update(checksum, old_ports[index], new_ports[index]);
+        }
+        let Some(body) = self.bytes_mut::<{ bfd_common::wire::control::HEADER_LEN }>(packet.payload.offset)
+        else {
+            return false;
+        };
+        for index in 0..bfd_common::wire::control::HEADER_LEN / 2 {
+            let old = u16::from_be_bytes([body[2 * index], body[2 * index + 1]]);
+            let new = u16::from_be_bytes([payload[2 * index], payload[2 * index + 1]]);
+            checksum = bfd_common::checksum::update(checksum, old, new);
+        }
+        body.copy_from_slice(payload);
+        if keep_zero {
+            checksum = 0;
+        } else if checksum == 0 {
+            // RFC 768: a computed zero is sent as all ones.
+            checksum = 0xffff;
+        }
+        let Some(udp) = self.bytes_mut::<UDP_HEADER_LEN>(udp_offset) else {
+            return false;
+        };
+        udp[6..8].copy_from_slice(&checksum.to_be_bytes());
+        true
+    }
+}
+
 impl UdpPayload {
     /// Copies the start of the payload into `buffer`; returns how many bytes
     /// were copied (the smaller of the payload and the buffer), or `None` if

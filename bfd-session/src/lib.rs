@@ -31,8 +31,8 @@ pub use auth::{
 };
 pub use config::{ConfigError, Detection, EchoConfig, SessionConfig};
 pub use session::{
-    Cause, Counters, Discard, FastPathView, Output, SLOW_TX_INTERVAL, Session, SessionError, SessionStatus,
-    StateChange, TX_SLACK, TX_SLACK_FRACTION,
+    Cause, Counters, Discard, FastPathView, Output, Restored, SLOW_TX_INTERVAL, Session, SessionError,
+    SessionStatus, StateChange, TX_SLACK, TX_SLACK_FRACTION,
 };
 pub use table::{AddError, Arrival, DemuxError, ReceiveError, SessionKey, Sessions};
 pub use time::Time;

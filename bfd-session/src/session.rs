@@ -274,6 +274,29 @@ struct Advertised {
     detect_mult: u8,
 }
 
+/// A session's state as another process of this system takes it over
+/// ([`Session::restore`], [`Session::restorable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// bfd.LocalDiscr.
+    pub local_discr: u32,
+    /// bfd.SessionState.
+    pub state: State,
+    /// bfd.LocalDiag.
+    pub local_diag: Diagnostic,
+    /// bfd.DesiredMinTxInterval as advertised (and in effect).
+    pub desired_min_tx: Duration,
+    /// bfd.RequiredMinRxInterval as advertised (and in effect).
+    pub required_min_rx: Duration,
+    /// Our Required Min Echo RX Interval as advertised.
+    pub required_min_echo_rx: Duration,
+    /// bfd.DetectMult as advertised.
+    pub detect_mult: u8,
+    /// The last packet accepted from the peer, Poll and Final clear: its
+    /// discriminator, state and parameters (bfd.RemoteDiscr and the rest).
+    pub last_received: Option<ControlRepr>,
+}
+
 /// A Poll Sequence (§6.5) and the parameters it announces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Poll {
@@ -494,6 +517,101 @@ impl Session {
         }
         session.settle(now);
         Ok(session)
+    }
+
+    /// A session taken over from an earlier process of this system: the
+    /// same session, with the state the earlier process left behind
+    /// ([`Session::restorable`]), not a new one.
+    ///
+    /// RFC 5880 §6.8.1 initialises the state variables of a *new* session
+    /// (bfd.SessionState Down, bfd.RemoteDiscr zero ...). Here the session
+    /// never ended: the peer still runs it against our discriminator, our
+    /// packets stopped only for as long as no process sent them, and (with
+    /// the fast path) the kernel kept receiving and timing the peer's. So the
+    /// variables the peer knows of are restored as they were: our state,
+    /// diagnostic, discriminators, and the parameters we advertised, which
+    /// are in effect at both ends (§6.8.3: a change needs a Poll Sequence, so
+    /// the restored values are taken as in use, and `config`, if it differs,
+    /// is announced with a new Poll Sequence). The peer's variables come from
+    /// the last packet accepted from it (§6.8.6's updates, replayed).
+    ///
+    /// What is not known is when the peer's last packet arrived. A session
+    /// timed here (Detection::Local) starts a full Detection Time from `now`
+    /// (§6.8.4 would otherwise have no start); a kernel-timed one keeps the
+    /// kernel's timer, which never stopped. The first packet goes out at
+    /// `now` (§6.8.7 allows no wait: the peer's Detection Time for us has
+    /// been running since the earlier process's last packet).
+    pub fn restore(
+        config: SessionConfig,
+        restored: &Restored,
+        seed: u64,
+        now: Time,
+    ) -> Result<Session, SessionError> {
+        let mut session = Session::new(restored.local_discr, config, seed, now)?;
+        // `new` queued a Down session's first packet and view: forget them.
+        session.outputs.clear();
+        session.counters = Counters::default();
+        session.last_tx = None;
+        session.next_tx = None;
+        session.scheduled_interval = None;
+        session.fast_path = None;
+        session.detect_deadline = None;
+        session.state = restored.state;
+        session.local_diag = restored.local_diag;
+        session.advertised = Advertised {
+            desired_min_tx: restored.desired_min_tx,
+            required_min_rx: restored.required_min_rx,
+            required_min_echo_rx: restored.required_min_echo_rx,
+            detect_mult: restored.detect_mult,
+        };
+        session.tx_in_use = restored.desired_min_tx;
+        session.rx_in_use = restored.required_min_rx;
+        if let Some(packet) = restored.last_received.filter(|p| p.my_discriminator != 0) {
+            session.remote_discr = packet.my_discriminator;
+            session.remote_state = packet.state;
+            session.remote_demand = packet.demand;
+            session.remote_min_rx = Duration::from_micros(packet.required_min_rx.into());
+            session.remote_desired_min_tx = Duration::from_micros(packet.desired_min_tx.into());
+            session.remote_min_echo_rx = Duration::from_micros(packet.required_min_echo_rx.into());
+            session.remote_detect_mult = packet.detect_mult;
+            session.remote_diag = packet.diagnostic;
+            session.remote_cpi = packet.control_plane_independent;
+            session.last_received = Some(ControlRepr { poll: false, final_: false, auth: None, ..packet });
+        }
+        if session.state == State::AdminDown {
+            // §6.8.16: the goodbye was said (or is the earlier process's to
+            // say); an AdminDown session sends nothing more until enabled.
+            session.admin_down_tx = None;
+        }
+        if matches!(session.state, State::Init | State::Up) && session.config.detection == Detection::Local {
+            session.detect_deadline = session.detection_time().map(|time| now + time);
+        }
+        session.last_state_change = Some(now);
+        session.settle(now);
+        Ok(session)
+    }
+
+    /// What [`Session::restore`] needs to take this session over in another
+    /// process. Changes only with the state, the advertised parameters or
+    /// the peer's packet contents, never per packet: the agent stores it
+    /// when the fast-path view or the state changes.
+    pub fn restorable(&self) -> Restored {
+        Restored {
+            local_discr: self.local_discr,
+            state: self.state,
+            local_diag: self.local_diag,
+            desired_min_tx: self.advertised.desired_min_tx,
+            required_min_rx: self.advertised.required_min_rx,
+            required_min_echo_rx: self.advertised.required_min_echo_rx,
+            detect_mult: self.advertised.detect_mult,
+            last_received: self.last_received,
+        }
+    }
+
+    /// The packet this session sends in its steady state (no Poll, no
+    /// Final): what a keepalive would repeat on its behalf.
+    pub fn steady_state_packet(&self) -> ControlRepr {
+        ControlRepr { poll: false, ..self.control_packet(false) }
     }
 
     // ----- Inputs -------------------------------------------------------

@@ -86,6 +86,9 @@ pub enum AddError {
     /// A session with the same key exists.
     #[error("a session for {0:?} already exists")]
     Duplicate(SessionKey),
+    /// A restored session's discriminator is taken by another session.
+    #[error("discriminator {0} is in use by another session")]
+    DiscriminatorInUse(u32),
     /// The session cannot be created.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -181,6 +184,35 @@ impl<T> Sessions<T> {
         let seed = self.rng.next_u64();
         let session =
             Session::with_auth(discr, SessionConfig { multihop: key.multihop, ..config }, auth, seed, now)?;
+        let min_ttl = if key.multihop { min_ttl } else { 255 };
+        self.by_discr.insert(discr, Entry { key, min_ttl, session, data });
+        self.by_key.insert(key, discr);
+        self.by_peer.entry(key.peer).or_default().push(discr);
+        Ok(discr)
+    }
+
+    /// Takes over a session an earlier process of this system ran
+    /// ([`Session::restore`]), with its discriminator, which must be free:
+    /// the peer knows the session by it (§6.3: Your Discriminator).
+    pub fn restore(
+        &mut self,
+        key: SessionKey,
+        config: SessionConfig,
+        min_ttl: u8,
+        now: Time,
+        restored: &crate::session::Restored,
+        data: T,
+    ) -> Result<u32, AddError> {
+        if self.by_key.contains_key(&key) {
+            return Err(AddError::Duplicate(key));
+        }
+        let discr = restored.local_discr;
+        if self.by_discr.contains_key(&discr) {
+            return Err(AddError::DiscriminatorInUse(discr));
+        }
+        let seed = self.rng.next_u64();
+        let session =
+            Session::restore(SessionConfig { multihop: key.multihop, ..config }, restored, seed, now)?;
         let min_ttl = if key.multihop { min_ttl } else { 255 };
         self.by_discr.insert(discr, Entry { key, min_ttl, session, data });
         self.by_key.insert(key, discr);

@@ -29,7 +29,8 @@ use aya::{
 pub use bfd_common::maps::DEFAULT_PIN_DIR;
 use bfd_common::maps::{
     DetectEvent, ECHO_PEERS_MAP, ECHO_TIMER_MAP, EVENTS_MAP, EchoPeerKey, EchoTimer, GlobalStats,
-    SESSION_CONFIG_MAP, SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
+    KEEPALIVE_MAP, KEEPALIVE_STATE_MAP, Keepalive, LEASE_MAP, Lease, SESSION_CONFIG_MAP, SESSION_STATE_MAP,
+    STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
 };
 use nix::{
     mount::{MsFlags, mount},
@@ -286,6 +287,123 @@ fn load_attach_and_pin(
     Ok(interfaces)
 }
 
+/// The agent's lease (issue 17), written through a shared mapping of the
+/// pinned `bfd_lease` array: renewing it is a store to memory, no system
+/// call, so the engine renews it on every wake.
+pub struct LeaseMap {
+    lease: std::ptr::NonNull<Lease>,
+    len: usize,
+}
+
+// SAFETY: the mapping is process memory like any other; the engine thread
+// owns the handle (the raw pointer is what keeps the type from being Send).
+unsafe impl Send for LeaseMap {}
+
+impl LeaseMap {
+    /// Maps the lease pinned under `pin_dir` and sets how long the kernel
+    /// answers for the agent once the lease expires (zero: never).
+    pub fn open(pin_dir: &Path, max_absence: Duration) -> Result<LeaseMap, FastPathError> {
+        use std::os::fd::AsRawFd as _;
+        let path = pin_dir.join(LEASE_MAP);
+        let data =
+            MapData::from_pin(&path).map_err(|source| FastPathError::Map { path: path.clone(), source })?;
+        let len = 4096;
+        // SAFETY: a shared, read-write mapping of the array's value area
+        // (BPF_F_MMAPABLE: one page for one 16-byte value), from a valid map
+        // descriptor; the result is checked before use. The mapping keeps
+        // the map alive after the descriptor is closed.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(FastPathError::Io { action: "mapping", path, source: io::Error::last_os_error() });
+        }
+        let Some(lease) = std::ptr::NonNull::new(address.cast::<Lease>()) else {
+            return Err(FastPathError::Io {
+                action: "mapping",
+                path,
+                source: io::Error::other("null mapping"),
+            });
+        };
+        let map = LeaseMap { lease, len };
+        // SAFETY: the mapping is live and page-aligned, so aligned for Lease.
+        unsafe {
+            (&raw mut (*map.lease.as_ptr()).max_absence_ns)
+                .write_volatile(u64::try_from(max_absence.as_nanos()).unwrap_or(u64::MAX));
+        }
+        Ok(map)
+    }
+
+    /// The agent runs until `valid_until_ns` (`CLOCK_MONOTONIC`).
+    pub fn renew(&mut self, valid_until_ns: u64) {
+        // SAFETY: the mapping is live while `self` is; one aligned 64-bit
+        // store, which the program reads with one load.
+        unsafe { (&raw mut (*self.lease.as_ptr()).valid_until_ns).write_volatile(valid_until_ns) };
+    }
+}
+
+impl Drop for LeaseMap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `open` made, once.
+        unsafe { libc::munmap(self.lease.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Replaces the program running behind the links pinned under `pin_dir`
+/// for `ifaces` with this build's, atomically (`bpf_link_update`: no
+/// packet meets no program), keeping the pinned maps: the sessions' entries
+/// and running timers stay. For an agent adopting what an earlier one
+/// left, once the map layout is known to be this build's.
+pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathError> {
+    let names = [
+        STATS_MAP,
+        SESSION_CONFIG_MAP,
+        SESSION_STATE_MAP,
+        ECHO_TIMER_MAP,
+        ECHO_PEERS_MAP,
+        EVENTS_MAP,
+        LEASE_MAP,
+        KEEPALIVE_MAP,
+        KEEPALIVE_STATE_MAP,
+    ];
+    let paths: Vec<PathBuf> = names.iter().map(|name| pin_dir.join(name)).collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in names.iter().zip(&paths) {
+        // The object's maps are the pinned ones, not new ones.
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(EBPF_OBJECT)?;
+    let program = load_program(&mut ebpf)?;
+    for iface in ifaces {
+        let path = pin_dir.join(link_pin_name(iface));
+        let link =
+            aya::programs::links::PinnedLink::from_pin(&path).map_err(|error| FastPathError::Attach {
+                iface: (*iface).to_owned(),
+                reason: format!("opening the pinned link {}: {error}", path.display()),
+            })?;
+        let link = aya::programs::xdp::XdpLink::try_from(FdLink::from(link)).map_err(|error| {
+            FastPathError::Attach {
+                iface: (*iface).to_owned(),
+                reason: format!("the pinned link {} is not an XDP link: {error}", path.display()),
+            }
+        })?;
+        program.attach_to_link(link).map_err(|source| FastPathError::Program {
+            action: format!("replacing the program on {iface}"),
+            source,
+        })?;
+    }
+    // Dropping `ebpf` closes this process's descriptors; the pinned links
+    // hold the new program, the pins the maps.
+    Ok(())
+}
+
 /// The XDP program of `ebpf`, loaded into the kernel (verified).
 fn load_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, FastPathError> {
     let program: &mut Xdp = ebpf
@@ -530,6 +648,7 @@ pub struct FastPath {
     state: HashMap<MapData, u32, SessionState>,
     echo_timers: HashMap<MapData, u32, EchoTimer>,
     echo_peers: HashMap<MapData, EchoPeerKey, u32>,
+    keepalive: HashMap<MapData, u32, Keepalive>,
 }
 
 impl FastPath {
@@ -542,6 +661,7 @@ impl FastPath {
             state: open_hash(pin_dir, SESSION_STATE_MAP)?,
             echo_timers: open_hash(pin_dir, ECHO_TIMER_MAP)?,
             echo_peers: open_hash(pin_dir, ECHO_PEERS_MAP)?,
+            keepalive: open_hash(pin_dir, KEEPALIVE_MAP)?,
         })
     }
 
@@ -642,6 +762,22 @@ impl FastPath {
     pub fn remove_echo_peer(&mut self, ifindex: u32, peer: IpAddr) -> Result<bool, FastPathError> {
         let key = EchoPeerKey { ifindex, address: address(peer) };
         remove(&mut self.echo_peers, ECHO_PEERS_MAP, &key)
+    }
+
+    /// What the kernel answers for session `discriminator` while the agent
+    /// is away (issue 17).
+    pub fn set_keepalive(&mut self, discriminator: u32, keepalive: &Keepalive) -> Result<(), FastPathError> {
+        self.keepalive.insert(discriminator, keepalive, 0).map_err(|source| FastPathError::MapWrite {
+            map: KEEPALIVE_MAP,
+            action: format!("writing the keepalive of session {discriminator}"),
+            source,
+        })
+    }
+
+    /// The kernel answers nothing for session `discriminator` (absent is
+    /// fine).
+    pub fn remove_keepalive(&mut self, discriminator: u32) {
+        let _ = self.keepalive.remove(&discriminator);
     }
 
     /// The program's global counters, summed over CPUs.

@@ -28,6 +28,7 @@
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 #![warn(missing_docs)]
 
+pub mod adopt;
 pub mod bpffs;
 pub mod config;
 pub mod control;

@@ -70,6 +70,17 @@ struct RunArgs {
     /// Run every session in userspace, without the XDP program.
     #[arg(long)]
     no_xdp: bool,
+    /// What SIGTERM/SIGINT do to the sessions: admin-down (tell every peer,
+    /// detach; the default) or handover (leave program, maps and sessions
+    /// in the kernel for the next agent on this pin path, which adopts
+    /// them). Overrides spec.onStop.
+    #[arg(long, value_parser = config::OnStop::parse)]
+    on_stop: Option<config::OnStop>,
+    /// How long the kernel answers for the Up sessions once the agent is
+    /// gone, in seconds (0-3600, 0: never; default 30). Overrides
+    /// spec.keepaliveSeconds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    keepalive_seconds: Option<u64>,
     /// The control socket (mode 0600), one per agent instance.
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -340,6 +351,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         route_state_file: args.route_state_file,
         route_protocols: (!args.route_protocols.is_empty()).then_some(args.route_protocols),
         frr_data_plane: args.frr_dplane,
+        on_stop: args.on_stop,
+        keepalive: args.keepalive_seconds.map(std::time::Duration::from_secs),
         metrics_address: args.metrics_address.map(|address| address.0),
         metrics_compat: args.metrics_compat,
     };
@@ -357,6 +370,8 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         hook: node.hook.clone(),
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
+        on_stop: node.on_stop,
+        keepalive: node.keepalive,
         metrics: node.metrics.clone(),
         secret_files: {
             let mut files: Vec<PathBuf> = initial

@@ -8,7 +8,6 @@
 //! test harness shows it with the failure).
 
 use std::{
-    fs::File,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -89,7 +88,45 @@ impl Agent {
             started: Instant::now(),
             config_count: args.configs.len(),
         };
-        let mut command = netns.command(&binary);
+        agent.spawn(netns, &args)?;
+        Ok(agent)
+    }
+
+    /// Starts the agent again, after [`kill`](Self::kill) or
+    /// [`terminate`](Self::terminate), with the same pin path, control
+    /// socket and directory (its log is appended to), and waits until its
+    /// control socket answers.
+    pub fn restart(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "agent {} still runs", self.name);
+        self.spawn(netns, args)
+    }
+
+    /// SIGKILL: the agent dies at once, leaving its pins.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        let mut child = self.child.take().context("agent stopped")?;
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, and waits (5 s at most) for a successful exit; unlike
+    /// [`stop`](Self::stop) it accepts pins left behind (`--on-stop
+    /// handover`).
+    pub fn terminate(&mut self) -> anyhow::Result<()> {
+        let mut child = self.child.take().context("agent stopped")?;
+        nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let status =
+            wait_for(&format!("agent {} to exit after SIGTERM", self.name), Duration::from_secs(5), || {
+                Ok(child.try_wait()?)
+            })?;
+        anyhow::ensure!(status.success(), "agent {} exited with {status} after SIGTERM", self.name);
+        Ok(())
+    }
+
+    fn spawn(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<()> {
+        let agent = self;
+        let name = agent.name.clone();
+        let mut command = netns.command(&agent.binary);
         command.arg("run");
         for (index, text) in args.configs.iter().enumerate() {
             let path = agent.config_path(index);
@@ -109,7 +146,7 @@ impl Agent {
         command.arg("--control-socket").arg(agent.socket());
         command.args(["--log", &args.log]);
         command.args(&args.extra);
-        let log = File::create(agent.log_path())?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(agent.log_path())?;
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         agent.started = Instant::now();
         agent.child = Some(command.spawn().with_context(|| format!("starting {command:?}"))?);
@@ -119,7 +156,7 @@ impl Agent {
             }
             Ok(agent.try_show_peers().ok())
         })?;
-        Ok(agent)
+        Ok(())
     }
 
     /// The agent's process id (`nsenter` execs it, so the child is the

@@ -863,3 +863,77 @@ fn bring_up_packets_off_the_link_or_over_their_sources_rate_are_dropped() -> any
     assert_eq!(output.action, XdpAction::Pass);
     Ok(())
 }
+
+/// Issue 17, the kernel keepalive: once the agent's lease has expired (and
+/// for at most its `max_absence_ns`), an absorbed packet of a session with
+/// a keepalive entry is answered with XDP_TX by the session's packet, the
+/// frame turned around exactly as a freshly built one from us would be
+/// (MACs and addresses swapped, our port to 3784, a valid UDP checksum),
+/// IPv4 and IPv6; not more often than the entry's interval; not while the
+/// lease holds; not after the bound.
+#[test]
+fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
+    use bfd_common::maps::Keepalive;
+    let mut lab = Lab::new()?;
+    let mut lease = bfd_user::fastpath::LeaseMap::open(lab.pins.path(), Duration::from_secs(30))?;
+    let ours =
+        ControlRepr { my_discriminator: LOCAL_DISCR, your_discriminator: REMOTE_DISCR, ..steady_repr() };
+    let packet: [u8; 24] = control_bytes(&ours).try_into().expect("24 bytes");
+    let interval = Duration::from_millis(200);
+    lab.fast.set_keepalive(
+        LOCAL_DISCR,
+        &Keepalive {
+            min_interval_ns: interval.as_nanos() as u64,
+            source_port: 49200,
+            reserved: [0; 6],
+            packet,
+        },
+    )?;
+    let answer = |input: &Crafted| Crafted {
+        dst_mac: input.src_mac,
+        src_mac: input.dst_mac,
+        src: input.dst,
+        dst: input.src,
+        src_port: 49200,
+        dst_port: bfd_common::CONTROL_PORT,
+        payload: packet.to_vec(),
+        ..input.clone()
+    };
+
+    // The agent runs: absorbed, no answer.
+    lease.renew(monotonic_ns() + 10_000_000_000);
+    let (output, moved) = lab.run(&steady_frame().bytes())?;
+    assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1));
+
+    // Away: answered, byte for byte what we would send.
+    lease.renew(monotonic_ns() - 1_000_000);
+    let (output, moved) = lab.run(&steady_frame().bytes())?;
+    assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Tx, 1));
+    assert_eq!(output.frame, answer(&steady_frame()).bytes(), "IPv4 answer");
+    // Within the interval: absorbed, not answered.
+    let (output, _) = lab.run(&steady_frame().bytes())?;
+    assert_eq!(output.action, XdpAction::Drop, "rate-limited");
+
+    // IPv6, an interval later.
+    std::thread::sleep(interval);
+    lab.reconfigure(|config| {
+        config.peer = bfd_common::maps::address(ip(PEER_V6));
+        config.local = bfd_common::maps::address(ip(NODE_V6));
+    })?;
+    let ipv6 = Crafted { src: ip(PEER_V6), dst: ip(NODE_V6), ..steady_frame() };
+    let (output, _) = lab.run(&ipv6.bytes())?;
+    assert_eq!(output.action, XdpAction::Tx);
+    assert_eq!(output.frame, answer(&ipv6).bytes(), "IPv6 answer");
+
+    // Past the bound: absorbed, no answer.
+    std::thread::sleep(interval);
+    lease.renew(monotonic_ns() - 31_000_000_000);
+    let (output, _) = lab.run(&ipv6.bytes())?;
+    assert_eq!(output.action, XdpAction::Drop, "past the bound");
+    // No keepalive entry (the session is not Up): no answer.
+    lease.renew(monotonic_ns() - 1_000_000);
+    lab.fast.remove_keepalive(LOCAL_DISCR);
+    let (output, _) = lab.run(&ipv6.bytes())?;
+    assert_eq!(output.action, XdpAction::Drop, "no keepalive entry");
+    Ok(())
+}

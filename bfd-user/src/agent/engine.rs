@@ -24,7 +24,7 @@ use bfd_user::engine::{
 };
 use bfd_user::fastpath::{Events, FastPath};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::batch::Batcher;
 use super::echo::EchoSender;
@@ -77,6 +77,27 @@ pub struct FastPathLink {
     pub events: Events,
     /// The interfaces the program is attached to, by index.
     pub ifindexes: Vec<u32>,
+    /// The adoption records the next agent takes the sessions over from.
+    pub adopt: bfd_user::adopt::AdoptMap,
+    /// The lease the engine renews on every wake (issue 17: once it
+    /// expires, the kernel answers for the Up sessions).
+    pub lease: Option<bfd_user::fastpath::LeaseMap>,
+}
+
+/// How long past the engine's next deadline the lease runs: the kernel
+/// starts answering this long after the agent missed a wake.
+const LEASE_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A session an earlier agent left in the kernel, to take over: its
+/// configuration, its record and the generation of its kernel entry.
+pub struct Adoption {
+    /// The configuration it runs (the configured session it matches, or
+    /// one rebuilt from the record for a session no longer configured).
+    pub spec: SessionSpec,
+    /// What the earlier agent left.
+    pub adoptable: bfd_user::adopt::Adoptable,
+    /// [`bfd_common::maps::SessionConfig::generation`] of its kernel entry.
+    pub kernel_generation: u64,
 }
 
 /// The engine: the dispatcher and the agent's I/O; runs on its own thread
@@ -175,6 +196,76 @@ impl Engine {
         Ok((engine, EngineHandle { commands: commands_tx, wake, published }))
     }
 
+    /// Takes over the sessions an earlier agent left (their first packets
+    /// leave before this returns), then acts on the detection events that
+    /// waited in the ring buffer while no agent ran. Returns how many were
+    /// adopted.
+    pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
+        let now = monotonic_now();
+        // From here this agent transmits: the kernel stops answering for the
+        // previous one (the loop renews the lease from its first wake).
+        self.io.renew_lease(None);
+        let mut adopted = 0;
+        for Adoption { spec, adoptable, kernel_generation } in adoptions {
+            // The same source port as before (RFC 5881 §4 asks only that it
+            // be unique; keeping it keeps the peer's view unchanged).
+            self.io.ports.prefer = Some(adoptable.source_port);
+            let identity = spec.key();
+            let transport = match self.io.open(&spec) {
+                Ok(transport) => transport,
+                Err(error) => {
+                    warn!(session = %identity, %error, "an adopted session's socket could not be opened");
+                    continue;
+                }
+            };
+            match self.dispatcher.adopt(
+                now,
+                bfd_user::engine::Origin::Config,
+                spec,
+                &adoptable,
+                transport,
+                kernel_generation,
+            ) {
+                Ok(_) => adopted += 1,
+                Err(error) => {
+                    warn!(session = %identity, %error, "the session could not be adopted");
+                    self.io.execute(Effect::Close { discr: 0, transport });
+                }
+            }
+        }
+        self.io.ports.prefer = None;
+        // §6.8.4 detections that fired while no agent ran: acted on now,
+        // before the configuration is applied.
+        let mut inputs = Vec::new();
+        self.io.read_events(&mut inputs);
+        // Our echoes stopped because no agent sent them: an echo timer that
+        // fired meanwhile says nothing about the path (issue 17).
+        let before = inputs.len();
+        inputs.retain(|input| {
+            !matches!(input, Input::Kernel(event) if event.kind == bfd_common::maps::EVENT_ECHO_TIMEOUT)
+        });
+        let echo_ignored = before - inputs.len();
+        let waiting = inputs.len();
+        for input in inputs {
+            let io = &mut self.io;
+            self.dispatcher.handle(now, input, &mut |spec| io.open(spec));
+        }
+        for effect in self.dispatcher.effects() {
+            self.io.execute(effect);
+        }
+        self.io.flush();
+        if let Some(published) = self.dispatcher.publication(now) {
+            self.io.publish(published);
+        }
+        info!(
+            adopted,
+            detection_events = waiting,
+            echo_timeouts_ignored = echo_ignored,
+            "sessions adopted from the previous agent"
+        );
+        adopted
+    }
+
     /// Runs until [`Command::Shutdown`] and every goodbye is said.
     pub fn run(mut self) {
         bfd_user::engine::run(&mut self.dispatcher, &mut self.io);
@@ -219,6 +310,30 @@ impl AgentIo {
             let error = std::io::Error::last_os_error();
             if error.raw_os_error() != Some(libc::EINTR) {
                 warn!(%error, "ppoll failed");
+            }
+        }
+    }
+
+    /// The agent runs until `deadline` (or a second from now) and
+    /// [`LEASE_SLACK`]: until then the kernel does not answer for it.
+    fn renew_lease(&mut self, deadline: Option<Time>) {
+        if let Some(lease) = self.fast.as_mut().and_then(|fast| fast.lease.as_mut()) {
+            let now = monotonic_now();
+            let until = deadline.map_or(now + std::time::Duration::from_secs(1), |at| at.max(now));
+            lease.renew((until + LEASE_SLACK).as_nanos());
+        }
+    }
+
+    /// Every detection event waiting in the ring buffer.
+    fn read_events(&mut self, inputs: &mut Vec<Input>) {
+        while let Some(fast) = self.fast.as_mut() {
+            match fast.events.next() {
+                Ok(Some(event)) => inputs.push(Input::Kernel(event)),
+                Ok(None) => break,
+                Err(error) => {
+                    warn!(%error, "reading the kernel's detection events");
+                    break;
+                }
             }
         }
     }
@@ -329,6 +444,7 @@ impl EngineIo for AgentIo {
     }
 
     fn wait(&mut self, deadline: Option<Time>, inputs: &mut Vec<Input>) {
+        self.renew_lease(deadline);
         self.poll(deadline);
         if self.readable(0) {
             let _ = self.wake.read();
@@ -337,16 +453,7 @@ impl EngineIo for AgentIo {
             }
         }
         if self.events_polled && self.readable(1) {
-            while let Some(fast) = self.fast.as_mut() {
-                match fast.events.next() {
-                    Ok(Some(event)) => inputs.push(Input::Kernel(event)),
-                    Ok(None) => break,
-                    Err(error) => {
-                        warn!(%error, "reading the kernel's detection events");
-                        break;
-                    }
-                }
-            }
+            self.read_events(inputs);
         }
         let first_rx = if self.events_polled { 2 } else { 1 };
         for index in 0..self.rx.len() {
@@ -444,6 +551,27 @@ impl EngineIo for AgentIo {
             Effect::Report(report) => {
                 if let Some(observer) = &self.observer {
                     let _ = observer.send(report);
+                }
+            }
+            Effect::Remember { discr, record } => {
+                if let Some(fast) = self.fast.as_mut() {
+                    if let Err(error) = fast.adopt.set(discr, &record) {
+                        warn!(discr, %error, "writing the session's adoption record");
+                    }
+                    match bfd_user::adopt::keepalive(&record) {
+                        Some(keepalive) => {
+                            if let Err(error) = fast.maps.set_keepalive(discr, &keepalive) {
+                                warn!(discr, %error, "writing the session's keepalive");
+                            }
+                        }
+                        None => fast.maps.remove_keepalive(discr),
+                    }
+                }
+            }
+            Effect::Forget { discr } => {
+                if let Some(fast) = self.fast.as_mut() {
+                    fast.adopt.remove(discr);
+                    fast.maps.remove_keepalive(discr);
                 }
             }
             Effect::Close { transport, .. } => {

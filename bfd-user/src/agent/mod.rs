@@ -50,6 +50,11 @@ pub struct AgentOptions {
     pub routes: Option<bfd_user::routes::RouteSettings>,
     /// Serve as FRR bfdd's data plane at this address, if set.
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
+    /// What SIGTERM and SIGINT do to the sessions.
+    pub on_stop: bfd_user::config::OnStop,
+    /// How long the kernel answers for the Up sessions once the agent is
+    /// gone (zero: never).
+    pub keepalive: Duration,
     /// The metrics and health endpoint.
     pub metrics: bfd_user::config::MetricsSettings,
     /// Authentication secrets the configuration read (BFDAuthentication's
@@ -73,12 +78,18 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let _control_socket = RemoveOnDrop(options.control_socket.clone());
 
     // The control socket is ours, so no other agent uses this pin path's
-    // program: pins left there belong to a previous run that died.
-    // (Where the pins would vanish with us it fails; `_control_socket`
-    // removes the socket.)
-    let fast = attach_fast_path(&options)?;
-    // Detached however this function returns, once the engine is done.
-    let _attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
+    // program: pins left there belong to a previous run that ended without
+    // detaching (killed, or handed over): its sessions are adopted. (Where
+    // the pins would vanish with us it fails; `_control_socket` removes the
+    // socket.) `adopted`: the records of what an earlier agent left, if
+    // adopted.
+    let (fast, adopted) = match attach_fast_path(&options)? {
+        Some((link, description, adopted)) => (Some((link, description)), adopted),
+        None => (None, None),
+    };
+    // Detached however this function returns, once the engine is done,
+    // unless the sessions are handed over.
+    let attachment = fast.as_ref().map(|_| Attachment(options.pin_path.clone()));
     let fast_attached = fast.is_some();
     let fast_status = match &fast {
         Some((_, description)) => description.clone(),
@@ -118,7 +129,13 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let (engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
+    let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
+    let adopting = adopted.is_some();
+    if let Some(records) = adopted {
+        // Adopted first, their detections acted on, and only then the
+        // configuration applied (below, as a plan against them).
+        engine.adopt(adoptions(&options, &specs, records));
+    }
     let scheduling = options.scheduling;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
@@ -149,6 +166,20 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let summary = runtime.block_on(apply(&handle, Origin::Config, &specs))?;
     status.config_applied.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(%summary, "sessions started");
+    if adopting {
+        // The sessions are served again: now this binary's program takes
+        // over from the earlier one's, on the same links and maps.
+        let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
+        match fastpath::replace_program(&options.pin_path, &ifaces) {
+            Ok(()) => {
+                info!(pin_path = %options.pin_path.display(), "this agent's XDP program replaced the previous one on the pinned links (bpf_link_update); maps and timers kept")
+            }
+            Err(error) => warn!(
+                error = format!("{error:#}"),
+                "the previous agent's XDP program could not be replaced: it keeps running with this agent"
+            ),
+        }
+    }
 
     if let Some((address, reports)) = data_plane {
         let handle = handle.clone();
@@ -157,9 +188,101 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     }
     let control = ControlSide { listener: control, started, fast_status, kernel };
     let result = runtime.block_on(serve(options.clone(), handle.clone(), load, control, status));
-    let _ = handle.send(Command::Shutdown);
+    let handover = options.on_stop == bfd_user::config::OnStop::Handover && attachment.is_some();
+    let _ = handle.send(if handover { Command::Handover } else { Command::Shutdown });
     let _ = thread.join();
+    if handover {
+        // Program, maps, links and adoption records stay for the next agent.
+        std::mem::forget(attachment);
+        info!(pin_path = %options.pin_path.display(), "sessions handed over: the XDP program and its maps stay for the next agent");
+    }
     result
+}
+
+/// A session an earlier agent left: its record, and the generation of its
+/// kernel entry.
+type Record = (bfd_user::adopt::Adoptable, u64);
+
+/// The fast path as the agent starts with it: the link, its description,
+/// and the records of what an earlier agent left if it was adopted.
+type FastPathStart = (FastPathLink, String, Option<Vec<Record>>);
+
+/// Pairs each record with the configured session it is; a record no
+/// configured session matches is adopted with a configuration rebuilt from
+/// it, so that the plan applied next takes it AdminDown (RFC 5880 §6.8.16)
+/// rather than leaving the peer to detect a failure.
+fn adoptions(options: &AgentOptions, specs: &[SessionSpec], records: Vec<Record>) -> Vec<engine::Adoption> {
+    records
+        .into_iter()
+        .map(|(adoptable, kernel_generation)| {
+            let key = adoptable.key;
+            let configured = specs.iter().find(|spec| {
+                spec.peer == key.peer
+                    && spec.local == key.local
+                    && spec.multihop == key.multihop
+                    && spec
+                        .interface
+                        .as_deref()
+                        .is_none_or(|name| nix::net::if_::if_nametoindex(name).ok() == key.ifindex)
+            });
+            let spec = match configured {
+                Some(spec) => ran_as(spec, &adoptable.restored),
+                None => orphan_spec(options, &adoptable),
+            };
+            engine::Adoption { spec, adoptable, kernel_generation }
+        })
+        .collect()
+}
+
+/// The configured session `spec` with the timers the adopted session ran
+/// with while Up (what it advertised, and the peer agreed to): the plan
+/// applied after adoption then sees a changed configuration as a change
+/// and renegotiates it with a Poll Sequence (RFC 5880 §6.8.3).
+fn ran_as(spec: &SessionSpec, restored: &bfd_session::Restored) -> SessionSpec {
+    let mut spec = spec.clone();
+    if restored.state == bfd_common::wire::State::Up {
+        spec.session.desired_min_tx = restored.desired_min_tx;
+        spec.session.required_min_rx = restored.required_min_rx;
+        spec.session.detect_mult = restored.detect_mult;
+        if !spec.multihop {
+            spec.session.echo.required_min_rx = restored.required_min_echo_rx;
+        }
+    }
+    spec
+}
+
+/// The configuration of an adopted session that is no longer configured:
+/// enough to run it until the plan takes it down.
+fn orphan_spec(options: &AgentOptions, adoptable: &bfd_user::adopt::Adoptable) -> SessionSpec {
+    let key = adoptable.key;
+    let restored = adoptable.restored;
+    bfd_user::config::PeerSpec {
+        source: bfd_user::config::DocumentRef {
+            file: options.pin_path.join(bfd_common::maps::ADOPT_MAP),
+            position: 0,
+            item: None,
+            line: 0,
+            kind: None,
+            namespace: None,
+            name: None,
+        },
+        peer: key.peer,
+        local: key.local,
+        interface: None,
+        vrf: None,
+        multihop: key.multihop,
+        min_ttl: if key.multihop { 254 } else { 255 },
+        profile: "(adopted, no longer configured)".into(),
+        session: bfd_session::SessionConfig {
+            desired_min_tx: restored.desired_min_tx,
+            required_min_rx: restored.required_min_rx,
+            detect_mult: restored.detect_mult,
+            ..bfd_session::SessionConfig::default()
+        },
+        admin_down: false,
+        discriminator: None,
+        auth: None,
+    }
 }
 
 /// The kernel's maps, opened a second time for readers off the engine
@@ -210,12 +333,87 @@ pub async fn apply(
     applied.await.context("the BFD engine stopped")
 }
 
-/// Attaches the program unless told not to; on failure the agent goes on
-/// in userspace and says so, except where the pins would vanish with this
-/// process (`ip netns exec`, a container without the host's bpffs): that
-/// is a deployment mistake the operator must see, so the agent stops,
-/// naming the cause and the fix.
-fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLink, String)>> {
+/// What an earlier agent left under the pin path, if it can be adopted:
+/// its program is pinned on every configured interface, its maps and
+/// adoption records are of this build's layout. `None` (and why, in the
+/// log) if there is nothing there or it cannot be adopted.
+fn adopt_fast_path(options: &AgentOptions) -> Option<FastPathStart> {
+    let pin_dir = &options.pin_path;
+    // Nothing there (or an empty directory): nothing to adopt.
+    if std::fs::read_dir(pin_dir).map_or(true, |mut entries| entries.next().is_none()) {
+        return None;
+    }
+    let missing: Vec<&String> = options
+        .interfaces
+        .iter()
+        .filter(|iface| !pin_dir.join(fastpath::link_pin_name(iface)).exists())
+        .collect();
+    if !missing.is_empty() {
+        warn!(pin_path = %pin_dir.display(), ?missing, "the program left under the pin path is not attached to every configured interface: replacing it (its sessions start anew)");
+        return None;
+    }
+    let open = || -> anyhow::Result<(FastPathLink, Vec<Record>)> {
+        let mut maps = FastPath::open(pin_dir)?;
+        let adopt = bfd_user::adopt::AdoptMap::open(pin_dir)
+            .context("no adoption records of this layout (an older agent, or another map layout)")?;
+        match adopt.layout() {
+            Some(layout) if layout == bfd_common::maps::MAP_LAYOUT => {}
+            found => anyhow::bail!(
+                "the maps there have layout {}, this agent's are layout {}",
+                found.map_or("unknown".to_owned(), |layout| layout.to_string()),
+                bfd_common::maps::MAP_LAYOUT
+            ),
+        }
+        let mut records = Vec::new();
+        for record in adopt.records() {
+            let adoptable = bfd_user::adopt::adoptable(&record)
+                .with_context(|| format!("the record of session {}", record.local_discr))?;
+            let generation =
+                maps.session_config(record.local_discr).ok().flatten().map_or(0, |entry| entry.generation);
+            records.push((adoptable, generation));
+        }
+        // Kernel entries without a record (bfdd's data-plane sessions, which
+        // bfdd creates again) are removed: nothing would ever update them.
+        let recorded: std::collections::HashSet<u32> =
+            records.iter().map(|(adoptable, _)| adoptable.restored.local_discr).collect();
+        for discr in maps.sessions()? {
+            if !recorded.contains(&discr) {
+                maps.remove_session(discr)?;
+                maps.remove_keepalive(discr);
+            }
+        }
+        let mut ifindexes = Vec::new();
+        for iface in &options.interfaces {
+            ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
+        }
+        let lease = Some(fastpath::LeaseMap::open(pin_dir, options.keepalive)?);
+        Ok((FastPathLink { maps, events: Events::open(pin_dir)?, ifindexes, adopt, lease }, records))
+    };
+    match open() {
+        Ok((link, records)) => {
+            let description = options
+                .interfaces
+                .iter()
+                .map(|iface| format!("xdp on {iface} (adopted)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            info!(pin_path = %pin_dir.display(), sessions = records.len(), "adopting the XDP program, maps and sessions the previous agent left");
+            Some((link, description, Some(records)))
+        }
+        Err(error) => {
+            warn!(pin_path = %pin_dir.display(), error = format!("{error:#}"), "what the previous agent left under the pin path cannot be adopted: replacing it (its sessions start anew)");
+            None
+        }
+    }
+}
+
+/// Attaches the program unless told not to, or adopts the one an earlier
+/// agent left. On failure the agent goes on in userspace and says so,
+/// except where the
+/// pins would vanish with this process (`ip netns exec`, a container
+/// without the host's bpffs): that is a deployment mistake the operator
+/// must see, so the agent stops, naming the cause and the fix.
+fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<FastPathStart>> {
     if options.no_xdp {
         info!("--no-xdp: not attaching the XDP program");
         return Ok(None);
@@ -223,6 +421,9 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLi
     if options.interfaces.is_empty() {
         warn!("no interface given (--iface or spec.interfaces): the XDP fast path is off");
         return Ok(None);
+    }
+    if let Some(adopted) = adopt_fast_path(options) {
+        return Ok(Some(adopted));
     }
     let _ = fastpath::detach(&options.pin_path);
     let ifaces: Vec<&str> = options.interfaces.iter().map(String::as_str).collect();
@@ -249,6 +450,8 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLi
             maps: FastPath::open(&attached.pin_dir)?,
             events: Events::open(&attached.pin_dir)?,
             ifindexes,
+            adopt: bfd_user::adopt::AdoptMap::create(&attached.pin_dir)?,
+            lease: Some(fastpath::LeaseMap::open(&attached.pin_dir, options.keepalive)?),
         })
     };
     match open() {
@@ -259,7 +462,7 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<(FastPathLi
                 .map(|(iface, mode)| format!("xdp {mode} on {iface}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Ok(Some((link, description)))
+            Ok(Some((link, description, None)))
         }
         Err(error) => {
             warn!(

@@ -115,6 +115,8 @@ fn source_address(address: &SockaddrStorage) -> Option<IpAddr> {
 pub struct SourcePorts {
     used: HashSet<u16>,
     next: u16,
+    /// Try this port first (an adopted session keeps its port).
+    pub prefer: Option<u16>,
 }
 
 impl SourcePorts {
@@ -122,7 +124,7 @@ impl SourcePorts {
     /// not reused at once after a session goes away.
     fn candidates(&mut self) -> impl Iterator<Item = u16> + use<> {
         let start = self.next.clamp(SOURCE_PORT_MIN, SOURCE_PORT_MAX);
-        (start..=SOURCE_PORT_MAX).chain(SOURCE_PORT_MIN..start)
+        self.prefer.into_iter().chain((start..=SOURCE_PORT_MAX).chain(SOURCE_PORT_MIN..start))
     }
 
     /// Gives `port` back.

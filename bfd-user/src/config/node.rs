@@ -33,6 +33,8 @@ const AGENT_FIELDS: &[&str] = &[
     "hook",
     "routes",
     "frrDataPlane",
+    "onStop",
+    "keepaliveSeconds",
     "metrics",
 ];
 
@@ -73,10 +75,50 @@ pub struct NodeSettings {
     /// `frrDataPlane`: serve as FRR bfdd's data plane at this address, in
     /// bfdd's `--dplaneaddr` syntax; `None`: off.
     pub frr_data_plane: Option<crate::dplane::Address>,
+    /// `onStop`: what SIGTERM and SIGINT do to the sessions.
+    pub on_stop: OnStop,
+    /// `keepaliveSeconds`: how long the kernel answers for the Up sessions
+    /// once the agent is gone (0 to 3600; 0: never).
+    pub keepalive: std::time::Duration,
     /// `metrics`: the HTTP endpoint of the metrics and health checks.
     pub metrics: MetricsSettings,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
+}
+
+/// How long the kernel answers for the agent's Up sessions once it is
+/// gone, unless configured: long enough for a restart or an upgrade, short
+/// enough that an agent that never comes back leaves no session Up for long
+/// (its peers then detect the silence).
+pub const DEFAULT_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `spec.onStop` / `--on-stop`: what stopping the agent (SIGTERM, SIGINT)
+/// does to its sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnStop {
+    /// `admin-down` (the default): every session says AdminDown (RFC 5880
+    /// §6.8.16) to its peer, then the program is detached. For a node
+    /// leaving service: the peers learn it is deliberate.
+    #[default]
+    AdminDown,
+    /// `handover`: the agent exits without a word to the peers, leaving
+    /// program, maps and sessions in the kernel; the next agent started
+    /// with the same pin path adopts them. For restarts and upgrades.
+    Handover,
+}
+
+impl OnStop {
+    /// Parses `admin-down` or `handover`.
+    pub fn parse(text: &str) -> Result<OnStop, String> {
+        match text {
+            "admin-down" => Ok(OnStop::AdminDown),
+            "handover" => Ok(OnStop::Handover),
+            "auto" => Err("\"auto\" (hand over only when a successor waits) is not supported yet: \
+                           use admin-down or handover"
+                .into()),
+            other => Err(format!("{other:?} is not a stop mode: use admin-down or handover")),
+        }
+    }
 }
 
 /// `spec.hook` of a BFDAgentConfig: a command the agent runs on every
@@ -145,6 +187,8 @@ impl Default for NodeSettings {
             hook: None,
             routes: None,
             frr_data_plane: None,
+            on_stop: OnStop::AdminDown,
+            keepalive: DEFAULT_KEEPALIVE,
             metrics: MetricsSettings::default(),
             source: None,
         }
@@ -188,6 +232,10 @@ pub struct NodeOverrides {
     pub route_protocols: Option<Vec<u8>>,
     /// `--frr-dplane ADDRESS`.
     pub frr_data_plane: Option<crate::dplane::Address>,
+    /// `--on-stop`.
+    pub on_stop: Option<OnStop>,
+    /// `--keepalive-seconds`.
+    pub keepalive: Option<std::time::Duration>,
     /// `--metrics-address ADDRESS|none`.
     pub metrics_address: Option<Option<std::net::SocketAddr>>,
     /// `--metrics-compat metallb|none`.
@@ -222,9 +270,13 @@ impl NodeSettings {
             route_state_file,
             route_protocols,
             frr_data_plane,
+            on_stop,
+            keepalive,
             metrics_address,
             metrics_compat,
         } = overrides.clone();
+        self.on_stop = on_stop.unwrap_or(self.on_stop);
+        self.keepalive = keepalive.unwrap_or(self.keepalive);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
         self.metrics.address = metrics_address.unwrap_or(self.metrics.address);
         self.metrics.compat = metrics_compat.unwrap_or(self.metrics.compat);
@@ -301,6 +353,8 @@ impl NodeSettings {
         compare("rtDeadline", self.rt_deadline != other.rt_deadline);
         compare("noXdp", self.no_xdp != other.no_xdp);
         compare("xdpMode", self.xdp_mode != other.xdp_mode);
+        compare("onStop", self.on_stop != other.on_stop);
+        compare("keepaliveSeconds", self.keepalive != other.keepalive);
         compare("hook", self.hook != other.hook);
         compare("routes", self.routes != other.routes);
         compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
@@ -502,6 +556,19 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
             }
             None => {}
         }
+    }
+    if let Some(node) = spec.get("onStop")
+        && let Some(text) = reader.string(node, &path("onStop"))
+    {
+        match OnStop::parse(&text) {
+            Ok(mode) => settings.on_stop = mode,
+            Err(reason) => reader.error(node.line, &path("onStop"), Reason::Invalid(reason)),
+        }
+    }
+    if let Some(node) = spec.get("keepaliveSeconds")
+        && let Some(seconds) = reader.integer(node, &path("keepaliveSeconds"), 0, 3600)
+    {
+        settings.keepalive = std::time::Duration::from_secs(seconds as u64);
     }
     if let Some(node) = spec.get("hook") {
         settings.hook = read_hook(reader, node, &path("hook"));

@@ -902,3 +902,53 @@ fn merged_protocols_default() -> Vec<u8> {
     assert_eq!(restricted.routes.unwrap().protocols, [186]);
     plain.node.routes.unwrap().protocols
 }
+
+#[test]
+fn on_stop_is_admin_down_unless_handover_is_asked_for() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    use crate::config::OnStop;
+    assert_eq!(load_one(&agent("  noXdp: false\n")).unwrap().node.on_stop, OnStop::AdminDown);
+    assert_eq!(load_one(&agent("  onStop: handover\n")).unwrap().node.on_stop, OnStop::Handover);
+    assert_eq!(load_one(&agent("  onStop: admin-down\n")).unwrap().node.on_stop, OnStop::AdminDown);
+    assert_eq!(
+        errors(&agent("  onStop: sometimes\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.onStop: \"sometimes\" is not a stop mode: use admin-down or \
+          handover"]
+    );
+    assert_eq!(
+        errors(&agent("  onStop: auto\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.onStop: \"auto\" (hand over only when a successor waits) is \
+          not supported yet: use admin-down or handover"]
+    );
+    // The flag replaces the file's.
+    let node = load_one(&agent("  onStop: handover\n")).unwrap().node;
+    let overrides = crate::config::NodeOverrides { on_stop: Some(OnStop::AdminDown), ..Default::default() };
+    assert_eq!(node.clone().with_overrides(&overrides).on_stop, OnStop::AdminDown);
+    assert_eq!(
+        node.with_overrides(&overrides)
+            .changed_fields(&load_one(&agent("  onStop: handover\n")).unwrap().node),
+        ["onStop"]
+    );
+}
+
+#[test]
+fn keepalive_seconds_bounds_the_kernels_answers() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    use std::time::Duration;
+    assert_eq!(
+        load_one(&agent("  noXdp: false\n")).unwrap().node.keepalive,
+        crate::config::DEFAULT_KEEPALIVE
+    );
+    assert_eq!(load_one(&agent("  keepaliveSeconds: 0\n")).unwrap().node.keepalive, Duration::ZERO);
+    assert_eq!(
+        load_one(&agent("  keepaliveSeconds: 120\n")).unwrap().node.keepalive,
+        Duration::from_secs(120)
+    );
+    let errors = errors(&agent("  keepaliveSeconds: 4000\n"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("c.yaml:5: BFDAgentConfig n: spec.keepaliveSeconds: "), "{errors:?}");
+}

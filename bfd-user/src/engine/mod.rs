@@ -246,6 +246,9 @@ pub enum Command {
     Apply(Plan, tokio::sync::oneshot::Sender<ApplySummary>),
     /// Take every session AdminDown and stop.
     Shutdown,
+    /// Stop without a word to the peers, leaving every session to the
+    /// kernel and the next agent (`--on-stop handover`).
+    Handover,
 }
 
 impl fmt::Debug for Command {
@@ -255,6 +258,7 @@ impl fmt::Debug for Command {
             Command::Snapshot(identity, _) => write!(f, "Snapshot({identity})"),
             Command::Apply(plan, _) => write!(f, "Apply({plan:?})"),
             Command::Shutdown => f.write_str("Shutdown"),
+            Command::Handover => f.write_str("Handover"),
         }
     }
 }
@@ -400,6 +404,20 @@ pub enum Effect {
     Hook(ChangeEvent),
     /// Tell the data-plane observer (bfdd).
     Report(StateReport),
+    /// Store what the next agent needs to take the session over
+    /// ([`crate::adopt`]): written when the session's state or parameters
+    /// change, never per packet.
+    Remember {
+        /// The session.
+        discr: u32,
+        /// Its record.
+        record: maps::AdoptRecord,
+    },
+    /// The session is gone: delete its adoption record.
+    Forget {
+        /// The session.
+        discr: u32,
+    },
     /// The session is gone: release its socket, port and echo sender.
     Close {
         /// The session.
@@ -698,7 +716,22 @@ impl Dispatcher {
                 let _ = reply.send(summary);
             }
             Command::Shutdown => self.shutdown(now),
+            Command::Handover => self.handover(),
         }
+    }
+
+    /// Hands every session over to the kernel and the next agent: no
+    /// AdminDown, no change to the kernel's maps or the adoption records;
+    /// the loop ends at once.
+    pub fn handover(&mut self) {
+        info!(
+            sessions = self.by_identity.len(),
+            "handing over: the sessions stay in the kernel for the next agent"
+        );
+        self.running = false;
+        self.by_identity.clear();
+        self.retiring.clear();
+        self.sessions = Sessions::new(0);
     }
 
     /// Takes every session AdminDown; the loop ends when they are gone.
@@ -873,7 +906,38 @@ impl Dispatcher {
         }
         if changed || synced {
             self.observe_change(discr);
+            self.remember(discr);
         }
+    }
+
+    /// Writes the session's adoption record (with the fast path only: the
+    /// record lives beside the program's maps). Only the configuration
+    /// files' sessions are adopted: bfdd's data-plane sessions are bfdd's
+    /// to create again when it reconnects.
+    fn remember(&mut self, discr: u32) {
+        if !self.options.fast_path {
+            return;
+        }
+        let Some((session, peer)) = self.sessions.entry(discr) else { return };
+        // Nor are authenticated sessions (RFC 5880 §6.7): their sequence
+        // numbers are not in the record, and a meticulous peer would refuse
+        // a restart's.
+        if peer.origin != Origin::Config || peer.spec.auth.is_some() {
+            return;
+        }
+        let key = SessionKey {
+            peer: peer.spec.peer,
+            local: peer.spec.local,
+            ifindex: peer.ifindex,
+            multihop: peer.spec.multihop,
+        };
+        let record = crate::adopt::record(
+            &session.restorable(),
+            &key,
+            peer.transport.source_port,
+            &session.steady_state_packet(),
+        );
+        self.effects.push_back(Effect::Remember { discr, record });
     }
 
     fn state_changed(&mut self, discr: u32, change: StateChange, now: Time) {
@@ -1034,6 +1098,68 @@ impl Dispatcher {
         Ok(discr)
     }
 
+    /// Takes over a session an earlier agent left in the kernel
+    /// ([`crate::adopt`]): same discriminators, state and source port, its
+    /// first packet at once (see [`Session::restore`]). `kernel_generation`
+    /// is the generation of the session's entry in the kernel's map: the
+    /// detection events it raised while no agent ran are acted on.
+    pub fn adopt(
+        &mut self,
+        now: Time,
+        origin: Origin,
+        spec: PeerSpec,
+        adoptable: &crate::adopt::Adoptable,
+        transport: Transport,
+        kernel_generation: u64,
+    ) -> Result<u32, String> {
+        let key = SessionKey {
+            peer: spec.peer,
+            local: spec.local,
+            ifindex: transport.ifindex,
+            multihop: spec.multihop,
+        };
+        let ifindex = transport.ifindex.or(adoptable.key.ifindex);
+        let mut config = spec.session;
+        let on_xdp =
+            ifindex.is_some_and(|i| self.options.fast_path && self.options.xdp_ifindexes.contains(&i));
+        config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
+        // Events of the adopted entry count; the new entries written from
+        // here on are newer than anything the earlier agent wrote.
+        self.generation = self.generation.max(kernel_generation);
+        let identity = spec.key();
+        let span =
+            info_span!("session", peer = %spec.peer, local = ?spec.local, discr = tracing::field::Empty);
+        let peer = Peer {
+            spec: Arc::new(spec),
+            origin,
+            transport,
+            ifindex,
+            first_generation: if kernel_generation == 0 { self.generation + 1 } else { kernel_generation },
+            echo_allowed: None,
+            userspace_rx: 0,
+            last_user_rx: None,
+            largest_gap: None,
+            retire_at: None,
+            gap_epoch: 0,
+            reported: None,
+            transitions: Vec::new(),
+            span,
+        };
+        let min_ttl = peer.spec.min_ttl;
+        let discr = self
+            .sessions
+            .restore(key, config, min_ttl, now, &adoptable.restored, peer)
+            .map_err(|error| format!("adopting the session: {error}"))?;
+        self.by_identity.insert(identity, discr);
+        if let Some((session, peer)) = self.sessions.entry_mut(discr) {
+            peer.span.record("discr", discr);
+            info!(peer = %peer.spec.peer, local = ?peer.spec.local, discr, state = %session.state(), remote_discr = session.remote_discr(), source_port = transport.source_port, "session adopted");
+        }
+        self.publish_now = true;
+        self.drain(discr, now);
+        Ok(discr)
+    }
+
     /// RFC 5880 §6.8.16: a session leaving the configuration says AdminDown
     /// (for the peer's Detection Time, which the core handles) before it
     /// goes away, so the peer does not report a failure (RFC 5882 §3.2).
@@ -1065,6 +1191,7 @@ impl Dispatcher {
                 self.effects.push_back(Effect::DisallowEcho { ifindex, peer: peer.spec.peer });
             }
             self.effects.push_back(Effect::RemoveFastPath { discr });
+            self.effects.push_back(Effect::Forget { discr });
         }
         self.effects.push_back(Effect::Close { discr, transport: peer.transport });
         info!(peer = %peer.spec.peer, discr, "session removed");

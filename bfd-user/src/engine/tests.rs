@@ -496,6 +496,95 @@ fn the_loop_wakes_for_deadlines_and_counts_its_lateness() {
     assert_eq!(counters.lateness_max_ns, 0, "a simulated clock is never late");
 }
 
+/// Issue 17: an agent hands over (no AdminDown, nothing removed from the
+/// kernel), a new one adopts what it left 500 ms later (less than the
+/// peer's Detection Time of 900 ms) and applies the same configuration:
+/// the peer never leaves Up, the first packet of the new agent leaves at
+/// once with the same discriminators and port, and the plan leaves the
+/// session alone.
+#[test]
+fn a_handed_over_session_is_adopted_without_a_flap_at_the_peer() {
+    let options = DispatcherOptions { fast_path: true, xdp_ifindexes: vec![IFINDEX], ..Default::default() };
+    let mut old_io = SimIo::new(300, 3, Duration::from_secs(60));
+    apply_now(&mut old_io, Duration::ZERO, Origin::Config, vec![spec(PEER, 300, 3)], vec![]);
+    old_io.at(Duration::from_secs(5), Scheduled::Command(Command::Handover));
+    let mut old = Dispatcher::new(options.clone(), 1);
+    run(&mut old, &mut old_io);
+    assert!(old.finished(), "a handover ends the loop at once");
+    assert!(old_io.now < Time::ZERO + Duration::from_secs(6));
+    assert!(old_io.sent_by_state(State::AdminDown).is_empty(), "a handover says no AdminDown");
+    assert!(
+        !old_io.effects.iter().any(|(_, e)| matches!(
+            e,
+            Effect::RemoveFastPath { .. } | Effect::Forget { .. } | Effect::Close { .. }
+        )),
+        "a handover leaves the kernel's entries and the records"
+    );
+    let record = old_io
+        .effects
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Effect::Remember { record, .. } => Some(*record),
+            _ => None,
+        })
+        .expect("the session left a record");
+    let generation = old_io
+        .effects
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Effect::SetFastPath { entry, .. } => Some(entry.generation),
+            _ => None,
+        })
+        .expect("the session had a kernel entry");
+    let adoptable = crate::adopt::adoptable(&record).expect("a record of this layout");
+    assert_eq!(adoptable.restored.state, State::Up);
+    // SimIo::open's first port.
+    let port = 49153;
+    assert_eq!(adoptable.source_port, port);
+
+    // The new agent, half a second later.
+    let mut io = SimIo::new(300, 3, Duration::from_secs(60));
+    io.peer = std::mem::replace(
+        &mut old_io.peer,
+        Session::new(1, SessionConfig::default(), 1, Time::ZERO).unwrap(),
+    );
+    io.now = old_io.now + Duration::from_millis(500);
+    let adopted_at = io.now;
+    io.end = adopted_at + Duration::from_secs(10);
+    let mut new = Dispatcher::new(options, 2);
+    let transport = Transport { source_port: adoptable.source_port, route: None, ifindex: None };
+    let discr = new
+        .adopt(adopted_at, Origin::Config, spec(PEER, 300, 3), &adoptable, transport, generation)
+        .expect("adopted");
+    assert_eq!(discr, record.local_discr);
+    let first = new.effects().find_map(|e| match e {
+        Effect::Transmit { packet, transport, .. } => Some((packet, transport)),
+        _ => None,
+    });
+    let (packet, transport) = first.expect("the adopted session transmits at once");
+    assert_eq!((packet.state, packet.my_discriminator), (State::Up, discr));
+    assert_eq!(packet.your_discriminator, io.peer.local_discr());
+    assert_eq!(transport.source_port, port);
+    io.sent.push((adopted_at, packet));
+    io.to_peer.push_back((adopted_at + DELAY, packet));
+    // Then the configuration, unchanged, as a plan.
+    let running = [spec(PEER, 300, 3)];
+    let (reply, _) = tokio::sync::oneshot::channel();
+    let plan = Plan::new(Origin::Config, running.iter(), &[spec(PEER, 300, 3)]);
+    assert_eq!((plan.added.len(), plan.changed.len(), plan.removed.len()), (0, 0, 0));
+    io.scheduled.push((adopted_at, Scheduled::Command(Command::Apply(plan, reply))));
+    run(&mut new, &mut io);
+    // The peer came Up once, before the handover, and stayed Up until our
+    // AdminDown at the end of the simulation.
+    assert_eq!(io.peer.status().counters.up, 1, "the peer flapped");
+    let peer_states: Vec<State> =
+        io.peer_sent.iter().filter(|(at, _)| *at < io.end).map(|(_, p)| p.state).collect();
+    assert!(peer_states.iter().all(|s| *s == State::Up), "{peer_states:?}");
+    assert!(io.peer_sent.len() > 25, "the peer kept sending: {}", io.peer_sent.len());
+}
+
 fn keyed(auth_type: AuthType, secret: &str) -> AuthConfig {
     AuthConfig {
         auth_type,

@@ -1,0 +1,105 @@
+//! Taking a session over from an earlier process (`Session::restore`): the
+//! peer sees one session throughout, RFC 5880 §6.8.1's variables carried
+//! over rather than initialised, §6.8.3's Poll Sequence for a changed
+//! configuration, §6.8.4's detection still running.
+
+mod common;
+
+use bfd_common::wire::{Diagnostic, State};
+use bfd_session::sim::Side;
+use bfd_session::{Output, Session};
+use common::*;
+
+/// A's session replaced, at the current time, by one restored from what it
+/// left behind, with configuration `config`.
+fn restart_a(sim: &mut bfd_session::sim::Sim, config: bfd_session::SessionConfig) {
+    sim.input(Side::A, |session, now| {
+        let restored = session.restorable();
+        *session = Session::restore(config, &restored, 99, now).expect("restorable");
+    });
+}
+
+#[test]
+fn s6_8_1_restored_session_keeps_discriminators_and_state_and_sends_at_once() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 1);
+    let up = bring_up(&mut sim);
+    sim.run_for(ms(2_000));
+    let before = sim.session(Side::A).status();
+    let at = sim.now();
+    restart_a(&mut sim, config(300, 300, 3));
+    let after = sim.session(Side::A).status();
+    assert_eq!(after.state, State::Up);
+    assert_eq!(after.local_discr, before.local_discr);
+    assert_eq!(after.remote_discr, before.remote_discr);
+    assert_eq!(after.remote_min_rx, before.remote_min_rx);
+    assert!(!after.polling, "same configuration: no Poll Sequence");
+    // §6.8.7: the first packet leaves at once, as Up, to the same session.
+    let first = sim.sent(Side::A).into_iter().find(|(t, _)| *t >= at).expect("A sends");
+    assert_eq!(first.0, at);
+    assert_eq!(first.1.state, State::Up);
+    assert_eq!(first.1.your_discriminator, before.remote_discr);
+    sim.run_for(ms(10_000));
+    assert!(changes_after(&sim, Side::A, up).is_empty(), "{:?}", changes_after(&sim, Side::A, up));
+    assert!(changes_after(&sim, Side::B, up).is_empty(), "{:?}", changes_after(&sim, Side::B, up));
+}
+
+#[test]
+fn s6_8_4_an_absence_shorter_than_the_peers_detection_time_is_not_seen() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 2);
+    let up = bring_up(&mut sim);
+    // No process sends for A: its packets stop for 600 ms (< 900 ms).
+    sim.link(Side::A).cut = true;
+    sim.run_for(ms(600));
+    sim.link(Side::A).cut = false;
+    restart_a(&mut sim, config(300, 300, 3));
+    sim.run_for(ms(10_000));
+    assert!(changes_after(&sim, Side::B, up).is_empty(), "{:?}", changes_after(&sim, Side::B, up));
+    assert!(changes_after(&sim, Side::A, up).is_empty());
+}
+
+#[test]
+fn s6_8_3_a_changed_configuration_is_announced_with_a_poll_sequence() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 3);
+    let up = bring_up(&mut sim);
+    let at = sim.now();
+    restart_a(&mut sim, config(100, 100, 3));
+    assert!(sim.session(Side::A).status().polling);
+    let first = sim.sent(Side::A).into_iter().find(|(t, _)| *t >= at).expect("A sends");
+    assert!(first.1.poll, "the first packet is a Poll");
+    sim.run_for(ms(3_000));
+    let a = sim.session(Side::A).status();
+    assert!(!a.polling, "the peer's Final ended the Poll Sequence");
+    assert_eq!(a.desired_min_tx, ms(100));
+    assert_eq!(sim.session(Side::B).status().remote_min_rx, ms(100));
+    assert!(changes_after(&sim, Side::B, up).is_empty());
+}
+
+#[test]
+fn s6_8_4_a_peer_gone_during_the_absence_is_detected_after_restore() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 4);
+    bring_up(&mut sim);
+    sim.link(Side::B).cut = true;
+    let at = sim.now();
+    restart_a(&mut sim, config(300, 300, 3));
+    sim.run_for(ms(2_000));
+    let changes = changes_after(&sim, Side::A, at);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (changes[0].to, changes[0].diagnostic),
+        (State::Down, Diagnostic::ControlDetectionTimeExpired)
+    );
+    // A full Detection Time from the restore, not less: the last receive
+    // time was the earlier process's.
+    assert!(changes[0].at >= at + ms(900));
+}
+
+#[test]
+fn restoring_emits_no_state_change() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 5);
+    bring_up(&mut sim);
+    let mut session =
+        Session::restore(config(300, 300, 3), &sim.session(Side::A).restorable(), 7, sim.now()).unwrap();
+    let outputs: Vec<Output> = session.drain_outputs().collect();
+    assert!(outputs.iter().all(|o| !matches!(o, Output::StateChange(_))), "{outputs:?}");
+    assert!(outputs.iter().any(|o| matches!(o, Output::FastPath(_))));
+}
