@@ -228,6 +228,16 @@ fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> 
     })?;
     frr.wait_status(AGENT_V4, "up", Duration::from_secs(3))?;
     ensure!(control.join("control.sock").exists(), "no control socket in the host's directory");
+    // The DaemonSet's probes, on the agent's metrics address (its default,
+    // 127.0.0.1:9784, in the "host" network).
+    let probe = |path: &'static str| {
+        link.a.run_in(move || bfd_tests::prometheus::http_request(("127.0.0.1", 9784), path))
+    };
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = probe(path)?;
+        println!("GET {path}: {status}: {}", body.trim());
+        ensure!(status.starts_with("HTTP/1.1 200"), "{path}: {status}: {body}");
+    }
     println!(
         "$ runc exec {} bfd-agent show peers\n{}",
         container.id,
@@ -268,6 +278,13 @@ fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> 
     .with_context(|| format!("container log:\n{}", container.log()))?;
     println!("bad ConfigMap: {refused}");
     ensure!(refused.text.contains("detectMultiplier"), "the error does not name the field: {refused}");
+    let (status, body) = probe("/readyz")?;
+    println!("GET /readyz after the bad ConfigMap: {status}: {}", body.trim());
+    ensure!(
+        status.starts_with("HTTP/1.1 503") && body.contains("detectMultiplier"),
+        "/readyz does not show the refused reload: {status}: {body}"
+    );
+    ensure!(probe("/healthz")?.0.starts_with("HTTP/1.1 200"), "/healthz failed after a bad ConfigMap");
     container.running()?;
     ensure!(
         container.status(PEER_V4)?.as_deref() == Some("\"up\""),

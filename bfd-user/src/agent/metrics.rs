@@ -30,16 +30,22 @@ pub struct AgentStatus {
     pub reloads_failed: AtomicU64,
     /// The last load (start or reload) failed.
     pub last_reload_failed: AtomicBool,
+    /// Why the last reload failed, until one succeeds.
+    pub reload_error: std::sync::Mutex<Option<String>>,
     /// FRR's data-plane channel has at least one connection to bfdd.
     pub data_plane_connected: Arc<AtomicBool>,
 }
 
 impl AgentStatus {
-    /// Counts a reload and its result.
-    pub fn reloaded(&self, succeeded: bool) {
+    /// Counts a reload and its result (`Err` with why it failed).
+    pub fn reloaded(&self, result: Result<(), String>) {
+        let succeeded = result.is_ok();
         let counter = if succeeded { &self.reloads_succeeded } else { &self.reloads_failed };
         counter.fetch_add(1, Ordering::Relaxed);
         self.last_reload_failed.store(!succeeded, Ordering::Relaxed);
+        if let Ok(mut error) = self.reload_error.lock() {
+            *error = result.err();
+        }
     }
 }
 
@@ -108,6 +114,7 @@ impl Source for AgentSource {
             engine_last_wake,
             engine_wake_bound: PUBLISH_EVERY * STUCK_AFTER_PUBLICATIONS,
             config_applied: self.status.config_applied.load(Ordering::Relaxed),
+            reload_error: self.status.reload_error.lock().ok().and_then(|error| error.clone()),
             fast_path: match (self.fast_path_configured, self.fast_path_attached) {
                 (false, _) => Readiness::NotConfigured,
                 (true, true) => Readiness::Ready,

@@ -530,7 +530,7 @@ async fn serve(
             }
         }
         let result = reload(&options, &handle, &load).await;
-        status.reloaded(result.is_ok());
+        status.reloaded(result.as_ref().map(drop).map_err(|error| format!("{error:#}")));
         match (&result, reason) {
             (Ok(summary), ReloadReason::Signal(Some(reply)))
             | (Ok(summary), ReloadReason::Control(reply)) => {

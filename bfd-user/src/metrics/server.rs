@@ -61,6 +61,9 @@ pub struct Health {
     pub fast_path: Readiness,
     /// FRR's data-plane channel, where configured.
     pub data_plane: Readiness,
+    /// Why the last configuration reload failed, if it did (the running
+    /// sessions are unchanged; fixing the files and reloading clears it).
+    pub reload_error: Option<String>,
 }
 
 impl Health {
@@ -90,6 +93,12 @@ impl Health {
         }
         if let Readiness::NotReady(why) = &self.data_plane {
             reasons.push(format!("FRR data-plane channel: {why}"));
+        }
+        if let Some(error) = &self.reload_error {
+            reasons.push(format!(
+                "the last configuration reload failed, the running sessions are unchanged: {}",
+                error.replace('\n', "; ")
+            ));
         }
         if let Err(why) = self.live() {
             reasons.push(why.trim_end().to_owned());
@@ -238,6 +247,7 @@ mod tests {
             config_applied: true,
             fast_path: Readiness::Ready,
             data_plane: Readiness::NotConfigured,
+            reload_error: None,
         }
     }
 
@@ -309,6 +319,13 @@ mod tests {
         );
         *source.health.lock().unwrap() = Health { config_applied: false, ..healthy() };
         assert!(get(address, "/readyz", None).contains("configuration is not applied"));
+        let error = "metallb.yaml:4: spec.detectMultiplier: must be 2 to 255".to_owned();
+        *source.health.lock().unwrap() = Health { reload_error: Some(error), ..healthy() };
+        let refused = get(address, "/readyz", None);
+        assert!(
+            refused.starts_with("HTTP/1.1 503") && refused.contains("spec.detectMultiplier"),
+            "{refused}"
+        );
     }
 
     #[test]
