@@ -407,11 +407,7 @@ impl AgentIo {
     fn hook(&mut self, event: ChangeEvent) {
         let Some(hook) = self.hook.as_mut() else { return };
         let ChangeEvent { spec, ifindex, discr, change } = event;
-        let interface = spec.interface.clone().or_else(|| {
-            ifindex
-                .and_then(|index| nix::net::if_::if_indextoname(index).ok())
-                .and_then(|name| name.into_string().ok())
-        });
+        let interface = super::interface_name(&spec, ifindex);
         hook.notify(vec![
             ("BFD_PEER", spec.peer.to_string()),
             ("BFD_LOCAL", spec.local.map(|ip| ip.to_string()).unwrap_or_default()),

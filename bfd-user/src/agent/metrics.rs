@@ -144,12 +144,7 @@ fn session_metrics(
         labels: SessionLabels {
             peer: spec.peer,
             local: spec.local,
-            interface: spec.interface.clone().or_else(|| {
-                snapshot
-                    .ifindex
-                    .and_then(|index| nix::net::if_::if_indextoname(index).ok())
-                    .and_then(|name| name.into_string().ok())
-            }),
+            interface: super::interface_name(spec, snapshot.ifindex),
             vrf: spec.vrf.clone().unwrap_or_else(|| "default".to_owned()),
             multihop: spec.multihop,
             profile: spec.profile.clone(),

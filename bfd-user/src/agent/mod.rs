@@ -285,6 +285,16 @@ fn orphan_spec(options: &AgentOptions, adoptable: &bfd_user::adopt::Adoptable) -
     }
 }
 
+/// The name of a session's interface: the configured one, else the one its
+/// packets arrive on (learned), if any.
+pub fn interface_name(spec: &SessionSpec, ifindex: Option<u32>) -> Option<String> {
+    spec.interface.clone().or_else(|| {
+        ifindex
+            .and_then(|index| nix::net::if_::if_indextoname(index).ok())
+            .and_then(|name| name.into_string().ok())
+    })
+}
+
 /// The kernel's maps, opened a second time for readers off the engine
 /// thread (`show`, bfdd's counters), if the fast path runs.
 pub type KernelState = Option<Arc<std::sync::Mutex<FastPath>>>;

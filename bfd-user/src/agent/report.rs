@@ -25,12 +25,7 @@ pub fn report(snapshot: &Snapshot) -> PeerReport {
     PeerReport {
         peer: spec.peer,
         local: spec.local,
-        interface: spec.interface.clone().or_else(|| {
-            snapshot
-                .ifindex
-                .and_then(|index| nix::net::if_::if_indextoname(index).ok())
-                .and_then(|name| name.into_string().ok())
-        }),
+        interface: super::interface_name(spec, snapshot.ifindex),
         vrf: spec.vrf.clone().unwrap_or_else(|| "default".to_owned()),
         multihop: spec.multihop,
         profile: Some(spec.profile.clone()),

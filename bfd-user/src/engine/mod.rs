@@ -478,6 +478,37 @@ struct Peer {
     span: Span,
 }
 
+impl Peer {
+    /// A session's agent-side state as it starts (or is adopted), with its
+    /// tracing span (the discriminator is recorded once drawn).
+    fn new(
+        spec: PeerSpec,
+        origin: Origin,
+        transport: Transport,
+        ifindex: Option<u32>,
+        first_generation: u64,
+    ) -> Peer {
+        let span =
+            info_span!("session", peer = %spec.peer, local = ?spec.local, discr = tracing::field::Empty);
+        Peer {
+            spec: Arc::new(spec),
+            origin,
+            transport,
+            ifindex,
+            first_generation,
+            echo_allowed: None,
+            userspace_rx: 0,
+            last_user_rx: None,
+            largest_gap: None,
+            retire_at: None,
+            gap_epoch: 0,
+            reported: None,
+            transitions: Vec::new(),
+            span,
+        }
+    }
+}
+
 /// Sessions by a time, earliest first.
 type TimerHeap = BinaryHeap<Reverse<(Time, u32)>>;
 
@@ -1060,24 +1091,7 @@ impl Dispatcher {
         config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
         let identity = spec.key();
         let admin_down = spec.admin_down;
-        let span =
-            info_span!("session", peer = %spec.peer, local = ?spec.local, discr = tracing::field::Empty);
-        let peer = Peer {
-            spec: Arc::new(spec),
-            origin,
-            transport,
-            ifindex: transport.ifindex,
-            first_generation: self.generation + 1,
-            echo_allowed: None,
-            userspace_rx: 0,
-            last_user_rx: None,
-            largest_gap: None,
-            retire_at: None,
-            gap_epoch: 0,
-            reported: None,
-            transitions: Vec::new(),
-            span,
-        };
+        let peer = Peer::new(spec, origin, transport, transport.ifindex, self.generation + 1);
         let (min_ttl, preferred) = (peer.spec.min_ttl, peer.spec.discriminator);
         // Authenticated from the first packet (RFC 5880 §6.7), with key
         // lifetimes read against the wall clock.
@@ -1127,24 +1141,8 @@ impl Dispatcher {
         // here on are newer than anything the earlier agent wrote.
         self.generation = self.generation.max(kernel_generation);
         let identity = spec.key();
-        let span =
-            info_span!("session", peer = %spec.peer, local = ?spec.local, discr = tracing::field::Empty);
-        let peer = Peer {
-            spec: Arc::new(spec),
-            origin,
-            transport,
-            ifindex,
-            first_generation: if kernel_generation == 0 { self.generation + 1 } else { kernel_generation },
-            echo_allowed: None,
-            userspace_rx: 0,
-            last_user_rx: None,
-            largest_gap: None,
-            retire_at: None,
-            gap_epoch: 0,
-            reported: None,
-            transitions: Vec::new(),
-            span,
-        };
+        let first_generation = if kernel_generation == 0 { self.generation + 1 } else { kernel_generation };
+        let peer = Peer::new(spec, origin, transport, ifindex, first_generation);
         let min_ttl = peer.spec.min_ttl;
         let discr = self
             .sessions
