@@ -382,8 +382,12 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
     ] {
         ensure!(lab.agent.log().contains(message), "no {message:?} in the log:\n{}", lab.agent.log());
     }
-    let took_over = lab.agent.log_lines("the previous agent has exited");
-    eprintln!("surge: {}", took_over.last().map_or("", |line| line.text.as_str()));
+    // Both agents' account of the handover (they share the log file).
+    for line in lab.agent.log().lines().filter(|line| {
+        ["successor", "hand", "previous agent", "another agent", "adopting"].iter().any(|m| line.contains(m))
+    }) {
+        eprintln!("surge log: {line}");
+    }
     let adopted = lab.agent.log_lines("sessions adopted from the previous agent");
     let line = adopted.last().ok_or_else(|| anyhow::anyhow!("no adoption:\n{}", lab.agent.log()))?;
     ensure!(line.number("adopted") == Some(SLOW_SESSIONS as u64 + 1), "{}", line.text);
