@@ -154,6 +154,26 @@ impl Agent {
         Ok(handed_over_in)
     }
 
+    /// Starts one more agent on the same pin path and control socket,
+    /// without waiting for anything: the running one stays this guard's;
+    /// the new process is returned (a successor told to wait, say).
+    pub fn spawn_beside(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<Child> {
+        let running = self.child.take();
+        let spawned = self.spawn_only(netns, args);
+        let beside = std::mem::replace(&mut self.child, running);
+        spawned?;
+        beside.context("not started")
+    }
+
+    /// Makes `child` (from [`spawn_beside`](Self::spawn_beside)) this
+    /// guard's agent, once the previous one has stopped, and waits until
+    /// its control socket answers.
+    pub fn take_over(&mut self, child: Child) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "agent {} still runs", self.name);
+        self.child = Some(child);
+        self.wait_until_answering()
+    }
+
     fn spawn(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<()> {
         self.spawn_only(netns, args)?;
         self.wait_until_answering()

@@ -455,3 +455,56 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
     test_passed();
     Ok(())
 }
+
+/// The surge as the kubelet runs it: after the new pod's agent took over,
+/// the old pod's agent is restarted (a DaemonSet's containers always are)
+/// and must not take the sessions back: named by `--instance`, it is told
+/// to wait. Then SIGTERM to the running agent with `--on-stop auto` and a
+/// successor waiting hands the sessions to the waiting one, which adopts
+/// them. FRR sees no state change throughout.
+#[test]
+fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rw", &["--on-stop", "auto", "--instance", "old-pod"])?;
+    let before = frr_counts(&lab.frr)?;
+    let mut new_pod = lab.args.clone();
+    new_pod.extra = ["--on-stop", "auto", "--instance", "new-pod"].map(String::from).to_vec();
+    lab.agent.surge(&lab.link.a, &new_pod)?;
+    // The old pod's agent, restarted.
+    let old = lab.args.clone();
+    let mut restarted = lab.agent.spawn_beside(&lab.link.a, &old)?;
+    wait_for("the restarted agent to be told to wait", Duration::from_secs(5), || {
+        Ok(lab.agent.log().contains("took its sessions over from this instance: waiting").then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(restarted.try_wait()?.is_none(), "the waiting agent exited:\n{}", lab.agent.log());
+    ensure!(
+        lab.agent.log_lines("sessions adopted from the previous agent").len() == 1,
+        "{}",
+        lab.agent.log()
+    );
+    // The new pod's agent stops: auto, a successor waits: it hands over.
+    lab.agent.terminate()?;
+    lab.agent.take_over(restarted)?;
+    ensure!(
+        lab.agent.log().contains("--on-stop auto: a successor waits: handing over to it"),
+        "{}",
+        lab.agent.log()
+    );
+    ensure!(
+        lab.agent.log_lines("sessions adopted from the previous agent").len() == 2,
+        "{}",
+        lab.agent.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let after = frr_counts(&lab.frr)?;
+    for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
+        eprintln!(
+            "restarted old agent: FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
+        );
+        ensure!((up0, down0) == (up1, down1), "FRR's session with {address} changed state");
+    }
+    lab.agent.stop()?;
+    test_passed();
+    Ok(())
+}
