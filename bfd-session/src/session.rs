@@ -295,6 +295,12 @@ pub struct Restored {
     /// The last packet accepted from the peer, Poll and Final clear: its
     /// discriminator, state and parameters (bfd.RemoteDiscr and the rest).
     pub last_received: Option<ControlRepr>,
+    /// When the earlier process sent its last packet, on the clock both
+    /// use, if it said (a handover to a running successor; never in the
+    /// stored record): the first packet then keeps §6.8.7's spacing from
+    /// it, so that the peer never hears two of us closer than the interval
+    /// allows. `None`: the first packet goes out at once.
+    pub last_tx: Option<Time>,
 }
 
 /// A Poll Sequence (§6.5) and the parameters it announces.
@@ -540,7 +546,9 @@ impl Session {
     /// (§6.8.4 would otherwise have no start); a kernel-timed one keeps the
     /// kernel's timer, which never stopped. The first packet goes out at
     /// `now` (§6.8.7 allows no wait: the peer's Detection Time for us has
-    /// been running since the earlier process's last packet).
+    /// been running since the earlier process's last packet), unless
+    /// `restored.last_tx` says when that was: then it goes out one
+    /// (jittered, §6.8.7) interval after it, as if no process had changed.
     pub fn restore(
         config: SessionConfig,
         restored: &Restored,
@@ -551,7 +559,7 @@ impl Session {
         // `new` queued a Down session's first packet and view: forget them.
         session.outputs.clear();
         session.counters = Counters::default();
-        session.last_tx = None;
+        session.last_tx = restored.last_tx.filter(|&at| at <= now);
         session.next_tx = None;
         session.scheduled_interval = None;
         session.fast_path = None;
@@ -591,6 +599,11 @@ impl Session {
         Ok(session)
     }
 
+    /// When this session last sent a control packet, if it has.
+    pub fn last_tx(&self) -> Option<Time> {
+        self.last_tx
+    }
+
     /// What [`Session::restore`] needs to take this session over in another
     /// process. Changes only with the state, the advertised parameters or
     /// the peer's packet contents, never per packet: the agent stores it
@@ -605,6 +618,9 @@ impl Session {
             required_min_echo_rx: self.advertised.required_min_echo_rx,
             detect_mult: self.advertised.detect_mult,
             last_received: self.last_received,
+            // Changes with every packet, so not part of what is stored: a
+            // process handing over says it apart ([`Session::last_tx`]).
+            last_tx: None,
         }
     }
 

@@ -103,3 +103,32 @@ fn restoring_emits_no_state_change() {
     assert!(outputs.iter().all(|o| !matches!(o, Output::StateChange(_))), "{outputs:?}");
     assert!(outputs.iter().any(|o| matches!(o, Output::FastPath(_))));
 }
+
+/// RFC 5880 §6.8.7 across a handover: a session restored with the time the
+/// earlier process sent its last packet sends its first one interval
+/// (jittered) after that one, not at once, so that the peer never hears two
+/// packets closer than §6.8.7 allows.
+#[test]
+fn s6_8_7_a_restore_told_the_last_transmission_keeps_the_spacing() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 5);
+    let up = bring_up(&mut sim);
+    sim.run_for(ms(2_000));
+    // 10 ms after one of A's packets: without the time, the restored
+    // session would send at once, 10 ms after it.
+    let sent = sim.sent(Side::A).len();
+    while sim.sent(Side::A).len() == sent {
+        sim.run_for(ms(1));
+    }
+    let last = sim.sent(Side::A).last().expect("A sent").0;
+    sim.run_for(ms(10));
+    sim.input(Side::A, |session, now| {
+        let restored = bfd_session::Restored { last_tx: session.last_tx(), ..session.restorable() };
+        *session = Session::restore(config(300, 300, 3), &restored, 99, now).expect("restorable");
+    });
+    sim.run_for(ms(400));
+    let first = sim.sent(Side::A).into_iter().find(|(t, _)| *t > last).expect("A sends");
+    let gap = first.0.saturating_since(last);
+    assert!(gap >= ms(225) && gap <= ms(300), "first packet {gap:?} after the last one");
+    sim.run_for(ms(5_000));
+    assert!(changes_after(&sim, Side::B, up).is_empty(), "{:?}", changes_after(&sim, Side::B, up));
+}

@@ -207,6 +207,9 @@ pub fn adoptable(record: &AdoptRecord) -> Result<Adoptable, RecordError> {
             required_min_echo_rx: Duration::from_micros(record.required_min_echo_rx_us.into()),
             detect_mult: record.detect_mult,
             last_received,
+            // Not in the record (it changes with every packet): a
+            // successor learns it in the handover itself.
+            last_tx: None,
         },
         key: SessionKey {
             peer: ip(record.peer),
@@ -262,6 +265,7 @@ mod tests {
             required_min_rx: Duration::from_millis(300),
             required_min_echo_rx: Duration::from_millis(50),
             detect_mult: 3,
+            last_tx: None,
             last_received: Some(ControlRepr {
                 diagnostic: Diagnostic::NoDiagnostic,
                 state: State::Up,

@@ -71,11 +71,17 @@ struct RunArgs {
     #[arg(long)]
     no_xdp: bool,
     /// What SIGTERM/SIGINT do to the sessions: admin-down (tell every peer,
-    /// detach; the default) or handover (leave program, maps and sessions
+    /// detach; the default), handover (leave program, maps and sessions
     /// in the kernel for the next agent on this pin path, which adopts
-    /// them). Overrides spec.onStop.
+    /// them) or auto (handover if a successor agent waits, else
+    /// admin-down). Overrides spec.onStop.
     #[arg(long, value_parser = config::OnStop::parse)]
     on_stop: Option<config::OnStop>,
+    /// This agent's name for handovers (the DaemonSet gives the pod's UID):
+    /// an agent that took the sessions over from instance X makes X, if it
+    /// starts again, wait instead of taking them back.
+    #[arg(long, default_value = "")]
+    instance: String,
     /// How long the kernel answers for the Up sessions once the agent is
     /// gone, in seconds (0-3600, 0: never; default 30). Overrides
     /// spec.keepaliveSeconds.
@@ -371,6 +377,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         routes: node.routes.clone(),
         frr_data_plane: node.frr_data_plane.clone(),
         on_stop: node.on_stop,
+        instance: args.instance,
         keepalive: node.keepalive,
         metrics: node.metrics.clone(),
         secret_files: {

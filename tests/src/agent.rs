@@ -123,14 +123,73 @@ impl Agent {
         Ok(())
     }
 
+    /// A DaemonSet surge: starts a second agent on the same pin path and
+    /// control socket while this one runs, waits for this one to exit by
+    /// itself (successfully: it handed its sessions over) and for the new
+    /// one's control socket to answer; the new one is this guard's from
+    /// then on. Returns how long the old one took to exit, from the new
+    /// one's start.
+    pub fn surge(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<Duration> {
+        let mut predecessor = self.child.take().context("agent stopped")?;
+        let started = Instant::now();
+        let name = self.name.clone();
+        let exited = self.spawn_only(netns, args).and_then(|()| {
+            wait_for(
+                &format!("agent {name}'s predecessor to exit by itself"),
+                Duration::from_secs(10),
+                || Ok(predecessor.try_wait()?),
+            )
+        });
+        let exited = match exited {
+            Ok(status) => status,
+            Err(error) => {
+                let _ = predecessor.kill();
+                let _ = predecessor.wait();
+                return Err(error);
+            }
+        };
+        let handed_over_in = started.elapsed();
+        anyhow::ensure!(exited.success(), "agent {}'s predecessor exited with {exited}", self.name);
+        self.wait_until_answering()?;
+        Ok(handed_over_in)
+    }
+
+    /// Starts one more agent on the same pin path and control socket,
+    /// without waiting for anything: the running one stays this guard's;
+    /// the new process is returned (a successor told to wait, say).
+    pub fn spawn_beside(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<Child> {
+        let running = self.child.take();
+        let spawned = self.spawn_only(netns, args);
+        let beside = std::mem::replace(&mut self.child, running);
+        spawned?;
+        beside.context("not started")
+    }
+
+    /// Makes `child` (from [`spawn_beside`](Self::spawn_beside)) this
+    /// guard's agent, once the previous one has stopped, and waits until
+    /// its control socket answers.
+    pub fn take_over(&mut self, child: Child) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "agent {} still runs", self.name);
+        self.child = Some(child);
+        self.wait_until_answering()
+    }
+
     fn spawn(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<()> {
+        self.spawn_only(netns, args)?;
+        self.wait_until_answering()
+    }
+
+    fn spawn_only(&mut self, netns: &NetNs, args: &AgentArgs) -> anyhow::Result<()> {
         let agent = self;
-        let name = agent.name.clone();
         let mut command = netns.command(&agent.binary);
         command.arg("run");
         for (index, text) in args.configs.iter().enumerate() {
             let path = agent.config_path(index);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            // Unchanged files are not written again: a running agent (a
+            // surge's predecessor) would take the write for a change.
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            }
             command.arg("--config").arg(path);
         }
         if let Some(iface) = &args.iface {
@@ -150,6 +209,12 @@ impl Agent {
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         agent.started = Instant::now();
         agent.child = Some(command.spawn().with_context(|| format!("starting {command:?}"))?);
+        Ok(())
+    }
+
+    fn wait_until_answering(&mut self) -> anyhow::Result<()> {
+        let agent = self;
+        let name = agent.name.clone();
         wait_for(&format!("agent {name}'s control socket"), Duration::from_secs(10), || {
             if let Some(status) = agent.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
                 bail!("agent {name} exited ({status}) while starting:\n{}", agent.log());

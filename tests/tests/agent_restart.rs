@@ -350,3 +350,161 @@ fn sigkill_then_restart_after_3_s_is_held_by_the_kernel_keepalive() -> anyhow::R
     test_passed();
     Ok(())
 }
+
+/// Issue 17 point 4, a planned upgrade as a DaemonSet surge runs it: a
+/// second agent started on the same pin path and control socket while the
+/// first runs. The first hands its sessions over (its engine stops at a
+/// wake boundary, program, maps and records stay) and exits by itself; the
+/// second adopts them only once the first has exited. Checked at FRR: no
+/// state change (its own counters), and in a capture at FRR's end no two
+/// packets of a session closer than RFC 5880 §6.8.7 allows (75% of the
+/// interval; a Final answers a Poll at once and is exempt), so the two
+/// agents never both transmitted. Then `--on-stop auto` with no successor
+/// waiting: SIGTERM takes every session AdminDown at FRR.
+#[test]
+fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rs", &["--on-stop", "auto"])?;
+    let before = frr_counts(&lab.frr)?;
+    let program = linked_program(&lab)?;
+    let answered_before = kernel_answers(&lab)?;
+    let mut capture = Capture::start(&lab.link.b, &lab.link.b_if, "udp dst port 3784")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let args = lab.args.clone();
+    let surge_at_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as u64;
+    let exited_in = lab.agent.surge(&lab.link.a, &args)?;
+    eprintln!("surge: the first agent handed over and exited {exited_in:?} after the second started");
+    for message in [
+        "a successor started on this pin path asked for the sessions",
+        "sessions handed over",
+        "the running agent handed its sessions over",
+        "the previous agent has exited: this agent runs the pin path",
+    ] {
+        ensure!(lab.agent.log().contains(message), "no {message:?} in the log:\n{}", lab.agent.log());
+    }
+    // Both agents' account of the handover (they share the log file).
+    for line in lab.agent.log().lines().filter(|line| {
+        ["successor", "hand", "previous agent", "another agent", "adopting"].iter().any(|m| line.contains(m))
+    }) {
+        eprintln!("surge log: {line}");
+    }
+    let adopted = lab.agent.log_lines("sessions adopted from the previous agent");
+    let line = adopted.last().ok_or_else(|| anyhow::anyhow!("no adoption:\n{}", lab.agent.log()))?;
+    ensure!(line.number("adopted") == Some(SLOW_SESSIONS as u64 + 1), "{}", line.text);
+    std::thread::sleep(Duration::from_secs(5));
+    let after = frr_counts(&lab.frr)?;
+    ensure!(linked_program(&lab)? != program, "the pinned link still runs program {program}");
+    let answered = kernel_answers(&lab)? - answered_before;
+    eprintln!("surge: the kernel answered {answered} packets during the handover");
+
+    let packets = capture.bfd_packets()?;
+    for address in std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)) {
+        let interval = if address == AGENT_V4 { 50_000 } else { 300_000 };
+        let ours: Vec<_> = packets.iter().filter(|p| p.source == address).collect();
+        ensure!(ours.len() > 10, "{address}: {} packets captured", ours.len());
+        let gaps = ours.windows(2).map(|w| (w[1].at_us.saturating_sub(w[0].at_us), w[1].final_, w[1].at_us));
+        let largest = gaps.clone().map(|(gap, _, _)| gap).max().unwrap_or(0);
+        let (smallest, _, smallest_at) = gaps
+            .clone()
+            .filter(|(_, final_, _)| !final_)
+            .min_by_key(|(gap, _, _)| *gap)
+            .unwrap_or((0, false, 0));
+        // The gaps across the handover (the second agent's start to 1 s later).
+        let across: Vec<f64> = gaps
+            .filter(|(_, final_, _)| !final_)
+            .filter(|(_, _, at)| (surge_at_us..surge_at_us + 1_000_000).contains(at))
+            .map(|(gap, _, _)| gap as f64 / 1000.0)
+            .collect();
+        eprintln!(
+            "surge: {address}: gaps (ms) in the second after the second agent started: {across:.1?}; \
+             the smallest gap ended {:.0} ms after it",
+            (smallest_at as f64 - surge_at_us as f64) / 1000.0
+        );
+        eprintln!(
+            "surge: our packets from {address} at FRR (interval {} ms): largest gap {:.1} ms, smallest {:.1} ms",
+            interval / 1000,
+            largest as f64 / 1000.0,
+            smallest as f64 / 1000.0
+        );
+        // §6.8.7: never less than 75% of the interval apart across the
+        // handover, where two agents could both transmit (1 ms for the
+        // capture's timestamps and the send's own latency; elsewhere the
+        // smallest gap is printed above).
+        let floor = interval as f64 * 0.75 / 1000.0 - 1.0;
+        ensure!(
+            across.iter().all(|gap| *gap >= floor),
+            "{address}: two of our packets closer than {floor} ms at FRR across the handover: {across:?}"
+        );
+    }
+    for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
+        eprintln!("surge: FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}");
+        ensure!((up0, down0) == (up1, down1), "surge: FRR's session with {address} changed state");
+    }
+
+    // `auto` with no successor waiting: SIGTERM says AdminDown and detaches.
+    lab.agent.stop()?;
+    ensure!(
+        lab.agent.log().contains("--on-stop auto: no successor waits: taking every session AdminDown"),
+        "{}",
+        lab.agent.log()
+    );
+    for address in std::iter::once(AGENT_V4.to_owned()).chain((0..SLOW_SESSIONS).map(agent_address)) {
+        let session = lab.frr.wait_status(&address, "down", Duration::from_secs(3))?;
+        ensure!(session["remote-diagnostic"] == "administratively down", "{address}: {session:#}");
+    }
+    test_passed();
+    Ok(())
+}
+
+/// The surge as the kubelet runs it: after the new pod's agent took over,
+/// the old pod's agent is restarted (a DaemonSet's containers always are)
+/// and must not take the sessions back: named by `--instance`, it is told
+/// to wait. Then SIGTERM to the running agent with `--on-stop auto` and a
+/// successor waiting hands the sessions to the waiting one, which adopts
+/// them. FRR sees no state change throughout.
+#[test]
+fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<()> {
+    require_root()?;
+    let mut lab = lab("rw", &["--on-stop", "auto", "--instance", "old-pod"])?;
+    let before = frr_counts(&lab.frr)?;
+    let mut new_pod = lab.args.clone();
+    new_pod.extra = ["--on-stop", "auto", "--instance", "new-pod"].map(String::from).to_vec();
+    lab.agent.surge(&lab.link.a, &new_pod)?;
+    // The old pod's agent, restarted.
+    let old = lab.args.clone();
+    let mut restarted = lab.agent.spawn_beside(&lab.link.a, &old)?;
+    wait_for("the restarted agent to be told to wait", Duration::from_secs(5), || {
+        Ok(lab.agent.log().contains("took its sessions over from this instance: waiting").then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(restarted.try_wait()?.is_none(), "the waiting agent exited:\n{}", lab.agent.log());
+    ensure!(
+        lab.agent.log_lines("sessions adopted from the previous agent").len() == 1,
+        "{}",
+        lab.agent.log()
+    );
+    // The new pod's agent stops: auto, a successor waits: it hands over.
+    lab.agent.terminate()?;
+    lab.agent.take_over(restarted)?;
+    ensure!(
+        lab.agent.log().contains("--on-stop auto: a successor waits: handing over to it"),
+        "{}",
+        lab.agent.log()
+    );
+    ensure!(
+        lab.agent.log_lines("sessions adopted from the previous agent").len() == 2,
+        "{}",
+        lab.agent.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let after = frr_counts(&lab.frr)?;
+    for ((address, up0, down0), (_, up1, down1)) in before.iter().zip(&after) {
+        eprintln!(
+            "restarted old agent: FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
+        );
+        ensure!((up0, down0) == (up1, down1), "FRR's session with {address} changed state");
+    }
+    lab.agent.stop()?;
+    test_passed();
+    Ok(())
+}

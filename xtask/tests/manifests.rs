@@ -89,9 +89,22 @@ fn check_daemonset(daemonset: &DaemonSet, origin: &str) {
         "{origin}: no toleration for every taint"
     );
     assert!(pod.termination_grace_period_seconds.is_some(), "{origin}: terminationGracePeriodSeconds");
+    // Upgrades as a surge: the new pod beside the old, which hands its
+    // sessions over (README "Restarts and upgrades without a flap").
+    let strategy = daemonset.spec.as_ref().unwrap().update_strategy.as_ref().expect("updateStrategy");
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"), "{origin}");
+    let rolling = strategy.rolling_update.as_ref().expect("rollingUpdate");
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)), "{origin}: maxSurge");
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)), "{origin}: maxUnavailable");
     let agent = pod.containers.iter().find(|container| container.name == "bfd-agent").expect("the agent");
     let args = agent.args.as_ref().expect("args");
     assert!(args.windows(2).any(|pair| pair == ["--node-name", "$(NODE_NAME)"]), "{origin}: {args:?}");
+    assert!(args.windows(2).any(|pair| pair == ["--on-stop", "auto"]), "{origin}: {args:?}");
+    assert!(args.windows(2).any(|pair| pair == ["--instance", "$(POD_UID)"]), "{origin}: {args:?}");
+    let pod_uid = agent.env.as_ref().unwrap().iter().find(|env| env.name == "POD_UID").expect("POD_UID");
+    let field = pod_uid.value_from.as_ref().unwrap().field_ref.as_ref().unwrap();
+    assert_eq!(field.field_path, "metadata.uid", "{origin}");
     let node_name =
         agent.env.as_ref().unwrap().iter().find(|env| env.name == "NODE_NAME").expect("NODE_NAME");
     let field = node_name.value_from.as_ref().unwrap().field_ref.as_ref().unwrap();

@@ -266,8 +266,10 @@ impl Engine {
         adopted
     }
 
-    /// Runs until [`Command::Shutdown`] and every goodbye is said.
-    pub fn run(mut self) {
+    /// Runs until [`Command::Shutdown`] and every goodbye is said, or
+    /// [`Command::Handover`]; returns, after a handover, each session's
+    /// discriminator and when it last transmitted (`CLOCK_MONOTONIC`).
+    pub fn run(mut self) -> Vec<(u32, Time)> {
         bfd_user::engine::run(&mut self.dispatcher, &mut self.io);
         debug!(
             calls = self.io.batch.calls,
@@ -276,6 +278,7 @@ impl Engine {
             "batched transmissions"
         );
         debug!("BFD engine stopped");
+        self.dispatcher.handed_over().to_vec()
     }
 }
 

@@ -6,6 +6,7 @@ mod batch;
 mod dplane;
 mod echo;
 pub mod engine;
+mod handover;
 mod hook;
 mod metrics;
 mod neighbour;
@@ -52,6 +53,10 @@ pub struct AgentOptions {
     pub frr_data_plane: Option<bfd_user::dplane::Address>,
     /// What SIGTERM and SIGINT do to the sessions.
     pub on_stop: bfd_user::config::OnStop,
+    /// This agent's name for handovers (`--instance`; the pod's UID in the
+    /// DaemonSet): an agent that took over from instance X does not hand
+    /// back to X restarted. Empty: none.
+    pub instance: String,
     /// How long the kernel answers for the Up sessions once the agent is
     /// gone (zero: never).
     pub keepalive: Duration,
@@ -71,14 +76,24 @@ pub type Loader = Arc<dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<SessionSpec>> + S
 pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     let specs = load(&options.config_files).context("reading the configuration")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // One agent per pin path: if another runs it, it hands its sessions
+    // over and exits before this one touches the control socket, the pins
+    // or the wire (see `handover`).
+    let mut signals = runtime.block_on(async { handover::Signals::catch() })?;
+    let Some(mut owner) =
+        runtime.block_on(handover::claim(&options.pin_path, &options.instance, &mut signals))?
+    else {
+        return Ok(());
+    };
+    let handed_last_tx = std::mem::take(&mut owner.last_tx);
     let control = runtime
         .block_on(async { bfd_user::control::bind(&options.control_socket) })
         .with_context(|| format!("opening the control socket {}", options.control_socket.display()))?;
     // Removed however this function returns.
     let _control_socket = RemoveOnDrop(options.control_socket.clone());
 
-    // The control socket is ours, so no other agent uses this pin path's
-    // program: pins left there belong to a previous run that ended without
+    // The pin path is ours (`owner`), so no other agent uses its program:
+    // pins left there belong to a previous run that ended without
     // detaching (killed, or handed over): its sessions are adopted. (Where
     // the pins would vanish with us it fails; `_control_socket` removes the
     // socket.) `adopted`: the records of what an earlier agent left, if
@@ -134,14 +149,14 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
     if let Some(records) = adopted {
         // Adopted first, their detections acted on, and only then the
         // configuration applied (below, as a plan against them).
-        engine.adopt(adoptions(&options, &specs, records));
+        engine.adopt(adoptions(&options, &specs, records, &handed_last_tx));
     }
     let scheduling = options.scheduling;
     let thread = std::thread::Builder::new()
         .name("bfd-engine".into())
         .spawn(move || {
             bfd_user::sched::apply_to_current_thread(scheduling);
-            engine.run();
+            engine.run()
         })
         .context("starting the engine thread")?;
 
@@ -186,17 +201,71 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         let connected = status.data_plane_connected.clone();
         runtime.spawn(dplane::serve(address, handle, kernel.clone(), reports, connected));
     }
+    let (mut successors, waiting) = {
+        let _runtime = runtime.enter();
+        owner.serve()?
+    };
     let control = ControlSide { listener: control, started, fast_status, kernel };
-    let result = runtime.block_on(serve(options.clone(), handle.clone(), load, control, status));
-    let handover = options.on_stop == bfd_user::config::OnStop::Handover && attachment.is_some();
+    let stop = StopSources { signals, successors: &mut successors };
+    let result = runtime.block_on(serve(options.clone(), handle.clone(), load, control, status, stop));
+    // Who gets the sessions: a successor that asked for them always does;
+    // on a signal, `--on-stop` says.
+    use bfd_user::config::OnStop;
+    let (stop, result) = match result {
+        Ok(stop) => (stop, Ok(())),
+        // (Stopped as by a signal.)
+        Err(error) => (Stop::Signal, Err(error)),
+    };
+    let (successor, wants_handover) = match stop {
+        Stop::Successor(successor) => (Some(successor), true),
+        Stop::Signal => match options.on_stop {
+            OnStop::AdminDown => (None, false),
+            OnStop::Handover => (waiting.take_alive().or_else(|| successors.try_recv().ok()), true),
+            OnStop::Auto => {
+                let successor = waiting.take_alive().or_else(|| successors.try_recv().ok());
+                match &successor {
+                    Some(successor) => {
+                        info!(successor_pid = ?successor.pid, "--on-stop auto: a successor waits: handing over to it")
+                    }
+                    None => info!("--on-stop auto: no successor waits: taking every session AdminDown"),
+                }
+                let handover = successor.is_some();
+                (successor, handover)
+            }
+        },
+    };
+    let handover = wants_handover && attachment.is_some();
+    // The engine stops at a wake boundary: after this, this agent sends
+    // nothing more (its adoption records are current, written on every
+    // change).
     let _ = handle.send(if handover { Command::Handover } else { Command::Shutdown });
-    let _ = thread.join();
+    let last_tx = thread.join().unwrap_or_default();
     if handover {
         // Program, maps, links and adoption records stay for the next agent.
         std::mem::forget(attachment);
         info!(pin_path = %options.pin_path.display(), "sessions handed over: the XDP program and its maps stay for the next agent");
     }
+    if let Some(successor) = successor {
+        // It binds the pin path only once this process has exited (the
+        // kernel frees the handover socket's name then), so it starts
+        // transmitting strictly after this agent stopped.
+        runtime.block_on(successor.answer(handover, &options.instance, &last_tx));
+    }
     result
+}
+
+/// What can stop the agent.
+struct StopSources<'a> {
+    signals: handover::Signals,
+    successors: &'a mut tokio::sync::mpsc::UnboundedReceiver<handover::Successor>,
+}
+
+/// Why the agent stops.
+enum Stop {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// A successor started on the same pin path asked for the sessions.
+    Successor(handover::Successor),
 }
 
 /// A session an earlier agent left: its record, and the generation of its
@@ -211,10 +280,19 @@ type FastPathStart = (FastPathLink, String, Option<Vec<Record>>);
 /// configured session matches is adopted with a configuration rebuilt from
 /// it, so that the plan applied next takes it AdminDown (RFC 5880 §6.8.16)
 /// rather than leaving the peer to detect a failure.
-fn adoptions(options: &AgentOptions, specs: &[SessionSpec], records: Vec<Record>) -> Vec<engine::Adoption> {
+///
+/// `last_tx`: when the agent that handed over sent each session's last
+/// packet, if it said (RFC 5880 §6.8.7's spacing is kept from it).
+fn adoptions(
+    options: &AgentOptions,
+    specs: &[SessionSpec],
+    records: Vec<Record>,
+    last_tx: &std::collections::HashMap<u32, bfd_session::Time>,
+) -> Vec<engine::Adoption> {
     records
         .into_iter()
-        .map(|(adoptable, kernel_generation)| {
+        .map(|(mut adoptable, kernel_generation)| {
+            adoptable.restored.last_tx = last_tx.get(&adoptable.restored.local_discr).copied();
             let key = adoptable.key;
             let configured = specs.iter().find(|spec| {
                 spec.peer == key.peer
@@ -500,12 +578,12 @@ async fn serve(
     load: Loader,
     control: ControlSide,
     status: Arc<metrics::AgentStatus>,
-) -> anyhow::Result<()> {
+    stop: StopSources<'_>,
+) -> anyhow::Result<Stop> {
+    let StopSources { signals: handover::Signals { mut terminate, mut interrupt }, successors } = stop;
     let ControlSide { listener: control, started, fast_status, kernel } = control;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReason>();
     watch_files(&[options.config_files.clone(), options.secret_files.clone()].concat(), reload_tx.clone())?;
 
@@ -521,8 +599,12 @@ async fn serve(
 
     loop {
         let reason = tokio::select! {
-            _ = terminate.recv() => { info!("SIGTERM"); return Ok(()); }
-            _ = interrupt.recv() => { info!("SIGINT"); return Ok(()); }
+            _ = terminate.recv() => { info!("SIGTERM"); return Ok(Stop::Signal); }
+            _ = interrupt.recv() => { info!("SIGINT"); return Ok(Stop::Signal); }
+            Some(successor) = successors.recv() => {
+                info!(successor_pid = ?successor.pid, successor_instance = successor.instance, "a successor started on this pin path asked for the sessions: handing them over");
+                return Ok(Stop::Successor(successor));
+            }
             _ = hangup.recv() => ReloadReason::Signal(None),
             Some(reason) = reload_rx.recv() => reason,
         };

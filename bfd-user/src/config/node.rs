@@ -105,18 +105,22 @@ pub enum OnStop {
     /// program, maps and sessions in the kernel; the next agent started
     /// with the same pin path adopts them. For restarts and upgrades.
     Handover,
+    /// `auto`: `handover` when a successor agent waits on the same pin path
+    /// (the restarted agent of the instance this one took over from, in a
+    /// DaemonSet surge), else `admin-down`: a node taken down for
+    /// maintenance tells its peers. (A successor that starts while this
+    /// agent runs is handed the sessions at once, whatever the stop mode.)
+    Auto,
 }
 
 impl OnStop {
-    /// Parses `admin-down` or `handover`.
+    /// Parses `admin-down`, `handover` or `auto`.
     pub fn parse(text: &str) -> Result<OnStop, String> {
         match text {
             "admin-down" => Ok(OnStop::AdminDown),
             "handover" => Ok(OnStop::Handover),
-            "auto" => Err("\"auto\" (hand over only when a successor waits) is not supported yet: \
-                           use admin-down or handover"
-                .into()),
-            other => Err(format!("{other:?} is not a stop mode: use admin-down or handover")),
+            "auto" => Ok(OnStop::Auto),
+            other => Err(format!("{other:?} is not a stop mode: use admin-down, handover or auto")),
         }
     }
 }

@@ -914,14 +914,10 @@ fn on_stop_is_admin_down_unless_handover_is_asked_for() {
     assert_eq!(load_one(&agent("  onStop: admin-down\n")).unwrap().node.on_stop, OnStop::AdminDown);
     assert_eq!(
         errors(&agent("  onStop: sometimes\n")),
-        ["c.yaml:5: BFDAgentConfig n: spec.onStop: \"sometimes\" is not a stop mode: use admin-down or \
-          handover"]
+        ["c.yaml:5: BFDAgentConfig n: spec.onStop: \"sometimes\" is not a stop mode: use admin-down, \
+          handover or auto"]
     );
-    assert_eq!(
-        errors(&agent("  onStop: auto\n")),
-        ["c.yaml:5: BFDAgentConfig n: spec.onStop: \"auto\" (hand over only when a successor waits) is \
-          not supported yet: use admin-down or handover"]
-    );
+    assert_eq!(load_one(&agent("  onStop: auto\n")).unwrap().node.on_stop, OnStop::Auto);
     // The flag replaces the file's.
     let node = load_one(&agent("  onStop: handover\n")).unwrap().node;
     let overrides = crate::config::NodeOverrides { on_stop: Some(OnStop::AdminDown), ..Default::default() };

@@ -540,6 +540,9 @@ pub struct Dispatcher {
     waiting_for_publication: Vec<tokio::sync::oneshot::Sender<Arc<Published>>>,
     /// The last wall-clock reading: (monotonic, wall).
     wall: Option<(Time, WallTime)>,
+    /// After a handover: each session's discriminator and when it last
+    /// transmitted.
+    handed_over: Vec<(u32, Time)>,
 }
 
 impl Dispatcher {
@@ -562,7 +565,15 @@ impl Dispatcher {
             publish_now: false,
             waiting_for_publication: Vec::new(),
             wall: None,
+            handed_over: Vec::new(),
         }
+    }
+
+    /// After [`Dispatcher::handover`]: each handed-over session's
+    /// discriminator and when it last transmitted (the engine's clock), for
+    /// a successor to keep RFC 5880 §6.8.7's spacing.
+    pub fn handed_over(&self) -> &[(u32, Time)] {
+        &self.handed_over
     }
 
     /// The loop is done: shut down and every goodbye said.
@@ -753,12 +764,15 @@ impl Dispatcher {
 
     /// Hands every session over to the kernel and the next agent: no
     /// AdminDown, no change to the kernel's maps or the adoption records;
-    /// the loop ends at once.
+    /// the loop ends at once. When each session last transmitted is kept
+    /// ([`Dispatcher::handed_over`]) for a successor that takes over at once.
     pub fn handover(&mut self) {
         info!(
             sessions = self.by_identity.len(),
             "handing over: the sessions stay in the kernel for the next agent"
         );
+        self.handed_over =
+            self.sessions.iter().filter_map(|(discr, session)| Some((discr, session.last_tx()?))).collect();
         self.running = false;
         self.by_identity.clear();
         self.retiring.clear();

@@ -538,6 +538,10 @@ fn a_handed_over_session_is_adopted_without_a_flap_at_the_peer() {
             _ => None,
         })
         .expect("the session had a kernel entry");
+    // When the session last transmitted, for a successor that takes over
+    // at once to keep RFC 5880 §6.8.7's spacing.
+    let last_sent = old_io.sent.last().expect("the old agent sent").0;
+    assert_eq!(old.handed_over(), [(record.local_discr, last_sent)]);
     let adoptable = crate::adopt::adoptable(&record).expect("a record of this layout");
     assert_eq!(adoptable.restored.state, State::Up);
     // SimIo::open's first port.
