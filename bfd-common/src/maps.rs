@@ -165,7 +165,8 @@ pub struct SessionConfig {
     pub generation: u64,
     /// Written by the agent: the control detection time in nanoseconds
     /// (RFC 5880 §6.8.4); every valid control packet re-arms the detection
-    /// timer to it. 0: no detection timer (for example while the session is
+    /// timer to it (with authentication, [`CFG_AUTH`], only one equal to the
+    /// template). 0: no detection timer (for example while the session is
     /// Down).
     pub detect_ns: u64,
     /// Written by the agent: the echo detection time in nanoseconds; every
@@ -289,9 +290,11 @@ pub const DETECTED_ECHO: u64 = 1 << 1;
 pub struct SessionState {
     /// The control detection timer, initialised by the first packet that
     /// arms it; re-armed to [`SessionConfig::detect_ns`] by every valid
-    /// control packet.
+    /// control packet (with [`CFG_AUTH`]: every absorbed one).
     pub ctl_timer: bpf_timer,
-    /// When the last valid control packet for the session arrived.
+    /// When the last valid control packet for the session arrived (with
+    /// [`CFG_AUTH`]: the last absorbed one; the agent's verified ones are in
+    /// [`SessionConfig::verified_rx_ns`]).
     pub last_rx_ns: u64,
     /// Valid control packets for the session (absorbed or passed).
     pub rx_packets: u64,
