@@ -135,6 +135,12 @@ pub const CFG_ECHO: u32 = 1 << 1;
 /// match [`SessionConfig::expect`] (the agent clears it while it needs to
 /// see every packet, e.g. during a Poll sequence or with authentication).
 pub const CFG_ABSORB: u32 = 1 << 2;
+/// [`SessionConfig::flags`]: the session uses authentication (RFC 5880
+/// §6.7). The kernel stamps only a packet equal to the template (header and
+/// [`SessionConfig::expect_auth`]: bytes the agent verified); any other,
+/// with the A bit or without it (§6.8.6: then to be discarded), goes to the
+/// agent unstamped.
+pub const CFG_AUTH: u32 = 1 << 3;
 
 /// What the XDP program must know about one session, keyed by the session's
 /// local discriminator (our My Discriminator, so the peer's Your
@@ -159,7 +165,8 @@ pub struct SessionConfig {
     pub generation: u64,
     /// Written by the agent: the control detection time in nanoseconds
     /// (RFC 5880 §6.8.4); every valid control packet re-arms the detection
-    /// timer to it. 0: no detection timer (for example while the session is
+    /// timer to it (with authentication, [`CFG_AUTH`], only one equal to the
+    /// template). 0: no detection timer (for example while the session is
     /// Down).
     pub detect_ns: u64,
     /// Written by the agent: the echo detection time in nanoseconds; every
@@ -198,7 +205,29 @@ pub struct SessionConfig {
     /// [`SessionState::max_gap_ns`], so that holds the largest gap since
     /// the session came Up.
     pub gap_epoch: u64,
+    /// Written by the agent: the absorb template's authentication section
+    /// (RFC 5880 §4.2-4.4), zero-padded to the largest (keyed SHA1, 28
+    /// bytes); all zero when the template has none. A packet with the A
+    /// bit is absorbed only if its header is [`expect`](Self::expect) (which
+    /// then has the A bit and the Length of header and section) and its
+    /// section is exactly these bytes: byte-identical to a packet the agent
+    /// verified (see [`SessionConfig::expect_packet`]). Any other packet
+    /// with the A bit goes to the agent without stamping
+    /// [`SessionState::last_rx_ns`] or re-arming the detection timer.
+    pub expect_auth: [u8; AUTH_INSPECT_LEN],
+    /// Zero.
+    pub reserved_auth: [u8; 4],
+    /// Written by the agent for an authenticated session the kernel times:
+    /// when the agent last accepted a packet whose digest it verified
+    /// (`CLOCK_MONOTONIC` ns), a packet the kernel passed up unstamped.
+    /// The detection timer counts from the later of this and
+    /// [`SessionState::last_rx_ns`]. 0: none.
+    pub verified_rx_ns: u64,
 }
+
+/// The largest authentication section the kernel compares (keyed SHA1,
+/// RFC 5880 §4.4): the program inspects 24 + 28 bytes of a control packet.
+pub const AUTH_INSPECT_LEN: usize = 28;
 
 impl SessionConfig {
     /// The absorb template for a session whose peer is expected to send
@@ -210,6 +239,23 @@ impl SessionConfig {
         let mut header = [0u8; control::HEADER_LEN];
         repr.emit(&mut ControlPacket::new_unchecked(&mut header[..]));
         header
+    }
+
+    /// The absorb template for a session whose peer is expected to send
+    /// `repr` including its authentication section (RFC 5880 §6.7): the
+    /// header as the peer would emit it, Poll and Final cleared, and the
+    /// section's bytes zero-padded to [`AUTH_INSPECT_LEN`]. For a `repr`
+    /// without a section this is [`expect_header`](Self::expect_header) and
+    /// zeroes.
+    pub fn expect_packet(repr: &ControlRepr) -> ([u8; control::HEADER_LEN], [u8; AUTH_INSPECT_LEN]) {
+        let repr = ControlRepr { poll: false, final_: false, ..*repr };
+        let mut bytes = [0u8; control::HEADER_LEN + AUTH_INSPECT_LEN];
+        repr.emit(&mut ControlPacket::new_unchecked(&mut bytes[..]));
+        let mut header = [0u8; control::HEADER_LEN];
+        let mut auth = [0u8; AUTH_INSPECT_LEN];
+        header.copy_from_slice(&bytes[..control::HEADER_LEN]);
+        auth.copy_from_slice(&bytes[control::HEADER_LEN..]);
+        (header, auth)
     }
 }
 
@@ -244,9 +290,11 @@ pub const DETECTED_ECHO: u64 = 1 << 1;
 pub struct SessionState {
     /// The control detection timer, initialised by the first packet that
     /// arms it; re-armed to [`SessionConfig::detect_ns`] by every valid
-    /// control packet.
+    /// control packet (with [`CFG_AUTH`]: every absorbed one).
     pub ctl_timer: bpf_timer,
-    /// When the last valid control packet for the session arrived.
+    /// When the last valid control packet for the session arrived (with
+    /// [`CFG_AUTH`]: the last absorbed one; the agent's verified ones are in
+    /// [`SessionConfig::verified_rx_ns`]).
     pub last_rx_ns: u64,
     /// Valid control packets for the session (absorbed or passed).
     pub rx_packets: u64,
@@ -312,6 +360,13 @@ pub struct SessionState {
     /// created, bucketed by [`OVERSHOOT_HISTOGRAM_SHIFT`]; the buckets sum
     /// to `ctl_expired`.
     pub detect_overshoot_hist: LogHistogram,
+    /// When the control detection timer is due (`CLOCK_MONOTONIC` ns) as
+    /// last started; in the past once it has fired. A packet with the A
+    /// bit that is not absorbed may start an idle timer (never push a
+    /// pending one back): so a session whose peer's packets are never
+    /// byte-identical still gets a kernel detection, counted from verified
+    /// packets only.
+    pub ctl_due_ns: u64,
 }
 
 /// Buckets of each of a session's [`LogHistogram`]s.
@@ -459,7 +514,7 @@ pub const ADOPT_MAP: &str = "bfd_adopt";
 /// program's maps and [`AdoptRecord`]. An agent adopts what an earlier one
 /// left only if every record carries this number; bump it with any change
 /// to a map's key or value.
-pub const MAP_LAYOUT: u32 = 1;
+pub const MAP_LAYOUT: u32 = 2;
 
 /// [`AdoptRecord::flags`]: a multihop session.
 pub const ADOPT_MULTIHOP: u8 = 1;
@@ -815,10 +870,12 @@ mod tests {
     fn layouts_match_what_the_kernel_and_the_readme_say() {
         // The kernel side reads these with fixed offsets through BTF; a
         // layout change is a map format change.
-        assert_eq!(size_of::<SessionConfig>(), 104);
+        assert_eq!(size_of::<SessionConfig>(), 144);
+        assert_eq!(core::mem::offset_of!(SessionConfig, expect_auth), 104);
+        assert_eq!(core::mem::offset_of!(SessionConfig, verified_rx_ns), 136);
         assert_eq!(core::mem::offset_of!(SessionConfig, peer), 24);
         assert_eq!(core::mem::offset_of!(SessionConfig, expect), 64);
-        assert_eq!(size_of::<SessionState>(), 192 + 3 * 136);
+        assert_eq!(size_of::<SessionState>(), 192 + 3 * 136 + 8);
         assert_eq!(core::mem::offset_of!(SessionState, ctl_timer), 0);
         assert_eq!(core::mem::offset_of!(SessionState, gap_hist), 192);
         assert_eq!(size_of::<LogHistogram>(), (HISTOGRAM_BUCKETS + 1) * 8);

@@ -39,11 +39,11 @@ use aya_ebpf::{
 use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
-        Address, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
-        ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey,
-        EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState, Lease, LogHistogram,
-        MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST,
-        SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer, histogram_bucket,
+        AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL,
+        DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
+        EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState,
+        Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT,
+        SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer, histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, control, echo},
 };
@@ -109,7 +109,7 @@ static KEEPALIVE_STATE: HashMap<u32, KeepaliveState, MAX_SESSIONS> = HashMap::ne
 
 /// The largest control packet the kernel program inspects: the header and
 /// the largest authentication section (keyed SHA1, RFC 5880 §4.4).
-const CONTROL_INSPECT_LEN: usize = control::HEADER_LEN + 28;
+const CONTROL_INSPECT_LEN: usize = control::HEADER_LEN + AUTH_INSPECT_LEN;
 
 /// How soon the detection timer checks back after a packet passed to the
 /// agent: long enough for the agent to have applied what the packet
@@ -262,9 +262,39 @@ fn control(
         return xdp_action::XDP_DROP;
     }
 
+    let now = now();
+    // An authentication section (§6.7): only the agent holds the keys and
+    // the sequence numbers. A packet byte-identical to the template, header
+    // and section, is one the agent verified already: absorbed like any
+    // other. Any other packet with the A bit, or without it on a session
+    // that uses authentication (§6.8.6: to be discarded), is not valid
+    // until the agent says so: passed up without stamping the session or
+    // re-arming its timer (a forged packet must never hold a session Up);
+    // the agent reports the time of each one it verifies
+    // (`verified_rx_ns`), which the timer counts from as well.
+    if (header.auth_present() || config.flags & CFG_AUTH != 0)
+        && (oversize
+            || config.flags & CFG_ABSORB == 0
+            || !same_packet(bytes, &config.expect, &config.expect_auth))
+    {
+        stats.ctl_pass_auth += 1;
+        count(field!(state, passed));
+        // Only an idle timer is started (one that is pending is never
+        // pushed back): its expiry counts from verified packets only, so
+        // this gives a peer whose packets are never byte-identical a
+        // kernel detection without letting anyone postpone one.
+        let due = field!(state, ctl_due_ns);
+        if config.detect_ns != 0 && load(due) <= now {
+            store(due, now + config.detect_ns);
+            // SAFETY: `state` points into a live value of STATE.
+            let timer = unsafe { &raw mut (*state).ctl_timer };
+            arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
+        }
+        return xdp_action::XDP_PASS;
+    }
+
     // A valid packet for this session: §6.8.6 "the detection timer is
     // reset" (whether the agent sees it or not).
-    let now = now();
     track_gap(state, config, now);
     store(field!(state, last_rx_ns), now);
     count(field!(state, rx_packets));
@@ -272,10 +302,12 @@ fn control(
     let passed = if oversize {
         stats.ctl_pass_oversize += 1;
         true
-    } else if header.auth_present() || length > control::HEADER_LEN {
-        // An authentication section (§6.7: only the agent holds the keys
-        // and the sequence numbers), or bytes past the header the agent may
-        // want to see.
+    } else if header.auth_present() || config.flags & CFG_AUTH != 0 {
+        // Equal to the template with its authentication section (above).
+        stats.ctl_absorbed += 1;
+        false
+    } else if length > control::HEADER_LEN {
+        // Bytes past the header the agent may want to see.
         stats.ctl_pass_auth += 1;
         true
     } else if config.flags & CFG_ABSORB != 0 && same_header(bytes, &config.expect) {
@@ -298,6 +330,7 @@ fn control(
         (true, detect_ns) => detect_ns.min(CHECK_BACK_NS),
     };
     if rearm_ns != 0 {
+        store(field!(state, ctl_due_ns), now + rearm_ns);
         // SAFETY: `state` points into a live value of STATE.
         let timer = unsafe { &raw mut (*state).ctl_timer };
         arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
@@ -574,7 +607,10 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
     };
     let control = kind == EVENT_CONTROL_TIMEOUT;
     let (detect_ns, last_rx_ns, bit) = if control {
-        (config.detect_ns, load(field!(state, last_rx_ns)), DETECTED_CONTROL)
+        // The kernel's stamp (absorbed or unauthenticated packets) or the
+        // agent's (authenticated packets it verified), whichever is later.
+        let last_rx_ns = load(field!(state, last_rx_ns)).max(config.verified_rx_ns);
+        (config.detect_ns, last_rx_ns, DETECTED_CONTROL)
     } else {
         (config.echo_detect_ns, load(field!(state, last_echo_rx_ns)), DETECTED_ECHO)
     };
@@ -587,6 +623,9 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         // Armed under a shorter detection time than the current one: wait
         // for the rest. (Re-arming its own timer from the callback is
         // allowed.)
+        if control {
+            store(field!(state, ctl_due_ns), now + detect_ns - waited);
+        }
         // SAFETY: `timer` is this callback's own, initialised timer.
         unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), detect_ns - waited, 0) };
         return;
@@ -805,6 +844,33 @@ fn same_header(bytes: &[u8; CONTROL_INSPECT_LEN], expect: &[u8; control::HEADER_
     word(bytes, 0) == word(expect, 0)
         && word(bytes, 1) == word(expect, 1)
         && word(bytes, 2) == word(expect, 2)
+}
+
+/// Whether the packet's first 24 + 28 bytes (zeroes past what was
+/// received) are the absorb template's header and authentication section
+/// (zero-padded the same way).
+#[inline(always)]
+fn same_packet(
+    bytes: &[u8; CONTROL_INSPECT_LEN],
+    expect: &[u8; control::HEADER_LEN],
+    expect_auth: &[u8; AUTH_INSPECT_LEN],
+) -> bool {
+    let word = |bytes: &[u8], index: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
+        u64::from_ne_bytes(word)
+    };
+    let tail = |bytes: &[u8], start: usize| {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(&bytes[start..start + 4]);
+        u32::from_ne_bytes(word)
+    };
+    let auth = &bytes[control::HEADER_LEN..];
+    same_header(bytes, expect)
+        && word(auth, 0) == word(expect_auth, 0)
+        && word(auth, 1) == word(expect_auth, 1)
+        && word(auth, 2) == word(expect_auth, 2)
+        && tail(auth, 24) == tail(expect_auth, 24)
 }
 
 #[cfg(not(test))]

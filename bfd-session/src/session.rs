@@ -145,16 +145,31 @@ pub struct FastPathView {
     /// The peer may send us echo packets to loop back: the session is Up
     /// and we advertise a non-zero Required Min Echo RX Interval.
     pub reflect_echo: bool,
+    /// For an authenticated session the kernel times: when this core last
+    /// accepted a packet (its digest verified here). The kernel stamps
+    /// only packets equal to [`expect`](Self::expect) (byte-identical to a
+    /// verified one) and passes every other authenticated packet up
+    /// unstamped; its timer counts from the later of its stamp and this.
+    /// `None` otherwise (the kernel stamps every valid packet itself).
+    pub verified_rx: Option<Time>,
+    /// Authentication is in use (§6.7): the kernel must stamp no packet
+    /// but one equal to [`expect`](Self::expect), A bit or not.
+    pub authenticated: bool,
 }
 
 impl FastPathView {
     /// [`expect`](Self::expect) as the 24 bytes the kernel compares a
-    /// packet's header with.
+    /// packet's header with (with the A bit and the whole Length when the
+    /// template has an authentication section).
     pub fn expected_header(&self) -> Option<[u8; HEADER_LEN]> {
-        let expect = self.expect?;
-        let mut bytes = [0u8; HEADER_LEN];
-        expect.emit(&mut bfd_common::wire::ControlPacket::new_unchecked(&mut bytes[..]));
-        Some(bytes)
+        self.expected_packet().map(|(header, _)| header)
+    }
+
+    /// [`expect`](Self::expect) as the kernel compares it: the header and
+    /// the authentication section zero-padded to 28 bytes (all zero
+    /// without one).
+    pub fn expected_packet(&self) -> Option<([u8; HEADER_LEN], [u8; bfd_common::maps::AUTH_INSPECT_LEN])> {
+        self.expect.map(|expect| bfd_common::maps::SessionConfig::expect_packet(&expect))
     }
 }
 
@@ -980,10 +995,13 @@ impl Session {
     /// it afresh (the peer must change type too, which RFC 5880 leaves to
     /// the operator). An invalid configuration changes nothing.
     ///
-    /// While authentication is in use the core times the session itself
-    /// (the fast-path view asks the kernel for no detection timer and
-    /// absorbs nothing): the XDP program cannot verify a digest, and an
-    /// unverified packet must never re-arm a detection timer.
+    /// With a meticulous type the core times the session itself (the
+    /// fast-path view asks the kernel for no detection timer and absorbs
+    /// nothing): every packet differs, the XDP program cannot verify a
+    /// digest, and an unverified packet must never re-arm a detection
+    /// timer. The other types keep the configured detection: the kernel
+    /// absorbs (and is re-armed by) only packets byte-identical to one
+    /// verified here (see [`control_detection`](Self::control_detection)).
     pub fn set_authentication(
         &mut self,
         now: Time,
@@ -999,14 +1017,15 @@ impl Session {
                 config.validate()?;
                 let xmit_seq = self.rng.next_u32();
                 self.auth = Some(AuthState::new(config, now, wall, xmit_seq));
-                self.start_local_detection(now);
             }
             (None, _) => {
                 self.auth = None;
-                if self.control_detection() == Detection::Kernel {
-                    self.detect_deadline = None;
-                }
             }
+        }
+        // The type decides who times the session (a meticulous one: here).
+        match self.control_detection() {
+            Detection::Local => self.start_local_detection(now),
+            Detection::Kernel => self.detect_deadline = None,
         }
         self.settle(now);
         Ok(())
@@ -1156,11 +1175,27 @@ impl Session {
     }
 
     /// Who times the control Detection Time: the configuration's choice,
-    /// except that an authenticated session is always timed here, since
-    /// the kernel re-arms its timer on packets whose digest it cannot
-    /// check.
+    /// except that a session with a meticulous type (§6.7.3, §6.7.4) is
+    /// always timed here.
+    ///
+    /// Why (issue 18): the kernel cannot check a digest. It absorbs, stamps
+    /// and re-arms its timer on an authenticated packet only when the
+    /// packet is byte-identical to the template, the last packet this core
+    /// verified; every other authenticated packet comes up unstamped, and
+    /// this core reports the time of each one it verifies
+    /// ([`FastPathView::verified_rx`]), which the kernel's timer counts
+    /// from as well. Simple password: every packet is the same bytes, so
+    /// the steady state is absorbed. Keyed MD5 / SHA1: absorbed while the
+    /// peer keeps its sequence number (BIRD moves it on about once a
+    /// second); a peer that moves it per packet is verified here packet by
+    /// packet, still timed by the kernel. Meticulous types change every
+    /// packet: nothing to absorb, and a map write per packet to keep the
+    /// kernel's timer fed would only cost; this core times them.
     pub fn control_detection(&self) -> Detection {
-        if self.auth.is_some() { Detection::Local } else { self.config.detection }
+        match &self.auth {
+            Some(auth) if auth.config.meticulous() => Detection::Local,
+            _ => self.config.detection,
+        }
     }
 
     /// Detection moves from the kernel to the core: time the peer from now,
@@ -1480,6 +1515,12 @@ impl Session {
             },
             echo_detection_time: if kernel { self.echo_detection_time() } else { None },
             reflect_echo: self.state == State::Up && !self.advertised.required_min_echo_rx.is_zero(),
+            authenticated: self.auth.is_some(),
+            verified_rx: if self.auth.is_some() && self.control_detection() == Detection::Kernel {
+                self.last_rx
+            } else {
+                None
+            },
         }
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! A side whose session uses [`Detection::Kernel`] gets a model of the XDP
 //! program in front of it: every delivered control packet stamps the
-//! kernel's receive time and re-arms its timer, packets equal to the
+//! kernel's receive time and re-arms its timer (one with an
+//! authentication section only if it equals the template, else it only
+//! starts an idle timer, which counts from the agent's verified receive
+//! time too), packets equal to the
 //! [`FastPathView::expect`] template are absorbed before the session sees
 //! them, and the timer's expiry arrives as
 //! [`Session::on_kernel_timeout`]. Echo packets are looped back by the
@@ -338,9 +341,18 @@ impl Sim {
                     kernel.timer = None;
                     // The XDP program re-reads the session's entry: a
                     // disarmed session reports nothing.
-                    if kernel.view.is_some_and(|view| view.detection_time.is_some()) {
-                        state.session.on_kernel_timeout(at, at);
-                        self.collect(side);
+                    if let Some(view) = kernel.view
+                        && let Some(time) = view.detection_time
+                    {
+                        // The agent's verified receive time counts too: wait
+                        // out the rest from there.
+                        match view.verified_rx.map(|verified| verified + time).filter(|&due| due > at) {
+                            Some(due) => kernel.timer = Some(due),
+                            None => {
+                                state.session.on_kernel_timeout(at, at);
+                                self.collect(side);
+                            }
+                        }
                     }
                     return true;
                 }
@@ -380,12 +392,18 @@ impl Sim {
                 let side = &mut self.sides[to.index()];
                 let mut absorbed = false;
                 if let Some(kernel) = side.kernel.as_mut() {
-                    // Every valid packet re-arms the timer.
+                    // Every valid packet re-arms the timer, except one with
+                    // an authentication section that is not the template
+                    // (byte-identical to a verified packet): that one only
+                    // starts an idle timer.
                     let view = kernel.view.unwrap_or_else(|| side.session.fast_path());
-                    if let Some(time) = view.detection_time {
+                    absorbed = view.expect == Some(packet);
+                    let stamps = absorbed || packet.auth.is_none();
+                    if let Some(time) = view.detection_time
+                        && (stamps || kernel.timer.is_none())
+                    {
                         kernel.timer = Some(now + time);
                     }
-                    absorbed = view.expect == Some(packet);
                     if absorbed {
                         kernel.absorbed += 1;
                     } else {

@@ -73,8 +73,8 @@ fn s6_7_every_type_comes_up_carries_its_section_and_detects_a_cut() {
                 assert_eq!(section.auth_type(), auth_type);
                 assert_eq!(section.key_id(), 7);
             }
-            // The XDP program cannot check digests: it absorbs nothing and
-            // runs no detection timer for an authenticated session.
+            // Timed by the core (no fast path): the kernel is asked for
+            // nothing (with kernel detection see the test below).
             let view = sim.session(side).fast_path();
             assert_eq!((view.expect, view.detection_time), (None, None));
         }
@@ -88,23 +88,96 @@ fn s6_7_every_type_comes_up_carries_its_section_and_detects_a_cut() {
     }
 }
 
+/// Issue 18: who times an authenticated session with kernel detection, by
+/// type. Simple password and keyed MD5 / SHA1: the kernel, which absorbs
+/// the packets byte-identical (header and section) to the last one the core
+/// verified; the meticulous types: the core, nothing absorbed (every packet
+/// differs). Either way a cut is detected within the Detection Time.
 #[test]
-fn s6_7_a_kernel_detection_session_with_authentication_is_timed_by_the_core() {
+fn s6_7_the_kernel_absorbs_simple_and_keyed_types_and_the_core_times_meticulous_ones() {
+    for (index, auth_type) in ALL_TYPES.into_iter().enumerate() {
+        let chain = auth(auth_type, vec![key(1, b"k")]);
+        let meticulous = chain.meticulous();
+        let seed = 100 + 10 * index as u64;
+        let mut sim = Sim::new(
+            authenticated(A_DISCR, kernel(config(50, 50, 3)), chain.clone(), seed),
+            authenticated(B_DISCR, kernel(config(50, 50, 3)), chain, seed + 1),
+            seed + 2,
+        );
+        bring_up(&mut sim);
+        let (absorbed_before, passed_before) = sim.fast_path_counts(Side::A).unwrap();
+        sim.run_for(Duration::from_secs(10));
+        let (absorbed, passed) = sim.fast_path_counts(Side::A).unwrap();
+        let (absorbed, passed) = (absorbed - absorbed_before, passed - passed_before);
+        println!("{auth_type}: over 10 s Up, {absorbed} absorbed, {passed} passed");
+        let view = sim.session(Side::A).fast_path();
+        if meticulous {
+            assert_eq!(absorbed, 0, "{auth_type}");
+            assert_eq!(
+                (view.expect, view.detection_time, view.verified_rx),
+                (None, None, None),
+                "{auth_type}"
+            );
+        } else {
+            assert!(absorbed > 10 * passed, "{auth_type}: absorbed {absorbed}, passed {passed}");
+            let expect = view.expect.expect("Up and steady: a template");
+            // The template is the peer's packet as sent, section and all.
+            assert_eq!(Some(expect), sim.delivered(Side::A).last().map(|(_, packet)| *packet), "{auth_type}");
+            assert_eq!(expect.auth.map(|section| section.auth_type()), Some(auth_type));
+            assert_eq!(view.detection_time, Some(ms(150)), "{auth_type}");
+            assert!(view.verified_rx.is_some(), "{auth_type}");
+            let (header, section) = view.expected_packet().unwrap();
+            let mut bytes = header.to_vec();
+            bytes.extend_from_slice(&section[..expect.buffer_len() - 24]);
+            assert_eq!(ControlRepr::parse(&ControlPacket::new_unchecked(&bytes[..])).unwrap(), expect);
+        }
+        let cut_at = sim.now();
+        sim.link(Side::B).cut = true;
+        sim.run_for(Duration::from_secs(1));
+        let down = changes_after(&sim, Side::A, cut_at);
+        assert_eq!(down.len(), 1, "{auth_type}");
+        let silence = down[0].at.saturating_since(cut_at);
+        assert!(silence <= ms(150) + ms(51), "{auth_type}: detected after {silence:?}");
+    }
+}
+
+/// Issue 18: the kernel's timer counts from the packets the core verified
+/// ([`FastPathView::verified_rx`]) as well as from those it absorbed: a
+/// verified packet moves it on, a refused one (a wrong digest) never does,
+/// and the template stays the last verified packet.
+#[test]
+fn s6_7_only_a_verified_packet_moves_the_kernels_timing_on() {
     let chain = auth(AuthType::KeyedSha1, vec![key(1, b"k")]);
-    let mut sim = Sim::new(
-        authenticated(A_DISCR, kernel(config(50, 50, 3)), chain.clone(), 1),
-        authenticated(B_DISCR, kernel(config(50, 50, 3)), chain, 2),
-        3,
+    let mut a = authenticated(A_DISCR, kernel(config(50, 50, 3)), chain.clone(), 1);
+    let deliver = |session: &mut Session, at: Time, packet: &ControlRepr| {
+        let mut bytes = vec![0; packet.buffer_len()];
+        packet.emit(&mut ControlPacket::new_unchecked(&mut bytes[..]));
+        session.on_packet(at, &ReceivedControl::parse(&bytes).unwrap())
+    };
+    deliver(&mut a, at_ms(1), &signed(&chain, 1, 10, from_peer(State::Init, A_DISCR))).unwrap();
+    assert_eq!(a.state(), State::Up);
+    // The peer moves its sequence number on with every packet (as a
+    // meticulous sender would): each one is verified here.
+    for (n, at) in (11..15).zip([50, 100, 150, 200]) {
+        let packet = signed(&chain, 1, n, from_peer(State::Up, A_DISCR));
+        deliver(&mut a, at_ms(at), &packet).unwrap();
+        let view = a.fast_path();
+        assert_eq!(view.verified_rx, Some(at_ms(at)));
+        assert_eq!(view.expect, Some(packet));
+        assert_eq!(view.detection_time, Some(ms(150)));
+    }
+    // A forged packet: the next sequence number, a wrong digest.
+    let mut forged = signed(&chain, 1, 15, from_peer(State::Up, A_DISCR));
+    if let Some(AuthRepr::KeyedSha1 { hash, .. }) = forged.auth.as_mut() {
+        hash[0] ^= 1;
+    }
+    assert_eq!(
+        deliver(&mut a, at_ms(210), &forged),
+        Err(Discard::Authentication(AuthFailure::DigestMismatch))
     );
-    bring_up(&mut sim);
-    assert_eq!(sim.fast_path_counts(Side::A), Some((0, sim.delivered(Side::A).len() as u64)));
-    let cut_at = sim.now();
-    sim.link(Side::B).cut = true;
-    sim.run_for(Duration::from_secs(1));
-    let down = changes_after(&sim, Side::A, cut_at);
-    assert_eq!(down.len(), 1);
-    let silence = down[0].at.saturating_since(cut_at);
-    assert!(silence <= ms(150) + ms(51), "detected after {silence:?}");
+    let view = a.fast_path();
+    assert_eq!(view.verified_rx, Some(at_ms(200)), "a refused packet is no proof of life");
+    assert_eq!(view.expect.and_then(|p| p.auth), signed(&chain, 1, 14, from_peer(State::Up, A_DISCR)).auth);
 }
 
 // ----- §6.8.6: the A bit ---------------------------------------------------

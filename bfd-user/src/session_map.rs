@@ -4,8 +4,8 @@
 
 use core::time::Duration;
 
-use bfd_common::maps::{self, CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP};
-use bfd_session::{FastPathView, SessionKey};
+use bfd_common::maps::{self, CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP};
+use bfd_session::{FastPathView, SessionKey, Time};
 
 /// The `bfd_sess_cfg` entry for a session with `key` whose core currently
 /// shows `view`. `min_ttl` is the multihop minimum (ignored by the kernel
@@ -26,12 +26,17 @@ pub fn map_config(
     if view.echo_detection_time.is_some() {
         flags |= CFG_ECHO;
     }
-    let expect = match view.expect {
-        Some(expect) => {
+    if view.authenticated {
+        flags |= CFG_AUTH;
+    }
+    // With an authentication section (issue 18), the kernel absorbs only a
+    // packet byte-identical to the template, header and section.
+    let (expect, expect_auth) = match view.expected_packet() {
+        Some(template) => {
             flags |= CFG_ABSORB;
-            maps::SessionConfig::expect_header(&expect)
+            template
         }
-        None => [0; bfd_common::wire::control::HEADER_LEN],
+        None => ([0; bfd_common::wire::control::HEADER_LEN], [0; maps::AUTH_INSPECT_LEN]),
     };
     maps::SessionConfig {
         generation,
@@ -45,6 +50,9 @@ pub fn map_config(
         min_ttl: if key.multihop { min_ttl } else { bfd_common::TTL },
         reserved: [0; 7],
         gap_epoch: 0,
+        expect_auth,
+        reserved_auth: [0; 4],
+        verified_rx_ns: view.verified_rx.map_or(0, Time::as_nanos),
     }
 }
 
@@ -112,6 +120,68 @@ mod tests {
         assert_eq!(entry.detect_ns, 150_000_000);
         assert_eq!(entry.echo_detect_ns, 150_000_000);
         assert_eq!(entry.generation, 2);
+    }
+
+    /// Issue 18: an authenticated session's entry carries the section of
+    /// the packet the core verified (the kernel compares it byte for byte)
+    /// and the time it was verified; a meticulous one asks for nothing.
+    #[test]
+    fn an_authenticated_session_absorbs_its_verified_packet_and_reports_when() {
+        use bfd_common::wire::{AuthRepr, AuthType, Password};
+        use bfd_session::{AuthConfig, Key, Lifetime, ReceivedControl, Secret, Sha1Construction, WallTime};
+
+        let key = SessionKey {
+            peer: "192.0.2.2".parse::<IpAddr>().unwrap(),
+            local: None,
+            ifindex: Some(7),
+            multihop: false,
+        };
+        for (auth_type, absorbs) in [(AuthType::SimplePassword, true), (AuthType::MeticulousKeyedMd5, false)]
+        {
+            let config = SessionConfig {
+                desired_min_tx: Duration::from_millis(50),
+                required_min_rx: Duration::from_millis(50),
+                detection: Detection::Kernel,
+                ..SessionConfig::default()
+            };
+            let chain = AuthConfig {
+                auth_type,
+                keys: vec![Key {
+                    id: 1,
+                    secret: Secret::new(b"pw".to_vec()),
+                    send: Lifetime::ALWAYS,
+                    accept: Lifetime::ALWAYS,
+                }],
+                sha1: Sha1Construction::Rfc5880,
+            };
+            let wall = WallTime::from_unix_secs(1_800_000_000);
+            let mut session = Session::with_auth(0x1001, config, Some((chain, wall)), 1, Time::ZERO).unwrap();
+            let section = match auth_type {
+                AuthType::SimplePassword => {
+                    AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"pw").unwrap() }
+                }
+                _ => AuthRepr::KeyedMd5 { meticulous: true, key_id: 1, sequence: 1, digest: [0; 16] },
+            };
+            let packet = ControlRepr { auth: Some(section), ..from_peer(State::Init, 0x1001) };
+            let packet = match auth_type {
+                AuthType::SimplePassword => packet,
+                _ => bfd_session::auth::sign(bfd_session::auth::DigestKind::KeyedMd5, packet, b"pw").unwrap(),
+            };
+            let mut bytes = vec![0; packet.buffer_len()];
+            packet.emit(&mut bfd_common::wire::ControlPacket::new_unchecked(&mut bytes[..]));
+            session.on_packet(Time::from_nanos(5_000), &ReceivedControl::parse(&bytes).unwrap()).unwrap();
+            assert_eq!(session.state(), State::Up, "{auth_type}");
+            let entry = map_config(&session.fast_path(), &key, 0, 2);
+            if absorbs {
+                assert_eq!(entry.flags & (CFG_ABSORB | CFG_AUTH), CFG_ABSORB | CFG_AUTH);
+                assert_eq!(entry.expect[..], bytes[..24]);
+                assert_eq!(entry.expect_auth[..bytes.len() - 24], bytes[24..]);
+                assert!(entry.expect_auth[bytes.len() - 24..].iter().all(|&byte| byte == 0));
+                assert_eq!((entry.detect_ns, entry.verified_rx_ns), (150_000_000, 5_000));
+            } else {
+                assert_eq!((entry.flags, entry.detect_ns, entry.verified_rx_ns), (CFG_AUTH, 0, 0));
+            }
+        }
     }
 
     #[test]

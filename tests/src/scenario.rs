@@ -85,6 +85,9 @@ pub fn session_config(peer: IpAddr, local: IpAddr) -> SessionConfig {
         min_ttl: 0,
         reserved: [0; 7],
         gap_epoch: 0,
+        expect_auth: [0; 28],
+        reserved_auth: [0; 4],
+        verified_rx_ns: 0,
     }
 }
 

@@ -17,7 +17,7 @@ use anyhow::{Context as _, ensure};
 use bfd_common::{
     MULTIHOP_CONTROL_PORT, TTL,
     maps::{
-        CFG_ABSORB, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
+        CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL, DETECTED_ECHO, DetectEvent,
         ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, GAP_HISTOGRAM_SHIFT,
         GlobalStats, OVERSHOOT_HISTOGRAM_SHIFT, SESSION_CONFIG_MAP, SESSION_STATE_MAP, SessionConfig,
         SessionState, histogram_bucket,
@@ -171,8 +171,6 @@ fn every_gap_between_valid_packets_goes_into_the_gap_histogram() -> anyhow::Resu
 fn passes_what_the_agent_must_see_and_stamps_it() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let steady = steady_repr();
-    let sha1 = AuthRepr::KeyedSha1 { meticulous: true, key_id: 1, sequence: 9, hash: [0x5a; 20] };
-    let password = AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"secret").unwrap() };
     // (what, packet, which counter must move)
     type Counter = fn(&GlobalStats) -> u64;
     let discr0: Counter = |stats| stats.ctl_pass_discr0;
@@ -203,8 +201,6 @@ fn passes_what_the_agent_must_see_and_stamps_it() -> anyhow::Result<()> {
         ("Desired Min TX", control_bytes(&ControlRepr { desired_min_tx: 1_000_000, ..steady }), changed),
         ("Required Min RX", control_bytes(&ControlRepr { required_min_rx: 100_000, ..steady }), changed),
         ("Required Min Echo RX", control_bytes(&ControlRepr { required_min_echo_rx: 0, ..steady }), changed),
-        ("keyed SHA1", control_bytes(&ControlRepr { auth: Some(sha1), ..steady }), auth),
-        ("simple password", control_bytes(&ControlRepr { auth: Some(password), ..steady }), auth),
         ("bytes past the header, A clear", with_extra_bytes, auth),
     ];
     let mut stamped = 0;
@@ -654,6 +650,328 @@ fn times_and_absorbs_our_own_echo() -> anyhow::Result<()> {
 }
 
 /// Waits for the next detection event.
+/// `steady` with an authentication section, as a frame.
+fn authenticated_frame(auth: AuthRepr, change: impl FnOnce(&mut ControlRepr)) -> Vec<u8> {
+    let mut repr = ControlRepr { auth: Some(auth), ..steady_repr() };
+    change(&mut repr);
+    Crafted::control(control_bytes(&repr)).bytes()
+}
+
+/// Issue 18: a packet with the A bit is absorbed (and stamps the session)
+/// only if it is byte-identical to the template, header and authentication
+/// section: a packet the agent verified. Any other goes to the agent
+/// without stamping the session: a forged packet is no proof of life.
+#[test]
+fn authenticated_packets_are_absorbed_only_byte_identical_to_the_template() -> anyhow::Result<()> {
+    let mut lab = Lab::new()?;
+    let password = AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"secret").unwrap() };
+    let sha1 = AuthRepr::KeyedSha1 { meticulous: false, key_id: 1, sequence: 9, hash: [0x5a; 20] };
+    let unchanged = |_: &mut ControlRepr| {};
+
+    // Without an authenticated template (as for a meticulous type): every
+    // authenticated packet is passed, unstamped.
+    for (what, frame) in [
+        ("simple password", authenticated_frame(password, unchanged)),
+        ("keyed SHA1", authenticated_frame(sha1, unchanged)),
+    ] {
+        let before = lab.state()?;
+        let (output, moved) = lab.run(&frame)?;
+        assert_eq!((output.action, moved.ctl_pass_auth), (XdpAction::Pass, 1), "{what}: {moved:#?}");
+        let state = lab.state()?;
+        assert_eq!(
+            (state.last_rx_ns, state.rx_packets),
+            (before.last_rx_ns, before.rx_packets),
+            "{what}: stamped"
+        );
+        assert_eq!(state.passed, before.passed + 1, "{what}");
+    }
+
+    for (what, section) in [("simple password", password), ("keyed SHA1", sha1)] {
+        let (expect, expect_auth) =
+            SessionConfig::expect_packet(&ControlRepr { auth: Some(section), ..steady_repr() });
+        lab.reconfigure(|config| {
+            config.flags |= CFG_AUTH;
+            config.expect = expect;
+            config.expect_auth = expect_auth;
+        })?;
+        // The template: absorbed and stamped.
+        let before = lab.state()?;
+        let sent_at = monotonic_ns();
+        let (output, moved) = lab.run(&authenticated_frame(section, unchanged))?;
+        assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1), "{what}: {moved:#?}");
+        let state = lab.state()?;
+        assert!(state.last_rx_ns >= sent_at, "{what}: not stamped");
+        assert_eq!(
+            (state.rx_packets, state.absorbed),
+            (before.rx_packets + 1, before.absorbed + 1),
+            "{what}"
+        );
+
+        // Anything else with the A bit: passed, not stamped.
+        let mut other_password = password;
+        if let AuthRepr::SimplePassword { password, .. } = &mut other_password {
+            *password = Password::new(b"secreu").unwrap();
+        }
+        let next_sequence =
+            AuthRepr::KeyedSha1 { meticulous: false, key_id: 1, sequence: 10, hash: [0x5a; 20] };
+        let mut last_hash_byte = [0x5a; 20];
+        last_hash_byte[19] = 0x5b; // the packet's bytes 48..52: the last word compared
+        let other_hash =
+            AuthRepr::KeyedSha1 { meticulous: false, key_id: 1, sequence: 9, hash: last_hash_byte };
+        let cases = [
+            ("another password", authenticated_frame(other_password, unchanged)),
+            (
+                "another key id",
+                authenticated_frame(
+                    if what == "keyed SHA1" {
+                        AuthRepr::KeyedSha1 { meticulous: false, key_id: 2, sequence: 9, hash: [0x5a; 20] }
+                    } else {
+                        AuthRepr::SimplePassword { key_id: 2, password: Password::new(b"secret").unwrap() }
+                    },
+                    unchanged,
+                ),
+            ),
+            ("the next sequence number", authenticated_frame(next_sequence, unchanged)),
+            ("another digest", authenticated_frame(other_hash, unchanged)),
+            ("the template's section with Poll", authenticated_frame(section, |repr| repr.poll = true)),
+            (
+                "the template's section in state Down",
+                authenticated_frame(section, |repr| repr.state = State::Down),
+            ),
+            ("no authentication section (A clear)", steady_frame().bytes()),
+            (
+                "meticulous",
+                authenticated_frame(
+                    AuthRepr::KeyedSha1 { meticulous: true, key_id: 1, sequence: 9, hash: [0x5a; 20] },
+                    unchanged,
+                ),
+            ),
+        ];
+        for (case, frame) in cases {
+            let before = lab.state()?;
+            let (output, moved) = lab.run(&frame)?;
+            assert_eq!(
+                (output.action, moved.ctl_pass_auth),
+                (XdpAction::Pass, 1),
+                "{what}, {case}: {moved:#?}"
+            );
+            let state = lab.state()?;
+            assert_eq!(
+                (state.last_rx_ns, state.rx_packets, state.absorbed, state.passed),
+                (before.last_rx_ns, before.rx_packets, before.absorbed, before.passed + 1),
+                "{what}, {case}: must not stamp"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Issue 18: an authenticated packet that is not the template never pushes
+/// the detection timer back (the detection comes one detection time after
+/// the last absorbed packet however many arrive), but starts an idle timer;
+/// the timer also counts from the agent's verified receive time
+/// (`verified_rx_ns`).
+#[test]
+fn unverified_packets_never_postpone_a_detection_and_verified_ones_do() -> anyhow::Result<()> {
+    let mut lab = Lab::new()?;
+    let detect_ns = 30_000_000;
+    let password = AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"secret").unwrap() };
+    let forged = authenticated_frame(
+        AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"guess").unwrap() },
+        |_| {},
+    );
+    let (expect, expect_auth) =
+        SessionConfig::expect_packet(&ControlRepr { auth: Some(password), ..steady_repr() });
+    lab.reconfigure(|config| {
+        config.flags |= CFG_AUTH;
+        config.detect_ns = detect_ns;
+        config.expect = expect;
+        config.expect_auth = expect_auth;
+    })?;
+    let mut events = Events::open(lab.pins.path())?;
+
+    // A verified (absorbed) packet, then forged ones every 5 ms for 60 ms.
+    lab.run(&authenticated_frame(password, |_| {}))?;
+    let absorbed_at = lab.state()?.last_rx_ns;
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(5));
+        lab.run(&forged)?;
+    }
+    let event = next_event(&mut events)?;
+    assert_eq!((event.kind, event.last_rx_ns), (EVENT_CONTROL_TIMEOUT, absorbed_at), "{event:#?}");
+    let late = (event.fired_at_ns - absorbed_at).checked_sub(detect_ns).context("fired early")?;
+    assert!(late < 1_000_000, "the forged packets postponed the detection by {late} ns");
+    // Forged packets after the expiry start the idle timer again, and each
+    // expiry is a detection again (the agent, Down by then, ignores them):
+    // still counted from the absorbed packet.
+    while let Some(event) = events.wait(Some(Duration::from_millis(100)))? {
+        assert_eq!(event.last_rx_ns, absorbed_at, "{event:#?}");
+    }
+    assert_eq!(lab.state()?.detected & DETECTED_CONTROL, DETECTED_CONTROL, "a forged packet clears nothing");
+
+    // A peer whose packets are never the template (its sequence number
+    // moves on every packet): the agent verifies one and writes its time;
+    // the next unverified packet starts the idle timer, which counts from
+    // the verified time.
+    let verified_at = monotonic_ns();
+    lab.reconfigure(|config| config.verified_rx_ns = verified_at)?;
+    lab.run(&forged)?;
+    let event = next_event(&mut events)?;
+    assert_eq!(event.last_rx_ns, verified_at, "{event:#?}");
+    let waited = event.fired_at_ns - verified_at;
+    assert!(waited >= detect_ns && waited < detect_ns + 1_000_000, "waited {waited} ns");
+
+    // A verified time written while the timer runs moves the detection on.
+    lab.run(&authenticated_frame(password, |_| {}))?;
+    std::thread::sleep(Duration::from_millis(15));
+    let verified_at = monotonic_ns();
+    lab.reconfigure(|config| config.verified_rx_ns = verified_at)?;
+    let event = next_event(&mut events)?;
+    assert_eq!(event.last_rx_ns, verified_at, "{event:#?}");
+    let waited = event.fired_at_ns - verified_at;
+    assert!(waited >= detect_ns && waited < detect_ns + 1_000_000, "waited {waited} ns");
+    assert_eq!(events.next()?, None, "one event per expiry");
+    Ok(())
+}
+
+/// Issue 18, the core and the kernel together: an authenticated session's
+/// view (`map_config`) makes the kernel absorb exactly the packet the core
+/// verified, pass the next one (a new sequence number) unstamped, and, once
+/// the core verified that one, count from its time and absorb it; a
+/// meticulous session gives the kernel nothing to absorb or time.
+#[test]
+fn the_session_cores_view_drives_the_kernel_for_authenticated_sessions() -> anyhow::Result<()> {
+    use bfd_common::wire::AuthType;
+    use bfd_session::auth::{DigestKind, sign};
+    use bfd_session::{
+        AuthConfig, Detection, Key, Lifetime, ReceivedControl, Secret, Session, SessionConfig as CoreConfig,
+        SessionKey, Sha1Construction, Time, WallTime,
+    };
+    use bfd_user::session_map::map_config;
+
+    let key = SessionKey {
+        peer: ip(PEER_V4),
+        local: Some(ip(NODE_V4)),
+        ifindex: Some(LOOPBACK_IFINDEX),
+        multihop: false,
+    };
+    let config = CoreConfig {
+        desired_min_tx: Duration::from_millis(300),
+        required_min_rx: Duration::from_millis(300),
+        detection: Detection::Kernel,
+        ..CoreConfig::default()
+    };
+    for auth_type in [AuthType::SimplePassword, AuthType::KeyedMd5, AuthType::MeticulousKeyedSha1] {
+        let mut lab = Lab::new()?;
+        let chain = AuthConfig {
+            auth_type,
+            keys: vec![Key {
+                id: 1,
+                secret: Secret::new(b"s3cret".to_vec()),
+                send: Lifetime::ALWAYS,
+                accept: Lifetime::ALWAYS,
+            }],
+            sha1: Sha1Construction::Rfc5880,
+        };
+        let mut session = Session::with_auth(
+            LOCAL_DISCR,
+            config,
+            Some((chain.clone(), WallTime::from_unix_secs(1_800_000_000))),
+            1,
+            Time::ZERO,
+        )?;
+        // The peer's packet with sequence number `sequence`, as sent.
+        let packet = |state: State, sequence: u32| -> Vec<u8> {
+            let repr = ControlRepr { state, ..steady_repr() };
+            let repr = match auth_type {
+                AuthType::SimplePassword => ControlRepr {
+                    auth: Some(AuthRepr::SimplePassword {
+                        key_id: 1,
+                        password: Password::new(b"s3cret").unwrap(),
+                    }),
+                    ..repr
+                },
+                AuthType::KeyedMd5 => sign(
+                    DigestKind::of(&chain).unwrap(),
+                    ControlRepr {
+                        auth: Some(AuthRepr::KeyedMd5 {
+                            meticulous: false,
+                            key_id: 1,
+                            sequence,
+                            digest: [0; 16],
+                        }),
+                        ..repr
+                    },
+                    b"s3cret",
+                )
+                .unwrap(),
+                _ => sign(
+                    DigestKind::of(&chain).unwrap(),
+                    ControlRepr {
+                        auth: Some(AuthRepr::KeyedSha1 {
+                            meticulous: true,
+                            key_id: 1,
+                            sequence,
+                            hash: [0; 20],
+                        }),
+                        ..repr
+                    },
+                    b"s3cret",
+                )
+                .unwrap(),
+            };
+            control_bytes(&repr)
+        };
+        let mut generation = 1;
+        let mut sync = |lab: &mut Lab, session: &Session| -> anyhow::Result<SessionConfig> {
+            generation += 1;
+            let entry = map_config(&session.fast_path(), &key, 0, generation);
+            lab.fast.set_session(LOCAL_DISCR, &entry)?;
+            Ok(entry)
+        };
+        // The peer's Init, verified by the core: Up.
+        let init = packet(State::Init, 7);
+        let (output, _) = lab.run(&Crafted::control(init.clone()).bytes())?;
+        assert_eq!(output.action, XdpAction::Pass, "{auth_type}");
+        session.on_packet(Time::from_nanos(monotonic_ns()), &ReceivedControl::parse(&init)?)?;
+        assert_eq!(session.state(), State::Up, "{auth_type}");
+        let entry = sync(&mut lab, &session)?;
+        if auth_type == AuthType::MeticulousKeyedSha1 {
+            assert_eq!(
+                (entry.flags & CFG_ABSORB, entry.detect_ns, entry.verified_rx_ns),
+                (0, 0, 0),
+                "{auth_type}"
+            );
+            // Not even a packet without the A bit stamps it.
+            let (output, moved) = lab.run(&steady_frame().bytes())?;
+            assert_eq!((output.action, moved.ctl_pass_auth), (XdpAction::Pass, 1), "{auth_type}");
+            assert_eq!(lab.state()?.rx_packets, 0, "{auth_type}");
+            let (output, moved) = lab.run(&Crafted::control(packet(State::Up, 8)).bytes())?;
+            assert_eq!((output.action, moved.ctl_pass_auth), (XdpAction::Pass, 1), "{auth_type}");
+            continue;
+        }
+        assert_eq!((entry.flags & CFG_ABSORB, entry.detect_ns), (CFG_ABSORB, 900_000_000), "{auth_type}");
+        assert_ne!(entry.verified_rx_ns, 0, "{auth_type}");
+        // The same bytes again: absorbed.
+        let (output, moved) = lab.run(&Crafted::control(init.clone()).bytes())?;
+        assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1), "{auth_type}: {moved:#?}");
+        // The next sequence number (simple password: the peer's Up): passed
+        // unstamped; verified by the core, it becomes the template.
+        let next = packet(State::Up, 8);
+        let stamp = lab.state()?.last_rx_ns;
+        let (output, moved) = lab.run(&Crafted::control(next.clone()).bytes())?;
+        assert_eq!((output.action, moved.ctl_pass_auth), (XdpAction::Pass, 1), "{auth_type}: {moved:#?}");
+        assert_eq!(lab.state()?.last_rx_ns, stamp, "{auth_type}: stamped before verification");
+        let verified_at = Time::from_nanos(monotonic_ns());
+        session.on_packet(verified_at, &ReceivedControl::parse(&next)?)?;
+        let entry = sync(&mut lab, &session)?;
+        assert_eq!(entry.verified_rx_ns, verified_at.as_nanos(), "{auth_type}");
+        let (output, moved) = lab.run(&Crafted::control(next).bytes())?;
+        assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1), "{auth_type}: {moved:#?}");
+    }
+    Ok(())
+}
+
 fn next_event(events: &mut Events) -> anyhow::Result<DetectEvent> {
     events.wait(Some(Duration::from_secs(2)))?.context("no detection event within 2 s")
 }

@@ -184,6 +184,9 @@ fn the_kernel_detects_the_end_of_a_sessions_packets_within_a_millisecond() -> an
         min_ttl: 0,
         reserved: [0; 7],
         gap_epoch: 0,
+        expect_auth: [0; 28],
+        reserved_auth: [0; 4],
+        verified_rx_ns: 0,
     };
     fast.set_session(LOCAL_DISCR, &config)?;
     let mut events = Events::open(link.node_pins.path())?;
@@ -243,6 +246,9 @@ fn two_fast_paths_run_an_echo_session_between_them() -> anyhow::Result<()> {
             min_ttl: 0,
             reserved: [0; 7],
             gap_epoch: 0,
+            expect_auth: [0; 28],
+            reserved_auth: [0; 4],
+            verified_rx_ns: 0,
         },
     )?;
     let mut peer = FastPath::open(peer_pins.path())?;

@@ -1294,7 +1294,8 @@ fn snapshot(session: &Session, peer: &Peer, now: Time) -> Snapshot {
         status: session.status(),
         now,
         ifindex: peer.ifindex,
-        // Who really times it: an authenticated session is the core's.
+        // Who really times it: a meticulous authenticated session is the
+        // core's (issue 18).
         fast_path: session.control_detection() == Detection::Kernel,
         kernel: None,
         userspace_rx: peer.userspace_rx,

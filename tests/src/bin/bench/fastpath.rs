@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use bfd_common::{
     TTL,
     maps::{CFG_ABSORB, CFG_ECHO},
-    wire::{ControlRepr, State},
+    wire::{AuthRepr, ControlRepr, State},
 };
 use bfd_tests::{
     frame::{TPID_8021AD, TPID_8021Q},
@@ -53,6 +53,18 @@ pub fn run() -> anyhow::Result<()> {
     config_untimed.detect_ns = 0;
     config_untimed.expect = bfd_common::maps::SessionConfig::expect_header(&steady_untimed);
     fast.set_session(LOCAL_DISCR + 2, &config_untimed)?;
+    // A fourth with keyed SHA1 (issue 18): its template holds the header
+    // and the authentication section the agent verified.
+    let sha1 = AuthRepr::KeyedSha1 { meticulous: false, key_id: 1, sequence: 9, hash: [0x5a; 20] };
+    let steady_sha1 = ControlRepr { your_discriminator: LOCAL_DISCR + 3, auth: Some(sha1), ..steady_repr() };
+    let mut config_sha1 = session_config(ip(PEER_V4), ip(NODE_V4));
+    (config_sha1.expect, config_sha1.expect_auth) =
+        bfd_common::maps::SessionConfig::expect_packet(&steady_sha1);
+    fast.set_session(LOCAL_DISCR + 3, &config_sha1)?;
+    let next_sha1 = ControlRepr {
+        auth: Some(AuthRepr::KeyedSha1 { meticulous: false, key_id: 1, sequence: 10, hash: [0x5a; 20] }),
+        ..steady_sha1
+    };
     fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
     fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V6), LOCAL_DISCR + 1)?;
 
@@ -83,6 +95,16 @@ pub fn run() -> anyhow::Result<()> {
             "absorb: IPv4 control, no timer",
             Crafted::control(control_bytes(&steady_untimed)).bytes(),
             XdpAction::Drop,
+        ),
+        (
+            "absorb: IPv4 control + keyed SHA1 section",
+            Crafted::control(control_bytes(&steady_sha1)).bytes(),
+            XdpAction::Drop,
+        ),
+        (
+            "pass: keyed SHA1, not the template",
+            Crafted::control(control_bytes(&next_sha1)).bytes(),
+            XdpAction::Pass,
         ),
         (
             "reflect: IPv4 echo (FRR's)",
