@@ -88,6 +88,19 @@ pub fn run() -> anyhow::Result<()> {
     let mut unknown = steady.clone();
     unknown.payload[8..12].copy_from_slice(&0x0badu32.to_be_bytes());
     let not_bfd = Crafted { dst_port: 53, ..steady.clone() };
+    // A bring-up packet from a new source each run: the pass path, with the
+    // rate limiter's first sight of a source (one LRU insert).
+    let new_sources: Vec<Vec<u8>> = (0..SINGLES)
+        .map(|index| {
+            let source = std::net::Ipv4Addr::new(
+                10,
+                200 + (index / 65_536) as u8,
+                (index / 256 % 256) as u8,
+                (index % 256) as u8,
+            );
+            Crafted { src: std::net::IpAddr::V4(source), ..bring_up.clone() }.bytes()
+        })
+        .collect();
     let paths: Vec<(&str, Vec<u8>, XdpAction)> = vec![
         ("absorb: IPv4 control, timer re-armed", steady.bytes(), XdpAction::Drop),
         ("absorb: IPv6 control in QinQ", steady_v6_frame.bytes(), XdpAction::Drop),
@@ -118,7 +131,9 @@ pub fn run() -> anyhow::Result<()> {
         ),
         ("own echo back: timed, echo timer re-armed", own_echo.bytes(), XdpAction::Drop),
         ("pass: control with Poll (to the agent)", changed.bytes(), XdpAction::Pass),
-        ("pass: Your Discriminator 0 (bring-up)", bring_up.bytes(), XdpAction::Pass),
+        // One source at a flood's rate: past its burst, every run is dropped
+        // by the per-source limit.
+        ("drop: bring-up over its source's rate", bring_up.bytes(), XdpAction::Drop),
         ("drop: unknown Your Discriminator", unknown.bytes(), XdpAction::Drop),
         ("pass: not BFD (UDP 53)", not_bfd.bytes(), XdpAction::Pass),
     ];
@@ -132,12 +147,20 @@ pub fn run() -> anyhow::Result<()> {
         cpu_model()
     );
     println!("{:<42} {:<8} {:>9} {:>9}", "path", "verdict", "batch ns", "single ns");
-    for (what, frame, expected) in paths {
+    let paths = paths.into_iter().map(|(what, frame, expected)| (what, vec![frame], expected)).chain([(
+        "pass: bring-up from a new source",
+        new_sources,
+        XdpAction::Pass,
+    )]);
+    for (what, frames, expected) in paths {
+        let frame = frames[0].clone();
         // One run per call: every run sees the frame as crafted.
         let mut singles: Vec<Duration> = Vec::with_capacity(SINGLES);
         let mut action = XdpAction::Aborted;
-        for _ in 0..SINGLES {
-            let output = program.run(&frame, LOOPBACK_IFINDEX, 1).with_context(|| what.to_owned())?;
+        for index in 0..SINGLES {
+            let output = program
+                .run(&frames[index % frames.len()], LOOPBACK_IFINDEX, 1)
+                .with_context(|| what.to_owned())?;
             action = output.action;
             singles.push(output.duration);
         }
@@ -161,8 +184,9 @@ pub fn run() -> anyhow::Result<()> {
         println!("{what:<42} {:<8} {batch:>9} {:>9}{note}", format!("{action:?}"), single.as_nanos());
     }
     println!(
-        "\nn/a: the path rewrites the frame, and repeats within one call run on the rewritten frame \
-         (XDP_TX turns the echo around; the next run sees TTL 254 and passes it)."
+        "\nn/a: repeats within one call do not stay on the path: XDP_TX turns an echo around (the next run \
+         sees TTL 254 and passes it), and one source's bring-up packets are over its rate after the burst \
+         (single runs give each a new source)."
     );
     let stats = fast.stats()?;
     println!(
