@@ -144,6 +144,12 @@ struct RunArgs {
     /// spec.metrics.compat).
     #[arg(long, value_name = "metallb|none")]
     metrics_compat: Option<bfd_user::metrics::Compat>,
+    /// How the kernel's histograms (control packet gaps, echo round trip,
+    /// detection overshoot) are exported: per-session (the default),
+    /// aggregate (summed by interface, vrf, type and profile: a scrape no
+    /// longer grows with them) or off (overrides spec.metrics.histograms).
+    #[arg(long, value_name = "per-session|aggregate|off")]
+    metrics_histograms: Option<bfd_user::metrics::Histograms>,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -361,6 +367,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         keepalive: args.keepalive_seconds.map(std::time::Duration::from_secs),
         metrics_address: args.metrics_address.map(|address| address.0),
         metrics_compat: args.metrics_compat,
+        metrics_histograms: args.metrics_histograms,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;

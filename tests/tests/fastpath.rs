@@ -1255,3 +1255,27 @@ fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     assert_eq!(output.action, XdpAction::Drop, "no keepalive entry");
     Ok(())
 }
+
+#[test]
+fn every_session_state_reads_in_batches_as_one_by_one() -> anyhow::Result<()> {
+    let lab = Lab::new()?;
+    let mut fast = FastPath::open(lab.pins.path())?;
+    // The standard session counts a packet; 2,500 more sessions (more
+    // than two batches) are configured.
+    lab.run(&steady_frame().bytes())?;
+    let others: Vec<u32> = (1..=2500).map(|index| 0x0100_0000 + index).collect();
+    for discriminator in &others {
+        fast.set_session(*discriminator, &session_config(ip(PEER_V4), ip(NODE_V4)))?;
+    }
+    let states = lab.fast.session_states()?;
+    assert_eq!(states.len(), 1 + others.len());
+    for (discriminator, state) in &states {
+        assert_eq!(Some(*state), lab.fast.session_state(*discriminator)?, "session {discriminator}");
+    }
+    assert_eq!(states[&LOCAL_DISCR].rx_packets, 1);
+    // A removed session is gone from the next read.
+    fast.remove_session(others[0])?;
+    let states = lab.fast.session_states()?;
+    assert!(!states.contains_key(&others[0]) && states.len() == others.len());
+    Ok(())
+}

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bfd_session::Time;
 use bfd_user::engine::{PUBLISH_EVERY, Snapshot};
 use bfd_user::metrics::server::{Health, Readiness, Source};
 use bfd_user::metrics::{AgentMetrics, Scrape, SessionLabels, SessionMetrics, StateChangeCount};
+use tracing::debug;
 
 use super::engine::{EngineHandle, monotonic_now};
 use super::{KernelState, kernel_state};
@@ -70,19 +71,38 @@ impl Source for AgentSource {
         let published = self.handle.published();
         let now = monotonic_now();
         let wall = SystemTime::now();
+        let started = Instant::now();
+        // Every session's kernel state in a few batched reads, here on the
+        // blocking pool; one lookup per session if that fails.
+        let states =
+            self.kernel.as_ref().filter(|_| published.sessions.iter().any(|s| s.fast_path)).and_then(
+                |maps| match maps.lock().ok()?.session_states() {
+                    Ok(states) => Some(states),
+                    Err(error) => {
+                        debug!(%error, "reading the kernel's session states in batches; one by one instead");
+                        None
+                    }
+                },
+            );
         let sessions = published
             .sessions
             .iter()
             .map(|snapshot| {
-                // One map lookup per session, here on the blocking pool.
-                let kernel = if snapshot.fast_path {
-                    kernel_state(&self.kernel, snapshot.status.local_discr)
-                } else {
-                    None
+                let discriminator = snapshot.status.local_discr;
+                let kernel = match (&states, snapshot.fast_path) {
+                    (_, false) => None,
+                    (Some(states), true) => states.get(&discriminator).copied(),
+                    (None, true) => kernel_state(&self.kernel, discriminator),
                 };
                 session_metrics(snapshot, kernel, now, wall)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        debug!(
+            sessions = sessions.len(),
+            batched = states.is_some(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "metrics: sessions and their kernel state read"
+        );
         let kernel = self.kernel.as_ref().and_then(|maps| maps.lock().ok()?.stats().ok());
         let status = &self.status;
         Scrape {

@@ -173,8 +173,9 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
             fast_path_attached: fast_attached,
             data_plane: options.frr_data_plane.as_ref().map(ToString::to_string),
         };
-        info!(%address, compat = ?options.metrics.compat, "metrics: /metrics, /healthz, /readyz");
-        runtime.spawn(bfd_user::metrics::server::serve(listener, Arc::new(source), options.metrics.compat));
+        let metrics = options.metrics.options();
+        info!(%address, compat = ?metrics.compat, histograms = ?metrics.histograms, "metrics: /metrics, /healthz, /readyz");
+        runtime.spawn(bfd_user::metrics::server::serve(listener, Arc::new(source), metrics));
     }
 
     let started = std::time::Instant::now();

@@ -147,6 +147,15 @@ pub struct MetricsSettings {
     /// `compat`: `metallb` adds MetalLB's metric names; `none` (the
     /// default) does not.
     pub compat: crate::metrics::Compat,
+    /// `histograms`: `per-session` (the default), `aggregate` or `off`.
+    pub histograms: crate::metrics::Histograms,
+}
+
+impl MetricsSettings {
+    /// What a scrape exports.
+    pub fn options(&self) -> crate::metrics::Options {
+        crate::metrics::Options { compat: self.compat, histograms: self.histograms }
+    }
 }
 
 impl Default for MetricsSettings {
@@ -154,6 +163,7 @@ impl Default for MetricsSettings {
         MetricsSettings {
             address: Some(crate::metrics::server::DEFAULT_ADDRESS.parse().expect("a valid socket address")),
             compat: crate::metrics::Compat::None,
+            histograms: crate::metrics::Histograms::PerSession,
         }
     }
 }
@@ -244,6 +254,8 @@ pub struct NodeOverrides {
     pub metrics_address: Option<Option<std::net::SocketAddr>>,
     /// `--metrics-compat metallb|none`.
     pub metrics_compat: Option<crate::metrics::Compat>,
+    /// `--metrics-histograms per-session|aggregate|off`.
+    pub metrics_histograms: Option<crate::metrics::Histograms>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -278,12 +290,14 @@ impl NodeSettings {
             keepalive,
             metrics_address,
             metrics_compat,
+            metrics_histograms,
         } = overrides.clone();
         self.on_stop = on_stop.unwrap_or(self.on_stop);
         self.keepalive = keepalive.unwrap_or(self.keepalive);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
         self.metrics.address = metrics_address.unwrap_or(self.metrics.address);
         self.metrics.compat = metrics_compat.unwrap_or(self.metrics.compat);
+        self.metrics.histograms = metrics_histograms.unwrap_or(self.metrics.histograms);
         self.node_name = node_name.or(self.node_name);
         self.node_labels.extend(node_labels.unwrap_or_default());
         self.interfaces = interfaces.unwrap_or(self.interfaces);
@@ -594,7 +608,7 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
     settings
 }
 
-/// `spec.metrics: {address: 127.0.0.1:9784, compat: metallb}`.
+/// `spec.metrics: {address: 127.0.0.1:9784, compat: metallb, histograms: aggregate}`.
 fn read_metrics(
     reader: &mut Reader<'_>,
     node: &super::yaml::Node,
@@ -602,7 +616,7 @@ fn read_metrics(
     settings: &mut MetricsSettings,
 ) {
     let Some(fields) = reader.mapping(node, metrics_path) else { return };
-    reader.only_known(&fields, metrics_path, &["address", "compat"]);
+    reader.only_known(&fields, metrics_path, &["address", "compat", "histograms"]);
     if let Some(node) = fields.get("address") {
         let field_path = join(metrics_path, "address");
         if let Some(text) = reader.string(node, &field_path) {
@@ -617,6 +631,15 @@ fn read_metrics(
         if let Some(text) = reader.string(node, &field_path) {
             match text.parse::<crate::metrics::Compat>() {
                 Ok(compat) => settings.compat = compat,
+                Err(why) => reader.error(node.line, &field_path, Reason::Invalid(why)),
+            }
+        }
+    }
+    if let Some(node) = fields.get("histograms") {
+        let field_path = join(metrics_path, "histograms");
+        if let Some(text) = reader.string(node, &field_path) {
+            match text.parse::<crate::metrics::Histograms>() {
+                Ok(histograms) => settings.histograms = histograms,
                 Err(why) => reader.error(node.line, &field_path, Reason::Invalid(why)),
             }
         }
@@ -868,13 +891,16 @@ mod tests {
         // Clear of MetalLB's and frr-k8s's metrics ports.
         assert!(![7472, 7473, 7572, 7573].contains(&address.port()), "{address}");
         assert_eq!(default.metrics.compat, crate::metrics::Compat::None);
+        assert_eq!(default.metrics.histograms, crate::metrics::Histograms::PerSession);
         let off = default.clone().with_overrides(&NodeOverrides {
             metrics_address: Some(None),
             metrics_compat: Some(crate::metrics::Compat::MetalLb),
+            metrics_histograms: Some(crate::metrics::Histograms::Aggregate),
             ..NodeOverrides::default()
         });
         assert_eq!(off.metrics.address, None);
         assert_eq!(off.metrics.compat, crate::metrics::Compat::MetalLb);
+        assert_eq!(off.metrics.histograms, crate::metrics::Histograms::Aggregate);
         assert_eq!(off.changed_fields(&default), ["metrics"]);
         assert_eq!(off.clone().with_overrides(&NodeOverrides::default()), off);
     }

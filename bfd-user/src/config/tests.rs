@@ -573,17 +573,31 @@ fn metrics_address_and_compat() {
     let agent = |spec: &str| {
         format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
     };
-    let node =
-        load_one(&agent("  metrics:\n    address: \"[::1]:9100\"\n    compat: metallb\n")).unwrap().node;
+    let node = load_one(&agent(
+        "  metrics:\n    address: \"[::1]:9100\"\n    compat: metallb\n    histograms: aggregate\n",
+    ))
+    .unwrap()
+    .node;
     assert_eq!(node.metrics.address, Some("[::1]:9100".parse().unwrap()));
     assert_eq!(node.metrics.compat, crate::metrics::Compat::MetalLb);
+    assert_eq!(node.metrics.histograms, crate::metrics::Histograms::Aggregate);
+    for (text, histograms) in [
+        ("per-session", crate::metrics::Histograms::PerSession),
+        ("aggregate", crate::metrics::Histograms::Aggregate),
+        ("off", crate::metrics::Histograms::Off),
+    ] {
+        let node = load_one(&agent(&format!("  metrics: {{histograms: {text}}}\n"))).unwrap().node;
+        assert_eq!(node.metrics.histograms, histograms, "{text}");
+    }
     let off = load_one(&agent("  metrics: {address: none}\n")).unwrap().node;
     assert_eq!((off.metrics.address, off.metrics.compat), (None, crate::metrics::Compat::None));
     // Without the field: the default, on loopback.
     let default = load_one(&agent("  noXdp: true\n")).unwrap().node;
     assert_eq!(default.metrics, MetricsSettings::default());
     // Bad input names the file, the field and the reason, every one.
-    let bad = agent("  metrics:\n    address: 127.0.0.1\n    compat: prometheus\n    port: 9100\n");
+    let bad = agent(
+        "  metrics:\n    address: 127.0.0.1\n    compat: prometheus\n    port: 9100\n    histograms: summed\n",
+    );
     assert_eq!(
         errors(&bad),
         [
@@ -592,7 +606,13 @@ fn metrics_address_and_compat() {
             "c.yaml:7: BFDAgentConfig n: spec.metrics.compat: unknown metrics compatibility \
              \"prometheus\": expected \"metallb\" or \"none\"",
             "c.yaml:8: BFDAgentConfig n: spec.metrics.port: unknown field",
+            "c.yaml:9: BFDAgentConfig n: spec.metrics.histograms: unknown histogram mode \"summed\": \
+             expected \"per-session\", \"aggregate\" or \"off\"",
         ]
+    );
+    assert_eq!(
+        errors(&agent("  metrics: {histograms: [off]}\n")),
+        ["c.yaml:5: BFDAgentConfig n: spec.metrics.histograms: expected a string, found a list"]
     );
     assert_eq!(
         errors(&agent("  metrics: 9100\n")),

@@ -17,6 +17,7 @@
 
 pub mod server;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -108,6 +109,49 @@ impl std::str::FromStr for Compat {
     }
 }
 
+/// How the kernel's histograms (gap, echo round trip, detection
+/// overshoot) are exported (`--metrics-histograms`,
+/// `spec.metrics.histograms`). They are most of a scrape: per session,
+/// 54 of its about 90 lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Histograms {
+    /// One histogram per session, with the session's labels (the default:
+    /// a node runs a few sessions per BGP peer; see the README's Metrics
+    /// section for the cost per session).
+    #[default]
+    PerSession,
+    /// Summed over the sessions that share `interface`, `vrf`, `type` and
+    /// `profile` (the session labels less `peer` and `local`): a scrape's
+    /// size no longer grows with the number of sessions, and the
+    /// distribution per interface and profile (the same intervals) stays.
+    Aggregate,
+    /// None (the per-session counters and gauges stay).
+    Off,
+}
+
+impl std::str::FromStr for Histograms {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Histograms, String> {
+        match text {
+            "per-session" => Ok(Histograms::PerSession),
+            "aggregate" => Ok(Histograms::Aggregate),
+            "off" => Ok(Histograms::Off),
+            other => Err(format!(
+                "unknown histogram mode {other:?}: expected \"per-session\", \"aggregate\" or \"off\""
+            )),
+        }
+    }
+}
+
+/// What a scrape exports beyond the `bfd_` counters and gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Extra names for another exporter's dashboards.
+    pub compat: Compat,
+    /// How the kernel's histograms are exported.
+    pub histograms: Histograms,
+}
+
 /// Everything one scrape shows: plain data, assembled from the engine's
 /// published snapshots without touching the engine thread.
 #[derive(Clone, Debug, Default)]
@@ -140,13 +184,13 @@ pub struct SessionLabels {
 }
 
 impl SessionLabels {
-    fn pairs(&self) -> [(&'static str, String); 6] {
+    fn pairs(&self) -> SessionLabelPairs {
         [
             ("peer", self.peer.to_string()),
             ("local", self.local.map(|ip| ip.to_string()).unwrap_or_default()),
             ("interface", self.interface.clone().unwrap_or_default()),
             ("vrf", self.vrf.clone()),
-            ("type", if self.multihop { "multihop" } else { "single-hop" }.to_owned()),
+            ("type", type_label(self.multihop).to_owned()),
             ("profile", self.profile.clone()),
         ]
     }
@@ -262,37 +306,245 @@ pub fn diagnostic_label(diagnostic: Diagnostic) -> String {
     diagnostic.as_str().replace(' ', "_")
 }
 
-/// Renders `scrape` in `format`, with the names `compat` adds. (Taken by
-/// value: the registry's collector must own it, and a copy of 10,000
-/// sessions' kernel state is not free.)
+/// Renders `scrape` in `format`, with the names `compat` adds and
+/// per-session histograms. (Taken by value: the registry's collector must
+/// own it, and a copy of 10,000 sessions' kernel state is not free.)
 pub fn render(scrape: Scrape, format: Format, compat: Compat) -> String {
-    // About 12 KB a session (the bench's `scrape`).
-    let sessions = scrape.sessions.len();
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(ScrapeCollector { scrape, compat }));
-    let mut text = String::with_capacity(256 + sessions * 12 * 1024);
-    // Writing to a String cannot fail, and the collector only fails when
-    // its writer does.
-    let _ = match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut text, &registry),
-        Format::PrometheusText => prometheus_client::encoding::prometheus_text::encode(&mut text, &registry),
-    };
-    text
+    Renderer::new(Options { compat, ..Options::default() }).render(scrape, format)
+}
+
+/// Renders scrapes with its [`Options`]. With [`Histograms::Aggregate`]
+/// it remembers each session's histograms between scrapes and keeps the
+/// sums of the sessions that went away in their group: an aggregate then
+/// never falls when a session is removed, which Prometheus would read as a
+/// counter reset, and `rate()` would count the whole remaining sum again.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    options: Options,
+    aggregator: std::sync::Mutex<Aggregator>,
+    /// The warning of [`LARGE_SCRAPE`] was logged.
+    warned: std::sync::atomic::AtomicBool,
+}
+
+/// A scrape with per-session histograms larger than this is logged once,
+/// with the way to make it smaller.
+pub const LARGE_SCRAPE: usize = 16 << 20;
+
+impl Renderer {
+    /// A renderer with `options`.
+    pub fn new(options: Options) -> Renderer {
+        Renderer { options, ..Renderer::default() }
+    }
+
+    /// Its options.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// Renders `scrape` in `format`.
+    pub fn render(&self, scrape: Scrape, format: Format) -> String {
+        let groups = match self.options.histograms {
+            Histograms::Aggregate => self
+                .aggregator
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .update(&scrape.sessions),
+            Histograms::PerSession | Histograms::Off => Vec::new(),
+        };
+        let sessions = scrape.sessions.len();
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ScrapeCollector { scrape, options: self.options, groups }));
+        // About 4.5 KB a session without its histograms, 11 KB with them
+        // (the bench's `scrape`).
+        let per_session = if self.options.histograms == Histograms::PerSession { 11 } else { 5 };
+        let mut text = String::with_capacity(4096 + sessions * per_session * 1024);
+        // Writing to a String cannot fail, and the collector only fails when
+        // its writer does.
+        let _ = match format {
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut text, &registry),
+            Format::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+            }
+        };
+        if self.options.histograms == Histograms::PerSession
+            && text.len() > LARGE_SCRAPE
+            && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                sessions,
+                bytes = text.len(),
+                "a metrics scrape is large, most of it the per-session histograms: \
+                 --metrics-histograms aggregate (spec.metrics.histograms) sums them by interface, vrf, \
+                 type and profile (see the README's Metrics section)"
+            );
+        }
+        text
+    }
+}
+
+/// The labels an aggregate histogram keeps: the session labels less
+/// `peer` and `local`, so their number is bounded by the configuration
+/// (interfaces, VRFs, profiles), not by the number of sessions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupLabels {
+    /// The interface (`""` for multihop sessions).
+    pub interface: String,
+    /// The VRF.
+    pub vrf: String,
+    /// RFC 5883 multihop or RFC 5881 single-hop.
+    pub multihop: bool,
+    /// The BFDProfile: the same intervals, so gaps of the same scale.
+    pub profile: String,
+}
+
+impl GroupLabels {
+    fn of(labels: &SessionLabels) -> GroupLabels {
+        GroupLabels {
+            interface: labels.interface.clone().unwrap_or_default(),
+            vrf: labels.vrf.clone(),
+            multihop: labels.multihop,
+            profile: labels.profile.clone(),
+        }
+    }
+}
+
+/// The three histograms the XDP program keeps for a session, or their
+/// sum over a group of sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelHistograms {
+    /// Gaps between valid control packets.
+    pub gap: LogHistogram,
+    /// Echo round-trip times.
+    pub echo_rtt: LogHistogram,
+    /// Detection overshoot.
+    pub overshoot: LogHistogram,
+    /// A session runs echo (or did): the echo histogram is exported.
+    pub echo: bool,
+}
+
+impl KernelHistograms {
+    fn of(session: &SessionMetrics) -> Option<KernelHistograms> {
+        let kernel = session.kernel?;
+        Some(KernelHistograms {
+            gap: kernel.gap_hist,
+            echo_rtt: kernel.echo_rtt_hist,
+            overshoot: kernel.detect_overshoot_hist,
+            echo: runs_echo(session, &kernel),
+        })
+    }
+
+    fn add(&mut self, other: &KernelHistograms) {
+        for (sum, add) in [
+            (&mut self.gap, &other.gap),
+            (&mut self.echo_rtt, &other.echo_rtt),
+            (&mut self.overshoot, &other.overshoot),
+        ] {
+            for (bucket, count) in sum.buckets.iter_mut().zip(add.buckets) {
+                *bucket = bucket.wrapping_add(count);
+            }
+            sum.sum_ns = sum.sum_ns.wrapping_add(add.sum_ns);
+        }
+        self.echo |= other.echo;
+    }
+
+    /// Some bucket holds less than in `earlier`: the kernel's entry was
+    /// created again (the session removed and added), its counts start
+    /// from 0.
+    fn went_back(&self, earlier: &KernelHistograms) -> bool {
+        [
+            (&self.gap, &earlier.gap),
+            (&self.echo_rtt, &earlier.echo_rtt),
+            (&self.overshoot, &earlier.overshoot),
+        ]
+        .into_iter()
+        .any(|(now, then)| now.buckets.iter().zip(then.buckets).any(|(now, then)| *now < then))
+    }
+}
+
+/// Sums the sessions' histograms by [`GroupLabels`], with the last sums
+/// of the sessions that went away.
+#[derive(Debug, Default)]
+struct Aggregator {
+    /// Each session's histograms at the last scrape, by local
+    /// discriminator.
+    last: std::collections::HashMap<u32, (GroupLabels, KernelHistograms)>,
+    /// The sums of the sessions gone since the agent started.
+    retired: BTreeMap<GroupLabels, KernelHistograms>,
+}
+
+impl Aggregator {
+    fn update(&mut self, sessions: &[SessionMetrics]) -> Vec<(GroupLabels, KernelHistograms)> {
+        let mut current = std::collections::HashMap::with_capacity(sessions.len());
+        let mut groups = self.retired.clone();
+        for session in sessions {
+            let discriminator = session.status.local_discr;
+            let group = GroupLabels::of(&session.labels);
+            let histograms = match KernelHistograms::of(session) {
+                Some(histograms) => histograms,
+                // Its kernel state could not be read this time: what it
+                // had stays, or it would count twice when read again.
+                None => match self.last.get(&discriminator) {
+                    Some((last_group, histograms)) if *last_group == group => *histograms,
+                    _ => continue,
+                },
+            };
+            groups.entry(group.clone()).or_default().add(&histograms);
+            current.insert(discriminator, (group, histograms));
+        }
+        // A session gone, moved to another group or started again: what
+        // it had counted stays in its group.
+        for (discriminator, (group, histograms)) in self.last.drain() {
+            let continues =
+                current.get(&discriminator).is_some_and(|(now, counts): &(GroupLabels, KernelHistograms)| {
+                    *now == group && !counts.went_back(&histograms)
+                });
+            if !continues {
+                self.retired.entry(group.clone()).or_default().add(&histograms);
+                groups.entry(group).or_default().add(&histograms);
+            }
+        }
+        self.last = current;
+        groups.into_iter().collect()
+    }
+}
+
+/// Whether the echo round-trip histogram of a session is exported: only
+/// for sessions that run echo (or did), 18 lines a session otherwise spent
+/// on zeros.
+fn runs_echo(session: &SessionMetrics, kernel: &SessionState) -> bool {
+    session.status.echo_tx_interval.is_some() || kernel.echo_rx > 0
+}
+
+fn type_label(multihop: bool) -> &'static str {
+    if multihop { "multihop" } else { "single-hop" }
 }
 
 /// The collector the registry calls at each encoding.
 #[derive(Debug)]
 struct ScrapeCollector {
     scrape: Scrape,
-    compat: Compat,
+    options: Options,
+    /// The aggregate histograms, with [`Histograms::Aggregate`].
+    groups: Vec<(GroupLabels, KernelHistograms)>,
 }
 
 impl Collector for ScrapeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        encode_sessions(&self.scrape.sessions, &mut encoder)?;
+        // Each session's labels, rendered once (not once for each of its
+        // about 90 series).
+        let labels: Vec<SessionLabelPairs> =
+            self.scrape.sessions.iter().map(|session| session.labels.pairs()).collect();
+        encode_sessions(&self.scrape.sessions, &labels, &mut encoder)?;
+        match self.options.histograms {
+            Histograms::PerSession => {
+                encode_session_histograms(&self.scrape.sessions, &labels, &mut encoder)?
+            }
+            Histograms::Aggregate => encode_aggregate_histograms(&self.groups, &mut encoder)?,
+            Histograms::Off => {}
+        }
         encode_kernel(self.scrape.kernel.as_ref(), &mut encoder)?;
         encode_agent(&self.scrape.agent, &mut encoder)?;
-        if self.compat == Compat::MetalLb {
+        if self.options.compat == Compat::MetalLb {
             encode_metallb(&self.scrape.sessions, &mut encoder)?;
         }
         Ok(())
@@ -369,15 +621,11 @@ fn seconds(duration: Duration) -> f64 {
 
 type Labels = Vec<(&'static str, String)>;
 
-fn session_labels(session: &SessionMetrics) -> Labels {
-    session.labels.pairs().into()
-}
+/// A session's labels, as [`SessionLabels::pairs`] renders them.
+type SessionLabelPairs = [(&'static str, String); 6];
 
-fn with(session: &SessionMetrics, extra: &[(&'static str, &str)]) -> Labels {
-    let mut labels = session_labels(session);
-    labels.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    labels
-}
+/// A session's rendered labels, borrowed by each of its series.
+type Base<'a> = &'a [(&'static str, String)];
 
 /// The interval at which the peer's packets are expected: our Required Min
 /// RX Interval or the peer's Desired Min TX Interval, whichever is slower
@@ -411,19 +659,32 @@ fn with_seeded_changes(changes: &[StateChangeCount]) -> Vec<StateChangeCount> {
 
 /// One sample per session, labelled with the session's labels, for the
 /// sessions `value` has one for.
-fn each_session(
-    sessions: &[SessionMetrics],
+fn each_session<'a>(
+    sessions: &'a [SessionMetrics],
+    labels: &'a [SessionLabelPairs],
     value: fn(&SessionMetrics) -> Option<Sample>,
-) -> impl Iterator<Item = (Labels, Sample)> + '_ {
-    sessions.iter().filter_map(move |session| value(session).map(|sample| (session_labels(session), sample)))
+) -> impl Iterator<Item = (Base<'a>, Sample)> + 'a {
+    sessions
+        .iter()
+        .zip(labels)
+        .filter_map(move |(session, labels)| value(session).map(|sample| (labels.as_slice(), sample)))
+}
+
+/// Each session with its rendered labels.
+fn with_labels<'a>(
+    sessions: &'a [SessionMetrics],
+    labels: &'a [SessionLabelPairs],
+) -> impl Iterator<Item = (&'a SessionMetrics, Base<'a>)> + 'a {
+    sessions.iter().zip(labels.iter().map(|labels| labels.as_slice()))
 }
 
 fn encode_sessions(
     sessions: &[SessionMetrics],
+    labels: &[SessionLabelPairs],
     encoder: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    use MetricType::{Counter, Gauge, Histogram};
-    let each = |value: fn(&SessionMetrics) -> Option<Sample>| each_session(sessions, value);
+    use MetricType::{Counter, Gauge};
+    let each = |value: fn(&SessionMetrics) -> Option<Sample>| each_session(sessions, labels, value);
     family(
         encoder,
         "bfd_session_up",
@@ -438,10 +699,10 @@ fn encode_sessions(
         "The session's state: 1 for the state it is in, 0 for the others.",
         None,
         Gauge,
-        sessions.iter().flat_map(|session| {
+        with_labels(sessions, labels).flat_map(|(session, base)| {
             [State::AdminDown, State::Down, State::Init, State::Up].into_iter().map(move |state| {
                 let value = f64::from(u8::from(session.status.state == state));
-                (with(session, &[("state", state_label(state))]), Sample::Gauge(value))
+                ((base, [("state", state_label(state))]), Sample::Gauge(value))
             })
         }),
     )?;
@@ -451,20 +712,14 @@ fn encode_sessions(
         "State changes, by the state before, the state after and the diagnostic after.",
         None,
         Counter,
-        sessions.iter().flat_map(|session| {
+        with_labels(sessions, labels).flat_map(|(session, base)| {
             with_seeded_changes(&session.state_changes).into_iter().map(move |change| {
-                let diagnostic = diagnostic_label(change.diagnostic);
-                (
-                    with(
-                        session,
-                        &[
-                            ("from", state_label(change.from)),
-                            ("to", state_label(change.to)),
-                            ("diagnostic", &diagnostic),
-                        ],
-                    ),
-                    Sample::Counter(change.count),
-                )
+                let extra: [(&str, Cow<'static, str>); 3] = [
+                    ("from", state_label(change.from).into()),
+                    ("to", state_label(change.to).into()),
+                    ("diagnostic", diagnostic_label(change.diagnostic).into()),
+                ];
+                ((base, extra), Sample::Counter(change.count))
             })
         }),
     )?;
@@ -554,8 +809,8 @@ fn encode_sessions(
         "Control packets for the session the XDP program dropped, by reason.",
         None,
         Counter,
-        sessions.iter().filter_map(|session| session.kernel.map(|kernel| (session, kernel))).flat_map(
-            |(session, kernel)| {
+        with_labels(sessions, labels).filter_map(|(session, base)| Some((session.kernel?, base))).flat_map(
+            |(kernel, base)| {
                 [
                     ("ttl", kernel.drop_ttl),
                     ("source", kernel.drop_src),
@@ -564,7 +819,7 @@ fn encode_sessions(
                     ("port", kernel.drop_port),
                 ]
                 .into_iter()
-                .map(move |(reason, count)| (with(session, &[("reason", reason)]), Sample::Counter(count)))
+                .map(move |(reason, count)| ((base, [("reason", reason)]), Sample::Counter(count)))
             },
         ),
     )?;
@@ -598,11 +853,11 @@ fn encode_sessions(
         "Detection timers of the XDP program that expired, by kind (control or echo).",
         None,
         Counter,
-        sessions.iter().filter_map(|session| session.kernel.map(|kernel| (session, kernel))).flat_map(
-            |(session, kernel)| {
+        with_labels(sessions, labels).filter_map(|(session, base)| Some((session.kernel?, base))).flat_map(
+            |(kernel, base)| {
                 [("control", kernel.ctl_expired), ("echo", kernel.echo_expired)]
                     .into_iter()
-                    .map(move |(kind, count)| (with(session, &[("kind", kind)]), Sample::Counter(count)))
+                    .map(move |(kind, count)| ((base, [("kind", kind)]), Sample::Counter(count)))
             },
         ),
     )?;
@@ -657,14 +912,71 @@ fn encode_sessions(
         each(|s| s.status.echo_detection_time.map(|time| Sample::Gauge(seconds(time)))),
     )?;
 
-    // Histograms measured in the kernel.
+    Ok(())
+}
+
+/// The three histograms measured in the kernel, one per session.
+fn encode_session_histograms(
+    sessions: &[SessionMetrics],
+    labels: &[SessionLabelPairs],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let each = |value: fn(&SessionMetrics) -> Option<Sample>| each_session(sessions, labels, value);
+    encode_histograms(
+        encoder,
+        each(|s| s.kernel.map(|kernel| Sample::Histogram(GAP_HISTOGRAM_SHIFT, kernel.gap_hist))),
+        each(|s| {
+            s.kernel
+                .filter(|kernel| runs_echo(s, kernel))
+                .map(|kernel| Sample::Histogram(ECHO_RTT_HISTOGRAM_SHIFT, kernel.echo_rtt_hist))
+        }),
+        each(|s| {
+            s.kernel.map(|kernel| Sample::Histogram(OVERSHOOT_HISTOGRAM_SHIFT, kernel.detect_overshoot_hist))
+        }),
+    )
+}
+
+/// The three histograms measured in the kernel, summed by
+/// [`GroupLabels`], under the same names.
+fn encode_aggregate_histograms(
+    groups: &[(GroupLabels, KernelHistograms)],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let labels = |group: &GroupLabels| {
+        [
+            ("interface", group.interface.clone()),
+            ("vrf", group.vrf.clone()),
+            ("type", type_label(group.multihop).to_owned()),
+            ("profile", group.profile.clone()),
+        ]
+    };
+    encode_histograms(
+        encoder,
+        groups.iter().map(|(group, sums)| (labels(group), Sample::Histogram(GAP_HISTOGRAM_SHIFT, sums.gap))),
+        groups
+            .iter()
+            .filter(|(_, sums)| sums.echo)
+            .map(|(group, sums)| (labels(group), Sample::Histogram(ECHO_RTT_HISTOGRAM_SHIFT, sums.echo_rtt))),
+        groups.iter().map(|(group, sums)| {
+            (labels(group), Sample::Histogram(OVERSHOOT_HISTOGRAM_SHIFT, sums.overshoot))
+        }),
+    )
+}
+
+fn encode_histograms<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    gap: impl IntoIterator<Item = (L, Sample)>,
+    echo_rtt: impl IntoIterator<Item = (L, Sample)>,
+    overshoot: impl IntoIterator<Item = (L, Sample)>,
+) -> Result<(), std::fmt::Error> {
+    use MetricType::Histogram;
     family(
         encoder,
         "bfd_session_control_packet_gap",
         "Gaps between consecutive valid control packets received, measured by the XDP program.",
         Some(&Unit::Seconds),
         Histogram,
-        each(|s| s.kernel.map(|kernel| Sample::Histogram(GAP_HISTOGRAM_SHIFT, kernel.gap_hist))),
+        gap,
     )?;
     family(
         encoder,
@@ -672,13 +984,7 @@ fn encode_sessions(
         "Round-trip times of our echo packets, measured by the XDP program.",
         Some(&Unit::Seconds),
         Histogram,
-        // Only for sessions that run echo (or did): 18 lines a session
-        // otherwise spent on zeros.
-        each(|s| {
-            s.kernel
-                .filter(|kernel| s.status.echo_tx_interval.is_some() || kernel.echo_rx > 0)
-                .map(|kernel| Sample::Histogram(ECHO_RTT_HISTOGRAM_SHIFT, kernel.echo_rtt_hist))
-        }),
+        echo_rtt,
     )?;
     family(
         encoder,
@@ -686,9 +992,7 @@ fn encode_sessions(
         "How late each control detection came: the XDP program's timer expiry less the last packet less the detection time.",
         Some(&Unit::Seconds),
         Histogram,
-        each(|s| {
-            s.kernel.map(|kernel| Sample::Histogram(OVERSHOOT_HISTOGRAM_SHIFT, kernel.detect_overshoot_hist))
-        }),
+        overshoot,
     )?;
     Ok(())
 }

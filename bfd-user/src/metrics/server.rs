@@ -21,7 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tracing::{debug, warn};
 
-use super::{Compat, Format, Scrape, render};
+use super::{Format, Options, Renderer, Scrape};
 
 /// The default address: loopback (a DaemonSet on the host network must
 /// not expose it to the node's network unasked), port 9784 ("BFD" 3784
@@ -128,8 +128,9 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
 }
 
 /// Serves `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, source: Arc<dyn Source>, compat: Compat) {
+pub async fn serve(listener: tokio::net::TcpListener, source: Arc<dyn Source>, options: Options) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let renderer = Arc::new(Renderer::new(options));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
@@ -142,10 +143,12 @@ pub async fn serve(listener: tokio::net::TcpListener, source: Arc<dyn Source>, c
             }
         };
         let source = source.clone();
+        let renderer = renderer.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let source = source.clone();
-                async move { Ok::<_, Infallible>(respond(request, source, compat).await) }
+                let renderer = renderer.clone();
+                async move { Ok::<_, Infallible>(respond(request, source, renderer).await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -163,7 +166,7 @@ pub async fn serve(listener: tokio::net::TcpListener, source: Arc<dyn Source>, c
 async fn respond(
     request: Request<Incoming>,
     source: Arc<dyn Source>,
-    compat: Compat,
+    renderer: Arc<Renderer>,
 ) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -175,7 +178,17 @@ async fn respond(
         "/metrics" => {
             let format =
                 Format::negotiate(request.headers().get(ACCEPT).and_then(|value| value.to_str().ok()));
-            let rendered = tokio::task::spawn_blocking(move || render(source.scrape(), format, compat)).await;
+            let rendered = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let body = renderer.render(source.scrape(), format);
+                debug!(
+                    bytes = body.len(),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "metrics: scrape read and rendered"
+                );
+                body
+            })
+            .await;
             match rendered {
                 Ok(body) => {
                     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -253,7 +266,7 @@ mod tests {
 
     /// Starts a server on a loopback port in a thread of its own; returns
     /// its address and the source, whose health the test may change.
-    fn start(compat: Compat) -> (SocketAddr, Arc<Fixed>) {
+    fn start(options: Options) -> (SocketAddr, Arc<Fixed>) {
         let mut scrape = Scrape::default();
         scrape.agent.engine_wakeups = 42;
         let source = Arc::new(Fixed { scrape, health: Mutex::new(healthy()) });
@@ -264,7 +277,7 @@ mod tests {
             runtime.block_on(async move {
                 let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                serve(listener, serving, compat).await;
+                serve(listener, serving, options).await;
             });
         });
         (rx.recv().unwrap(), source)
@@ -290,7 +303,7 @@ mod tests {
 
     #[test]
     fn serves_metrics_in_the_format_asked_for() {
-        let (address, _) = start(Compat::None);
+        let (address, _) = start(Options::default());
         let open = get(address, "/metrics", None);
         assert!(open.starts_with("HTTP/1.1 200"), "{open}");
         assert!(open.contains("content-type: application/openmetrics-text; version=1.0.0"), "{open}");
@@ -303,7 +316,7 @@ mod tests {
 
     #[test]
     fn health_and_readiness() {
-        let (address, source) = start(Compat::None);
+        let (address, source) = start(Options::default());
         assert!(get(address, "/healthz", None).starts_with("HTTP/1.1 200"));
         assert!(get(address, "/readyz", None).starts_with("HTTP/1.1 200"));
         source.health.lock().unwrap().data_plane = Readiness::NotReady("not connected".into());
@@ -330,7 +343,7 @@ mod tests {
 
     #[test]
     fn malformed_requests_get_an_http_error_and_the_server_goes_on() {
-        let (address, _) = start(Compat::None);
+        let (address, _) = start(Options::default());
         let cases: [(&[u8], &str); 6] = [
             (b"GARBAGE\r\n\r\n", "HTTP/1.1 400"),
             (b"GET /metrics HTTP/9.9\r\n\r\n", "HTTP/1.1 400"),

@@ -322,6 +322,126 @@ fn histogram_samples_of_an_empty_histogram() {
     assert!(buckets.last().unwrap().0.is_infinite());
 }
 
+/// Three single-hop sessions with kernel state: two share interface and
+/// profile (`fast`), one runs profile `slow`; plus the multihop one without.
+fn three_sessions() -> Scrape {
+    let mut scrape = scrape();
+    let first = scrape.sessions[0].clone();
+    let mut second = first.clone();
+    second.labels.peer = "192.0.2.3".parse().unwrap();
+    second.status.local_discr = 8;
+    second.kernel = Some(kernel(&[300_000_000, 40_000_000_000]));
+    let mut slow = first.clone();
+    slow.labels.peer = "192.0.2.4".parse().unwrap();
+    slow.labels.profile = "slow".to_owned();
+    slow.status.local_discr = 9;
+    slow.kernel = Some(kernel(&[1_000_000_000]));
+    scrape.sessions.splice(1..1, [second, slow]);
+    scrape
+}
+
+const HISTOGRAM_NAMES: [&str; 3] = [
+    "bfd_session_control_packet_gap_seconds",
+    "bfd_session_echo_round_trip_seconds",
+    "bfd_session_detection_overshoot_seconds",
+];
+
+#[test]
+fn aggregate_histograms_sum_the_sessions_by_interface_vrf_type_and_profile() {
+    let renderer = Renderer::new(Options { histograms: Histograms::Aggregate, ..Options::default() });
+    let text = renderer.render(three_sessions(), Format::OpenMetrics);
+    let gap = "bfd_session_control_packet_gap_seconds";
+    // One series per (interface, vrf, type, profile), without peer or local.
+    let counts = sample_lines(&text, &format!("{gap}_count"));
+    assert_eq!(counts.len(), 2, "{counts:#?}");
+    for name in HISTOGRAM_NAMES {
+        for line in sample_lines(&text, &format!("{name}_bucket")) {
+            assert!(!line.contains("peer=") && !line.contains("local="), "{line}");
+            for key in ["interface=\"eth0\"", "vrf=\"default\"", "type=\"single-hop\"", "profile="] {
+                assert!(line.contains(key), "{line}: no {key}");
+            }
+        }
+    }
+    // The two `fast` sessions: 4 + 2 gaps, 9.64 + 40.3 s; `slow`: 1.
+    let fast = ["profile=\"fast\""];
+    assert_eq!(value(&text, &format!("{gap}_count"), &fast), 6.0);
+    assert!((value(&text, &format!("{gap}_sum"), &fast) - 49.94).abs() < 1e-9);
+    assert_eq!(value(&text, &format!("{gap}_bucket"), &[fast[0], "le=\"+Inf\""]), 6.0);
+    assert_eq!(value(&text, &format!("{gap}_bucket"), &[fast[0], "le=\"0.536870912\""]), 4.0);
+    assert_eq!(value(&text, &format!("{gap}_count"), &["profile=\"slow\""]), 1.0);
+    assert_eq!(value(&text, "bfd_session_detection_overshoot_seconds_count", &fast), 2.0);
+    // Each session's counters and gauges stay, with all its labels.
+    assert_eq!(sample_lines(&text, "bfd_session_up").len(), 4);
+    assert_eq!(value(&text, "bfd_session_control_packets_absorbed_total", &["peer=\"192.0.2.3\""]), 100.0);
+    // The same families as per session: dashboards and alerts find them.
+    let per_session = render(three_sessions(), Format::OpenMetrics, Compat::None);
+    assert_eq!(families(&text), families(&per_session));
+}
+
+#[test]
+fn aggregate_histograms_keep_what_a_removed_session_counted() {
+    let renderer = Renderer::new(Options { histograms: Histograms::Aggregate, ..Options::default() });
+    let gap_count = |scrape: Scrape| {
+        let text = renderer.render(scrape, Format::OpenMetrics);
+        value(&text, "bfd_session_control_packet_gap_seconds_count", &["profile=\"fast\""])
+    };
+    assert_eq!(gap_count(three_sessions()), 6.0);
+    // Session 8's kernel state could not be read once: no fall, and no
+    // double count when it is read again.
+    let mut unread = three_sessions();
+    unread.sessions[1].kernel = None;
+    assert_eq!(gap_count(unread), 6.0);
+    assert_eq!(gap_count(three_sessions()), 6.0);
+    // Session 8 (2 gaps) goes: its gaps stay in the sum, which must not
+    // fall (Prometheus would take it for a counter reset).
+    let mut without = three_sessions();
+    without.sessions.remove(1);
+    assert_eq!(gap_count(without.clone()), 6.0);
+    // It comes back with a new kernel entry, counting from 0: 1 gap more.
+    let mut again = three_sessions();
+    again.sessions[1].kernel = Some(kernel(&[300_000_000]));
+    assert_eq!(gap_count(again.clone()), 7.0);
+    // Session 7 moves to profile `slow`: what it counted under `fast`
+    // stays there, and `slow` gets its counts.
+    let mut moved = again;
+    moved.sessions[0].labels.profile = "slow".to_owned();
+    let text = renderer.render(moved, Format::OpenMetrics);
+    let count = |profile: &str| {
+        value(&text, "bfd_session_control_packet_gap_seconds_count", &[&format!("profile=\"{profile}\"")])
+    };
+    assert_eq!((count("fast"), count("slow")), (7.0, 1.0 + 4.0));
+}
+
+#[test]
+fn no_histograms_when_off_and_every_other_series_stays() {
+    let off = Renderer::new(Options { histograms: Histograms::Off, ..Options::default() })
+        .render(three_sessions(), Format::OpenMetrics);
+    let per_session = render(three_sessions(), Format::OpenMetrics, Compat::None);
+    for name in HISTOGRAM_NAMES {
+        assert!(!off.contains(name), "{name}");
+    }
+    let expected: Vec<_> =
+        families(&per_session).into_iter().filter(|(name, _)| !HISTOGRAM_NAMES.contains(name)).collect();
+    assert_eq!(families(&off), expected);
+    assert!(
+        off.lines()
+            .filter(|line| !HISTOGRAM_NAMES.iter().any(|name| line.contains(name)))
+            .eq(per_session.lines().filter(|line| !HISTOGRAM_NAMES.iter().any(|name| line.contains(name)))),
+        "the other lines are the same"
+    );
+    // The engine's own histogram is the agent's, not the sessions'.
+    assert!(off.contains("bfd_engine_lateness_seconds_count"));
+}
+
+#[test]
+fn histogram_modes_parse() {
+    assert_eq!("per-session".parse(), Ok(Histograms::PerSession));
+    assert_eq!("aggregate".parse(), Ok(Histograms::Aggregate));
+    assert_eq!("off".parse(), Ok(Histograms::Off));
+    assert!("none".parse::<Histograms>().unwrap_err().contains("expected \"per-session\""));
+    assert_eq!(Histograms::default(), Histograms::PerSession);
+}
+
 #[test]
 fn agent_series() {
     let text = render(scrape(), Format::OpenMetrics, Compat::None);

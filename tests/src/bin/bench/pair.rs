@@ -230,6 +230,16 @@ impl Pair {
         implementation: Implementation,
         sessions: Vec<SessionSpec>,
     ) -> anyhow::Result<Pair> {
+        Pair::start_with(prefix, implementation, sessions, &[])
+    }
+
+    /// [`Pair::start`], with `agent_args` for both agents (none for bfdd).
+    pub fn start_with(
+        prefix: &str,
+        implementation: Implementation,
+        sessions: Vec<SessionSpec>,
+        agent_args: &[&str],
+    ) -> anyhow::Result<Pair> {
         let link = Link::new(prefix)?;
         let mut a_addresses: Vec<&str> = sessions.iter().map(|session| session.a.as_str()).collect();
         let mut b_addresses: Vec<&str> = sessions.iter().map(|session| session.b.as_str()).collect();
@@ -255,6 +265,7 @@ impl Pair {
                     let args = AgentArgs {
                         log: "info".into(),
                         no_xdp,
+                        extra: agent_args.iter().map(|arg| (*arg).to_owned()).collect(),
                         ..AgentArgs::new(iface, agent_config(&sessions, a_side, scheduling))
                     };
                     Ok(Node::Agent(Agent::start_with(netns, name, args)?))
