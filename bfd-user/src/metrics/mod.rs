@@ -111,8 +111,8 @@ impl std::str::FromStr for Compat {
 
 /// How the kernel's histograms (gap, echo round trip, detection
 /// overshoot) are exported (`--metrics-histograms`,
-/// `spec.metrics.histograms`). They are most of a scrape: per session,
-/// 54 of its about 90 lines.
+/// `spec.metrics.histograms`). They are most of a scrape: per session, 36
+/// of its about 70 lines (18 more with echo), 6.5 of its 12 KB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Histograms {
     /// One histogram per session, with the session's labels (the default:
