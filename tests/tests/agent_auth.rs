@@ -150,7 +150,14 @@ fn the_agent_authenticates_with_bird_detects_a_cut_and_refuses_another_key() -> 
             line.field("summary").is_some_and(|summary| summary.contains("1 changed")),
             "{ours}: the new key did not change the session: {line}"
         );
-        agent.wait_status(PEER_V4, "down", Duration::from_secs(3))?;
+        // The new key is on the wire: BIRD refuses it and its session
+        // expires (asked of BIRD itself).
+        bird.wait_state(AGENT_V4, "Down", Duration::from_secs(3))?;
+        ensure!(
+            bird.log().contains("Authentication failed"),
+            "{ours}: BIRD did not refuse the new key:\n{}",
+            bird.log()
+        );
         let mut agent = agent;
         agent.stop()?;
         drop(bird);

@@ -661,3 +661,50 @@ fn rfc5880_6_7_authenticated_sessions_come_up_only_with_the_same_key() {
         );
     }
 }
+
+/// A key change on a running authenticated session (a rotated secret):
+/// the session keeps transmitting with the new key, and when the peer
+/// refuses it and its own packets fail our check, detects the silence.
+#[test]
+fn a_changed_key_keeps_the_session_transmitting_and_timed() {
+    for auth_type in [AuthType::MeticulousKeyedSha1, AuthType::KeyedMd5, AuthType::SimplePassword] {
+        let mut io =
+            SimIo::with_peer_auth(50, 3, Duration::from_secs(6), Some(keyed(auth_type, "s3cret-key")));
+        apply_now(
+            &mut io,
+            Duration::ZERO,
+            Origin::Config,
+            vec![authenticated(PEER, keyed(auth_type, "s3cret-key"))],
+            vec![],
+        );
+        apply_now(
+            &mut io,
+            Duration::from_secs(3),
+            Origin::Config,
+            vec![authenticated(PEER, keyed(auth_type, "rotated-key"))],
+            vec![authenticated(PEER, keyed(auth_type, "s3cret-key"))],
+        );
+        // Timed by the core (no kernel here: the simulated I/O models none).
+        let mut engine = dispatcher(DispatcherOptions::default());
+        run(&mut engine, &mut io);
+        let after: Vec<&(Time, ControlRepr)> =
+            io.sent.iter().filter(|(at, _)| *at > Time::ZERO + Duration::from_secs(3)).collect();
+        assert!(
+            after.len() >= 5,
+            "{auth_type:?}: only {} packets after the key change: {:?}",
+            after.len(),
+            after
+                .iter()
+                .map(|(at, p)| (at.as_nanos() / 1_000_000, p.state, p.poll, p.final_))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            after
+                .iter()
+                .any(|(_, p)| p.state == State::Down
+                    && p.diagnostic == Diagnostic::ControlDetectionTimeExpired),
+            "{auth_type:?}: no detection after the key change: {:?}",
+            after.iter().map(|(at, p)| (at, p.state)).take(20).collect::<Vec<_>>()
+        );
+    }
+}
