@@ -150,6 +150,14 @@ struct RunArgs {
     /// longer grows with them) or off (overrides spec.metrics.histograms).
     #[arg(long, value_name = "per-session|aggregate|off")]
     metrics_histograms: Option<bfd_user::metrics::Histograms>,
+    /// How control packets leave: udp (through IP output: one sendmmsg per
+    /// wake on a raw socket, or each session's UDP socket; the default),
+    /// packet (single-hop sessions whose neighbour's MAC the kernel has
+    /// resolved: whole Ethernet frames through an AF_PACKET socket past
+    /// IP output, netfilter and the qdisc; the others as udp) or auto
+    /// (packet if its socket opens, else udp).
+    #[arg(long, value_enum, default_value = "udp")]
+    transmit: agent::engine::TransmitPath,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -387,6 +395,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         instance: args.instance,
         keepalive: node.keepalive,
         metrics: node.metrics.clone(),
+        transmit: args.transmit,
         secret_files: {
             let mut files: Vec<PathBuf> = initial
                 .peers

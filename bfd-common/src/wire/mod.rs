@@ -9,6 +9,8 @@
 //! - [`echo`]: the payload of the echo packets we originate (RFC 5880 §6.4
 //!   leaves its format to the sender).
 //! - [`ip`]: the IPv4, IPv6 and UDP headers that carry them.
+//! - [`ethernet`]: the Ethernet II header in front of them, for frames the
+//!   agent sends through a packet socket.
 //!
 //! Everything here is `no_std`, allocation-free and panic-free on any input,
 //! so the XDP program runs the same checks as the agent.
@@ -16,11 +18,13 @@
 pub mod auth;
 pub mod control;
 pub mod echo;
+pub mod ethernet;
 pub mod ip;
 
 pub use auth::{AuthRepr, AuthSection, AuthType, Password};
 pub use control::{ControlPacket, ControlRepr, Diagnostic, State};
 pub use echo::{EchoPacket, EchoRepr};
+pub use ethernet::{EthernetFrame, EthernetRepr};
 pub use ip::UdpIpRepr;
 
 /// Why a buffer is not a valid BFD packet.

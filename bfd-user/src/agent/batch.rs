@@ -8,20 +8,30 @@
 //! socket would have written: its source address and port, TTL / hop limit
 //! 255, DSCP CS6, and the UDP checksum. Without `CAP_NET_RAW` the sessions'
 //! own sockets send, one call each.
+//!
+//! The packet path (`--transmit packet|auto`) skips IP output altogether:
+//! a single-hop session whose neighbour's MAC is known has its packet
+//! written as a whole Ethernet frame and sent through an `AF_PACKET`
+//! socket with `PACKET_QDISC_BYPASS` (straight to the driver: no route
+//! lookup, netfilter, neighbour lookup or qdisc), the frames of a wake in
+//! one `sendmmsg` too.
 
 use std::io::IoSlice;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use bfd_common::wire::UdpIpRepr;
+use anyhow::Context as _;
 use bfd_common::wire::ip::{IPV6_HEADER_LEN, UDP_HEADER_LEN};
+use bfd_common::wire::{EthernetRepr, UdpIpRepr, ethernet};
 use bfd_user::engine::MAX_CONTROL_PACKET;
 use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockProtocol, SockType, SockaddrIn, SockaddrIn6,
+    self, AddressFamily, LinkAddr, MsgFlags, MultiHeaders, SockFlag, SockProtocol, SockType, SockaddrIn,
+    SockaddrIn6, SockaddrLike,
 };
 
-/// The largest datagram queued: IPv6 and UDP headers and a control packet.
-const MAX_DATAGRAM: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN + MAX_CONTROL_PACKET;
+/// The largest frame queued: Ethernet, IPv6 and UDP headers and a control
+/// packet (the socket paths' datagrams use all but the Ethernet header).
+const MAX_DATAGRAM: usize = ethernet::HEADER_LEN + IPV6_HEADER_LEN + UDP_HEADER_LEN + MAX_CONTROL_PACKET;
 
 /// A datagram waiting for the flush, in a buffer of its own size class:
 /// queuing allocates nothing once the queue has grown.
@@ -37,6 +47,9 @@ pub struct Batcher {
     v6: Option<OwnedFd>,
     queued_v4: Vec<Queued<SockaddrIn>>,
     queued_v6: Vec<Queued<SockaddrIn6>>,
+    /// The packet socket (`--transmit packet|auto`) and its frames.
+    link: Option<OwnedFd>,
+    queued_link: Vec<Queued<LinkAddr>>,
     /// System calls made and packets sent through them, for the log.
     pub calls: u64,
     /// Packets sent in batches.
@@ -63,10 +76,42 @@ impl Batcher {
             v6: raw(AddressFamily::Inet6),
             queued_v4: Vec::new(),
             queued_v6: Vec::new(),
+            link: None,
+            queued_link: Vec::new(),
             calls: 0,
             packets: 0,
             errors: 0,
         }
+    }
+
+    /// Opens the packet socket for [`Self::queue_frame`] (needs
+    /// `CAP_NET_RAW`).
+    pub fn open_packet_path(&mut self) -> anyhow::Result<()> {
+        self.link = Some(packet_socket()?);
+        Ok(())
+    }
+
+    /// Queues a whole frame, `ethernet` then the UDP datagram from `source`
+    /// to `destination` (the very IP and UDP headers [`Self::queue`]
+    /// writes), out of interface `ifindex`. Returns false, queuing nothing,
+    /// without the packet socket.
+    pub fn queue_frame(
+        &mut self,
+        ifindex: u32,
+        ethernet: EthernetRepr,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &[u8],
+    ) -> bool {
+        if self.link.is_none() {
+            return false;
+        }
+        let datagram = UdpIpRepr::bfd(source.ip(), destination.ip(), source.port(), destination.port());
+        let mut bytes = [0u8; MAX_DATAGRAM];
+        let Ok(len) = ethernet.emit_udp(&datagram, &mut bytes, payload) else { return false };
+        let address = link_address(ifindex, ethernet.destination, ethernet.ethertype);
+        self.queued_link.push(Queued { address, bytes, len });
+        true
     }
 
     /// Whether batches can be sent for this family.
@@ -101,6 +146,12 @@ impl Batcher {
     /// Sends everything queued: one `sendmmsg` per family (more if the
     /// kernel refuses a packet midway: the rest still go).
     pub fn flush(&mut self) {
+        if let Some(socket) = &self.link {
+            let (calls, packets, errors) = send_all(socket, &self.queued_link);
+            self.queued_link.clear();
+            (self.calls, self.packets, self.errors) =
+                (self.calls + calls, self.packets + packets, self.errors + errors);
+        }
         if let Some(socket) = &self.v4 {
             let (calls, packets, errors) = send_all(socket, &self.queued_v4);
             self.queued_v4.clear();
@@ -114,6 +165,52 @@ impl Batcher {
                 (self.calls + calls, self.packets + packets, self.errors + errors);
         }
     }
+}
+
+/// An `AF_PACKET` socket that only sends (protocol 0: it receives
+/// nothing), whole frames (`SOCK_RAW`), past the qdisc
+/// (`PACKET_QDISC_BYPASS`: the driver's transmit, as a NIC's own queue
+/// would; no traffic control, no netfilter egress hook).
+pub fn packet_socket() -> anyhow::Result<OwnedFd> {
+    let socket = socket::socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None::<SockProtocol>,
+    )
+    .context("creating an AF_PACKET socket (CAP_NET_RAW)")?;
+    let on: libc::c_int = 1;
+    // SAFETY: `socket` is an open descriptor; the option value is a live
+    // c_int whose size is passed with it.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
+    }
+    Ok(socket)
+}
+
+/// A `sockaddr_ll` for sending a frame of `ethertype` to `mac` on
+/// `ifindex`.
+pub fn link_address(ifindex: u32, mac: [u8; 6], ethertype: u16) -> LinkAddr {
+    // SAFETY: sockaddr_ll is plain old data; every field is set below.
+    let mut raw: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    raw.sll_family = libc::AF_PACKET as u16;
+    raw.sll_protocol = ethertype.to_be();
+    raw.sll_ifindex = ifindex as i32;
+    raw.sll_halen = 6;
+    raw.sll_addr[..6].copy_from_slice(&mac);
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `raw` is a complete, initialised sockaddr_ll of `len` bytes.
+    unsafe { LinkAddr::from_raw((&raw as *const libc::sockaddr_ll).cast(), Some(len)) }
+        .expect("a sockaddr_ll of its own size is a valid link address")
 }
 
 /// Sends `queued` with as few `sendmmsg` calls as the kernel allows:
@@ -166,6 +263,8 @@ mod tests {
             v6: None,
             queued_v4: Vec::new(),
             queued_v6: Vec::new(),
+            link: None,
+            queued_link: Vec::new(),
             calls: 0,
             packets: 0,
             errors: 0,
@@ -189,5 +288,45 @@ mod tests {
         let (repr, sent) = UdpIpRepr::parse(&queued.bytes[..queued.len]).unwrap();
         assert_eq!((repr.ttl, repr.tos, repr.source_port, repr.destination_port), (255, 0xc0, 49152, 3784));
         assert_eq!(sent, &payload[..]);
+    }
+
+    #[test]
+    fn a_queued_frame_carries_the_same_datagram_after_its_ethernet_header() {
+        let mut batch = Batcher::open();
+        batch.v4 = socket::socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok();
+        batch.v6 =
+            socket::socket(AddressFamily::Inet6, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok();
+        let ethernet = |v6| EthernetRepr::ip([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], v6);
+        let payload = [0x20u8; 24];
+        // Without the packet socket nothing is queued.
+        let (source, destination) = ("10.0.0.2:49152".parse().unwrap(), "10.0.0.1:3784".parse().unwrap());
+        assert!(!batch.queue_frame(5, ethernet(false), source, destination, &payload));
+        // Any socket stands in for it: the test only reads the queue.
+        batch.link =
+            socket::socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok();
+        for (source, destination) in
+            [("10.0.0.2:49152", "10.0.0.1:3784"), ("[fe80::2]:49153", "[fe80::1]:3784")]
+        {
+            let (source, destination): (SocketAddr, SocketAddr) =
+                (source.parse().unwrap(), destination.parse().unwrap());
+            assert!(batch.queue_frame(5, ethernet(source.is_ipv6()), source, destination, &payload));
+            assert!(batch.queue(source, destination, 0, &payload));
+            let frame = batch.queued_link.last().unwrap();
+            let datagram = if source.is_ipv6() {
+                batch.queued_v6.last().unwrap().bytes.as_slice()
+            } else {
+                let queued = batch.queued_v4.last().unwrap();
+                &queued.bytes[..queued.len]
+            };
+            let datagram = &datagram[..frame.len - ethernet::HEADER_LEN];
+            let view = bfd_common::wire::EthernetFrame::new_checked(&frame.bytes[..frame.len]).unwrap();
+            assert_eq!(bfd_common::wire::EthernetRepr::parse(&view), ethernet(source.is_ipv6()));
+            assert_eq!(view.payload(), datagram, "the IP packet after the Ethernet header");
+            let address = frame.address.as_ref();
+            assert_eq!(
+                (address.sll_ifindex, address.sll_halen, address.sll_addr[..6].to_vec()),
+                (5, 6, vec![2, 0, 0, 0, 0, 1])
+            );
+        }
     }
 }

@@ -11,13 +11,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use anyhow::Context as _;
 use bfd_common::ECHO_PORT;
 use bfd_common::wire::ip::{IPV6_HEADER_LEN, UDP_HEADER_LEN};
-use bfd_common::wire::{EchoPacket, EchoRepr, UdpIpRepr, echo};
-use nix::sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrLike};
+use bfd_common::wire::{EchoPacket, EchoRepr, UdpIpRepr, echo, ethernet};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType};
 
-/// `ETH_P_IP`.
-const ETHERTYPE_IPV4: u16 = 0x0800;
-/// `ETH_P_IPV6`.
-const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// The largest echo datagram: IPv6 and UDP headers and our payload.
 const MAX_ECHO: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN + echo::PAYLOAD_LEN;
 
@@ -56,8 +52,9 @@ impl EchoSender {
         let mut packet = [0u8; MAX_ECHO];
         let len = echo_datagram(self.local, repr, &mut packet)?;
         let packet = &packet[..len];
-        let ethertype = if self.local.is_ipv6() { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 };
-        let address = link_address(self.ifindex, self.peer_mac, ethertype);
+        let ethertype =
+            if self.local.is_ipv6() { ethernet::ETHERTYPE_IPV6 } else { ethernet::ETHERTYPE_IPV4 };
+        let address = super::batch::link_address(self.ifindex, self.peer_mac, ethertype);
         nix::sys::socket::sendto(self.socket.as_raw_fd(), packet, &address, MsgFlags::empty())
             .context("sending an echo packet")?;
         Ok(())
@@ -75,22 +72,6 @@ fn echo_datagram(local: IpAddr, repr: &EchoRepr, buffer: &mut [u8; MAX_ECHO]) ->
     UdpIpRepr::bfd(local, local, ECHO_PORT, ECHO_PORT)
         .emit(buffer, &payload)
         .map_err(|error| anyhow::anyhow!("writing an echo datagram: {error:?}"))
-}
-
-/// A `sockaddr_ll` for sending a packet of `ethertype` to `mac` on
-/// `ifindex`.
-fn link_address(ifindex: u32, mac: [u8; 6], ethertype: u16) -> LinkAddr {
-    // SAFETY: sockaddr_ll is plain old data; every field is set below.
-    let mut raw: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    raw.sll_family = libc::AF_PACKET as u16;
-    raw.sll_protocol = ethertype.to_be();
-    raw.sll_ifindex = ifindex as i32;
-    raw.sll_halen = 6;
-    raw.sll_addr[..6].copy_from_slice(&mac);
-    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: `raw` is a complete, initialised sockaddr_ll of `len` bytes.
-    unsafe { LinkAddr::from_raw((&raw as *const libc::sockaddr_ll).cast(), Some(len)) }
-        .expect("a sockaddr_ll of its own size is a valid link address")
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 use super::batch::Batcher;
 use super::echo::EchoSender;
 use super::hook::HookRunner;
+use super::neighbour::{NeighbourTable, NextHop};
 use super::net::{RxSocket, SourcePorts, TxSocket};
 use super::route_worker::RouteWorker;
 
@@ -100,6 +101,22 @@ pub struct Adoption {
     pub kernel_generation: u64,
 }
 
+/// How control packets leave (`--transmit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransmitPath {
+    /// Through IP output: the raw socket's `sendmmsg` batch, or the
+    /// session's own UDP socket.
+    #[default]
+    Udp,
+    /// Whole Ethernet frames through a packet socket past the qdisc, for
+    /// single-hop sessions whose neighbour is resolved; the others as
+    /// `udp`. The agent does not start if the packet socket cannot be
+    /// opened.
+    Packet,
+    /// `packet` if the packet socket can be opened, else `udp`.
+    Auto,
+}
+
 /// The engine: the dispatcher and the agent's I/O; runs on its own thread
 /// ([`Engine::run`]).
 pub struct Engine {
@@ -127,6 +144,13 @@ struct AgentIo {
     ports: SourcePorts,
     sessions: HashMap<u16, SessionIo>,
     batch: Batcher,
+    /// Next-hop MACs for the packet path (absent on the `udp` path) and
+    /// its place in the poll set.
+    neighbours: Option<(NeighbourTable, usize)>,
+    /// Control packets sent as frames, and through the kernel while the
+    /// packet path was on.
+    frames: u64,
+    through_kernel: u64,
     hook: Option<HookRunner>,
     routes: Option<RouteWorker>,
     observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
@@ -149,6 +173,7 @@ impl Engine {
         hook: Option<HookRunner>,
         routes: Option<RouteWorker>,
         observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
+        transmit: TransmitPath,
     ) -> anyhow::Result<(Engine, EngineHandle)> {
         let (commands_tx, commands) = mpsc::channel();
         let wake = Arc::new(
@@ -171,6 +196,32 @@ impl Engine {
         }
         poll_fds.extend(rx.iter().map(|socket| pollfd(socket.as_fd().as_raw_fd())));
         let published: Publication = Arc::new(Mutex::new(Arc::new(Published::empty())));
+        let mut batch = Batcher::open();
+        let neighbours = match transmit {
+            TransmitPath::Udp => None,
+            TransmitPath::Packet | TransmitPath::Auto => {
+                let opened = batch.open_packet_path().and_then(|()| NeighbourTable::open());
+                match (opened, transmit) {
+                    (Ok(table), _) => {
+                        info!(
+                            "transmit path: Ethernet frames through a packet socket for single-hop sessions whose neighbour is resolved"
+                        );
+                        poll_fds.push(pollfd(table.as_raw_fd()));
+                        Some((table, poll_fds.len() - 1))
+                    }
+                    (Err(error), TransmitPath::Packet) => {
+                        return Err(error.context("--transmit packet"));
+                    }
+                    (Err(error), _) => {
+                        warn!(
+                            error = format!("{error:#}"),
+                            "transmit path: the packet path cannot be opened; sending through IP output"
+                        );
+                        None
+                    }
+                }
+            }
+        };
         let io = AgentIo {
             events_polled: fast.is_some(),
             rx,
@@ -180,7 +231,10 @@ impl Engine {
             poll_fds,
             ports: SourcePorts::default(),
             sessions: HashMap::new(),
-            batch: Batcher::open(),
+            batch,
+            neighbours,
+            frames: 0,
+            through_kernel: 0,
             hook,
             routes,
             observer,
@@ -275,6 +329,8 @@ impl Engine {
             calls = self.io.batch.calls,
             packets = self.io.batch.packets,
             errors = self.io.batch.errors,
+            frames = self.io.frames,
+            through_kernel = self.io.through_kernel,
             "batched transmissions"
         );
         debug!("BFD engine stopped");
@@ -345,16 +401,38 @@ impl AgentIo {
         self.poll_fds.get(index).is_some_and(|fd| fd.revents != 0)
     }
 
-    fn transmit(&mut self, transport: Transport, packet: &bfd_common::wire::ControlRepr) {
+    fn transmit(
+        &mut self,
+        transport: Transport,
+        ifindex: Option<u32>,
+        packet: &bfd_common::wire::ControlRepr,
+    ) {
         let Some(session) = self.sessions.get_mut(&transport.source_port) else { return };
         let mut bytes = [0u8; bfd_user::engine::MAX_CONTROL_PACKET];
         let len = packet.buffer_len();
         packet.emit(&mut bfd_common::wire::ControlPacket::new_unchecked(&mut bytes[..len]));
-        // Queued for this wake's sendmmsg batch when possible.
-        if let Some((source, destination, scope)) = transport.route
-            && self.batch.queue(source, destination, scope, &bytes[..len])
-        {
-            return;
+        // A frame to the neighbour's MAC for a single-hop session on the
+        // packet path (RFC 5881 §4: the peer is on the link); else queued
+        // for this wake's sendmmsg batch when possible.
+        if let Some((source, destination, scope)) = transport.route {
+            if let (Some((neighbours, _)), Some(ifindex)) = (self.neighbours.as_mut(), ifindex)
+                && destination.port() == bfd_common::CONTROL_PORT
+            {
+                match neighbours.next_hop(ifindex, destination.ip(), std::time::Instant::now()) {
+                    NextHop::Frame { source: ours, destination: theirs } => {
+                        let ethernet =
+                            bfd_common::wire::EthernetRepr::ip(theirs, ours, destination.is_ipv6());
+                        if self.batch.queue_frame(ifindex, ethernet, source, destination, &bytes[..len]) {
+                            self.frames += 1;
+                            return;
+                        }
+                    }
+                    NextHop::Kernel => self.through_kernel += 1,
+                }
+            }
+            if self.batch.queue(source, destination, scope, &bytes[..len]) {
+                return;
+            }
         }
         if let Err(error) = session.tx.send(&bytes[..len]) {
             session.send_errors += 1;
@@ -454,6 +532,12 @@ impl EngineIo for AgentIo {
         if self.events_polled && self.readable(1) {
             self.read_events(inputs);
         }
+        if let Some(index) = self.neighbours.as_ref().map(|(_, index)| *index)
+            && self.readable(index)
+            && let Some((neighbours, _)) = self.neighbours.as_mut()
+        {
+            neighbours.poll();
+        }
         let first_rx = if self.events_polled { 2 } else { 1 };
         for index in 0..self.rx.len() {
             if !self.readable(first_rx + index) {
@@ -506,7 +590,7 @@ impl EngineIo for AgentIo {
 
     fn execute(&mut self, effect: Effect) {
         match effect {
-            Effect::Transmit { transport, packet, .. } => self.transmit(transport, &packet),
+            Effect::Transmit { transport, ifindex, packet, .. } => self.transmit(transport, ifindex, &packet),
             Effect::TransmitEcho { transport, ifindex, local, peer, echo, .. } => {
                 self.transmit_echo(transport.source_port, ifindex, local, peer, &echo);
             }

@@ -66,6 +66,8 @@ pub struct AgentOptions {
     /// `secretFile`s): watched like the configuration files, so that a
     /// rotated Kubernetes Secret is applied.
     pub secret_files: Vec<PathBuf>,
+    /// How control packets leave (`--transmit`).
+    pub transmit: engine::TransmitPath,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -144,7 +146,8 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let (mut engine, handle) = Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer)?;
+    let (mut engine, handle) =
+        Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer, options.transmit)?;
     let adopting = adopted.is_some();
     if let Some(records) = adopted {
         // Adopted first, their detections acted on, and only then the

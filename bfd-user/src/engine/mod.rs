@@ -343,6 +343,9 @@ pub enum Effect {
         discr: u32,
         /// How.
         transport: Transport,
+        /// The session's link, once known (single-hop only): where a frame
+        /// to the peer's MAC can go instead of the socket.
+        ifindex: Option<u32>,
         /// What.
         packet: ControlRepr,
     },
@@ -912,9 +915,9 @@ impl Dispatcher {
         for output in outputs.drain(..) {
             match output {
                 Output::Transmit(packet) => {
-                    let transport = self.sessions.data(discr).map(|peer| peer.transport);
-                    if let Some(transport) = transport {
-                        self.effects.push_back(Effect::Transmit { discr, transport, packet });
+                    let peer = self.sessions.data(discr).map(|peer| (peer.transport, peer.ifindex));
+                    if let Some((transport, ifindex)) = peer {
+                        self.effects.push_back(Effect::Transmit { discr, transport, ifindex, packet });
                     }
                 }
                 Output::TransmitEcho(echo) => {
