@@ -26,6 +26,8 @@
 //!   make the agent do ([`engine::Dispatcher`]), and the loop around it
 //!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
+//! - [`transmit`]: how control packets leave: `sendmmsg` batches through a
+//!   raw IP socket, or whole Ethernet frames through a packet socket.
 #![warn(missing_docs)]
 
 pub mod adopt;
@@ -40,3 +42,4 @@ pub mod routes;
 pub mod sched;
 pub mod session_map;
 pub mod show;
+pub mod transmit;

@@ -291,6 +291,11 @@ impl Capture {
         std::fs::read_to_string(self.dir.join("tcpdump.err")).unwrap_or_default()
     }
 
+    /// The pcap file (complete once [`Capture::stop`] returned).
+    pub fn pcap(&self) -> PathBuf {
+        self.dir.join("capture.pcap")
+    }
+
     /// Stops the capture (flushing it).
     pub fn stop(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else { return Ok(()) };

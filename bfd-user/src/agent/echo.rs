@@ -54,7 +54,7 @@ impl EchoSender {
         let packet = &packet[..len];
         let ethertype =
             if self.local.is_ipv6() { ethernet::ETHERTYPE_IPV6 } else { ethernet::ETHERTYPE_IPV4 };
-        let address = super::batch::link_address(self.ifindex, self.peer_mac, ethertype);
+        let address = bfd_user::transmit::link_address(self.ifindex, self.peer_mac, ethertype);
         nix::sys::socket::sendto(self.socket.as_raw_fd(), packet, &address, MsgFlags::empty())
             .context("sending an echo packet")?;
         Ok(())

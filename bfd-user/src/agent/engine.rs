@@ -26,12 +26,12 @@ use bfd_user::fastpath::{Events, FastPath};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use tracing::{debug, info, warn};
 
-use super::batch::Batcher;
 use super::echo::EchoSender;
 use super::hook::HookRunner;
 use super::neighbour::{NeighbourTable, NextHop};
 use super::net::{RxSocket, SourcePorts, TxSocket};
 use super::route_worker::RouteWorker;
+use bfd_user::transmit::Batcher;
 
 /// One BFD session the configuration asks for: a selected BGPPeer with its
 /// profile.
@@ -200,7 +200,10 @@ impl Engine {
         let neighbours = match transmit {
             TransmitPath::Udp => None,
             TransmitPath::Packet | TransmitPath::Auto => {
-                let opened = batch.open_packet_path().and_then(|()| NeighbourTable::open());
+                let opened = batch
+                    .open_packet_path()
+                    .context("opening an AF_PACKET socket with PACKET_QDISC_BYPASS (CAP_NET_RAW)")
+                    .and_then(|()| NeighbourTable::open());
                 match (opened, transmit) {
                     (Ok(table), _) => {
                         info!(

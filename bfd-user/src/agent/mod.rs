@@ -2,7 +2,6 @@
 //! configured sessions on the engine thread, serves the control socket,
 //! and reloads its configuration on SIGHUP or when a file changes.
 
-mod batch;
 mod dplane;
 mod echo;
 pub mod engine;

@@ -22,6 +22,7 @@ mod scale;
 mod scrape;
 mod stall;
 mod svg;
+mod txpath;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("fastpath-share", "control packets absorbed in the kernel and agent wake-ups at N = 1000"),
     ("echo", "echo round-trip time and reflected packets per second: XDP vs. kernel forwarding"),
     ("scrape", "time and size of one /metrics scrape at 1, 1000 and 10,000 sessions"),
+    ("txpath", "CPU per control packet on each transmit path: raw IP sendmmsg, AF_PACKET frames, UDP socket"),
 ];
 
 /// What every scenario needs.
@@ -112,6 +114,7 @@ fn run() -> anyhow::Result<()> {
             "fastpath-share" => scale::fastpath_share(&context),
             "echo" => echo::run(&context),
             "scrape" => scrape::run(&context),
+            "txpath" => txpath::run(&context),
             _ => unreachable!("checked above"),
         };
         eprintln!("{name}: {:.0} s", started.elapsed().as_secs_f64());

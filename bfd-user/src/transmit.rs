@@ -20,10 +20,9 @@ use std::io::IoSlice;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use anyhow::Context as _;
+use crate::engine::MAX_CONTROL_PACKET;
 use bfd_common::wire::ip::{IPV6_HEADER_LEN, UDP_HEADER_LEN};
 use bfd_common::wire::{EthernetRepr, UdpIpRepr, ethernet};
-use bfd_user::engine::MAX_CONTROL_PACKET;
 use nix::sys::socket::{
     self, AddressFamily, LinkAddr, MsgFlags, MultiHeaders, SockFlag, SockProtocol, SockType, SockaddrIn,
     SockaddrIn6, SockaddrLike,
@@ -86,7 +85,7 @@ impl Batcher {
 
     /// Opens the packet socket for [`Self::queue_frame`] (needs
     /// `CAP_NET_RAW`).
-    pub fn open_packet_path(&mut self) -> anyhow::Result<()> {
+    pub fn open_packet_path(&mut self) -> std::io::Result<()> {
         self.link = Some(packet_socket()?);
         Ok(())
     }
@@ -171,14 +170,13 @@ impl Batcher {
 /// nothing), whole frames (`SOCK_RAW`), past the qdisc
 /// (`PACKET_QDISC_BYPASS`: the driver's transmit, as a NIC's own queue
 /// would; no traffic control, no netfilter egress hook).
-pub fn packet_socket() -> anyhow::Result<OwnedFd> {
+pub fn packet_socket() -> std::io::Result<OwnedFd> {
     let socket = socket::socket(
         AddressFamily::Packet,
         SockType::Raw,
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         None::<SockProtocol>,
-    )
-    .context("creating an AF_PACKET socket (CAP_NET_RAW)")?;
+    )?;
     let on: libc::c_int = 1;
     // SAFETY: `socket` is an open descriptor; the option value is a live
     // c_int whose size is passed with it.
@@ -192,7 +190,7 @@ pub fn packet_socket() -> anyhow::Result<OwnedFd> {
         )
     };
     if result != 0 {
-        return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
+        return Err(std::io::Error::last_os_error());
     }
     Ok(socket)
 }

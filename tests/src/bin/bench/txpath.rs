@@ -1,0 +1,230 @@
+//! `txpath`: what one control packet costs to send on each of the agent's
+//! transmit paths (`bfd_user::transmit::Batcher`, the agent's own code):
+//! the `udp` path's `sendmmsg` on a raw IP socket (IP output: route
+//! lookup, netfilter, neighbour), the `packet` path's `sendmmsg` of whole
+//! Ethernet frames on an `AF_PACKET` socket with `PACKET_QDISC_BYPASS`,
+//! and a session's own UDP socket, one `send` a packet (the path without
+//! `CAP_NET_RAW`).
+//!
+//! The packets are prepared once (a steady Up packet of one session) and
+//! sent in batches of the size one engine wake sends at 2000 sessions at
+//! 50 ms (40 a millisecond) into a veth whose far end runs the XDP program
+//! with the session configured, so that it absorbs every packet (as at a
+//! peer running the agent). Figures: the sending thread's CPU time per
+//! packet (`CLOCK_THREAD_CPUTIME_ID`: the system calls, the IP or packet
+//! layer, the veth's transmit) and the machine's busy time per packet
+//! (/proc/stat, every CPU: that and the far end's XDP program in softirq),
+//! the median of several runs, paths interleaved.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+use anyhow::{Context as _, ensure};
+use bfd_common::{
+    CONTROL_PORT, SOURCE_PORT_MIN, TTL,
+    maps::{CFG_ABSORB, SessionConfig, address},
+    wire::{EthernetRepr, ip::TOS_CS6},
+};
+use bfd_tests::{
+    frame::{ifindex, mac_address},
+    lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, veth},
+    scenario::{LOCAL_DISCR, control_bytes, steady_repr},
+};
+use bfd_user::{fastpath::FastPath, transmit::Batcher};
+use serde_json::json;
+
+use crate::{
+    Context,
+    measure::machine_busy_seconds,
+    report::{Cell, Summary, Table},
+};
+
+const SENDER: &str = "10.79.0.1";
+const RECEIVER: &str = "10.79.0.2";
+/// Packets per engine wake at 2000 sessions at 50 ms, 1 ms apart.
+const BATCH: usize = 40;
+
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    RawSendmmsg,
+    PacketSendmmsg,
+    SessionSocket,
+}
+
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::RawSendmmsg => "udp: sendmmsg on a raw IP socket (today's default)",
+            Path::PacketSendmmsg => "packet: sendmmsg of frames on AF_PACKET, PACKET_QDISC_BYPASS",
+            Path::SessionSocket => "udp without CAP_NET_RAW: send on the session's socket",
+        }
+    }
+}
+
+/// One run: (thread CPU ns, machine busy ns, wall ns) per packet.
+fn run_once(
+    path: Path,
+    packets: usize,
+    sender_ifindex: u32,
+    receiver_mac: [u8; 6],
+    sender_mac: [u8; 6],
+) -> anyhow::Result<(f64, f64, f64)> {
+    let payload = control_bytes(&steady_repr());
+    let source = SocketAddr::new(SENDER.parse()?, SOURCE_PORT_MIN);
+    let destination = SocketAddr::new(RECEIVER.parse()?, CONTROL_PORT);
+    let mut batch = Batcher::open();
+    ensure!(batch.available(false), "no raw socket (CAP_NET_RAW)");
+    batch.open_packet_path().context("the packet socket")?;
+    let socket = UdpSocket::bind(source).context("binding the session's socket")?;
+    socket.set_ttl(u32::from(TTL))?;
+    socket2_tos(&socket)?;
+    socket.connect(destination)?;
+    let ethernet = EthernetRepr::ip(receiver_mac, sender_mac, false);
+    let thread_ns = || {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .map(|t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
+    };
+    let (busy_before, cpu_before, started) =
+        (machine_busy_seconds()?, thread_ns()?, std::time::Instant::now());
+    let mut sent = 0;
+    while sent < packets {
+        let count = BATCH.min(packets - sent);
+        match path {
+            Path::RawSendmmsg => {
+                for _ in 0..count {
+                    batch.queue(source, destination, 0, &payload);
+                }
+                batch.flush();
+            }
+            Path::PacketSendmmsg => {
+                for _ in 0..count {
+                    batch.queue_frame(sender_ifindex, ethernet, source, destination, &payload);
+                }
+                batch.flush();
+            }
+            Path::SessionSocket => {
+                for _ in 0..count {
+                    let _ = socket.send(&payload);
+                }
+            }
+        }
+        sent += count;
+    }
+    let wall = started.elapsed().as_secs_f64() * 1e9;
+    let (cpu_after, busy_after) = (thread_ns()?, machine_busy_seconds()?);
+    ensure!(batch.errors == 0, "{} packets refused on {path:?}", batch.errors);
+    let per = |ns: f64| ns / packets as f64;
+    Ok((per(cpu_after - cpu_before), per((busy_after - busy_before) * 1e9), per(wall)))
+}
+
+fn socket2_tos(socket: &UdpSocket) -> anyhow::Result<()> {
+    nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::Ipv4Tos, &i32::from(TOS_CS6))
+        .context("IP_TOS")
+}
+
+pub fn run(context: &Context) -> anyhow::Result<()> {
+    let (runs, packets) = if context.quick { (3, 100_000) } else { (7, 500_000) };
+    let agent = agent_binary()?;
+    let sender = NetNs::new("txS")?;
+    let receiver = NetNs::new("txR")?;
+    let (sender_if, receiver_if) = (unique_name("tS"), unique_name("tR"));
+    veth(&sender, &sender_if, &receiver, &receiver_if)?;
+    sender.ip(["addr", "add", &format!("{SENDER}/24"), "dev", &sender_if])?;
+    receiver.ip(["addr", "add", &format!("{RECEIVER}/24"), "dev", &receiver_if])?;
+    let (sender_mac, receiver_mac) =
+        (mac_address(&sender, &sender_if)?, mac_address(&receiver, &receiver_if)?);
+    // The udp paths resolve the receiver as the agent's would once the
+    // session runs: a neighbour entry (permanent, as in `scale`).
+    let mac_text: Vec<String> = receiver_mac.iter().map(|b| format!("{b:02x}")).collect();
+    sender.ip([
+        "neigh",
+        "replace",
+        RECEIVER,
+        "lladdr",
+        &mac_text.join(":"),
+        "dev",
+        &sender_if,
+        "nud",
+        "permanent",
+    ])?;
+    let pins = PinDir::new("bfdtx");
+    let output = run_stdout(
+        receiver
+            .command(&agent)
+            .args(["xdp", "attach", "--iface", &receiver_if, "--mode", "native", "--pin-path"])
+            .arg(pins.path()),
+    )?;
+    ensure!(output.contains("native mode"), "attach output: {output}");
+    let mut fast = FastPath::open(pins.path())?;
+    let config = SessionConfig {
+        generation: 1,
+        detect_ns: 3_600_000_000_000,
+        echo_detect_ns: 0,
+        peer: address(IpAddr::V4(SENDER.parse()?)),
+        local: address(IpAddr::V4(RECEIVER.parse()?)),
+        ifindex: ifindex(&receiver, &receiver_if)?,
+        flags: CFG_ABSORB,
+        expect: SessionConfig::expect_header(&steady_repr()),
+        min_ttl: 0,
+        reserved: [0; 7],
+        gap_epoch: 0,
+        expect_auth: [0; 28],
+        reserved_auth: [0; 4],
+        verified_rx_ns: 0,
+    };
+    fast.set_session(LOCAL_DISCR, &config)?;
+    let sender_ifindex = ifindex(&sender, &sender_if)?;
+
+    let paths = [Path::RawSendmmsg, Path::PacketSendmmsg, Path::SessionSocket];
+    let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); paths.len()];
+    let absorbed_before = fast.stats()?.ctl_absorbed;
+    for run in 0..runs {
+        for (index, path) in paths.iter().enumerate() {
+            let path = *path;
+            let sample =
+                sender.run_in(move || run_once(path, packets, sender_ifindex, receiver_mac, sender_mac))?;
+            eprintln!(
+                "txpath: run {run} {path:?}: {:.0} ns CPU, {:.0} ns machine, {:.0} ns wall per packet",
+                sample.0, sample.1, sample.2
+            );
+            samples[index].push(sample);
+        }
+    }
+    let absorbed = fast.stats()?.ctl_absorbed - absorbed_before;
+    let total = (runs * packets * paths.len()) as u64;
+
+    let mut table = Table::new(
+        "txpath",
+        format!(
+            "cost of one control packet on each transmit path: {runs} runs of {packets} packets, {BATCH} a batch, into a veth whose far end's XDP program absorbs them"
+        ),
+        &[
+            "path",
+            "sender CPU ns/packet (median)",
+            "min",
+            "max",
+            "machine busy ns/packet (median)",
+            "packets/s one thread (median)",
+        ],
+    );
+    let mut raw = Vec::new();
+    for (path, samples) in paths.iter().zip(&samples) {
+        let cpu = Summary::of(&samples.iter().map(|s| s.0).collect::<Vec<_>>()).context("no samples")?;
+        let busy = Summary::of(&samples.iter().map(|s| s.1).collect::<Vec<_>>()).context("no samples")?;
+        let wall = Summary::of(&samples.iter().map(|s| s.2).collect::<Vec<_>>()).context("no samples")?;
+        table.row(vec![
+            Cell::text(path.label()),
+            Cell::number(cpu.median, 0),
+            Cell::number(cpu.min, 0),
+            Cell::number(cpu.max, 0),
+            Cell::number(busy.median, 0),
+            Cell::number(1e9 / wall.median, 0),
+        ]);
+        raw.push(json!({"path": format!("{path:?}"), "samples_ns_cpu_busy_wall": samples}));
+    }
+    table.note(format!(
+        "absorbed by the far end's XDP program: {absorbed} of {total} packets sent (the rest reached its stack)"
+    ));
+    table.note("sender CPU: the sending thread's CPU time (CLOCK_THREAD_CPUTIME_ID): building the packets, the system calls, the IP or packet layer and the veth's transmit; machine busy: every CPU's busy time (/proc/stat, 10 ms ticks) over the run, the far end's XDP program and anything else running included");
+    table.raw = json!(raw);
+    table.publish(&context.out, &context.machine)
+}

@@ -1,0 +1,360 @@
+//! The packet transmit path (`--transmit packet`, root): whole Ethernet
+//! frames through an `AF_PACKET` socket past IP output.
+//!
+//! - A frame carries, byte for byte, the datagram the kernel's own UDP
+//!   socket sends for the same payload (TTL / hop limit 255, CS6, the UDP
+//!   checksum), but for the IPv4 identification (the kernel's counter, ours
+//!   0) and the IPv6 flow label (the kernel's hash, ours 0): both captured
+//!   on the far end of a veth.
+//! - Against FRR's bfdd, IPv4 and IPv6: a session whose neighbour is not
+//!   resolved yet starts on the UDP path (which makes the kernel resolve
+//!   it: an nftables counter in the agent's output hook sees its packets),
+//!   moves to frames once the neighbour table has the peer's MAC (the
+//!   counter stops while FRR keeps receiving: the frames skip IP output),
+//!   stays Up, and its frames on the wire have TTL 255, CS6 and checksums
+//!   tshark verifies; a deleted neighbour entry sends it through the kernel
+//!   again, which resolves it anew, without a flap.
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, ensure};
+use bfd_common::{
+    CONTROL_PORT, SOURCE_PORT_MIN, TTL,
+    wire::{EthernetFrame, EthernetRepr, UdpIpRepr, ip::TOS_CS6},
+};
+use bfd_tests::{
+    agent::{Agent, AgentArgs},
+    e2e::{
+        AGENT_V4, AGENT_V6, Capture, Frr, Link, PEER_V4, PEER_V6, bfd_profile, bgp_peer, count, documents,
+        frr_config, frr_peer, test_passed,
+    },
+    frame::{PacketSocket, ifindex, mac_address},
+    lab::{NetNs, require_root, run, run_stdout, unique_name, wait_for},
+    scenario::{control_bytes, steady_repr},
+};
+use bfd_user::transmit::Batcher;
+
+const UP_WITHIN: Duration = Duration::from_secs(5);
+
+/// The frame the far end received for `payload` from `source` to
+/// `destination`, sent by `send` in the near end's namespace.
+fn received(
+    link: &Link,
+    destination: SocketAddr,
+    payload: &[u8],
+    send: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<Vec<u8>> {
+    let b_if = link.b_if.clone();
+    let socket = link.b.run_in(move || PacketSocket::open(&b_if))?;
+    link.a.run_in(send)?;
+    let payload = payload.to_vec();
+    let mut frame = socket
+        .receive(Duration::from_secs(5), |frame| {
+            let mut frame = frame.to_vec();
+            complete_offloaded_checksum(&mut frame);
+            let Ok(view) = EthernetFrame::new_checked(&frame[..]) else { return false };
+            UdpIpRepr::parse(view.payload()).is_ok_and(|(repr, sent)| {
+                repr.destination == destination.ip()
+                    && repr.destination_port == CONTROL_PORT
+                    && sent == payload
+            })
+        })?
+        .context("the far end received nothing")?;
+    complete_offloaded_checksum(&mut frame);
+    Ok(frame)
+}
+
+/// The kernel's UDP socket leaves the checksum to the veth's "hardware"
+/// (`CHECKSUM_PARTIAL`: the field holds the pseudo-header's sum, not
+/// complemented): completes it as a NIC would (the complement of the sum
+/// over the UDP header, that field included, and the payload), so that the
+/// comparison covers the checksum too. A frame whose checksum verifies is
+/// left alone.
+fn complete_offloaded_checksum(frame: &mut [u8]) {
+    let ip = bfd_common::wire::ethernet::HEADER_LEN;
+    let Some(datagram) = frame.get(ip..) else { return };
+    if UdpIpRepr::parse(datagram) != Err(bfd_common::wire::ip::Error::BadChecksum) {
+        return;
+    }
+    let header = if datagram[0] >> 4 == 6 { 40 } else { usize::from(datagram[0] & 0x0f) * 4 };
+    let udp = &mut frame[ip + header..];
+    let checksum = bfd_common::checksum::compute(&[udp]);
+    let checksum = if checksum == 0 { 0xffff } else { checksum };
+    udp[6..8].copy_from_slice(&checksum.to_be_bytes());
+}
+
+#[test]
+fn frames_carry_the_kernels_udp_datagram() -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("tb")?;
+    let peer_mac = mac_address(&link.b, &link.b_if)?;
+    let our_mac = mac_address(&link.a, &link.a_if)?;
+    let a_ifindex = ifindex(&link.a, &link.a_if)?;
+    let payload = control_bytes(&steady_repr());
+    for (local, peer) in [(AGENT_V4, PEER_V4), (AGENT_V6, PEER_V6)] {
+        let source = SocketAddr::new(local.parse()?, SOURCE_PORT_MIN);
+        let destination = SocketAddr::new(peer.parse()?, CONTROL_PORT);
+        // The session's socket as the agent opens it (agent/net.rs):
+        // bound, connected, TTL 255, CS6.
+        let kernel = {
+            let payload = payload.clone();
+            received(&link, destination, &payload.clone(), move || {
+                let socket = UdpSocket::bind(source)?;
+                if source.is_ipv6() {
+                    nix::sys::socket::setsockopt(
+                        &socket,
+                        nix::sys::socket::sockopt::Ipv6Ttl,
+                        &i32::from(TTL),
+                    )?;
+                    nix::sys::socket::setsockopt(
+                        &socket,
+                        nix::sys::socket::sockopt::Ipv6TClass,
+                        &i32::from(TOS_CS6),
+                    )?;
+                } else {
+                    socket.set_ttl(u32::from(TTL))?;
+                    nix::sys::socket::setsockopt(
+                        &socket,
+                        nix::sys::socket::sockopt::Ipv4Tos,
+                        &i32::from(TOS_CS6),
+                    )?;
+                }
+                socket.connect(destination)?;
+                socket.send(&payload)?;
+                Ok(())
+            })?
+        };
+        let frame = {
+            let payload = payload.clone();
+            received(&link, destination, &payload.clone(), move || {
+                let mut batch = Batcher::open();
+                batch.open_packet_path()?;
+                let ethernet = EthernetRepr::ip(peer_mac, our_mac, source.is_ipv6());
+                ensure!(batch.queue_frame(a_ifindex, ethernet, source, destination, &payload));
+                batch.flush();
+                ensure!(batch.errors == 0, "the frame was refused");
+                Ok(())
+            })?
+        };
+        ensure!(kernel.len() == frame.len(), "{local}: lengths {} and {}", kernel.len(), frame.len());
+        // What only the kernel varies: the IPv4 identification (and so the
+        // header checksum), the IPv6 flow label (the low nibble of the
+        // second byte and the next two; the traffic class keeps its bits).
+        let ip = bfd_common::wire::ethernet::HEADER_LEN;
+        let masked = |bytes: &[u8]| -> Vec<u8> {
+            let mut bytes = bytes.to_vec();
+            if source.is_ipv6() {
+                bytes[ip + 1] &= 0xf0;
+                bytes[ip + 2..ip + 4].fill(0);
+            } else {
+                bytes[ip + 4..ip + 6].fill(0);
+                bytes[ip + 10..ip + 12].fill(0);
+            }
+            bytes
+        };
+        ensure!(
+            masked(&kernel) == masked(&frame),
+            "{local}: the frame differs from the kernel's datagram\nkernel {kernel:02x?}\nframe  {frame:02x?}"
+        );
+        let (kernel_repr, _) =
+            UdpIpRepr::parse(&kernel[ip..]).map_err(|e| anyhow::anyhow!("kernel: {e:?}"))?;
+        let (frame_repr, _) = UdpIpRepr::parse(&frame[ip..]).map_err(|e| anyhow::anyhow!("frame: {e:?}"))?;
+        ensure!(kernel_repr == frame_repr, "{kernel_repr:?} vs {frame_repr:?}");
+        ensure!((frame_repr.ttl, frame_repr.tos) == (255, TOS_CS6), "{frame_repr:?}");
+        eprintln!("{local}: the frame is the kernel's datagram ({} bytes)", frame.len());
+    }
+    test_passed();
+    Ok(())
+}
+
+/// An nftables counter of the agent's control packets through IP output
+/// (UDP to 3784, accepted); removed on drop.
+struct OutputCounter {
+    netns_path: std::path::PathBuf,
+    table: String,
+}
+
+impl OutputCounter {
+    fn new(netns: &NetNs) -> anyhow::Result<OutputCounter> {
+        let table = unique_name("txc").replace('-', "_");
+        let file = std::env::temp_dir().join(format!("{table}.nft"));
+        std::fs::write(
+            &file,
+            format!(
+                "table inet {table} {{\n chain c {{\n  type filter hook output priority 0; policy accept;\n  \
+                 udp dport 3784 counter\n }}\n}}\n"
+            ),
+        )?;
+        run(netns.command("nft").arg("-f").arg(&file))?;
+        let _ = std::fs::remove_file(&file);
+        Ok(OutputCounter { netns_path: netns.path(), table })
+    }
+
+    /// Packets counted so far.
+    fn packets(&self) -> anyhow::Result<u64> {
+        let text =
+            run_stdout(
+                std::process::Command::new("nsenter")
+                    .arg(format!("--net={}", self.netns_path.display()))
+                    .args(["nft", "-j", "list", "table", "inet", &self.table]),
+            )?;
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        json["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|item| {
+                item["rule"]["expr"].as_array()?.iter().find_map(|expr| expr["counter"]["packets"].as_u64())
+            })
+            .context("no counter in the table")
+    }
+}
+
+impl Drop for OutputCounter {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", self.netns_path.display()))
+            .args(["nft", "delete", "table", "inet", &self.table])
+            .status();
+    }
+}
+
+/// FRR's received control packets from `peer` (its counters).
+fn frr_received(frr: &Frr, peer: &str) -> anyhow::Result<u64> {
+    Ok(count(&frr.peer_counters(peer)?, "control-packet-input"))
+}
+
+#[test]
+fn a_session_with_frr_moves_to_frames_once_its_neighbour_resolves_and_stays_up() -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("tf")?;
+    let counter = OutputCounter::new(&link.a)?;
+    let frr = Frr::start(
+        &link.b,
+        &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[]), frr_peer(AGENT_V6, PEER_V6, false, &[])]),
+    )?;
+    let config = documents(&[
+        bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3"),
+        bgp_peer("v4", PEER_V4, AGENT_V4, "fast", ""),
+        bgp_peer("v6", PEER_V6, AGENT_V6, "fast", ""),
+    ]);
+    let args = AgentArgs {
+        extra: vec!["--transmit".into(), "packet".into()],
+        log: "info,bfd_agent=debug".into(),
+        ..AgentArgs::new(&link.a_if, config)
+    };
+    let agent = Agent::start_with(&link.a, "T", args)?;
+    for (peer, ours) in [(PEER_V4, AGENT_V4), (PEER_V6, AGENT_V6)] {
+        agent.wait_status(peer, "up", UP_WITHIN)?;
+        frr.wait_status(ours, "up", UP_WITHIN)?;
+    }
+    ensure!(agent.log().contains("transmit path: Ethernet frames"), "{}", agent.log());
+    // Before the neighbours were resolved the packets went through IP
+    // output (which resolved them).
+    let through_kernel_at_start = counter.packets()?;
+    ensure!(through_kernel_at_start > 0, "no packet went through IP output before the neighbours resolved");
+
+    // Steady state: FRR keeps receiving, IP output sees (next to) nothing.
+    let mut capture = Capture::start(&link.b, &link.b_if, "udp dst port 3784")?;
+    let (kernel_before, v4_before, v6_before) =
+        (counter.packets()?, frr_received(&frr, AGENT_V4)?, frr_received(&frr, AGENT_V6)?);
+    let frr_ups = (
+        count(&frr.peer_counters(AGENT_V4)?, "session-up"),
+        count(&frr.peer_counters(AGENT_V6)?, "session-up"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let through_kernel = counter.packets()? - kernel_before;
+    let (v4, v6) = (frr_received(&frr, AGENT_V4)? - v4_before, frr_received(&frr, AGENT_V6)? - v6_before);
+    eprintln!("in 3 s: FRR received {v4} (IPv4) and {v6} (IPv6); through IP output: {through_kernel}");
+    // 50 ms (75-100% jitter): at least 60 a session in 3 s.
+    ensure!(v4 >= 50 && v6 >= 50, "FRR received {v4} and {v6} packets in 3 s");
+    ensure!(through_kernel <= 2, "{through_kernel} packets went through IP output in 3 s");
+    capture.stop()?;
+    verify_on_the_wire(&capture, &[AGENT_V4, AGENT_V6])?;
+
+    // A neighbour entry that goes away: through the kernel again, which
+    // resolves it; no flap.
+    let kernel_before = counter.packets()?;
+    link.a.ip(["neigh", "del", PEER_V4, "dev", &link.a_if])?;
+    wait_for("a packet through IP output after the entry went", Duration::from_secs(3), || {
+        Ok((counter.packets()? > kernel_before).then_some(()))
+    })?;
+    let resolved_again = Instant::now();
+    wait_for("the neighbour resolved again", Duration::from_secs(3), || {
+        let text = run_stdout(link.a.command("ip").args(["neigh", "show", PEER_V4, "dev", &link.a_if]))?;
+        Ok(text.contains("lladdr").then_some(()))
+    })?;
+    let resolve_time = resolved_again.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let settled = counter.packets()?;
+    std::thread::sleep(Duration::from_secs(2));
+    let after = counter.packets()? - settled;
+    ensure!(after <= 2, "{after} packets through IP output in 2 s after the neighbour resolved again");
+    eprintln!(
+        "after the deleted entry: {} packets through IP output until frames resumed (resolved again {resolve_time:?} after the first)",
+        settled - kernel_before
+    );
+    agent.ensure_running()?;
+    for (peer, ours, up) in [(PEER_V4, AGENT_V4, frr_ups.0), (PEER_V6, AGENT_V6, frr_ups.1)] {
+        let counters = frr.peer_counters(ours)?;
+        ensure!(
+            count(&counters, "session-down") == 0 && count(&counters, "session-up") == up,
+            "FRR's session with {ours} flapped: {counters:#}"
+        );
+        ensure!(agent.session(peer)?["status"] == "up", "{peer}");
+    }
+    test_passed();
+    Ok(())
+}
+
+/// Every captured control packet from `sources`: TTL / hop limit 255, DSCP
+/// CS6, and IP and UDP checksums that tshark verifies.
+fn verify_on_the_wire(capture: &Capture, sources: &[&str]) -> anyhow::Result<()> {
+    let text = run_stdout(
+        std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(capture.pcap())
+            .args(["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
+            .args(["-d", "udp.port==3784,bfd", "-Y", "bfd", "-T", "fields", "-E", "separator=;"])
+            .args([
+                "-e",
+                "ip.src",
+                "-e",
+                "ipv6.src",
+                "-e",
+                "ip.ttl",
+                "-e",
+                "ipv6.hlim",
+                "-e",
+                "ip.dsfield.dscp",
+            ])
+            .args(["-e", "ipv6.tclass.dscp", "-e", "ip.checksum.status", "-e", "udp.checksum.status"])
+            .stderr(std::process::Stdio::null()),
+    )?;
+    let mut seen = std::collections::HashMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(';').collect();
+        ensure!(fields.len() >= 8, "tshark: {line}");
+        let source = if fields[0].is_empty() { fields[1] } else { fields[0] };
+        if !sources.contains(&source) {
+            continue;
+        }
+        let v6 = fields[0].is_empty();
+        let ttl = if v6 { fields[3] } else { fields[2] };
+        let dscp = if v6 { fields[5] } else { fields[4] };
+        let good = |status: &str| matches!(status, "1" | "Good" | "good");
+        ensure!(ttl == "255", "TTL {ttl}: {line}");
+        ensure!(dscp == "48", "DSCP {dscp} (CS6 is 48): {line}");
+        ensure!(v6 || good(fields[6]), "IP checksum not good: {line}");
+        ensure!(good(fields[7]), "UDP checksum not good: {line}");
+        *seen.entry(source.to_owned()).or_insert(0u64) += 1;
+    }
+    for source in sources {
+        ensure!(seen.get(*source).copied().unwrap_or(0) >= 20, "captured from {source}: {seen:?}");
+    }
+    eprintln!("on the wire, TTL 255, CS6, checksums good: {seen:?}");
+    Ok(())
+}
