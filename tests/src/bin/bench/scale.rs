@@ -85,8 +85,9 @@ fn measure(
     implementation: Implementation,
     count: usize,
     window: Duration,
+    agent_args: &[&str],
 ) -> anyhow::Result<Result<Measured, String>> {
-    let pair = Pair::start("sc", implementation, sessions(count, &[INTERVAL_US]))?;
+    let pair = Pair::start_with("sc", implementation, sessions(count, &[INTERVAL_US]), agent_args)?;
     // The bring-up limit grows with N: bfdd's and the agent's slow start
     // (1 s between packets until Up) dominates at small N.
     let limit = Duration::from_secs(30 + count as u64 / 100);
@@ -153,8 +154,22 @@ fn packet_split(pair: &Pair) -> anyhow::Result<(u64, u64)> {
     Ok(totals)
 }
 
+/// The agent's transmit paths to run (`BFD_BENCH_TRANSMIT=udp,packet`: a
+/// row each, `--transmit` given; unset: the agent's default, no flag).
+fn transmit_paths() -> Vec<Option<String>> {
+    match std::env::var("BFD_BENCH_TRANSMIT") {
+        Ok(paths) => paths.split(',').map(|path| Some(path.trim().to_owned())).collect(),
+        Err(_) => vec![None],
+    }
+}
+
 pub fn run(context: &Context) -> anyhow::Result<()> {
-    let sizes: Vec<usize> = if context.quick { QUICK_SIZES.to_vec() } else { FULL_SIZES.to_vec() };
+    // `BFD_BENCH_SCALE_SIZES=2000,5000` instead of the full or quick sizes.
+    let sizes: Vec<usize> = match std::env::var("BFD_BENCH_SCALE_SIZES") {
+        Ok(sizes) => sizes.split(',').map(|size| size.trim().parse()).collect::<Result<_, _>>()?,
+        Err(_) if context.quick => QUICK_SIZES.to_vec(),
+        Err(_) => FULL_SIZES.to_vec(),
+    };
     let window = Duration::from_secs(if context.quick { 10 } else { 60 });
     let mut table = Table::new(
         "scale",
@@ -175,11 +190,26 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let mut raw = Vec::new();
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut per_session: Vec<(Implementation, usize, f64)> = Vec::new();
-    for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4, BFDD_10_7] {
+    let agent = Implementation::Agent(EngineScheduling::Normal);
+    let runs: Vec<(Implementation, Option<String>)> = transmit_paths()
+        .into_iter()
+        .map(|path| (agent, path))
+        .chain([(BFDD_8_4, None), (BFDD_10_7, None)])
+        .collect();
+    for (implementation, transmit) in runs {
+        let label = match &transmit {
+            Some(path) => format!("{} --transmit {path}", implementation.label()),
+            None => implementation.label(),
+        };
+        // BFD_BENCH_ONLY=WORDS: only the rows whose label contains them.
+        if !crate::selected(&label) {
+            continue;
+        }
+        let agent_args: Vec<&str> = transmit.iter().flat_map(|path| ["--transmit", path.as_str()]).collect();
         let mut points = Vec::new();
         for &count in &sizes {
-            eprintln!("scale: {} with N = {count}", implementation.label());
-            let result = measure(implementation, count, window)
+            eprintln!("scale: {label} with N = {count}");
+            let result = measure(implementation, count, window, &agent_args)
                 .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
             let held = if count == 10_000 && !matches!(implementation, Implementation::Bfdd(_)) {
                 Some(Target::at_most(0.0))
@@ -194,7 +224,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                     points.push((count as f64, per_node));
                     let changes = Cell::count(measured.state_changes);
                     table.row(vec![
-                        Cell::text(implementation.label()),
+                        Cell::text(label.clone()),
                         Cell::count(count as u64),
                         Cell::number(measured.up_after_s, 1),
                         Cell::number(per_node, 2),
@@ -208,23 +238,23 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                             |bytes| Cell::number(bytes as f64 / 1048576.0, 2),
                         ),
                     ]);
-                    raw.push(json!({"implementation": implementation.label(), "n": count, "measured": measured.json()}));
+                    raw.push(json!({"implementation": label, "n": count, "measured": measured.json()}));
                 }
                 Err(why) => {
-                    let mut cells = vec![Cell::text(implementation.label()), Cell::count(count as u64)];
+                    let mut cells = vec![Cell::text(label.clone()), Cell::count(count as u64)];
                     cells.push(Cell::text(why.clone()));
                     cells.extend((0..4).map(|_| Cell::text("-")));
                     let collapsed = Cell::text("collapsed");
                     cells.push(if let Some(target) = held { collapsed.against(target) } else { collapsed });
                     cells.extend((0..2).map(|_| Cell::text("-")));
                     table.row(cells);
-                    raw.push(json!({"implementation": implementation.label(), "n": count, "error": why}));
+                    raw.push(json!({"implementation": label, "n": count, "error": why}));
                     // Stop this side at its collapse.
                     break;
                 }
             }
         }
-        curves.push((implementation.label(), points));
+        curves.push((label, points));
     }
     // Against the most frugal bfdd measured at that N (10.7 spends far less
     // than 8.4 per session).
@@ -295,7 +325,8 @@ pub fn fastpath_share(context: &Context) -> anyhow::Result<()> {
     let mut raw = Vec::new();
     for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4, BFDD_10_7] {
         eprintln!("fastpath-share: {} with N = {count}", implementation.label());
-        match measure(implementation, count, window).unwrap_or_else(|error| Err(format!("failed: {error:#}")))
+        match measure(implementation, count, window, &[])
+            .unwrap_or_else(|error| Err(format!("failed: {error:#}")))
         {
             Ok(measured) => {
                 let received = measured.absorbed + measured.seen_in_userspace;
