@@ -14,6 +14,9 @@
 //!   stays Up, and its frames on the wire have TTL 255, CS6 and checksums
 //!   tshark verifies; a deleted neighbour entry sends it through the kernel
 //!   again, which resolves it anew, without a flap.
+//! - With a short reachable time, the entry the frames never confirm goes
+//!   STALE and comes back REACHABLE: the packet the agent then sends
+//!   through IP output starts the kernel's revalidation.
 
 use std::{
     net::{SocketAddr, UdpSocket},
@@ -356,5 +359,62 @@ fn verify_on_the_wire(capture: &Capture, sources: &[&str]) -> anyhow::Result<()>
         ensure!(seen.get(*source).copied().unwrap_or(0) >= 20, "captured from {source}: {seen:?}");
     }
     eprintln!("on the wire, TTL 255, CS6, checksums good: {seen:?}");
+    Ok(())
+}
+
+#[test]
+fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("tr")?;
+    // Reachable for 0.5-1.5 s, then STALE; DELAY for 1 s before the probe:
+    // the cycle that takes 15-45 s by default, in a few seconds.
+    for (key, value) in [("base_reachable_time_ms", "1000"), ("delay_first_probe_time", "1")] {
+        bfd_tests::e2e::set_sysctl(&link.a, &format!("net.ipv4.neigh.{}.{key}", link.a_if), value)?;
+    }
+    let counter = OutputCounter::new(&link.a)?;
+    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let config = documents(&[
+        bfd_profile("fast", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3"),
+        bgp_peer("v4", PEER_V4, AGENT_V4, "fast", ""),
+    ]);
+    let args =
+        AgentArgs { extra: vec!["--transmit".into(), "packet".into()], ..AgentArgs::new(&link.a_if, config) };
+    let agent = Agent::start_with(&link.a, "R", args)?;
+    agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", UP_WITHIN)?;
+    let frr_ups = count(&frr.peer_counters(AGENT_V4)?, "session-up");
+    let (kernel_before, received_before) = (counter.packets()?, frr_received(&frr, AGENT_V4)?);
+    // The entry's states, sampled: it must go stale (frames confirm
+    // nothing) and come back REACHABLE (the kernel's probe, started by a
+    // packet through IP output).
+    let mut states: Vec<String> = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        let text = run_stdout(link.a.command("ip").args(["neigh", "show", PEER_V4, "dev", &link.a_if]))?;
+        let state = text.split_whitespace().last().unwrap_or("none").to_owned();
+        if states.last() != Some(&state) {
+            states.push(state);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let through_kernel = counter.packets()? - kernel_before;
+    let received = frr_received(&frr, AGENT_V4)? - received_before;
+    eprintln!(
+        "in 8 s: neighbour states {states:?}; {through_kernel} of {received} packets through IP output"
+    );
+    let revalidated = states
+        .iter()
+        .position(|state| matches!(state.as_str(), "STALE" | "DELAY" | "PROBE"))
+        .is_some_and(|stale| states[stale..].iter().any(|state| state == "REACHABLE"));
+    ensure!(revalidated, "the entry was not revalidated: {states:?}");
+    ensure!(through_kernel >= 1, "no packet through IP output: nothing started the revalidation");
+    ensure!(through_kernel * 10 <= received, "{through_kernel} of {received} packets through IP output");
+    let counters = frr.peer_counters(AGENT_V4)?;
+    ensure!(
+        count(&counters, "session-down") == 0 && count(&counters, "session-up") == frr_ups,
+        "FRR's session flapped: {counters:#}"
+    );
+    agent.ensure_running()?;
+    test_passed();
     Ok(())
 }
