@@ -48,6 +48,9 @@ enum Path {
     RawSendmmsg,
     PacketSendmmsg,
     SessionSocket,
+    /// A bench-only prototype: the same frames through a `PACKET_TX_RING`,
+    /// one `sendto` a batch, to measure whether the agent should have one.
+    PacketTxRing,
 }
 
 impl Path {
@@ -56,6 +59,7 @@ impl Path {
             Path::RawSendmmsg => "udp: sendmmsg on a raw IP socket (today's default)",
             Path::PacketSendmmsg => "packet: sendmmsg of frames on AF_PACKET, PACKET_QDISC_BYPASS",
             Path::SessionSocket => "udp without CAP_NET_RAW: send on the session's socket",
+            Path::PacketTxRing => "packet, PACKET_TX_RING (prototype, not in the agent)",
         }
     }
 }
@@ -79,6 +83,12 @@ fn run_once(
     socket2_tos(&socket)?;
     socket.connect(destination)?;
     let ethernet = EthernetRepr::ip(receiver_mac, sender_mac, false);
+    let mut ring = match path {
+        Path::PacketTxRing => Some(TxRing::open(sender_ifindex)?),
+        _ => None,
+    };
+    let datagram =
+        bfd_common::wire::UdpIpRepr::bfd(source.ip(), destination.ip(), source.port(), destination.port());
     let thread_ns = || {
         nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
             .map(|t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
@@ -106,6 +116,17 @@ fn run_once(
                     let _ = socket.send(&payload);
                 }
             }
+            Path::PacketTxRing => {
+                let ring = ring.as_mut().context("the ring")?;
+                for _ in 0..count {
+                    let mut frame = [0u8; 128];
+                    let len = ethernet
+                        .emit_udp(&datagram, &mut frame, &payload)
+                        .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+                    ring.queue(&frame[..len])?;
+                }
+                ring.flush()?;
+            }
         }
         sent += count;
     }
@@ -114,6 +135,135 @@ fn run_once(
     ensure!(batch.errors == 0, "{} packets refused on {path:?}", batch.errors);
     let per = |ns: f64| ns / packets as f64;
     Ok((per(cpu_after - cpu_before), per((busy_after - busy_before) * 1e9), per(wall)))
+}
+
+/// A `PACKET_TX_RING` (TPACKET_V2) on the agent's packet socket
+/// (`PACKET_QDISC_BYPASS`): frames are written into the shared ring and
+/// one `sendto` sends every frame marked since the last.
+struct TxRing {
+    socket: std::os::fd::OwnedFd,
+    ring: *mut u8,
+    size: usize,
+    frame_size: usize,
+    frames: usize,
+    next: usize,
+    address: nix::sys::socket::LinkAddr,
+}
+
+impl TxRing {
+    fn open(ifindex: u32) -> anyhow::Result<TxRing> {
+        use std::os::fd::AsRawFd as _;
+        let socket = bfd_user::transmit::packet_socket().context("the packet socket")?;
+        let fd = socket.as_raw_fd();
+        let version = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+        let (block_size, blocks, frame_size) = (4096u32, 64u32, 256u32);
+        let request = libc::tpacket_req {
+            tp_block_size: block_size,
+            tp_block_nr: blocks,
+            tp_frame_size: frame_size,
+            tp_frame_nr: block_size / frame_size * blocks,
+        };
+        // SAFETY: `fd` is open; each option value is a live value of the
+        // size passed with it.
+        unsafe {
+            if libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_VERSION,
+                (&raw const version).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error()).context("PACKET_VERSION");
+            }
+            if libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_TX_RING,
+                (&raw const request).cast(),
+                size_of::<libc::tpacket_req>() as libc::socklen_t,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error()).context("PACKET_TX_RING");
+            }
+        }
+        let size = (block_size * blocks) as usize;
+        // SAFETY: maps the ring the kernel just allocated for `fd`, shared.
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if ring == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error()).context("mmap of the ring");
+        }
+        let address =
+            bfd_user::transmit::link_address(ifindex, [0; 6], bfd_common::wire::ethernet::ETHERTYPE_IPV4);
+        Ok(TxRing {
+            socket,
+            ring: ring.cast(),
+            size,
+            frame_size: frame_size as usize,
+            frames: (request.tp_frame_nr) as usize,
+            next: 0,
+            address,
+        })
+    }
+
+    /// Writes `frame` into the next slot, flushing first if it is still
+    /// being sent.
+    fn queue(&mut self, frame: &[u8]) -> anyhow::Result<()> {
+        // SAFETY: `next` < `frames`, so the slot lies inside the mapping;
+        // the header is the kernel's tpacket2_hdr at the slot's start, its
+        // status read and written volatile (the kernel changes it).
+        unsafe {
+            let slot = self.ring.add(self.next * self.frame_size);
+            let header = slot.cast::<libc::tpacket2_hdr>();
+            while std::ptr::read_volatile(&raw const (*header).tp_status) != libc::TP_STATUS_AVAILABLE {
+                self.flush()?;
+            }
+            let data = slot.add(libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>());
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), data, frame.len());
+            (*header).tp_len = frame.len() as u32;
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+            std::ptr::write_volatile(&raw mut (*header).tp_status, libc::TP_STATUS_SEND_REQUEST);
+        }
+        self.next = (self.next + 1) % self.frames;
+        Ok(())
+    }
+
+    /// Sends every frame queued.
+    fn flush(&self) -> anyhow::Result<()> {
+        use nix::sys::socket::SockaddrLike as _;
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: the socket is open; the address is a complete sockaddr_ll.
+        let sent = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                self.address.as_ptr(),
+                self.address.len(),
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error()).context("sendto on the ring");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmaps what `open` mapped, once.
+        unsafe { libc::munmap(self.ring.cast(), self.size) };
+    }
 }
 
 fn socket2_tos(socket: &UdpSocket) -> anyhow::Result<()> {
@@ -175,7 +325,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let sender_ifindex = ifindex(&sender, &sender_if)?;
 
     // BFD_BENCH_ONLY=WORDS: only the paths whose label contains them.
-    let paths: Vec<Path> = [Path::RawSendmmsg, Path::PacketSendmmsg, Path::SessionSocket]
+    let paths: Vec<Path> = [Path::RawSendmmsg, Path::PacketSendmmsg, Path::PacketTxRing, Path::SessionSocket]
         .into_iter()
         .filter(|path| crate::selected(path.label()))
         .collect();
