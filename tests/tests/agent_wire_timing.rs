@@ -47,7 +47,9 @@ enum Timer {
     Xdp,
 }
 
-fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
+/// `transmit`: `--transmit` (the packet path only changes how the packets
+/// leave, never when).
+fn run_on(timer: Timer, interval_ms: u64, transmit: Option<&str>) -> anyhow::Result<()> {
     require_root()?;
     let detect_mult = 3u8;
     let interval_us = interval_ms * 1000;
@@ -72,7 +74,11 @@ fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
     let args = AgentArgs {
         no_xdp: matches!(timer, Timer::Userspace),
         // As the README recommends where timing must be precise.
-        extra: vec!["--rt-deadline".into(), "300us/1ms".into()],
+        extra: ["--rt-deadline", "300us/1ms"]
+            .into_iter()
+            .chain(transmit.into_iter().flat_map(|path| ["--transmit", path]))
+            .map(String::from)
+            .collect(),
         ..AgentArgs::new(&link.a_if, config)
     };
     let agent = Agent::start_with(&link.a, "A", args)?;
@@ -176,6 +182,10 @@ fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
+    run_on(timer, interval_ms, None)
+}
+
 #[test]
 fn userspace_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result<()> {
     run(Timer::Userspace, 50)
@@ -194,4 +204,9 @@ fn xdp_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result
 #[test]
 fn xdp_timed_session_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run(Timer::Xdp, 10)
+}
+
+#[test]
+fn xdp_timed_session_on_the_packet_path_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
+    run_on(Timer::Xdp, 10, Some("packet"))
 }
