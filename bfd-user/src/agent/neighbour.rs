@@ -99,6 +99,17 @@ pub enum NextHop {
     Kernel,
 }
 
+/// What one read of the netlink socket found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Received {
+    /// Messages, applied.
+    Messages,
+    /// Nothing waiting.
+    Nothing,
+    /// The socket's buffer overran: notifications were lost.
+    Overrun,
+}
+
 /// A resolved neighbour entry.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -159,9 +170,11 @@ impl NeighbourTable {
             pending: Vec::new(),
             resyncs: 0,
         };
-        table.start_resync()?;
+        table.start_dumps()?;
         while table.dumping {
-            table.receive(0)?;
+            if table.receive(0)? == Received::Overrun {
+                anyhow::bail!("the neighbour table changed faster than it could be read");
+            }
         }
         table.socket.set_non_blocking(true).context("making the netlink socket non-blocking")?;
         Ok(table)
@@ -176,8 +189,25 @@ impl NeighbourTable {
     pub fn poll(&mut self) {
         loop {
             match self.receive(libc::MSG_DONTWAIT) {
-                Ok(true) => {}
-                Ok(false) => break,
+                Ok(Received::Messages) => {}
+                Ok(Received::Nothing) => break,
+                Ok(Received::Overrun) => {
+                    // Notifications were lost: what the table holds may be
+                    // wrong. Read it anew on a new socket (a dump cannot
+                    // start while one runs on the old); until then, and if
+                    // that fails, every session goes through IP output.
+                    self.entries.clear();
+                    let resyncs = self.resyncs + 1;
+                    match NeighbourTable::open() {
+                        Ok(fresh) => *self = NeighbourTable { resyncs, ..fresh },
+                        Err(error) => {
+                            self.resyncs = resyncs;
+                            tracing::warn!(error = format!("{error:#}"), "reading the neighbour table again");
+                        }
+                    }
+                    tracing::info!(resyncs, "neighbour notifications overran: the table was read again");
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "reading neighbour changes");
                     break;
@@ -197,11 +227,8 @@ impl NeighbourTable {
         NextHop::Frame { source, destination: entry.mac }
     }
 
-    /// Forgets both tables and reads them again.
-    fn start_resync(&mut self) -> anyhow::Result<()> {
-        self.entries.clear();
-        self.links.clear();
-        self.dumping = false;
+    /// Asks for both tables (links first).
+    fn start_dumps(&mut self) -> anyhow::Result<()> {
         let mut neighbours = NeighbourMessage::default();
         neighbours.header.family = AddressFamily::Unspec;
         self.pending = vec![
@@ -224,17 +251,12 @@ impl NeighbourTable {
         Ok(())
     }
 
-    /// Reads one datagram and applies its messages; false if none waited.
-    fn receive(&mut self, flags: libc::c_int) -> anyhow::Result<bool> {
+    /// Reads one datagram and applies its messages.
+    fn receive(&mut self, flags: libc::c_int) -> anyhow::Result<Received> {
         let size = match self.socket.recv(&mut &mut self.buffer[..], flags) {
             Ok(size) => size,
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-            Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => {
-                // Notifications were lost: what the table holds may be wrong.
-                self.resyncs += 1;
-                self.start_resync()?;
-                return Ok(true);
-            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(Received::Nothing),
+            Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Overrun),
             Err(error) => return Err(error).context("reading the netlink socket"),
         };
         let mut offset = 0;
@@ -257,7 +279,7 @@ impl NeighbourTable {
             }
             offset += length;
         }
-        Ok(true)
+        Ok(Received::Messages)
     }
 
     fn apply(&mut self, message: RouteNetlinkMessage) {
