@@ -45,7 +45,7 @@ use bfd_common::{
         Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT,
         SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer, histogram_bucket,
     },
-    wire::{ControlPacket, EchoPacket, Error, control, echo},
+    wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
 
 use crate::packet::{Frame, UdpPacket};
@@ -336,12 +336,22 @@ fn control(
         arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
     }
 
+    let dest_port = if multihop { MULTIHOP_CONTROL_PORT } else { CONTROL_PORT };
     if passed {
         count(field!(state, passed));
+        // While no agent runs (issue 17), nobody reads a passed packet: one
+        // from a peer that is still Up is answered like an absorbed one. So
+        // a Poll (RFC 5880 §6.5: the peer polls until it hears a Final,
+        // keeping its old parameters meanwhile) does not silence the
+        // keepalive, and multihop packets, which the kernel never absorbs
+        // (their detection is the agent's), are answered too.
+        if header.state() == State::Up && keepalive(frame, packet, discriminator, dest_port, now) {
+            return xdp_action::XDP_TX;
+        }
         xdp_action::XDP_PASS
     } else {
         count(field!(state, absorbed));
-        if !multihop && keepalive(frame, packet, discriminator, now) {
+        if keepalive(frame, packet, discriminator, dest_port, now) {
             return xdp_action::XDP_TX;
         }
         xdp_action::XDP_DROP
@@ -373,14 +383,15 @@ fn slow_path_allowed(source: &Address, now: u64) -> bool {
 }
 
 /// Issue 17: while the agent is away (its lease expired, for at most the
-/// lease's `max_absence_ns`), answers an absorbed packet of an Up session
-/// with the session's steady-state packet, turned around on the same link,
+/// lease's `max_absence_ns`), answers a valid packet of an Up session
+/// with the session's steady-state packet, turned around on the same link
+/// (to `dest_port`: 3784 single-hop, 4784 multihop),
 /// never more often than RFC 5880 §6.8.7 allows (75% of the negotiated
 /// interval). So a peer that keeps sending keeps hearing us. Only what
 /// arrives is answered: a peer sending slower than its Detection Time for
 /// us needs is not kept Up.
 #[inline(always)]
-fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, now: u64) -> bool {
+fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, dest_port: u16, now: u64) -> bool {
     let Some(lease) = LEASE.get_ptr_mut(0) else {
         return false;
     };
@@ -413,7 +424,7 @@ fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, now: u64
         count(field!(state, limited));
         return false;
     }
-    if !frame.turn_control_around(packet, answer.source_port, &answer.packet) {
+    if !frame.turn_control_around(packet, answer.source_port, dest_port, &answer.packet) {
         return false;
     }
     store(field!(state, last_tx_ns), now);
