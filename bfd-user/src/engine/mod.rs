@@ -473,6 +473,8 @@ struct Peer {
     /// gap then.
     gap_epoch: u64,
     reported: Option<Reported>,
+    /// What the session's adoption record last held ([`Session::restorable`]).
+    remembered: Option<bfd_session::Restored>,
     transitions: Vec<(State, State, Diagnostic, u64)>,
     /// The session's tracing span: peer, local address, discriminator.
     span: Span,
@@ -503,6 +505,7 @@ impl Peer {
             retire_at: None,
             gap_epoch: 0,
             reported: None,
+            remembered: None,
             transitions: Vec::new(),
             span,
         }
@@ -952,6 +955,16 @@ impl Dispatcher {
         if changed || synced {
             self.observe_change(discr);
             self.remember(discr);
+        } else if self.options.fast_path
+            && let Some((session, peer)) = self.sessions.entry(discr)
+            && peer.remembered.is_some_and(|remembered| remembered != session.restorable())
+        {
+            // Parameters that change without the state or the fast-path
+            // view: a session the kernel does not time (multihop) finishing
+            // a Poll Sequence (RFC 5880 §6.5) advertises new timers, which
+            // its record and the kernel's keepalive must follow. A
+            // comparison per drain, no write unless something changed.
+            self.remember(discr);
         }
     }
 
@@ -976,13 +989,17 @@ impl Dispatcher {
             ifindex: peer.ifindex,
             multihop: peer.spec.multihop,
         };
+        let restorable = session.restorable();
         let record = crate::adopt::record(
-            &session.restorable(),
+            &restorable,
             &key,
             peer.transport.source_port,
             &session.steady_state_packet(),
         );
         self.effects.push_back(Effect::Remember { discr, record });
+        if let Some(peer) = self.sessions.data_mut(discr) {
+            peer.remembered = Some(restorable);
+        }
     }
 
     fn state_changed(&mut self, discr: u32, change: StateChange, now: Time) {
