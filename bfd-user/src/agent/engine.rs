@@ -206,7 +206,18 @@ impl Engine {
         // previous one (the loop renews the lease from its first wake).
         self.io.renew_lease(None);
         let mut adopted = 0;
-        for Adoption { spec, adoptable, kernel_generation } in adoptions {
+        for Adoption { spec, mut adoptable, kernel_generation } in adoptions {
+            // The kernel may have answered for the session while no agent
+            // ran (its keepalive, issue 17), up to the lease renewed just
+            // above: the first packet keeps RFC 5880 §6.8.7's spacing from
+            // the later of that answer and the previous agent's last packet.
+            let discr = adoptable.restored.local_discr;
+            if let Some(answered) = self.io.fast.as_ref().and_then(|fast| fast.maps.keepalive_last_tx(discr))
+            {
+                let answered = bfd_session::Time::from_nanos(answered);
+                adoptable.restored.last_tx =
+                    Some(adoptable.restored.last_tx.map_or(answered, |t| t.max(answered)));
+            }
             // The same source port as before (RFC 5881 §4 asks only that it
             // be unique; keeping it keeps the peer's view unchanged).
             self.io.ports.prefer = Some(adoptable.source_port);
