@@ -572,6 +572,13 @@ pub const KEEPALIVE_MAP: &str = "bfd_keepalive";
 /// discriminator.
 pub const KEEPALIVE_STATE_MAP: &str = "bfd_ka_state";
 
+/// How far past its engine's next deadline the agent's lease runs
+/// ([`Lease::valid_until_ns`]). The program subtracts it again: the agent
+/// sent nothing after that deadline, so a keepalive answer at least 75% of
+/// the session's interval after it keeps RFC 5880 §6.8.7's spacing from
+/// the agent's last packet, whichever session the deadline was for.
+pub const LEASE_SLACK_NS: u64 = 50_000_000;
+
 /// The agent's lease. Written by the agent through a shared mapping of the
 /// map (no system call) on every wake of its engine; read by the program.
 #[repr(C)]

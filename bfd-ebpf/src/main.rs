@@ -42,8 +42,9 @@ use bfd_common::{
         AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL,
         DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
         EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState,
-        Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT,
-        SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer, histogram_bucket,
+        LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES,
+        OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer,
+        histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
@@ -419,8 +420,13 @@ fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, dest_por
             state
         }
     };
-    let last = load(field!(state, last_tx_ns));
-    if last != 0 && now.saturating_sub(last) < answer.min_interval_ns {
+    // RFC 5880 §6.8.7 from our last packet, the kernel's or the agent's:
+    // the agent sent nothing after its engine's last deadline, the lease
+    // less its slack (the deadline may be another session's, which makes
+    // the first answer later than needed, never earlier).
+    let agent_last = valid_until.saturating_sub(LEASE_SLACK_NS);
+    let last = load(field!(state, last_tx_ns)).max(agent_last);
+    if now.saturating_sub(last) < answer.min_interval_ns {
         count(field!(state, limited));
         return false;
     }

@@ -341,6 +341,14 @@ impl LeaseMap {
         Ok(map)
     }
 
+    /// Until when the last agent to renew the lease said it ran
+    /// (`CLOCK_MONOTONIC` ns; 0: never).
+    pub fn valid_until(&self) -> u64 {
+        // SAFETY: the mapping is live while `self` is; one aligned 64-bit
+        // load.
+        unsafe { (&raw const (*self.lease.as_ptr()).valid_until_ns).read_volatile() }
+    }
+
     /// The agent runs until `valid_until_ns` (`CLOCK_MONOTONIC`).
     pub fn renew(&mut self, valid_until_ns: u64) {
         // SAFETY: the mapping is live while `self` is; one aligned 64-bit
