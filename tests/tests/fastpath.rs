@@ -1223,8 +1223,15 @@ fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     let (output, moved) = lab.run(&steady_frame().bytes())?;
     assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1));
 
-    // Away: answered, byte for byte what we would send.
+    // Away, but the agent's last deadline (the lease less its 50 ms slack)
+    // is less than the interval ago: it may have sent then, so RFC 5880
+    // §6.8.7 forbids an answer yet.
     lease.renew(monotonic_ns() - 1_000_000);
+    let (output, _) = lab.run(&steady_frame().bytes())?;
+    assert_eq!(output.action, XdpAction::Drop, "too soon after the agent's last deadline");
+
+    // Away long enough: answered, byte for byte what we would send.
+    lease.renew(monotonic_ns() - 200_000_000);
     let (output, moved) = lab.run(&steady_frame().bytes())?;
     assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Tx, 1));
     assert_eq!(output.frame, answer(&steady_frame()).bytes(), "IPv4 answer");
@@ -1243,16 +1250,51 @@ fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     assert_eq!(output.action, XdpAction::Tx);
     assert_eq!(output.frame, answer(&ipv6).bytes(), "IPv6 answer");
 
+    // A Poll (passed up, not absorbed: it differs from the template) from
+    // a peer still Up: nobody would read it, so it is answered too, with
+    // the steady-state packet (no Final: only the agent answers a Poll).
+    std::thread::sleep(interval);
+    let poll =
+        Crafted { payload: control_bytes(&ControlRepr { poll: true, ..steady_repr() }), ..ipv6.clone() };
+    let (output, moved) = lab.run(&poll.bytes())?;
+    assert_eq!((output.action, moved.ctl_pass_changed), (XdpAction::Tx, 1), "a Poll");
+    assert_eq!(output.frame, answer(&poll).bytes(), "the answer to a Poll");
+    // A peer no longer Up is not answered: its packet goes up.
+    std::thread::sleep(interval);
+    let down = Crafted {
+        payload: control_bytes(&ControlRepr { state: State::Down, ..steady_repr() }),
+        ..ipv6.clone()
+    };
+    assert_eq!(lab.run(&down.bytes())?.0.action, XdpAction::Pass, "a Down packet");
+
+    // Multihop (RFC 5883): arrived through a router at TTL 254 on port
+    // 4784; answered to 4784 at TTL 255 (the router takes it to 254), the
+    // IPv4 header checksum updated, back to the router's MAC.
+    lab.reconfigure(|config| {
+        config.peer = bfd_common::maps::address(ip(PEER_V4));
+        config.local = bfd_common::maps::address(ip(NODE_V4));
+        config.flags |= CFG_MULTIHOP;
+        config.min_ttl = 254;
+    })?;
+    let multihop = Crafted { ttl: 254, dst_port: MULTIHOP_CONTROL_PORT, ..steady_frame() };
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_eq!(output.action, XdpAction::Tx, "multihop");
+    assert_eq!(
+        output.frame,
+        Crafted { ttl: 255, dst_port: MULTIHOP_CONTROL_PORT, ..answer(&multihop) }.bytes(),
+        "the multihop answer"
+    );
+
     // Past the bound: absorbed, no answer.
     std::thread::sleep(interval);
     lease.renew(monotonic_ns() - 31_000_000_000);
-    let (output, _) = lab.run(&ipv6.bytes())?;
-    assert_eq!(output.action, XdpAction::Drop, "past the bound");
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_ne!(output.action, XdpAction::Tx, "past the bound");
     // No keepalive entry (the session is not Up): no answer.
-    lease.renew(monotonic_ns() - 1_000_000);
+    lease.renew(monotonic_ns() - 1_000_000_000);
     lab.fast.remove_keepalive(LOCAL_DISCR);
-    let (output, _) = lab.run(&ipv6.bytes())?;
-    assert_eq!(output.action, XdpAction::Drop, "no keepalive entry");
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_ne!(output.action, XdpAction::Tx, "no keepalive entry");
     Ok(())
 }
 
