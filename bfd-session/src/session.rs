@@ -622,7 +622,8 @@ impl Session {
     /// What [`Session::restore`] needs to take this session over in another
     /// process. Changes only with the state, the advertised parameters or
     /// the peer's packet contents, never per packet: the agent stores it
-    /// when the fast-path view or the state changes.
+    /// when the fast-path view or the state changes, or when it differs
+    /// from what it stored last.
     pub fn restorable(&self) -> Restored {
         Restored {
             local_discr: self.local_discr,
