@@ -374,8 +374,7 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
         smallest as f64 / 1000.0
     );
     // FRR's Detection Time for us is 900 ms: only the kernel's answers
-    // bridged the 3 s.
-    ensure!(largest < 900_000, "a gap of {largest} µs in our packets at FRR");
+    // bridged the 3 s (FRR's counters below say whether they did).
     check_gaps("multihop, SIGKILL, 3 s", &packets, &[ROUTED_AGENT], 300, window_us)?;
     let counters = frr.peer_counters(ROUTED_AGENT)?;
     let (up1, down1) = (count(&counters, "session-up"), count(&counters, "session-down"));
