@@ -92,6 +92,13 @@ impl Agent {
         Ok(agent)
     }
 
+    /// Runs `binary` (another build of the agent) from the next
+    /// [`restart`](Self::restart), [`surge`](Self::surge) or
+    /// [`spawn_beside`](Self::spawn_beside) on: an upgrade or a downgrade.
+    pub fn set_binary(&mut self, binary: PathBuf) {
+        self.binary = binary;
+    }
+
     /// Starts the agent again, after [`kill`](Self::kill) or
     /// [`terminate`](Self::terminate), with the same pin path, control
     /// socket and directory (its log is appended to), and waits until its
