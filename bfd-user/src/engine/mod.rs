@@ -30,8 +30,8 @@ use std::time::Duration;
 use bfd_common::maps::{self, DetectEvent, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState};
 use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
 use bfd_session::{
-    Arrival, Detection, FastPathView, Output, ReceivedControl, Session, SessionConfig, SessionKey,
-    SessionStatus, Sessions, StateChange, Time, WallTime,
+    Arrival, Detection, FastPathView, Output, ReceiveError, ReceivedControl, Session, SessionConfig,
+    SessionKey, SessionStatus, Sessions, StateChange, Time, WallTime,
 };
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -802,9 +802,19 @@ impl Dispatcher {
         };
         let discr = match self.sessions.receive_packet(now, &packet, arrival) {
             Ok(discr) => discr,
-            Err(error) => {
+            Err(ReceiveError::Discard { discr, reason }) => {
                 self.counters.control_rx_dropped += 1;
-                debug!(source = %arrival.source, %error, "control packet for no session, or discarded by it");
+                debug!(source = %arrival.source, discr, %reason, "control packet discarded by its session");
+                // The session settled at `now` all the same: a transmission
+                // that was due left its core and its deadlines moved. Not
+                // draining here once lost both: the packet waited in the
+                // core and the loop forgot the session (issue 18).
+                self.drain(discr, now);
+                return;
+            }
+            Err(error @ ReceiveError::Demux(_)) => {
+                self.counters.control_rx_dropped += 1;
+                debug!(source = %arrival.source, %error, "control packet for no session");
                 return;
             }
         };
