@@ -288,8 +288,11 @@ fn bfd_sequence(frame: &[u8]) -> Option<u32> {
 ///   sequence number is behind the window and refused (`sequence`). That
 ///   is what is replayed here.
 ///
-/// Each refused replay is counted in `show peers counters` and in
-/// /metrics, moves no state, and does not feed the detection timer: with
+/// Both are checked: a copy of BIRD's latest packet, sent the moment the
+/// agent's side sees it, refused only by the meticulous type; the older
+/// packet refused by every type. Each refused replay is counted in
+/// `show peers counters` and in /metrics, moves no state, and does not
+/// feed the detection timer: with
 /// BIRD's own packets cut and a replay every 10 ms, the agent still
 /// detects the cut.
 #[test]
@@ -378,6 +381,31 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         ensure!(agent.state_changes().len() == changes, "{ours}: a state change on replays");
         ensure!(agent.session(PEER_V4)?["status"] == "up", "{ours}: not Up after the replays");
         ensure!(auth_failures_other_than(&agent, json)? == 0, "{ours}: another failure counted");
+
+        // A copy of the latest packet, sent the moment it is seen (BIRD's
+        // next one is tens of ms away; the agent's socket takes the two in
+        // order): meticulous refuses it (a sequence number equal to
+        // bfd.RcvAuthSeq), keyed accepts it (the window starts at
+        // bfd.RcvAuthSeq), absorbed in the kernel or verified by the agent.
+        let before = counted(&agent)?;
+        let (capture_if, send_if) = (link.a_if.clone(), link.b_if.clone());
+        let peer_netns = std::fs::File::open(link.b.path())?;
+        let latest = link.a.run_in(move || {
+            let socket = bfd_tests::frame::PacketSocket::open(&capture_if)?;
+            nix::sched::setns(&peer_netns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            let sender = bfd_tests::frame::RawSender::open(&send_if)?;
+            let frame = socket
+                .receive(Duration::from_secs(4), |frame| bfd_sequence(frame).is_some())?
+                .context("no authenticated packet of BIRD's seen")?;
+            sender.send(&with_udp_checksum(frame.clone())?)?;
+            bfd_sequence(&frame).context("a sequence number")
+        })?;
+        std::thread::sleep(Duration::from_millis(300));
+        let refused = counted(&agent)? - before;
+        eprintln!("{ours}: a copy of BIRD's latest packet ({latest}) replayed at once: {refused} refused");
+        ensure!(refused == u64::from(meticulous), "{ours}: {refused} refused of the latest packet's copy");
+        ensure!(agent.state_changes().len() == changes, "{ours}: a state change on the latest's copy");
+        let after = counted(&agent)?;
 
         // BIRD's own packets cut, its captured packet replayed every 10
         // ms: the agent detects the cut all the same.
