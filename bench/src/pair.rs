@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
     frame::mac_address,
@@ -35,7 +35,7 @@ pub enum Implementation {
     /// multihop sessions and sessions on links without the program are.
     AgentNoXdp(EngineScheduling),
     /// FRR's bfdd of a release (8.4 from the host, 10.7 chrooted from
-    /// Debian sid, see `bfd_tests::peers`).
+    /// Debian sid, see `bfd_lab::peers`).
     Bfdd(FrrRelease),
 }
 
