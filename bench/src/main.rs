@@ -50,11 +50,11 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Where tables (Markdown, JSON) and SVG plots go.
-    #[arg(long, env = "BFD_BENCH_OUT", default_value = "target/bench")]
+    #[arg(long, env = "BFD_BENCH_OUT", default_value = "target/bench", value_name = "DIR")]
     out: PathBuf,
     /// Runs only the configurations (e.g. `bfd-agent rt-hogs`) whose name
     /// contains this; the tables then hold only what ran.
-    #[arg(long, env = "BFD_BENCH_ONLY")]
+    #[arg(long, env = "BFD_BENCH_ONLY", value_name = "TEXT")]
     only: Option<String>,
 }
 

@@ -547,7 +547,7 @@ mod tests {
     use super::*;
 
     /// A line of `bfd-agent run --log-format json`, as written by the agent.
-    const STATE_CHANGE: &str = r#"{"timestamp":"2026-12-05T22:55:40.464182Z","level":"INFO","fields":{"message":"session state change","peer":"10.77.0.1","local":"Some(10.77.0.2)","interface":"None","discr":1597300139,"from":"Down","to":"AdminDown","diagnostic":"administratively down","cause":"AdminDown","failure":false,"at_us":13087984522,"latency_us":0},"target":"bfd_user::engine","span":{"discr":1597300139,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"},"spans":[{"discr":1597300139,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"}]}"#;
+    const STATE_CHANGE: &str = r#"{"timestamp":"2026-12-05T23:02:20.755717Z","level":"INFO","fields":{"message":"session state change","peer":"10.77.0.1","local":"Some(10.77.0.2)","interface":"None","discr":931401713,"from":"Down","to":"AdminDown","diagnostic":"administratively down","cause":"AdminDown","failure":false,"at_us":13488276061,"latency_us":0},"target":"bfd_user::engine","span":{"discr":931401713,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"},"spans":[{"discr":931401713,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"}]}"#;
 
     #[test]
     fn a_json_event_gives_its_message_fields_and_text_form() {
@@ -556,15 +556,15 @@ mod tests {
         assert_eq!(event.field("to"), Some("AdminDown"));
         assert_eq!(event.field("diagnostic"), Some("administratively down"));
         assert_eq!(event.field("failure"), Some("false"));
-        assert_eq!(event.number("at_us"), Some(13_087_984_522));
+        assert_eq!(event.number("at_us"), Some(13_488_276_061));
         assert_eq!(event.field("name"), None, "a span's name is not a field");
         assert!(event.mentions("AdminDown") && !event.mentions("Up"));
         assert_eq!(
             event.text,
-            "2026-12-05T22:55:40.464182Z  INFO session{discr=1597300139 local=Some(10.77.0.2) peer=10.77.0.1}: \
+            "2026-12-05T23:02:20.755717Z  INFO session{discr=931401713 local=Some(10.77.0.2) peer=10.77.0.1}: \
              bfd_user::engine: session state change peer=10.77.0.1 local=Some(10.77.0.2) interface=None \
-             discr=1597300139 from=Down to=AdminDown diagnostic=administratively down cause=AdminDown \
-             failure=false at_us=13087984522 latency_us=0"
+             discr=931401713 from=Down to=AdminDown diagnostic=administratively down cause=AdminDown \
+             failure=false at_us=13488276061 latency_us=0"
         );
     }
 
