@@ -48,15 +48,42 @@ impl<T, E> Outcome for Result<T, E> {
 /// Runs a test's body (what `#[bfd_lab::test]` expands to) and prints the
 /// logs its guards held if it did not pass.
 pub fn run<T: Outcome>(test: impl FnOnce() -> T) -> T {
-    HELD.with(|held| *held.borrow_mut() = Some(Vec::new()));
+    let scope = Scope::enter();
     let outcome = test();
-    let held = HELD.with(|held| held.borrow_mut().take()).unwrap_or_default();
-    if !outcome.passed() {
-        for log in held {
-            print_log(&log);
+    scope.finish(outcome.passed());
+    outcome
+}
+
+/// The logs held for one test; if the test panics after some guards have
+/// already handed theirs over (a helper returned `Err`, the test unwrapped
+/// it), they are printed as the panic unwinds through here.
+struct Scope;
+
+impl Scope {
+    fn enter() -> Scope {
+        HELD.with(|held| *held.borrow_mut() = Some(Vec::new()));
+        Scope
+    }
+
+    fn take() -> Vec<HeldLog> {
+        HELD.with(|held| held.borrow_mut().take()).unwrap_or_default()
+    }
+
+    fn finish(self, passed: bool) {
+        let held = Scope::take();
+        if !passed {
+            held.iter().for_each(print_log);
         }
     }
-    outcome
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        let held = Scope::take();
+        if std::thread::panicking() {
+            held.iter().for_each(print_log);
+        }
+    }
 }
 
 /// Called by a guard when dropped with its daemon's log at `path`, which
@@ -110,6 +137,34 @@ mod tests {
         assert!(outcome.is_err());
         assert_eq!(held_count(), None, "the run takes its logs with it");
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn a_panic_takes_the_held_logs_with_it() {
+        let file = std::env::temp_dir().join(format!("harness-panic-{}.log", std::process::id()));
+        std::fs::write(&file, "a line").unwrap();
+        let panicked = std::panic::catch_unwind(|| {
+            run(|| -> Result<(), ()> {
+                log_on_failure("daemon", &file);
+                panic!("an assertion failed");
+            })
+        });
+        assert!(panicked.is_err());
+        assert_eq!(held_count(), None, "printed while unwinding, not left for the next test");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[crate::test]
+    fn the_attribute_runs_a_test_that_returns_nothing_inside_the_harness() {
+        assert_eq!(held_count(), Some(0));
+    }
+
+    #[crate::test]
+    fn the_attribute_runs_a_test_that_returns_a_result_inside_the_harness() -> Result<(), String> {
+        if held_count() != Some(0) {
+            return Err(format!("held: {:?}", held_count()));
+        }
+        Ok(())
     }
 
     #[test]

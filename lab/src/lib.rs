@@ -7,6 +7,10 @@
 //! Everything created here carries the process id in its name, so parallel
 //! runs (and leftovers of a killed run) never collide.
 
+// `#[bfd_lab::test]` names the harness by its crate's path: so that this
+// crate's own tests can use it too.
+extern crate self as bfd_lab;
+
 pub mod agent;
 pub mod bird;
 pub mod e2e;

@@ -45,9 +45,13 @@ pub fn test(attribute: TokenStream, item: TokenStream) -> TokenStream {
         Punct::new('|', Spacing::Joint).into(),
         Punct::new('|', Spacing::Alone).into(),
     ];
-    if !return_type.is_empty() {
-        closure.push(Punct::new('-', Spacing::Joint).into());
-        closure.push(Punct::new('>', Spacing::Alone).into());
+    // `-> ()` when the test returns nothing: a body that ends in a panic
+    // would otherwise make the closure return `!`.
+    closure.push(Punct::new('-', Spacing::Joint).into());
+    closure.push(Punct::new('>', Spacing::Alone).into());
+    if return_type.is_empty() {
+        closure.push(Group::new(Delimiter::Parenthesis, TokenStream::new()).into());
+    } else {
         closure.extend(return_type);
     }
     closure.push(TokenTree::Group(body.clone()));
