@@ -158,6 +158,12 @@ fn the_agent_authenticates_with_bird_detects_a_cut_and_refuses_another_key() -> 
             "{ours}: BIRD did not refuse the new key:\n{}",
             bird.log()
         );
+        // And the agent, refusing BIRD's packets under the old key, keeps
+        // sending and detects the silence (a discarded packet once made
+        // the engine lose the session's timers: it went quiet instead).
+        agent.wait_status(PEER_V4, "down", Duration::from_secs(3))?;
+        let refused = auth_failures(agent.show_counters()?.first().context("no session in show counters")?);
+        ensure!(refused >= 1, "{ours}: BIRD's packets under the old key were not refused");
         let mut agent = agent;
         agent.stop()?;
         drop(bird);
