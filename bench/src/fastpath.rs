@@ -13,7 +13,7 @@ use bfd_common::{
     maps::{CFG_ABSORB, CFG_ECHO},
     wire::{AuthRepr, ControlRepr, State},
 };
-use bfd_tests::{
+use bfd_lab::{
     frame::{TPID_8021AD, TPID_8021Q},
     lab::{PinDir, monotonic_ns, require_root},
     scenario::{

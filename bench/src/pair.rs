@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
     e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
@@ -36,7 +36,7 @@ pub enum Implementation {
     /// multihop sessions and sessions on links without the program are.
     AgentNoXdp(EngineScheduling),
     /// FRR's bfdd of a release (8.4 from the host, 10.7 chrooted from
-    /// Debian sid, see `bfd_tests::peers`).
+    /// Debian sid, see `bfd_lab::peers`).
     Bfdd(FrrRelease),
     /// BIRD's BFD protocol of a release (2.0 from the host, 2.20 and 3
     /// chrooted from Debian sid).
