@@ -195,8 +195,8 @@ fn the_agent_authenticates_with_bird_detects_a_cut_and_refuses_another_key() -> 
 const METRICS: (&str, u16) = ("127.0.0.1", 9784);
 
 /// `bfd_auth_failures_total{peer=PEER_V4,reason}` in a scrape of the agent.
-fn scraped_failures(agent_netns: &bfd_tests::lab::NetNs, reason: &str) -> anyhow::Result<u64> {
-    let scrape = agent_netns.run_in(|| bfd_tests::prometheus::http_get(METRICS, "/metrics"))?;
+fn scraped_failures(agent_netns: &bfd_lab::lab::NetNs, reason: &str) -> anyhow::Result<u64> {
+    let scrape = agent_netns.run_in(|| bfd_lab::prometheus::http_get(METRICS, "/metrics"))?;
     let wanted = format!("reason=\"{reason}\"");
     let lines: Vec<&str> = scrape
         .lines()
@@ -207,7 +207,7 @@ fn scraped_failures(agent_netns: &bfd_tests::lab::NetNs, reason: &str) -> anyhow
     Ok(lines[0].rsplit(' ').next().context("a value")?.parse()?)
 }
 
-#[test]
+#[bfd_lab::test]
 fn another_keys_packets_are_counted_by_reason_in_the_metrics() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("am")?;
@@ -241,7 +241,6 @@ fn another_keys_packets_are_counted_by_reason_in_the_metrics() -> anyhow::Result
     eprintln!("bfd_auth_failures_total{{reason=\"digest_mismatch\"}}: {first}, then {later}, {now}");
     agent.stop()?;
     drop(bird);
-    test_passed();
     Ok(())
 }
 
@@ -294,10 +293,10 @@ fn bfd_sequence(frame: &[u8]) -> Option<u32> {
 /// feed the detection timer: with
 /// BIRD's own packets cut and a replay every 10 ms, the agent still
 /// detects the cut.
-#[test]
+#[bfd_lab::test]
 fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<()> {
     require_root()?;
-    use bfd_tests::bird::BirdRelease;
+    use bfd_lab::bird::BirdRelease;
     for (release, words, config_type, json, reason) in [
         (
             BirdRelease::V2_0,
@@ -348,7 +347,7 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         // sent a later sequence number.
         let interface = link.a_if.clone();
         let (captured, captured_seq, later_seq) = link.a.run_in(move || {
-            let socket = bfd_tests::frame::PacketSocket::open(&interface)?;
+            let socket = bfd_lab::frame::PacketSocket::open(&interface)?;
             let captured = socket
                 .receive(Duration::from_secs(3), |frame| bfd_sequence(frame).is_some())?
                 .context("no authenticated packet of BIRD's seen")?;
@@ -375,7 +374,7 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         const REPLAYS: u64 = 5;
         let (interface, frame) = (link.b_if.clone(), captured.clone());
         link.b.run_in(move || {
-            let sender = bfd_tests::frame::RawSender::open(&interface)?;
+            let sender = bfd_lab::frame::RawSender::open(&interface)?;
             for _ in 0..REPLAYS {
                 sender.send(&frame)?;
                 std::thread::sleep(Duration::from_millis(100));
@@ -387,7 +386,7 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         })
         .with_context(|| {
             let scrape =
-                link.a.run_in(|| bfd_tests::prometheus::http_get(METRICS, "/metrics")).unwrap_or_default();
+                link.a.run_in(|| bfd_lab::prometheus::http_get(METRICS, "/metrics")).unwrap_or_default();
             let kernel: Vec<&str> = scrape
                 .lines()
                 .filter(|line| line.starts_with("bfd_xdp_") || line.contains("_dropped_total"))
@@ -414,9 +413,9 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         let (capture_if, send_if) = (link.a_if.clone(), link.b_if.clone());
         let peer_netns = std::fs::File::open(link.b.path())?;
         let latest = link.a.run_in(move || {
-            let socket = bfd_tests::frame::PacketSocket::open(&capture_if)?;
+            let socket = bfd_lab::frame::PacketSocket::open(&capture_if)?;
             nix::sched::setns(&peer_netns, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let sender = bfd_tests::frame::RawSender::open(&send_if)?;
+            let sender = bfd_lab::frame::RawSender::open(&send_if)?;
             let frame = socket
                 .receive(Duration::from_secs(4), |frame| bfd_sequence(frame).is_some())?
                 .context("no authenticated packet of BIRD's seen")?;
@@ -439,7 +438,7 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         let file = std::fs::File::open(link.b.path())?;
         let replayer = std::thread::spawn(move || -> anyhow::Result<u64> {
             nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let sender = bfd_tests::frame::RawSender::open(&interface)?;
+            let sender = bfd_lab::frame::RawSender::open(&interface)?;
             let mut sent = 0;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 sender.send(&frame)?;
@@ -467,7 +466,6 @@ fn replayed_packets_are_counted_and_never_hold_a_session_up() -> anyhow::Result<
         agent.stop()?;
         drop(bird);
     }
-    test_passed();
     Ok(())
 }
 
@@ -501,7 +499,7 @@ fn with_udp_checksum(mut frame: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     pseudo.extend_from_slice(&frame[14 + 12..14 + 20]);
     pseudo.extend_from_slice(&[0, 17]);
     pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    let checksum = bfd_tests::frame::internet_checksum(&[&pseudo, &frame[udp_start..udp_start + udp_len]]);
+    let checksum = bfd_lab::frame::internet_checksum(&[&pseudo, &frame[udp_start..udp_start + udp_len]]);
     let checksum = if checksum == 0 { 0xffff } else { checksum };
     frame[udp_start + 6..udp_start + 8].copy_from_slice(&checksum.to_be_bytes());
     Ok(frame)
