@@ -361,7 +361,9 @@ pub struct SessionState {
     /// to `ctl_expired`.
     pub detect_overshoot_hist: LogHistogram,
     /// When the control detection timer is due (`CLOCK_MONOTONIC` ns) as
-    /// last started; in the past once it has fired. A packet with the A
+    /// last started; in the past once it has fired. An absorbed packet
+    /// restarts the timer only when less than half a detection time is left
+    /// (the callback waits out the rest otherwise). A packet with the A
     /// bit that is not absorbed may start an idle timer (never push a
     /// pending one back): so a session whose peer's packets are never
     /// byte-identical still gets a kernel detection, counted from verified

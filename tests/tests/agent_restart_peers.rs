@@ -13,12 +13,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
     e2e::{
         AGENT_V4, AGENT_V6, BfdPacket, Capture, Frr, Link, PEER_V4, PEER_V6, bfd_profile, bgp_peer, count,
-        documents, fast_config, frr_config, set_sysctl, test_passed,
+        documents, fast_config, frr_config, set_sysctl,
     },
     lab::{NetNs, require_root, unique_name, veth, wait_for},
 };
@@ -129,7 +129,7 @@ fn bird_sees_no_state_change_across_restarts(prefix: &str, release: BirdRelease)
         std::thread::sleep(Duration::from_millis(500));
         let adopted = agent.log_lines("sessions adopted from the previous agent").len();
         let gone = Instant::now();
-        let stopped_at_us = bfd_tests::lab::realtime_us();
+        let stopped_at_us = bfd_lab::lab::realtime_us();
         if how == "SIGKILL" {
             agent.kill()?;
         } else {
@@ -137,7 +137,7 @@ fn bird_sees_no_state_change_across_restarts(prefix: &str, release: BirdRelease)
         }
         agent.restart(&link.a, &args)?;
         let away = gone.elapsed();
-        let window_us = (stopped_at_us, bfd_tests::lab::realtime_us() + 1_000_000);
+        let window_us = (stopped_at_us, bfd_lab::lab::realtime_us() + 1_000_000);
         let lines = agent.log_lines("sessions adopted from the previous agent");
         ensure!(lines.len() == adopted + 1, "{how}: no adoption:\n{}", agent.log());
         ensure!(
@@ -171,16 +171,15 @@ fn bird_sees_no_state_change_across_restarts(prefix: &str, release: BirdRelease)
     }
     // `--on-stop handover`: the pins stay (removed with the lab).
     agent.terminate()?;
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn bird_2_0_sees_no_state_change_across_sigkill_and_handover() -> anyhow::Result<()> {
     bird_sees_no_state_change_across_restarts("qb", BirdRelease::V2_0)
 }
 
-#[test]
+#[bfd_lab::test]
 fn bird_2_20_sees_no_state_change_across_sigkill_and_handover() -> anyhow::Result<()> {
     bird_sees_no_state_change_across_restarts("qc", BirdRelease::V2_20)
 }
@@ -198,7 +197,7 @@ fn bird_2_20_sees_no_state_change_across_sigkill_and_handover() -> anyhow::Resul
 /// Final. Then the bound: with `--keepalive-seconds 2` the agent is killed
 /// and never restarted, and FRR must detect the silence shortly after the
 /// bound (printed: kill to FRR's Down).
-#[test]
+#[bfd_lab::test]
 fn a_20_s_absence_and_a_poll_in_it_are_held_and_the_bound_ends_an_absent_agent() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("qa")?;
@@ -221,7 +220,7 @@ fn a_20_s_absence_and_a_poll_in_it_are_held_and_the_bound_ends_an_absent_agent()
     let (up0, down0) = (count(&counters, "session-up"), count(&counters, "session-down"));
     let mut capture = Capture::start(&link.b, &link.b_if, "udp port 3784")?;
     std::thread::sleep(Duration::from_millis(500));
-    let killed_at_us = bfd_tests::lab::realtime_us();
+    let killed_at_us = bfd_lab::lab::realtime_us();
     agent.kill()?;
     std::thread::sleep(Duration::from_secs(5));
     frr.vtysh(&format!(
@@ -277,7 +276,6 @@ fn a_20_s_absence_and_a_poll_in_it_are_held_and_the_bound_ends_an_absent_agent()
     );
     ensure!(to_down >= Duration::from_secs(2), "FRR's session went down inside the bound: {to_down:?}");
     ensure!(down["diagnostic"] == "control detection time expired", "{down:#}");
-    test_passed();
     Ok(())
 }
 
@@ -319,7 +317,7 @@ fn routed(prefix: &str) -> anyhow::Result<(NetNs, NetNs, NetNs, String)> {
 /// goes back to the router they came through, to port 4784, at TTL 255,
 /// which the router takes to 254, FRR's minimum). FRR's counters show no
 /// state change; the capture at FRR shows the gaps.
-#[test]
+#[bfd_lab::test]
 fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::Result<()> {
     require_root()?;
     let (agent_ns, _router, frr_ns, agent_if) = routed("qm")?;
@@ -355,11 +353,11 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
     let pacing = keepalive_pacing_ns(&agent)?;
     eprintln!("multihop: the kernel answers at most every {} ms", pacing as f64 / 1e6);
     ensure!(pacing == 225_000_000, "the kernel's keepalive is paced at {pacing} ns");
-    let killed_at_us = bfd_tests::lab::realtime_us();
+    let killed_at_us = bfd_lab::lab::realtime_us();
     agent.kill()?;
     std::thread::sleep(Duration::from_secs(3));
     agent.restart(&agent_ns, &args)?;
-    let window_us = (killed_at_us, bfd_tests::lab::realtime_us() + 1_000_000);
+    let window_us = (killed_at_us, bfd_lab::lab::realtime_us() + 1_000_000);
     let line = agent.log_lines("sessions adopted from the previous agent");
     ensure!(line.last().and_then(|l| l.number("adopted")) == Some(1), "no adoption:\n{}", agent.log());
     std::thread::sleep(Duration::from_secs(3));
@@ -381,7 +379,6 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
     eprintln!("multihop, SIGKILL, 3 s: FRR's session: up {up0}->{up1}, down {down0}->{down1}");
     ensure!((up0, down0) == (up1, down1), "FRR's multihop session changed state");
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -389,7 +386,7 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
 /// `min_interval_ns`, through bpftool).
 fn keepalive_pacing_ns(agent: &Agent) -> anyhow::Result<u64> {
     let path = agent.pin_path().join("bfd_keepalive");
-    let output = bfd_tests::lab::run(
+    let output = bfd_lab::lab::run(
         std::process::Command::new("bpftool").args(["-j", "map", "dump", "pinned"]).arg(&path),
     )?;
     let dump: serde_json::Value = serde_json::from_slice(&output.stdout)?;
@@ -400,7 +397,7 @@ fn keepalive_pacing_ns(agent: &Agent) -> anyhow::Result<u64> {
 
 /// FRR's end of the routed lab: the namespace's only interface but `lo`.
 fn frr_peer_interface(netns: &NetNs) -> anyhow::Result<String> {
-    let text = bfd_tests::lab::run_stdout(netns.command("ip").args(["-o", "link", "show"]))?;
+    let text = bfd_lab::lab::run_stdout(netns.command("ip").args(["-o", "link", "show"]))?;
     text.lines()
         .filter_map(|line| line.split(": ").nth(1))
         .map(|name| name.split('@').next().unwrap_or(name).to_owned())
@@ -418,11 +415,11 @@ fn frr_peer_interface(netns: &NetNs) -> anyhow::Result<String> {
 /// needed the agent) and answers FRR's control packets, so FRR's echo
 /// function and session see no failure (its counters), and the session is
 /// adopted with echo still invited.
-#[test]
+#[bfd_lab::test]
 fn frrs_echo_session_is_adopted_across_a_3_s_absence() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("qe")?;
-    let frr = bfd_tests::frr::Frr::start_with_zebra(
+    let frr = bfd_lab::frr::Frr::start_with_zebra(
         &link.b,
         &format!(
             "debug bfd peer\nbfd\n peer {AGENT_V4} interface {} local-address {PEER_V4}\n  receive-interval 50\n  \
@@ -468,7 +465,6 @@ fn frrs_echo_session_is_adopted_across_a_3_s_absence() -> anyhow::Result<()> {
     );
     ensure!((up0, down0) == (up1, down1), "FRR's echo session changed state");
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -480,12 +476,12 @@ fn frrs_echo_session_is_adopted_across_a_3_s_absence() -> anyhow::Result<()> {
 /// pinned link on `iface` (bpftool).
 fn linked_program_tag(agent: &Agent, iface: &str) -> anyhow::Result<(u64, String)> {
     let path = agent.pin_path().join(format!("link_{iface}"));
-    let output = bfd_tests::lab::run(
+    let output = bfd_lab::lab::run(
         std::process::Command::new("bpftool").args(["-j", "link", "show", "pinned"]).arg(&path),
     )?;
     let link: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     let id = link["prog_id"].as_u64().ok_or_else(|| anyhow::anyhow!("no prog_id in {link}"))?;
-    let output = bfd_tests::lab::run(
+    let output = bfd_lab::lab::run(
         std::process::Command::new("bpftool").args(["-j", "prog", "show", "id"]).arg(id.to_string()),
     )?;
     let program: serde_json::Value = serde_json::from_slice(&output.stdout)?;
@@ -504,14 +500,14 @@ fn linked_program_tag(agent: &Agent, iface: &str) -> anyhow::Result<(u64, String
 /// adopted, and FRR (IPv4 at 300 ms x 3, IPv6 at 50 ms x 3) sees no state
 /// change; across this build's takeover no two of our packets are closer
 /// than §6.8.7 allows.
-#[test]
+#[bfd_lab::test]
 fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
     require_root()?;
     let Some(other) = std::env::var_os("BFD_AGENT_OTHER").map(std::path::PathBuf::from) else {
         eprintln!("skipped: BFD_AGENT_OTHER (another build of the agent) is not set");
         return Ok(());
     };
-    let this = bfd_tests::lab::agent_binary()?;
+    let this = bfd_lab::lab::agent_binary()?;
     let link = Link::new("qu")?;
     let frr = Frr::start(
         &link.b,
@@ -554,7 +550,7 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
         let mut capture = Capture::start(&link.b, &link.b_if, "udp dst port 3784")?;
         std::thread::sleep(Duration::from_millis(500));
         let adopted = agent.log_lines("sessions adopted from the previous agent").len();
-        let stopped_at_us = bfd_tests::lab::realtime_us();
+        let stopped_at_us = bfd_lab::lab::realtime_us();
         agent.set_binary(binary.clone());
         if step.starts_with("SIGKILL") {
             agent.kill()?;
@@ -562,7 +558,7 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
         } else {
             agent.surge(&link.a, &args)?;
         }
-        let window_us = (stopped_at_us, bfd_tests::lab::realtime_us() + 1_000_000);
+        let window_us = (stopped_at_us, bfd_lab::lab::realtime_us() + 1_000_000);
         let lines = agent.log_lines("sessions adopted from the previous agent");
         ensure!(lines.len() == adopted + 1, "{step}: no adoption:\n{}", agent.log());
         ensure!(
@@ -596,6 +592,5 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
         ensure!(after == before, "{step}: FRR saw a state change");
     }
     agent.stop()?;
-    test_passed();
     Ok(())
 }

@@ -22,11 +22,11 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     e2e::{
         AGENT_V4, BfdPacket, Capture, Cut, Frr, Link, PEER_V4, TxWindow, bfd_profile, bgp_peer, documents,
-        frr_config, realtime_minus_monotonic_us, test_passed,
+        frr_config, realtime_minus_monotonic_us,
     },
     lab::{realtime_us, require_root, wait_for},
 };
@@ -172,26 +172,25 @@ fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
     );
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn userspace_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result<()> {
     run(Timer::Userspace, 50)
 }
 
-#[test]
+#[bfd_lab::test]
 fn userspace_timed_session_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run(Timer::Userspace, 10)
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result<()> {
     run(Timer::Xdp, 50)
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_timed_session_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run(Timer::Xdp, 10)
 }

@@ -224,7 +224,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     }
     let agent = build_agent(root, true)?;
     run(cargo(root)
-        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-demo"])
+        .args(["run", "--quiet", "--release", "--package", "bfd-lab", "--bin", "bfd-demo"])
         .env("BFD_AGENT", &agent))
 }
 
@@ -334,8 +334,8 @@ fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(output)
 }
 
-/// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
-/// (which holds the crafted frames and the lab helpers), with the release
+/// Benchmark scenarios, run by the `bfd-bench` binary (crate `bench/`, on
+/// the lab of `lab/`; `bfd-bench --help` lists its options), with the release
 /// agent it starts in its namespaces; tables and plots go to
 /// `target/bench/`. A missed target is reported, never a failure; a
 /// scenario that cannot run fails the command.
@@ -352,7 +352,7 @@ fn bench(root: &Path, scenarios: &[String], quick: bool) -> anyhow::Result<()> {
     let agent = build_agent(root, true)?;
     let mut cargo = cargo(root);
     cargo
-        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-bench", "--"])
+        .args(["run", "--quiet", "--release", "--package", "bfd-bench", "--"])
         .args(scenarios)
         .env("BFD_AGENT", &agent)
         .env("BFD_BENCH_OUT", target_dir(root).join("bench"));

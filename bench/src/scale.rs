@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::{
     Context,
     measure::{ProcessSample, link_packets, machine_busy_seconds},
-    pair::{BFDD_8_4, BFDD_10_7, Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions},
     report::{Cell, Table, Target},
     svg,
 };
@@ -175,17 +175,14 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let mut raw = Vec::new();
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut per_session: Vec<(Implementation, usize, f64)> = Vec::new();
-    for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4, BFDD_10_7] {
+    for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4, BFDD_10_7, BIRD_2_20] {
         let mut points = Vec::new();
         for &count in &sizes {
             eprintln!("scale: {} with N = {count}", implementation.label());
             let result = measure(implementation, count, window)
                 .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
-            let held = if count == 10_000 && !matches!(implementation, Implementation::Bfdd(_)) {
-                Some(Target::at_most(0.0))
-            } else {
-                None
-            };
+            let held =
+                if count == 10_000 && !implementation.is_peer() { Some(Target::at_most(0.0)) } else { None };
             match &result {
                 Ok(measured) => {
                     let per_node = measured.cpu_s_per_min_per_node();
@@ -226,20 +223,20 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         }
         curves.push((implementation.label(), points));
     }
-    // Against the most frugal bfdd measured at that N (10.7 spends far less
-    // than 8.4 per session).
+    // Against the most frugal peer measured at that N (bfdd 10.7 spends far
+    // less than 8.4 per session; BIRD is measured too).
     for count in [500, 2000].into_iter().filter(|count| sizes.contains(count)) {
         let at = |bfdd: bool| {
             per_session
                 .iter()
-                .filter(|(i, n, _)| *n == count && matches!(i, Implementation::Bfdd(_)) == bfdd)
+                .filter(|(i, n, _)| *n == count && i.is_peer() == bfdd)
                 .min_by(|a, b| a.2.total_cmp(&b.2))
         };
         let ratio = match (at(true), at(false)) {
             (Some((bfdd, _, bfdd_ms)), Some((_, _, agent_ms))) if *agent_ms > 0.0 => {
                 (Cell::number(bfdd_ms / agent_ms, 1), bfdd.label())
             }
-            _ => (Cell::text(format!("not measured at N = {count}")), "bfdd".to_owned()),
+            _ => (Cell::text(format!("not measured at N = {count}")), "the most frugal peer".to_owned()),
         };
         let mut ratio_row = vec![
             Cell::text(format!("{} ÷ agent, CPU per session at N = {count}", ratio.1)),
