@@ -210,8 +210,13 @@ impl Agent {
         }
         command.arg("--pin-path").arg(agent.pins.path());
         command.arg("--control-socket").arg(agent.socket());
-        // JSON lines: the tests read the events' fields, not their text.
-        command.args(["--log", &args.log, "--log-format", "json"]);
+        // JSON lines: the tests read the events' fields, not their text. An
+        // earlier build without `--log-format` (the changed-program test's)
+        // logs text, read line by line (`LogLine::new`).
+        command.args(["--log", &args.log]);
+        if supports_json_log(&agent.binary) {
+            command.args(["--log-format", "json"]);
+        }
         command.args(&args.extra);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(agent.log_path())?;
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
@@ -322,14 +327,23 @@ impl Agent {
         text
     }
 
-    /// Every event logged so far (its JSON lines, parsed).
+    /// Every event logged so far (its JSON lines, parsed; an earlier
+    /// build's text lines as they are).
     pub fn events(&self) -> Vec<LogLine> {
-        self.raw_log().lines().filter_map(LogLine::from_json).collect()
+        self.raw_log()
+            .lines()
+            .filter_map(|line| {
+                LogLine::from_json(line).or_else(|| {
+                    // tracing's text form starts with its RFC 3339 timestamp.
+                    line.starts_with(|c: char| c.is_ascii_digit()).then(|| LogLine::new(line))
+                })
+            })
+            .collect()
     }
 
-    /// The events whose message contains `message`.
+    /// The events whose message contains `message` (a text line's text).
     pub fn log_lines(&self, message: &str) -> Vec<LogLine> {
-        self.events().into_iter().filter(|event| event.message.contains(message)).collect()
+        self.events().into_iter().filter(|event| event.says(message)).collect()
     }
 
     /// Whether an event's message or one of its fields' values contains
@@ -473,4 +487,20 @@ impl Drop for Agent {
         // `pins` (a PinDir) removes whatever is left in the bpffs
         // directory when dropped after this.
     }
+}
+
+/// Whether the agent `binary` takes `--log-format` (builds before it log
+/// text only); asked once per binary.
+fn supports_json_log(binary: &Path) -> bool {
+    static ASKED: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut asked = ASKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, supported)) = asked.iter().find(|(path, _)| path == binary) {
+        return *supported;
+    }
+    let supported = Command::new(binary)
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("--log-format"));
+    asked.push((binary.to_owned(), supported));
+    supported
 }

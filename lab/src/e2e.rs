@@ -223,6 +223,14 @@ impl LogLine {
         self.field(key)?.parse().ok()
     }
 
+    /// Whether its message contains `text` (a text line: its text).
+    pub fn says(&self, text: &str) -> bool {
+        match &self.fields {
+            Some(_) => self.message.contains(text),
+            None => self.text.contains(text),
+        }
+    }
+
     /// Whether the event's message or one of its fields' values contains
     /// `text` (the whole line, for a text line).
     pub fn mentions(&self, text: &str) -> bool {
