@@ -361,7 +361,9 @@ pub struct SessionState {
     /// to `ctl_expired`.
     pub detect_overshoot_hist: LogHistogram,
     /// When the control detection timer is due (`CLOCK_MONOTONIC` ns) as
-    /// last started; in the past once it has fired. A packet with the A
+    /// last started; in the past once it has fired. An absorbed packet
+    /// restarts the timer only when less than half a detection time is left
+    /// (the callback waits out the rest otherwise). A packet with the A
     /// bit that is not absorbed may start an idle timer (never push a
     /// pending one back): so a session whose peer's packets are never
     /// byte-identical still gets a kernel detection, counted from verified
@@ -571,6 +573,13 @@ pub const KEEPALIVE_MAP: &str = "bfd_keepalive";
 /// Name of the hash map of [`KeepaliveState`]s, keyed by local
 /// discriminator.
 pub const KEEPALIVE_STATE_MAP: &str = "bfd_ka_state";
+
+/// How far past its engine's next deadline the agent's lease runs
+/// ([`Lease::valid_until_ns`]). The program subtracts it again: the agent
+/// sent nothing after that deadline, so a keepalive answer at least 75% of
+/// the session's interval after it keeps RFC 5880 §6.8.7's spacing from
+/// the agent's last packet, whichever session the deadline was for.
+pub const LEASE_SLACK_NS: u64 = 50_000_000;
 
 /// The agent's lease. Written by the agent through a shared mapping of the
 /// map (no system call) on every wake of its engine; read by the program.

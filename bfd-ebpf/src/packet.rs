@@ -215,19 +215,22 @@ impl Frame {
 }
 
 impl Frame {
-    /// Turns a received single-hop control packet (Length 24, TTL 255,
-    /// just absorbed) into our answer out of the same interface: MAC and IP
-    /// addresses swapped, UDP from `source_port` to 3784 (RFC 5881 §4), the
-    /// payload replaced by `payload`, the UDP checksum updated word by word
-    /// (RFC 1624; a zero IPv4 checksum, "none", stays zero). The TTL stays
-    /// 255 and the IPv4 header checksum is unchanged by the swap. `false`
-    /// if the headers are not there (they were parsed, so never in
-    /// practice).
+    /// Turns a received control packet (Length 24, valid for its session)
+    /// into our answer out of the same interface: MAC and IP addresses
+    /// swapped (a multihop peer's packet came from the router on this link,
+    /// which thus receives ours), UDP from `source_port` to `dest_port`
+    /// (3784 single-hop, RFC 5881 §4; 4784 multihop, RFC 5883 §5), the TTL
+    /// / hop limit 255 as the agent sends (RFC 5881 §5 requires it single
+    /// hop, where it already is; a multihop packet arrived decremented),
+    /// the IPv4 header checksum and the UDP checksum updated word by word
+    /// (RFC 1624; a zero IPv4 UDP checksum, "none", stays zero). `false` if
+    /// the headers are not there (they were parsed, so never in practice).
     #[inline(always)]
     pub fn turn_control_around(
         &mut self,
         packet: &UdpPacket,
         source_port: u16,
+        dest_port: u16,
         payload: &[u8; bfd_common::wire::control::HEADER_LEN],
     ) -> bool {
         let Some(macs) = self.bytes_mut::<12>(0) else {
@@ -237,6 +240,10 @@ impl Frame {
             macs.swap(index, index + 6);
         }
         if packet.ipv6 {
+            let Some(hop_limit) = self.bytes_mut::<1>(packet.ip_offset + ipv6_field::HOP_LIMIT) else {
+                return false;
+            };
+            hop_limit[0] = bfd_common::TTL;
             let Some(addresses) = self.bytes_mut::<32>(packet.ip_offset + 8) else {
                 return false;
             };
@@ -244,6 +251,16 @@ impl Frame {
                 addresses.swap(index, index + 16);
             }
         } else {
+            // TTL, protocol, header checksum (RFC 791); the address swap
+            // leaves the checksum as it is.
+            let Some(words) = self.bytes_mut::<4>(packet.ip_offset + ipv4_field::TTL) else {
+                return false;
+            };
+            let old = u16::from_be_bytes([words[0], words[1]]);
+            words[0] = bfd_common::TTL;
+            let new = u16::from_be_bytes([words[0], words[1]]);
+            let checksum = bfd_common::checksum::update(u16::from_be_bytes([words[2], words[3]]), old, new);
+            words[2..4].copy_from_slice(&checksum.to_be_bytes());
             let Some(addresses) = self.bytes_mut::<8>(packet.ip_offset + 12) else {
                 return false;
             };
@@ -258,9 +275,9 @@ impl Frame {
         let mut checksum = u16::from_be_bytes([udp[6], udp[7]]);
         let keep_zero = !packet.ipv6 && checksum == 0;
         let old_ports = [u16::from_be_bytes([udp[0], udp[1]]), u16::from_be_bytes([udp[2], udp[3]])];
-        let new_ports = [source_port, bfd_common::CONTROL_PORT];
+        let new_ports = [source_port, dest_port];
         udp[0..2].copy_from_slice(&source_port.to_be_bytes());
-        udp[2..4].copy_from_slice(&bfd_common::CONTROL_PORT.to_be_bytes());
+        udp[2..4].copy_from_slice(&dest_port.to_be_bytes());
         for index in 0..2 {
             checksum = bfd_common::checksum::update(checksum, old_ports[index], new_ports[index]);
         }

@@ -621,6 +621,16 @@ impl AuthState {
         self.anchor = (now, wall);
     }
 
+    /// The kernel received the peer's packets until a Detection Time
+    /// (`detection_time`) before `fired_at`, its detection: bfd.AuthSeqKnown
+    /// expires twice that after the last of them (§6.8.1), not counted from
+    /// the last packet verified here.
+    pub(crate) fn packets_received_until(&mut self, fired_at: Time, detection_time: Duration) {
+        if self.rcv_seq.is_some() {
+            self.rcv_seq_expires = Some(fired_at + detection_time);
+        }
+    }
+
     pub(crate) fn set_wall_clock(&mut self, now: Time, wall: WallTime) {
         self.anchor = (now, wall);
     }
@@ -705,12 +715,15 @@ impl AuthState {
     /// once the digest has verified, so a forged packet cannot move it.
     ///
     /// `detection_time`: the §6.8.4 Detection Time the packet itself
-    /// implies, for bfd.AuthSeqKnown's expiry.
+    /// implies, for bfd.AuthSeqKnown's expiry. `kernel_receiving`: the
+    /// session is Up and the kernel times it, so packets are being
+    /// received (absorbed there) and bfd.AuthSeqKnown does not expire.
     pub(crate) fn verify(
         &mut self,
         now: Time,
         packet: &ReceivedControl<'_>,
         detection_time: Duration,
+        kernel_receiving: bool,
     ) -> Result<(), AuthFailure> {
         let repr = packet.repr();
         // "If the A bit is clear and authentication is in use (bfd.AuthType
@@ -728,7 +741,7 @@ impl AuthState {
         // authentication key, the received packet MUST be discarded."
         let wall = self.wall_at(now);
         let key = self.config.accept_key(auth.key_id(), wall).ok_or(AuthFailure::UnknownKeyId)?;
-        if self.rcv_seq_expires.is_some_and(|expires| expires <= now) {
+        if !kernel_receiving && self.rcv_seq_expires.is_some_and(|expires| expires <= now) {
             self.rcv_seq = None;
         }
         match auth {

@@ -622,7 +622,8 @@ impl Session {
     /// What [`Session::restore`] needs to take this session over in another
     /// process. Changes only with the state, the advertised parameters or
     /// the peer's packet contents, never per packet: the agent stores it
-    /// when the fast-path view or the state changes.
+    /// when the fast-path view or the state changes, or when it differs
+    /// from what it stored last.
     pub fn restorable(&self) -> Restored {
         Restored {
             local_discr: self.local_discr,
@@ -696,6 +697,15 @@ impl Session {
         if packet.your_discriminator != 0 && packet.your_discriminator != self.local_discr {
             return Err(Discard::WrongDiscriminator);
         }
+        // While the session is Up and the kernel times it, the peer's
+        // packets are being received even when none reaches this core: the
+        // kernel absorbs the ones byte-identical to the last one verified
+        // here, and would have declared a detection after a Detection Time
+        // without any. §6.8.1's "no packets have been received on this
+        // session for at least twice the Detection Time" then cannot hold,
+        // so bfd.AuthSeqKnown stays 1 (else an old packet, replayed during
+        // a steady stretch, would be taken as a new sequence number).
+        let kernel_receiving = self.state == State::Up && self.control_detection() == Detection::Kernel;
         match &mut self.auth {
             // "If the A bit is set and no authentication is in use
             // (bfd.AuthType is zero), the packet MUST be discarded."
@@ -712,7 +722,8 @@ impl Session {
                 // bfd.AuthSeqKnown's expiry after twice of it.
                 let detection_time = self.rx_in_use.max(Duration::from_micros(packet.desired_min_tx.into()))
                     * u32::from(packet.detect_mult);
-                auth.verify(now, received, detection_time).map_err(Discard::Authentication)?;
+                auth.verify(now, received, detection_time, kernel_receiving)
+                    .map_err(Discard::Authentication)?;
             }
         }
         // "If bfd.SessionState is AdminDown: Discard the packet". The RFC
@@ -802,6 +813,13 @@ impl Session {
         let stale = self.last_rx.is_some_and(|ours| ours > fired_at);
         let acted = !stale && self.remote_discr != 0 && self.state != State::AdminDown;
         if acted {
+            // The kernel's last packet came a Detection Time before
+            // `fired_at`: bfd.AuthSeqKnown goes to 0 twice that after it
+            // (§6.8.1), i.e. a Detection Time after `fired_at`.
+            let detection_time = self.detection_time();
+            if let (Some(auth), Some(time)) = (&mut self.auth, detection_time) {
+                auth.packets_received_until(fired_at, time);
+            }
             self.detection_expired(now);
         }
         self.settle(now);

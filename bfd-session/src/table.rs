@@ -75,9 +75,16 @@ pub enum ReceiveError {
     /// No session.
     #[error(transparent)]
     Demux(#[from] DemuxError),
-    /// The session discarded it.
-    #[error(transparent)]
-    Discard(#[from] Discard),
+    /// Session `discr` discarded it. The session has still settled at the
+    /// packet's time (a due transmission, a moved deadline): the caller
+    /// must take its outputs and deadlines as after an accepted packet.
+    #[error("discarded by session {discr}: {reason}")]
+    Discard {
+        /// The session that discarded it.
+        discr: u32,
+        /// Why.
+        reason: Discard,
+    },
 }
 
 /// Errors adding a session.
@@ -354,7 +361,7 @@ impl<T> Sessions<T> {
     ) -> Result<u32, ReceiveError> {
         let discr = self.demux(packet.repr(), arrival)?;
         let session = self.get_mut(discr).expect("demux returns existing sessions");
-        session.on_packet(now, packet)?;
+        session.on_packet(now, packet).map_err(|reason| ReceiveError::Discard { discr, reason })?;
         Ok(discr)
     }
 
@@ -377,7 +384,7 @@ impl<T> Sessions<T> {
     ) -> Result<u32, ReceiveError> {
         let discr = self.demux(packet, arrival)?;
         let session = self.get_mut(discr).expect("demux returns existing sessions");
-        session.on_control(now, packet)?;
+        session.on_control(now, packet).map_err(|reason| ReceiveError::Discard { discr, reason })?;
         Ok(discr)
     }
 

@@ -413,6 +413,66 @@ fn replayed_packets_are_counted_and_ignored() {
     assert_eq!(result, Err(Discard::Authentication(AuthFailure::MeticulousSequence)));
 }
 
+/// Issue 18: while the kernel absorbs a keyed session's packets (the ones
+/// byte-identical to the last one verified), the core verifies one only
+/// when the peer moves its sequence number on, seconds apart. §6.8.1 lets
+/// bfd.AuthSeqKnown go to 0 only "after no packets have been received on
+/// this session for at least twice the Detection Time", and packets are
+/// received all along (the kernel would have declared a detection
+/// otherwise): so a replay of an older packet during the steady stretch is
+/// still behind the window (§6.7.3: "outside of the range of
+/// bfd.RcvAuthSeq to bfd.RcvAuthSeq+(3*Detect Mult)") and refused. After a
+/// kernel detection, the sequence is forgotten a Detection Time after it
+/// (twice the Detection Time after the kernel's last packet), as §6.8.1
+/// says; a replayed Up packet then cannot bring a Down session up.
+#[test]
+fn s6_8_1_a_replay_is_behind_the_window_while_the_kernel_absorbs() {
+    let sequence = |packet: &ControlRepr| match packet.auth {
+        Some(AuthRepr::KeyedMd5 { sequence, .. } | AuthRepr::KeyedSha1 { sequence, .. }) => sequence,
+        other => panic!("not keyed: {other:?}"),
+    };
+    for (index, auth_type) in [AuthType::KeyedMd5, AuthType::KeyedSha1].into_iter().enumerate() {
+        let chain = auth(auth_type, vec![key(1, b"k")]);
+        let seed = 300 + 10 * index as u64;
+        let mut sim = Sim::new(
+            authenticated(A_DISCR, kernel(config(50, 50, 3)), chain.clone(), seed),
+            authenticated(B_DISCR, kernel(config(50, 50, 3)), chain, seed + 1),
+            seed + 2,
+        );
+        bring_up(&mut sim);
+        let (absorbed_before, _) = sim.fast_path_counts(Side::A).unwrap();
+        sim.run_for(Duration::from_secs(5));
+        let (absorbed, _) = sim.fast_path_counts(Side::A).unwrap();
+        assert!(absorbed - absorbed_before > 50, "{auth_type}: the kernel absorbs the steady state");
+        let sent = sim.sent(Side::B);
+        let latest = sequence(&sent.last().unwrap().1);
+        let (_, old) = *sent.iter().find(|(_, packet)| sequence(packet) != latest).expect("an older one");
+        assert_eq!(sim.session(Side::A).status().auth.unwrap().rcv_seq, Some(latest), "{auth_type}");
+        let mut result = Ok(());
+        sim.input(Side::A, |session, now| result = session.on_control(now, &old));
+        assert_eq!(result, Err(Discard::Authentication(AuthFailure::Sequence)), "{auth_type}");
+        assert_eq!(sim.session(Side::A).state(), State::Up);
+        assert_eq!(failures(&sim, Side::A).sequence, 1);
+
+        // B cut: the kernel detects; a replay within a Detection Time of
+        // the detection is still refused, and once the sequence is
+        // forgotten (§6.8.1) accepted, but a Down session stays Down.
+        let cut_at = sim.now();
+        sim.link(Side::B).cut = true;
+        sim.run_for(ms(200));
+        let down = changes_after(&sim, Side::A, cut_at);
+        assert_eq!(down.len(), 1, "{auth_type}: {down:?}");
+        let (_, up) = *sent.iter().rev().find(|(_, packet)| packet.state == State::Up).unwrap();
+        let mut result = Ok(());
+        sim.input(Side::A, |session, now| result = session.on_control(now, &old));
+        assert_eq!(result, Err(Discard::Authentication(AuthFailure::Sequence)), "{auth_type}");
+        sim.run_for(ms(200));
+        sim.input(Side::A, |session, now| result = session.on_control(now, &up));
+        assert_eq!(result, Ok(()), "{auth_type}: forgotten after twice the Detection Time");
+        assert_eq!(sim.session(Side::A).state(), State::Down, "{auth_type}");
+    }
+}
+
 // ----- Transmission: sequence numbers --------------------------------------
 
 fn sequences(sim: &Sim, side: Side) -> Vec<u32> {

@@ -225,10 +225,12 @@ pub fn adoptable(record: &AdoptRecord) -> Result<Adoptable, RecordError> {
 /// away (issue 17), if it is Up: its steady-state packet from its source
 /// port, at most once per 75% of the negotiated transmit interval
 /// (RFC 5880 §6.8.7: the larger of our DesiredMinTx and the peer's
-/// RequiredMinRx, jittered down by at most 25%).
+/// RequiredMinRx, jittered down by at most 25%). Multihop sessions too: the
+/// kernel sends the answer back to the router the peer's packet came
+/// through, at TTL 255, to port 4784 (RFC 5883 §5).
 pub fn keepalive(record: &AdoptRecord) -> Option<Keepalive> {
     let adoptable = adoptable(record).ok()?;
-    if adoptable.restored.state != State::Up || adoptable.key.multihop {
+    if adoptable.restored.state != State::Up {
         return None;
     }
     let remote_min_rx = Duration::from_micros(adoptable.restored.last_received?.required_min_rx.into());
@@ -314,8 +316,9 @@ mod tests {
         assert_eq!((keepalive.source_port, keepalive.packet), (49200, record.sent));
         let down = Restored { state: State::Down, ..restored() };
         assert_eq!(super::keepalive(&super::record(&down, &key, 49200, &sent)), None);
-        let multihop = SessionKey { multihop: true, ..key };
-        assert_eq!(super::keepalive(&super::record(&restored(), &multihop, 49200, &sent)), None);
+        let multihop = SessionKey { multihop: true, ifindex: None, ..key };
+        let answer = super::keepalive(&super::record(&restored(), &multihop, 49200, &sent)).unwrap();
+        assert_eq!((answer.min_interval_ns, answer.source_port), (225_000_000, 49200));
     }
 
     #[test]

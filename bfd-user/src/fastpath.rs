@@ -29,8 +29,8 @@ use aya::{
 pub use bfd_common::maps::DEFAULT_PIN_DIR;
 use bfd_common::maps::{
     DetectEvent, ECHO_PEERS_MAP, ECHO_TIMER_MAP, EVENTS_MAP, EchoPeerKey, EchoTimer, GlobalStats,
-    KEEPALIVE_MAP, KEEPALIVE_STATE_MAP, Keepalive, LEASE_MAP, Lease, SESSION_CONFIG_MAP, SESSION_STATE_MAP,
-    STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
+    KEEPALIVE_MAP, KEEPALIVE_STATE_MAP, Keepalive, KeepaliveState, LEASE_MAP, Lease, SESSION_CONFIG_MAP,
+    SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
 };
 use nix::{
     mount::{MsFlags, mount},
@@ -341,6 +341,14 @@ impl LeaseMap {
         Ok(map)
     }
 
+    /// Until when the last agent to renew the lease said it ran
+    /// (`CLOCK_MONOTONIC` ns; 0: never).
+    pub fn valid_until(&self) -> u64 {
+        // SAFETY: the mapping is live while `self` is; one aligned 64-bit
+        // load.
+        unsafe { (&raw const (*self.lease.as_ptr()).valid_until_ns).read_volatile() }
+    }
+
     /// The agent runs until `valid_until_ns` (`CLOCK_MONOTONIC`).
     pub fn renew(&mut self, valid_until_ns: u64) {
         // SAFETY: the mapping is live while `self` is; one aligned 64-bit
@@ -649,6 +657,7 @@ pub struct FastPath {
     echo_timers: HashMap<MapData, u32, EchoTimer>,
     echo_peers: HashMap<MapData, EchoPeerKey, u32>,
     keepalive: HashMap<MapData, u32, Keepalive>,
+    keepalive_state: HashMap<MapData, u32, KeepaliveState>,
 }
 
 impl FastPath {
@@ -662,6 +671,7 @@ impl FastPath {
             echo_timers: open_hash(pin_dir, ECHO_TIMER_MAP)?,
             echo_peers: open_hash(pin_dir, ECHO_PEERS_MAP)?,
             keepalive: open_hash(pin_dir, KEEPALIVE_MAP)?,
+            keepalive_state: open_hash(pin_dir, KEEPALIVE_STATE_MAP)?,
         })
     }
 
@@ -784,6 +794,12 @@ impl FastPath {
             action: format!("writing the keepalive of session {discriminator}"),
             source,
         })
+    }
+
+    /// When the kernel last answered for session `discriminator` while no
+    /// agent ran (`CLOCK_MONOTONIC` ns), if it ever did.
+    pub fn keepalive_last_tx(&self, discriminator: u32) -> Option<u64> {
+        self.keepalive_state.get(&discriminator, 0).ok().map(|state| state.last_tx_ns).filter(|ns| *ns != 0)
     }
 
     /// The kernel answers nothing for session `discriminator` (absent is

@@ -161,6 +161,20 @@ struct RunArgs {
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as text (for people) or as JSON objects, one a line
+    /// (for log pipelines and the end-to-end tests): the event's fields
+    /// under "fields" (with "message"), the session's span under "span".
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "text|json")]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// tracing's text: `TIME LEVEL span{field=value}: target: message field=value`.
+    Text,
+    /// tracing-subscriber's JSON formatter.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -350,11 +364,11 @@ fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
 fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => log.json().with_current_span(true).with_span_list(true).init(),
+    }
     let overrides = NodeOverrides {
         node_name: args.node_name,
         node_labels: (!args.node_labels.is_empty()).then(|| args.node_labels.into_iter().collect()),

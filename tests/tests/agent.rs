@@ -34,13 +34,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
     e2e::{
         AGENT_V4, AGENT_V6, BfdPacket, Capture, Cut, Frr, FrrRelease, Link, LogLine, PEER_V4, PEER_V6,
         TempDir, bfd_profile, bgp_peer, count, documents, fast_config, frr_config, frr_peer,
-        realtime_minus_monotonic_us, set_sysctl, sysctl, test_passed,
+        realtime_minus_monotonic_us, set_sysctl, sysctl,
     },
     lab::{NetNs, require_root, run, unique_name, veth, wait_for},
     release_tests,
@@ -191,7 +191,7 @@ fn agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover(release: FrrRelea
     frr.wait_status(AGENT_V4, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
     eprintln!("both Up {:?} after the agent started", started.elapsed());
     ensure!(
-        agent.log().contains("the XDP fast path times this session"),
+        agent.logged("the XDP fast path times this session"),
         "the XDP program does not time the session:\n{}",
         agent.log()
     );
@@ -274,11 +274,10 @@ fn agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover(release: FrrRelea
     // The other views answer too.
     let counters = agent.show_counters()?;
     ensure!(counters.len() == 1 && count(&counters[0], "session-down") == 2, "counters: {counters:#?}");
-    let brief = bfd_tests::lab::run_stdout(&mut agent.cli(["show", "peers", "brief"]))?;
+    let brief = bfd_lab::lab::run_stdout(&mut agent.cli(["show", "peers", "brief"]))?;
     ensure!(brief.contains(PEER_V4) && brief.contains("up"), "show peers brief:\n{brief}");
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -295,7 +294,7 @@ release_tests!(agent_and_frr_come_up_detect_cuts_in_the_kernel_and_recover {
 /// Detection Time, and the agent's new (shorter) one reached only the map
 /// entry, not the running timer. Now a passed packet re-arms the timer to
 /// check back after 1 ms, under whatever the agent has written by then.
-#[test]
+#[bfd_lab::test]
 fn kernel_detection_uses_the_detection_time_a_poll_just_shortened() -> anyhow::Result<()> {
     use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
     require_root()?;
@@ -339,7 +338,7 @@ fn kernel_detection_uses_the_detection_time_a_poll_just_shortened() -> anyhow::R
             required_min_echo_rx: 0,
             auth: None,
         };
-        bfd_tests::scenario::control_bytes(&repr)
+        bfd_lab::scenario::control_bytes(&repr)
     };
     // Three-way handshake at 1 s.
     let down = receive(Some(State::Down), Instant::now() + Duration::from_secs(3))?
@@ -366,7 +365,7 @@ fn kernel_detection_uses_the_detection_time_a_poll_just_shortened() -> anyhow::R
     // The Poll that shortens the Detection Time to 150 ms, then silence.
     let changes = agent.state_changes().len();
     tx.send(&packet(State::Up, agent_discr, 50_000, true, false))?;
-    let poll_sent_us = bfd_tests::lab::monotonic_ns() / 1000;
+    let poll_sent_us = bfd_lab::lab::monotonic_ns() / 1000;
     let went_down = wait_for("the agent's Down", Duration::from_secs(5), || {
         Ok(changes_since(&agent, changes).into_iter().find(|line| line.field("to") == Some("Down")))
     })?;
@@ -379,7 +378,6 @@ fn kernel_detection_uses_the_detection_time_a_poll_just_shortened() -> anyhow::R
         after_us <= DETECTION_TIME_US + DETECTION_SLACK_US,
         "the agent went Down {after_us} µs after the peer's last packet (a Poll for 50 ms x 3: 150 ms)"
     );
-    test_passed();
     Ok(())
 }
 
@@ -387,7 +385,7 @@ fn kernel_detection_uses_the_detection_time_a_poll_just_shortened() -> anyhow::R
 // 2. Stability
 // ---------------------------------------------------------------------------
 
-#[test]
+#[bfd_lab::test]
 fn agent_and_frr_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("st")?;
@@ -435,7 +433,6 @@ fn agent_and_frr_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
     // At 50 ms less FRR's 0-25% jitter, 60 s is at least 1200 packets each way.
     ensure!(count(&frr.peer_counters(AGENT_V4)?, "control-packet-input") >= 1200, "the agent sent too few");
     ensure!(count(&counters[0], "control-packet-input") >= 1200, "the agent counted too few: {counters:#?}");
-    test_passed();
     Ok(())
 }
 
@@ -446,7 +443,7 @@ fn agent_and_frr_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
 /// and a passive agent with an active FRR. Seven sessions (nine agent
 /// sides, five peer sides). No state change anywhere: in the agents' logs,
 /// in FRR's session counters, in BIRD's log and sessions.
-#[test]
+#[bfd_lab::test]
 fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_x_3() -> anyhow::Result<()> {
     require_root()?;
     let pair = Link::new("sa")?;
@@ -586,7 +583,6 @@ fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_
         let session = bird.wait_state(peer, "Up", Duration::from_millis(1))?;
         eprintln!("BIRD: {}", session.line);
     }
-    test_passed();
     Ok(())
 }
 
@@ -637,7 +633,7 @@ fn cut_and_check_agent(from: &NetNs, to: &Agent, to_peers: &[&str], others: &[&A
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn two_agents_come_up_over_ipv4_and_ipv6_and_detect_cuts_both_ways() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("aa")?;
@@ -673,7 +669,6 @@ fn two_agents_come_up_over_ipv4_and_ipv6_and_detect_cuts_both_ways() -> anyhow::
         ensure!(session["remote-diagnostic"] == "administratively down", "B after A stopped: {session:#}");
     }
     b.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -761,7 +756,6 @@ fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str, release: BirdRele
     bird.wait_state(agent_ip, "Up", SOON)?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -822,7 +816,6 @@ fn agent_and_frr_over_ipv6_come_up_detect_cuts_and_recover(release: FrrRelease) 
     frr.wait_status(AGENT_V6, "up", SOON)?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -913,7 +906,6 @@ fn a_passive_agent_and_an_active_frr_come_up_detect_cuts_and_recover(
     frr.wait_status(AGENT_V4, "up", SOON)?;
 
     cut_agent_to_frr_and_recover(&link, agent, &frr)?;
-    test_passed();
     Ok(())
 }
 
@@ -965,7 +957,6 @@ fn an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover(
     frr.wait_status(AGENT_V4, "up", SOON)?;
 
     cut_agent_to_frr_and_recover(&link, agent, &frr)?;
-    test_passed();
     Ok(())
 }
 
@@ -1069,7 +1060,6 @@ fn agent_and_frr_come_up_multihop_through_a_router(release: FrrRelease) -> anyho
     frr.wait_status(agent_ip, "up", SOON)?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -1097,16 +1087,11 @@ fn without_xdp_the_agent_runs_the_session_in_userspace(release: FrrRelease) -> a
     frr.wait_status(AGENT_V4, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
     eprintln!("both Up {:?} after the agent started", started.elapsed());
     ensure!(session["fast-path"] == false, "{session:#}");
-    ensure!(agent.log().contains("--no-xdp"), "the log does not say the fast path is off:\n{}", agent.log());
-    let link_text = bfd_tests::lab::run_stdout(Command::new("ip").args([
-        "-n",
-        link.a.name(),
-        "link",
-        "show",
-        &link.a_if,
-    ]))?;
+    ensure!(agent.logged("--no-xdp"), "the log does not say the fast path is off:\n{}", agent.log());
+    let link_text =
+        bfd_lab::lab::run_stdout(Command::new("ip").args(["-n", link.a.name(), "link", "show", &link.a_if]))?;
     ensure!(!link_text.contains("xdp"), "an XDP program is attached: {link_text}");
-    let status = bfd_tests::lab::run_stdout(&mut agent.cli(["show", "status"]))?;
+    let status = bfd_lab::lab::run_stdout(&mut agent.cli(["show", "status"]))?;
     ensure!(status.contains("userspace"), "show status: {status}");
 
     // FRR -> agent cut, with a capture of FRR's packets as the agent's
@@ -1126,7 +1111,6 @@ fn without_xdp_the_agent_runs_the_session_in_userspace(release: FrrRelease) -> a
     frr.wait_status(AGENT_V4, "up", SOON)?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -1165,7 +1149,7 @@ fn frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward(release: FrrRele
         ..AgentArgs::new(&link.a_if, fast_config(PEER_V4, AGENT_V4))
     };
     let agent = Agent::start_with(&link.a, "A", args)?;
-    ensure!(agent.log().contains("xdp generic"), "not in generic mode:\n{}", agent.log());
+    ensure!(agent.logged("xdp generic"), "not in generic mode:\n{}", agent.log());
     let started = agent.started();
     let session = agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
     frr.wait_status(AGENT_V4, "up", UP_WITHIN.saturating_sub(started.elapsed()))?;
@@ -1205,7 +1189,6 @@ fn frrs_echo_is_reflected_by_the_xdp_program_without_ip_forward(release: FrrRele
     ensure!(sysctl(&link.a, "net.ipv4.ip_forward")? == "0", "ip_forward was turned on");
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -1290,7 +1273,6 @@ fn the_agents_echo_comes_back_through_frrs_side(release: FrrRelease) -> anyhow::
     run(link.b.command("nft").args(["delete", "table", "inet", "echo_cut"]))?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -1409,7 +1391,6 @@ fn a_reload_renegotiates_the_changed_session_and_leaves_the_other_alone(
     ensure!(new.is_empty(), "state changes on reload: {new:#?}");
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -1516,7 +1497,7 @@ spec:
 
 /// `bfd-agent check --config FILE...`: (exit success, stdout, stderr).
 fn check(files: &[std::path::PathBuf]) -> anyhow::Result<(bool, String, String)> {
-    let mut command = Command::new(bfd_tests::lab::agent_binary()?);
+    let mut command = Command::new(bfd_lab::lab::agent_binary()?);
     command.arg("check");
     for file in files {
         command.arg("--config").arg(file);
@@ -1529,7 +1510,7 @@ fn check(files: &[std::path::PathBuf]) -> anyhow::Result<(bool, String, String)>
     ))
 }
 
-#[test]
+#[bfd_lab::test]
 fn check_accepts_metallb_configs_and_names_file_document_and_field_of_each_error() -> anyhow::Result<()> {
     let dir = TempDir::new("chk")?;
     // Valid: one file, and the same split in two.
@@ -1606,7 +1587,6 @@ fn check_accepts_metallb_configs_and_names_file_document_and_field_of_each_error
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
-    test_passed();
     Ok(())
 }
 
@@ -1617,7 +1597,7 @@ fn check_accepts_metallb_configs_and_names_file_document_and_field_of_each_error
 /// times them: round-trip times and no echo failure. (Cutting the echo path
 /// alone is tested with FRR, whose forwarding nftables can cut: XDP_TX and
 /// AF_PACKET both bypass nftables.)
-#[test]
+#[bfd_lab::test]
 fn two_agents_run_echo_over_ipv6() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("e6")?;
@@ -1653,7 +1633,6 @@ fn two_agents_run_echo_over_ipv6() -> anyhow::Result<()> {
         changes_since(&b, changes_b)
     );
 
-    test_passed();
     Ok(())
 }
 

@@ -13,15 +13,15 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{Frr, TempDir, bfd_profile, bgp_peer, documents, frr_config, frr_peer, test_passed},
+    e2e::{Frr, TempDir, bfd_profile, bgp_peer, documents, frr_config, frr_peer},
     lab::{NetNs, require_root, run, run_stdout, unique_name, veth},
 };
 
 const SERVICE: &str = "198.51.100.1";
 
-#[test]
+#[bfd_lab::test]
 fn the_longest_gap_in_replies_stays_under_detection_time_plus_10_ms() -> anyhow::Result<()> {
     require_root()?;
     let node = NetNs::new("foN")?;
@@ -128,7 +128,6 @@ fn the_longest_gap_in_replies_stays_under_detection_time_plus_10_ms() -> anyhow:
         !route.contains(&format!("10.84.{}.1", used + 1)),
         "the failed router is still in the route:\n{route}"
     );
-    test_passed();
     Ok(())
 }
 

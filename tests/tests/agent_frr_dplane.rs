@@ -21,9 +21,9 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{AGENT_V4, Capture, Cut, Frr, FrrRelease, FrrStack, Link, PEER_V4, count, test_passed},
+    e2e::{AGENT_V4, Capture, Cut, Frr, FrrRelease, FrrStack, Link, PEER_V4, count},
     lab::{NetNs, run_stdout, wait_for},
     release_tests,
 };
@@ -145,7 +145,7 @@ fn bfd_peer<'a>(peers: &'a [Value], peer: &str) -> Option<&'a Value> {
 fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bfdd_data_plane(
     release: FrrRelease,
 ) -> anyhow::Result<()> {
-    bfd_tests::lab::require_root()?;
+    bfd_lab::lab::require_root()?;
     let link = Link::new("dpg")?;
     // A: bfdd hands its sessions to the agent over a UNIX socket in its
     // directory (bfdd listens, the agent connects).
@@ -249,7 +249,6 @@ fn bgpd_drops_the_neighbor_and_its_prefix_when_the_agent_detects_a_failure_as_bf
         Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
     })?;
     drop(agent);
-    test_passed();
     Ok(())
 }
 
@@ -285,7 +284,7 @@ fn many_sessions(link: &Link, n: usize) -> anyhow::Result<ManySessions> {
             .collect();
         let file = std::env::temp_dir().join(format!("{}-addrs.batch", netns.name()));
         std::fs::write(&file, batch)?;
-        let result = bfd_tests::lab::run(netns.command("ip").arg("-batch").arg(&file));
+        let result = bfd_lab::lab::run(netns.command("ip").arg("-batch").arg(&file));
         let _ = std::fs::remove_file(&file);
         result?;
     }
@@ -319,7 +318,7 @@ release_tests!(two_hundred_sessions_through_the_channel_come_up_and_survive_a_bf
 fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_without_a_flap(
     release: FrrRelease,
 ) -> anyhow::Result<()> {
-    bfd_tests::lab::require_root()?;
+    bfd_lab::lab::require_root()?;
     const SESSIONS: usize = 200;
     let link = Link::new("dp2")?;
     let ManySessions { a_config, b_config } = many_sessions(&link, SESSIONS)?;
@@ -387,7 +386,6 @@ fn two_hundred_sessions_through_the_channel_come_up_and_survive_a_bfdd_restart_w
         bail!("bfdd restarted with the same lids: the restart was not exercised");
     }
     eprintln!("{} sessions over {channels} channels, restart: 0 flaps in B", SESSIONS);
-    test_passed();
     Ok(())
 }
 
@@ -457,10 +455,10 @@ impl ScriptedBfdd {
     }
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_agent_listening_for_bfdd_runs_its_sessions_answers_counters_and_reports_changes() -> anyhow::Result<()>
 {
-    bfd_tests::lab::require_root()?;
+    bfd_lab::lab::require_root()?;
     const PORT: u16 = 50712;
     const LID: u32 = 0x1122_3344;
     let link = Link::new("dpc")?;
@@ -550,7 +548,6 @@ fn the_agent_listening_for_bfdd_runs_its_sessions_answers_counters_and_reports_c
         Ok((!agent.log_lines("data-plane channel lost").is_empty()).then_some(()))
     })?;
     agent.ensure_running()?;
-    test_passed();
     Ok(())
 }
 
@@ -559,7 +556,7 @@ fn the_agent_listening_for_bfdd_runs_its_sessions_answers_counters_and_reports_c
 /// come Up with the peer, bfdd shows them Up with the agent's counters, a
 /// cut reaches bfdd as Down, and the lifted cut as Up again.
 fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRelease) -> anyhow::Result<()> {
-    bfd_tests::lab::require_root()?;
+    bfd_lab::lab::require_root()?;
     const PORT: u16 = 50713;
     let link = Link::new("dpr")?;
     let address = format!("ipv4c:127.0.0.1:{PORT}");
@@ -599,7 +596,6 @@ fn bfdd_connecting_to_the_listening_agent_runs_its_sessions_there(release: FrrRe
     cut.lift()?;
     agent.wait_status(B_V4, "up", Duration::from_secs(10))?;
     frr_a.wait_status(B_V4, "up", Duration::from_secs(5))?;
-    test_passed();
     Ok(())
 }
 
@@ -616,7 +612,7 @@ release_tests!(bfdd_connecting_to_the_listening_agent_runs_its_sessions_there {
 fn a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure(
     release: FrrRelease,
 ) -> anyhow::Result<()> {
-    bfd_tests::lab::require_root()?;
+    bfd_lab::lab::require_root()?;
     let link = Link::new("dps")?;
     let a_stack = FrrStack {
         bfdd: format!("debug bfd peer\n{FAST_PROFILE}"),
@@ -629,7 +625,7 @@ fn a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure(
     let frr_b = Frr::start_release(
         &link.b,
         release,
-        &bfd_tests::e2e::frr_config(&[bfd_tests::e2e::frr_peer(A_V4, B_V4, false, &[])]),
+        &bfd_lab::e2e::frr_config(&[bfd_lab::e2e::frr_peer(A_V4, B_V4, false, &[])]),
     )?;
     let agent = data_plane_agent(&link.a, "A", &link.a_if, &address)?;
     agent.wait_status(B_V4, "up", Duration::from_secs(20))?;
@@ -672,7 +668,6 @@ fn a_bfd_monitored_static_route_leaves_when_the_agent_detects_a_failure(
         Ok(prefix_route(&link.a)?.contains(B_V4).then_some(()))
     })?;
     drop(agent);
-    test_passed();
     Ok(())
 }
 

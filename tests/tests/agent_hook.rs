@@ -6,11 +6,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     agent::Agent,
-    e2e::{
-        AGENT_V4, Cut, Frr, Link, PEER_V4, TempDir, documents, fast_config, frr_config, frr_peer, test_passed,
-    },
+    e2e::{AGENT_V4, Cut, Frr, Link, PEER_V4, TempDir, documents, fast_config, frr_config, frr_peer},
     lab::{require_root, wait_for},
 };
 
@@ -22,7 +20,7 @@ fn hook_config(command: &str, timeout_s: u64) -> String {
     )
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_hook_sees_every_state_change_with_its_details() -> anyhow::Result<()> {
     require_root()?;
     let dir = TempDir::new("hook")?;
@@ -62,11 +60,10 @@ fn the_hook_sees_every_state_change_with_its_details() -> anyhow::Result<()> {
     ensure!(down[before].ends_with("|Up|Down|control detection time expired|1|fast"), "{down:?}");
     cut.lift()?;
     agent.wait_status(PEER_V4, "up", Duration::from_secs(6))?;
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_hook_that_hangs_is_killed_and_never_holds_up_bfd() -> anyhow::Result<()> {
     require_root()?;
     let dir = TempDir::new("hks")?;
@@ -90,8 +87,7 @@ fn a_hook_that_hangs_is_killed_and_never_holds_up_bfd() -> anyhow::Result<()> {
     agent.wait_status(PEER_V4, "down", Duration::from_secs(1))?;
     cut.lift()?;
     wait_for("the hook killed after its time limit", Duration::from_secs(5), || {
-        Ok(agent.log().contains("the hook took too long and was killed").then_some(()))
+        Ok(agent.logged("the hook took too long and was killed").then_some(()))
     })?;
-    test_passed();
     Ok(())
 }

@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     agent::Agent,
     bird::{Bird, BirdRelease},
-    e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, documents, test_passed},
+    e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, documents},
     lab::require_root,
     release_tests,
 };
@@ -31,7 +31,7 @@ fn config(peer: &str, local: &str, iface: &str) -> String {
     ])
 }
 
-#[test]
+#[bfd_lab::test]
 fn two_agents_run_a_link_local_ipv6_session_keyed_by_interface() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("ll")?;
@@ -62,7 +62,6 @@ fn two_agents_run_a_link_local_ipv6_session_keyed_by_interface() -> anyhow::Resu
     ensure!(a.state_changes().len() > changes);
     cut.lift()?;
     a.wait_status(PEER_LL, "up", Duration::from_secs(6))?;
-    test_passed();
     Ok(())
 }
 
@@ -128,7 +127,6 @@ fn agent_and_frr_run_a_link_local_ipv6_session(release: FrrRelease) -> anyhow::R
         ),
     )?;
     agent_and_link_local_peer(&link, &|state, timeout| frr.wait_status(AGENT_LL, state, timeout).map(drop))?;
-    test_passed();
     Ok(())
 }
 
@@ -154,7 +152,6 @@ fn agent_and_bird_run_a_link_local_ipv6_session(release: BirdRelease) -> anyhow:
         let state = if state == "up" { "Up" } else { "Down" };
         bird.wait_state(AGENT_LL, state, timeout).map(drop)
     })?;
-    test_passed();
     Ok(())
 }
 

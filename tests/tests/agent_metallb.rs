@@ -13,10 +13,10 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
-    e2e::{Cut, Frr, FrrRelease, FrrStack, test_passed},
+    e2e::{Cut, Frr, FrrRelease, FrrStack},
     lab::{NetNs, require_root, unique_name, veth, wait_for},
 };
 use serde_json::Value;
@@ -80,7 +80,7 @@ fn wait_established(node: &Frr, peer: &str) -> anyhow::Result<()> {
     })
 }
 
-#[test]
+#[bfd_lab::test]
 fn metallbs_frr_10_7_with_the_agent_as_bfdd_data_plane_over_tcp_drops_bgp_for_bfd() -> anyhow::Result<()> {
     require_root()?;
     let node = NetNs::new("mlN")?;
@@ -196,6 +196,5 @@ fn metallbs_frr_10_7_with_the_agent_as_bfdd_data_plane_over_tcp_drops_bgp_for_bf
     }
     drop(agent);
     drop(router_ifs);
-    test_passed();
     Ok(())
 }

@@ -14,9 +14,9 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{AGENT_V4, Cut, Frr, Link, PEER_V4, fast_config, frr_config, frr_peer, test_passed},
+    e2e::{AGENT_V4, Cut, Frr, Link, PEER_V4, fast_config, frr_config, frr_peer},
     lab::{require_root, wait_for},
     prometheus::{Prometheus, http_get, http_request},
 };
@@ -28,7 +28,7 @@ const PROMETHEUS_PORT: u16 = 9090;
 /// Time for a change to reach the agent, a scrape (1 s) and a query.
 const SCRAPED: Duration = Duration::from_secs(10);
 
-#[test]
+#[bfd_lab::test]
 fn prometheus_sees_the_session_its_state_changes_and_the_kernels_histograms() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("mx")?;
@@ -151,11 +151,10 @@ fn prometheus_sees_the_session_its_state_changes_and_the_kernels_histograms() ->
     })?;
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn readiness_follows_the_data_plane_channel() -> anyhow::Result<()> {
     require_root()?;
     const PORT: u16 = 50713;
@@ -192,7 +191,6 @@ fn readiness_follows_the_data_plane_channel() -> anyhow::Result<()> {
     ensure!(body.contains("not connected to bfdd"), "{body}");
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 

@@ -6,12 +6,9 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     agent::Agent,
-    e2e::{
-        AGENT_V4, Frr, FrrRelease, Link, PEER_V4, bfd_profile, bgp_peer, documents, frr_config, frr_peer,
-        test_passed,
-    },
+    e2e::{AGENT_V4, Frr, FrrRelease, Link, PEER_V4, bfd_profile, bgp_peer, documents, frr_config, frr_peer},
     lab::{require_root, wait_for},
     release_tests,
 };
@@ -79,6 +76,5 @@ fn a_reload_starts_added_sessions_and_takes_removed_ones_admin_down(
     );
     let kept = frr.peer(LOCAL_2)?;
     ensure!(kept["status"] == "up", "{kept:#}");
-    test_passed();
     Ok(())
 }

@@ -14,12 +14,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{
-        AGENT_V4, Capture, Cut, Frr, Link, PEER_V4, bfd_profile, bgp_peer, count, documents, frr_config,
-        test_passed,
-    },
+    e2e::{AGENT_V4, Capture, Cut, Frr, Link, PEER_V4, bfd_profile, bgp_peer, count, documents, frr_config},
     lab::{require_root, run, wait_for},
 };
 
@@ -158,7 +155,7 @@ fn restart_and_check(lab: &mut Lab, how: &str, absence: Duration) -> anyhow::Res
     // transmits before that: the peer-side gaps below say when).
     let away = gone.elapsed();
     ensure!(
-        lab.agent.log().contains("sessions adopted from the previous agent"),
+        lab.agent.logged("sessions adopted from the previous agent"),
         "the agent did not adopt:\n{}",
         lab.agent.log()
     );
@@ -195,7 +192,7 @@ fn restart_and_check(lab: &mut Lab, how: &str, absence: Duration) -> anyhow::Res
     Ok(fast_held)
 }
 
-#[test]
+#[bfd_lab::test]
 fn sigkill_then_restart_at_once_flaps_nothing_at_frr() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rk", &[])?;
@@ -207,16 +204,15 @@ fn sigkill_then_restart_at_once_flaps_nothing_at_frr() -> anyhow::Result<()> {
     // 300 ms older than the kill): a measurement, printed, not asserted.
     restart_and_check(&mut lab, "kill, 400 ms (measured only)", Duration::from_millis(400))?;
     lab.agent.stop()?;
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn sigterm_with_handover_then_restart_flaps_nothing_at_frr() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rh", &["--on-stop", "handover"])?;
     restart_and_check(&mut lab, "handover", Duration::ZERO)?;
-    ensure!(lab.agent.log().contains("sessions handed over"), "{}", lab.agent.log());
+    ensure!(lab.agent.logged("sessions handed over"), "{}", lab.agent.log());
     // The default stop still says AdminDown and detaches.
     lab.args.extra.clear();
     lab.agent.terminate()?;
@@ -224,11 +220,10 @@ fn sigterm_with_handover_then_restart_flaps_nothing_at_frr() -> anyhow::Result<(
     lab.agent.stop()?;
     let counters = lab.frr.peer_counters(&agent_address(0))?;
     ensure!(count(&counters, "session-down") == 1, "admin-down stop: {counters:#}");
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_cut_while_no_agent_runs_is_acted_on_by_the_next() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rc", &[])?;
@@ -257,7 +252,6 @@ fn a_cut_while_no_agent_runs_is_acted_on_by_the_next() -> anyhow::Result<()> {
     );
     drop(cut);
     lab.agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -266,7 +260,7 @@ fn a_cut_while_no_agent_runs_is_acted_on_by_the_next() -> anyhow::Result<()> {
 /// taken AdminDown (RFC 5880 §6.8.16, not a failure at the peer); a changed
 /// one renegotiates with a Poll Sequence without going down; the others
 /// are left alone.
-#[test]
+#[bfd_lab::test]
 fn an_adopting_agent_reconciles_with_a_changed_configuration() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rr", &["--on-stop", "handover"])?;
@@ -313,7 +307,6 @@ fn an_adopting_agent_reconciles_with_a_changed_configuration() -> anyhow::Result
             "FRR's session with {address}: up {up0}->{up1}, down {down0}->{down1}"
         );
     }
-    test_passed();
     Ok(())
 }
 
@@ -323,7 +316,7 @@ fn an_adopting_agent_reconciles_with_a_changed_configuration() -> anyhow::Result
 /// session's steady-state packet (XDP_TX; generic mode, since native
 /// XDP_TX on a veth needs a program on the far end), so FRR sees no
 /// session go down.
-#[test]
+#[bfd_lab::test]
 fn sigkill_then_restart_after_3_s_is_held_by_the_kernel_keepalive() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rg", &[])?;
@@ -347,7 +340,6 @@ fn sigkill_then_restart_after_3_s_is_held_by_the_kernel_keepalive() -> anyhow::R
     std::thread::sleep(Duration::from_secs(2));
     ensure!(kernel_answers(&lab)? == answered, "the kernel answered while the new agent ran");
     lab.agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -361,7 +353,7 @@ fn sigkill_then_restart_after_3_s_is_held_by_the_kernel_keepalive() -> anyhow::R
 /// interval; a Final answers a Poll at once and is exempt), so the two
 /// agents never both transmitted. Then `--on-stop auto` with no successor
 /// waiting: SIGTERM takes every session AdminDown at FRR.
-#[test]
+#[bfd_lab::test]
 fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rs", &["--on-stop", "auto"])?;
@@ -380,7 +372,7 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
         "the running agent handed its sessions over",
         "the previous agent has exited: this agent runs the pin path",
     ] {
-        ensure!(lab.agent.log().contains(message), "no {message:?} in the log:\n{}", lab.agent.log());
+        ensure!(lab.agent.logged(message), "no {message:?} in the log:\n{}", lab.agent.log());
     }
     // Both agents' account of the handover (they share the log file).
     for line in lab.agent.log().lines().filter(|line| {
@@ -444,7 +436,7 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
     // `auto` with no successor waiting: SIGTERM says AdminDown and detaches.
     lab.agent.stop()?;
     ensure!(
-        lab.agent.log().contains("--on-stop auto: no successor waits: taking every session AdminDown"),
+        lab.agent.logged("--on-stop auto: no successor waits: taking every session AdminDown"),
         "{}",
         lab.agent.log()
     );
@@ -452,7 +444,6 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
         let session = lab.frr.wait_status(&address, "down", Duration::from_secs(3))?;
         ensure!(session["remote-diagnostic"] == "administratively down", "{address}: {session:#}");
     }
-    test_passed();
     Ok(())
 }
 
@@ -462,7 +453,7 @@ fn a_second_agent_on_the_same_pin_path_takes_the_sessions_over() -> anyhow::Resu
 /// to wait. Then SIGTERM to the running agent with `--on-stop auto` and a
 /// successor waiting hands the sessions to the waiting one, which adopts
 /// them. FRR sees no state change throughout.
-#[test]
+#[bfd_lab::test]
 fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<()> {
     require_root()?;
     let mut lab = lab("rw", &["--on-stop", "auto", "--instance", "old-pod"])?;
@@ -474,7 +465,7 @@ fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<(
     let old = lab.args.clone();
     let mut restarted = lab.agent.spawn_beside(&lab.link.a, &old)?;
     wait_for("the restarted agent to be told to wait", Duration::from_secs(5), || {
-        Ok(lab.agent.log().contains("took its sessions over from this instance: waiting").then_some(()))
+        Ok(lab.agent.logged("took its sessions over from this instance: waiting").then_some(()))
     })?;
     std::thread::sleep(Duration::from_secs(2));
     ensure!(restarted.try_wait()?.is_none(), "the waiting agent exited:\n{}", lab.agent.log());
@@ -486,11 +477,7 @@ fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<(
     // The new pod's agent stops: auto, a successor waits: it hands over.
     lab.agent.terminate()?;
     lab.agent.take_over(restarted)?;
-    ensure!(
-        lab.agent.log().contains("--on-stop auto: a successor waits: handing over to it"),
-        "{}",
-        lab.agent.log()
-    );
+    ensure!(lab.agent.logged("--on-stop auto: a successor waits: handing over to it"), "{}", lab.agent.log());
     ensure!(
         lab.agent.log_lines("sessions adopted from the previous agent").len() == 2,
         "{}",
@@ -505,6 +492,5 @@ fn the_restarted_old_agent_waits_and_auto_hands_over_to_it() -> anyhow::Result<(
         ensure!((up0, down0) == (up1, down1), "FRR's session with {address} changed state");
     }
     lab.agent.stop()?;
-    test_passed();
     Ok(())
 }

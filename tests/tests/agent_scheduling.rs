@@ -11,9 +11,9 @@
 use std::{process::Command, time::Duration};
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{AGENT_V4, Cut, Link, PEER_V4, bfd_profile, bgp_peer, documents, test_passed},
+    e2e::{AGENT_V4, Cut, Link, PEER_V4, bfd_profile, bgp_peer, documents},
     lab::{require_root, wait_for},
 };
 
@@ -36,7 +36,7 @@ fn only_the_engine_is_real_time(agent: &Agent) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn rt_deadline_and_rt_priority_schedule_the_engine_thread_and_sessions_still_detect_cuts()
 -> anyhow::Result<()> {
     require_root()?;
@@ -67,7 +67,7 @@ fn rt_deadline_and_rt_priority_schedule_the_engine_thread_and_sessions_still_det
     only_the_engine_is_real_time(&a)?;
     only_the_engine_is_real_time(&b)?;
     ensure!(
-        a.log().contains("SCHED_DEADLINE 300us/1ms") && b.log().contains("SCHED_FIFO 10"),
+        a.logged("SCHED_DEADLINE 300us/1ms") && b.logged("SCHED_FIFO 10"),
         "the logs name the engine's scheduling:\nA:\n{}\nB:\n{}",
         a.log(),
         b.log()
@@ -92,6 +92,5 @@ fn rt_deadline_and_rt_priority_schedule_the_engine_thread_and_sessions_still_det
     let (mut a, mut b) = (a, b);
     a.stop()?;
     b.stop()?;
-    test_passed();
     Ok(())
 }

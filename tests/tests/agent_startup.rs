@@ -13,12 +13,12 @@ use std::{
 };
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
-    e2e::{AGENT_V4, Link, PEER_V4, TempDir, fast_config, test_passed},
+use bfd_lab::{
+    e2e::{AGENT_V4, Link, PEER_V4, TempDir, fast_config},
     lab::{PinDir, require_root, wait_for},
 };
 
-#[test]
+#[bfd_lab::test]
 fn a_startup_error_after_attaching_leaves_no_program_pins_or_socket() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("su")?;
@@ -70,7 +70,7 @@ fn a_startup_error_after_attaching_leaves_no_program_pins_or_socket() -> anyhow:
         .unwrap_or_default();
     ensure!(left.is_empty(), "pins left behind: {left:?}");
     wait_for("the link without XDP", Duration::from_secs(2), || {
-        let text = bfd_tests::lab::run_stdout(Command::new("ip").args([
+        let text = bfd_lab::lab::run_stdout(Command::new("ip").args([
             "-n",
             link.a.name(),
             "link",
@@ -80,6 +80,5 @@ fn a_startup_error_after_attaching_leaves_no_program_pins_or_socket() -> anyhow:
         Ok((!text.contains("xdp")).then_some(()))
     })?;
     ensure!(!socket.exists(), "the control socket {} is left behind", socket.display());
-    test_passed();
     Ok(())
 }

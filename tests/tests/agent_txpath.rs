@@ -28,11 +28,11 @@ use bfd_common::{
     CONTROL_PORT, SOURCE_PORT_MIN, TTL,
     wire::{EthernetFrame, EthernetRepr, UdpIpRepr, ip::TOS_CS6},
 };
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     e2e::{
         AGENT_V4, AGENT_V6, Capture, Frr, Link, PEER_V4, PEER_V6, bfd_profile, bgp_peer, count, documents,
-        frr_config, frr_peer, test_passed,
+        frr_config, frr_peer,
     },
     frame::{PacketSocket, ifindex, mac_address},
     lab::{NetNs, require_root, run, run_stdout, unique_name, wait_for},
@@ -89,7 +89,7 @@ fn complete_offloaded_checksum(frame: &mut [u8]) {
     udp[6..8].copy_from_slice(&checksum.to_be_bytes());
 }
 
-#[test]
+#[bfd_lab::test]
 fn frames_carry_the_kernels_udp_datagram() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("tb")?;
@@ -169,7 +169,6 @@ fn frames_carry_the_kernels_udp_datagram() -> anyhow::Result<()> {
         ensure!((frame_repr.ttl, frame_repr.tos) == (255, TOS_CS6), "{frame_repr:?}");
         eprintln!("{local}: the frame is the kernel's datagram ({} bytes)", frame.len());
     }
-    test_passed();
     Ok(())
 }
 
@@ -230,7 +229,7 @@ fn frr_received(frr: &Frr, peer: &str) -> anyhow::Result<u64> {
     Ok(count(&frr.peer_counters(peer)?, "control-packet-input"))
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_session_with_frr_moves_to_frames_once_its_neighbour_resolves_and_stays_up() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("tf")?;
@@ -309,7 +308,6 @@ fn a_session_with_frr_moves_to_frames_once_its_neighbour_resolves_and_stays_up()
         );
         ensure!(agent.session(peer)?["status"] == "up", "{peer}");
     }
-    test_passed();
     Ok(())
 }
 
@@ -362,14 +360,14 @@ fn verify_on_the_wire(capture: &Capture, sources: &[&str]) -> anyhow::Result<()>
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new("tr")?;
     // Reachable for 0.5-1.5 s, then STALE; DELAY for 1 s before the probe:
     // the cycle that takes 15-45 s by default, in a few seconds.
     for (key, value) in [("base_reachable_time_ms", "1000"), ("delay_first_probe_time", "1")] {
-        bfd_tests::e2e::set_sysctl(&link.a, &format!("net.ipv4.neigh.{}.{key}", link.a_if), value)?;
+        bfd_lab::e2e::set_sysctl(&link.a, &format!("net.ipv4.neigh.{}.{key}", link.a_if), value)?;
     }
     let counter = OutputCounter::new(&link.a)?;
     let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
@@ -415,6 +413,5 @@ fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result
         "FRR's session flapped: {counters:#}"
     );
     agent.ensure_running()?;
-    test_passed();
     Ok(())
 }

@@ -22,11 +22,11 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
     e2e::{
         AGENT_V4, BfdPacket, Capture, Cut, Frr, Link, PEER_V4, TxWindow, bfd_profile, bgp_peer, documents,
-        frr_config, realtime_minus_monotonic_us, test_passed,
+        frr_config, realtime_minus_monotonic_us,
     },
     lab::{realtime_us, require_root, wait_for},
 };
@@ -178,7 +178,6 @@ fn run_on(timer: Timer, interval_ms: u64, transmit: Option<&str>) -> anyhow::Res
     );
     let mut agent = agent;
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 
@@ -186,27 +185,27 @@ fn run(timer: Timer, interval_ms: u64) -> anyhow::Result<()> {
     run_on(timer, interval_ms, None)
 }
 
-#[test]
+#[bfd_lab::test]
 fn userspace_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result<()> {
     run(Timer::Userspace, 50)
 }
 
-#[test]
+#[bfd_lab::test]
 fn userspace_timed_session_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run(Timer::Userspace, 10)
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_timed_session_sends_on_time_and_its_down_at_once_50ms() -> anyhow::Result<()> {
     run(Timer::Xdp, 50)
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_timed_session_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run(Timer::Xdp, 10)
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_timed_session_on_the_packet_path_sends_on_time_and_its_down_at_once_10ms() -> anyhow::Result<()> {
     run_on(Timer::Xdp, 10, Some("packet"))
 }

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use bfd_common::wire::{AuthType, ControlPacket, State};
+use bfd_lab::bird::{Bird, BirdRelease};
+use bfd_lab::e2e::{AGENT_V4, Frr, FrrRelease, Link, PEER_V4};
+use bfd_lab::lab::{monotonic_ns, require_root};
+use bfd_lab::release_tests;
 use bfd_session::{
     AuthConfig, AuthCounters, Key, Lifetime, Output, ReceivedControl, Secret, Session, SessionConfig,
     Sha1Construction, Time, WallTime,
 };
-use bfd_tests::bird::{Bird, BirdRelease};
-use bfd_tests::e2e::{AGENT_V4, Frr, FrrRelease, Link, PEER_V4, test_passed};
-use bfd_tests::lab::{monotonic_ns, require_root};
-use bfd_tests::release_tests;
 
 const SECRET: &str = "bfd-xdp-secret";
 
@@ -192,7 +192,7 @@ const TYPES: [AuthType; 5] = [
     AuthType::MeticulousKeyedSha1,
 ];
 
-#[test]
+#[bfd_lab::test]
 fn every_type_comes_up_with_bird_and_stays_up() -> anyhow::Result<()> {
     require_root()?;
     for auth_type in TYPES {
@@ -214,11 +214,10 @@ fn every_type_comes_up_with_bird_and_stays_up() -> anyhow::Result<()> {
         let failures = bird.log_lines("Authentication failed");
         ensure!(failures.is_empty(), "{auth_type}: BIRD refused our packets: {failures:?}");
     }
-    test_passed();
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_different_key_never_comes_up_and_both_sides_count_it() -> anyhow::Result<()> {
     require_root()?;
     for auth_type in [AuthType::SimplePassword, AuthType::MeticulousKeyedMd5, AuthType::KeyedSha1] {
@@ -240,7 +239,6 @@ fn a_different_key_never_comes_up_and_both_sides_count_it() -> anyhow::Result<()
         ensure!(!failures.is_empty(), "{auth_type}: BIRD logged no failure:\n{}", bird.log());
         eprintln!("{auth_type}: {ours} refused here, {} by BIRD", failures.len());
     }
-    test_passed();
     Ok(())
 }
 
@@ -260,7 +258,7 @@ fn frr_config(algorithm: &str, meticulous: bool) -> String {
 /// Simple password, and keyed SHA1 (plain and meticulous) in FRR's
 /// HMAC-SHA1 construction, against FRR 10.7's bfdd; and the RFC's SHA1
 /// refused by it, as FRR issue 23274 reports. FRR 10.7 from the sid root
-/// file system `cargo xtask setup` builds (`bfd_tests::peers`).
+/// file system `cargo xtask setup` builds (`bfd_lab::peers`).
 ///
 /// Debian's FRR 10.7.1 is built without OpenSSL: its keychain refuses
 /// `hmac-sha-1` ("hash algo not supported") and bfdd then sends without
@@ -268,7 +266,7 @@ fn frr_config(algorithm: &str, meticulous: bool) -> String {
 /// check that we refuse every one of its packets (A bit clear) and that it
 /// refuses ours; with an OpenSSL build, that the HMAC variant comes Up and
 /// the RFC construction does not.
-#[test]
+#[bfd_lab::test]
 fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
     require_root()?;
     let cases = [
@@ -317,7 +315,6 @@ fn frr_10_7_simple_password_and_the_hmac_sha1_variant() -> anyhow::Result<()> {
             ensure!(counters.contains("Rx Authentication failure"), "{auth_type}: FRR\n{counters}");
         }
     }
-    test_passed();
     Ok(())
 }
 
@@ -350,7 +347,6 @@ fn every_type_with_a_newer_bird(release: BirdRelease) -> anyhow::Result<()> {
         let failures: Vec<&str> = log.lines().filter(|line| line.contains("Authentication failed")).collect();
         ensure!(failures.is_empty(), "{auth_type}: BIRD refused our packets: {failures:?}");
     }
-    test_passed();
     Ok(())
 }
 
@@ -366,11 +362,11 @@ release_tests!(every_type_with_a_newer_bird {
 /// T a few seconds after the start; BIRD's times in its local time zone,
 /// which here is UTC. Zero state changes, zero failures on either side, and
 /// both sides switch from key 1 to key 2.
-#[test]
+#[bfd_lab::test]
 fn a_key_rotation_with_bird_never_flaps() -> anyhow::Result<()> {
     require_root()?;
     anyhow::ensure!(
-        bfd_tests::lab::run_stdout(std::process::Command::new("date").arg("+%z"))?.trim() == "+0000",
+        bfd_lab::lab::run_stdout(std::process::Command::new("date").arg("+%z"))?.trim() == "+0000",
         "the test writes BIRD's times in UTC, the machine's time zone must be UTC"
     );
     for auth_type in [AuthType::MeticulousKeyedSha1, AuthType::KeyedMd5, AuthType::SimplePassword] {
@@ -433,6 +429,5 @@ fn a_key_rotation_with_bird_never_flaps() -> anyhow::Result<()> {
         let bird_changes = bird.state_changes();
         ensure!(bird_changes.len() == 2, "{auth_type}: BIRD's state changes {bird_changes:?}");
     }
-    test_passed();
     Ok(())
 }

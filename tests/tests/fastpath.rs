@@ -24,7 +24,7 @@ use bfd_common::{
     },
     wire::{AuthRepr, ControlRepr, Diagnostic, Error, Password, State},
 };
-use bfd_tests::{
+use bfd_lab::{
     frame::{TPID_8021AD, TPID_8021Q, internet_checksum},
     lab::{PinDir, monotonic_ns, require_root, run_stdout},
     scenario::{
@@ -107,7 +107,7 @@ fn steady_frame() -> Crafted {
     Crafted::control(control_bytes(&steady_repr()))
 }
 
-#[test]
+#[bfd_lab::test]
 fn absorbs_the_expected_packet_and_stamps_the_session() -> anyhow::Result<()> {
     let lab = Lab::new()?;
     let before = monotonic_ns();
@@ -125,7 +125,7 @@ fn absorbs_the_expected_packet_and_stamps_the_session() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn every_gap_between_valid_packets_goes_into_the_gap_histogram() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     // A new epoch (the session came Up): the first packet starts it.
@@ -167,7 +167,7 @@ fn every_gap_between_valid_packets_goes_into_the_gap_histogram() -> anyhow::Resu
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn passes_what_the_agent_must_see_and_stamps_it() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let steady = steady_repr();
@@ -236,7 +236,7 @@ fn passes_what_the_agent_must_see_and_stamps_it() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn drops_invalid_packets_and_counts_them_by_reason() -> anyhow::Result<()> {
     let lab = Lab::new()?;
     let steady = control_bytes(&steady_repr());
@@ -291,7 +291,7 @@ fn drops_invalid_packets_and_counts_them_by_reason() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn drops_packets_that_do_not_match_their_session() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     type Counter = fn(&GlobalStats) -> u64;
@@ -339,7 +339,7 @@ fn drops_packets_that_do_not_match_their_session() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn multihop_sessions_take_a_minimum_ttl_from_any_interface() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     lab.reconfigure(|config| {
@@ -385,7 +385,7 @@ fn with_ipv6_hop_by_hop(frame: &[u8]) -> Vec<u8> {
     bytes
 }
 
-#[test]
+#[bfd_lab::test]
 fn parses_vlan_tags_ipv4_options_and_ipv6() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     for (what, vlans) in [
@@ -431,7 +431,7 @@ fn parses_vlan_tags_ipv4_options_and_ipv6() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn non_bfd_frames_pass_untouched() -> anyhow::Result<()> {
     let lab = Lab::new()?;
     let mut arp = vec![0xff; 6];
@@ -450,7 +450,7 @@ fn non_bfd_frames_pass_untouched() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn truncated_frames_pass_or_are_counted_never_anything_else() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     // Allow the echo's peer too, so that a cut echo may also be reflected.
@@ -527,7 +527,7 @@ fn assert_reflected(what: &str, input: &[u8], output: &[u8], ip_offset: usize, i
     }
 }
 
-#[test]
+#[bfd_lab::test]
 fn reflects_an_allowed_peers_echo_changing_only_macs_and_ttl() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     lab.fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
@@ -572,7 +572,7 @@ fn reflects_an_allowed_peers_echo_changing_only_macs_and_ttl() -> anyhow::Result
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn does_not_reflect_echoes_it_was_not_asked_to() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     lab.fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
@@ -609,12 +609,12 @@ fn does_not_reflect_echoes_it_was_not_asked_to() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn times_and_absorbs_our_own_echo() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     lab.reconfigure(|config| {
         config.flags |= CFG_ECHO;
-        config.echo_detect_ns = bfd_tests::scenario::LONG_DETECT_NS;
+        config.echo_detect_ns = bfd_lab::scenario::LONG_DETECT_NS;
     })?;
     // Our echo as the peer loops it back: from and to our address, one hop
     // down from 255.
@@ -661,7 +661,7 @@ fn authenticated_frame(auth: AuthRepr, change: impl FnOnce(&mut ControlRepr)) ->
 /// only if it is byte-identical to the template, header and authentication
 /// section: a packet the agent verified. Any other goes to the agent
 /// without stamping the session: a forged packet is no proof of life.
-#[test]
+#[bfd_lab::test]
 fn authenticated_packets_are_absorbed_only_byte_identical_to_the_template() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let password = AuthRepr::SimplePassword { key_id: 1, password: Password::new(b"secret").unwrap() };
@@ -771,7 +771,7 @@ fn authenticated_packets_are_absorbed_only_byte_identical_to_the_template() -> a
 /// the last absorbed packet however many arrive), but starts an idle timer;
 /// the timer also counts from the agent's verified receive time
 /// (`verified_rx_ns`).
-#[test]
+#[bfd_lab::test]
 fn unverified_packets_never_postpone_a_detection_and_verified_ones_do() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let detect_ns = 30_000_000;
@@ -839,7 +839,7 @@ fn unverified_packets_never_postpone_a_detection_and_verified_ones_do() -> anyho
 /// verified, pass the next one (a new sequence number) unstamped, and, once
 /// the core verified that one, count from its time and absorb it; a
 /// meticulous session gives the kernel nothing to absorb or time.
-#[test]
+#[bfd_lab::test]
 fn the_session_cores_view_drives_the_kernel_for_authenticated_sessions() -> anyhow::Result<()> {
     use bfd_common::wire::AuthType;
     use bfd_session::auth::{DigestKind, sign};
@@ -976,17 +976,28 @@ fn next_event(events: &mut Events) -> anyhow::Result<DetectEvent> {
     events.wait(Some(Duration::from_secs(2)))?.context("no detection event within 2 s")
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_control_timer_fires_one_detection_time_after_the_last_packet() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let detect_ns = 30_000_000;
     lab.reconfigure(|config| config.detect_ns = detect_ns)?;
     let mut events = Events::open(lab.pins.path())?;
-    // Two packets 10 ms apart: the second re-arms the timer.
+    // Two packets 10 ms apart: the first starts the timer; the second finds
+    // it due 20 ms on, more than half the detection time, and leaves it
+    // (restarting is half the absorb path's cost): the callback waits out
+    // the rest, so the detection still comes one detection time after the
+    // second packet.
     lab.run(&steady_frame().bytes())?;
+    let first = lab.state()?;
+    assert_eq!(first.ctl_due_ns, first.last_rx_ns + detect_ns, "the first packet starts the timer");
     std::thread::sleep(Duration::from_millis(10));
     lab.run(&steady_frame().bytes())?;
-    let last_rx_ns = lab.state()?.last_rx_ns;
+    let second = lab.state()?;
+    // (Judged by the kernel's own stamps: a sleep may overrun.)
+    let kept = first.ctl_due_ns - second.last_rx_ns >= detect_ns / 2;
+    let expected = if kept { first.ctl_due_ns } else { second.last_rx_ns + detect_ns };
+    assert_eq!(second.ctl_due_ns, expected, "kept while at least half the detection time is left ({kept})");
+    let last_rx_ns = second.last_rx_ns;
     let event = next_event(&mut events)?;
     assert_eq!(
         (event.discriminator, event.kind, event.generation, event.last_rx_ns),
@@ -1007,6 +1018,11 @@ fn the_control_timer_fires_one_detection_time_after_the_last_packet() -> anyhow:
     // The next packet clears the flag and re-arms the timer.
     lab.run(&steady_frame().bytes())?;
     assert_eq!(lab.state()?.detected & DETECTED_CONTROL, 0);
+    // One that finds less than half the detection time left restarts it.
+    std::thread::sleep(Duration::from_millis(20));
+    lab.run(&steady_frame().bytes())?;
+    let restarted = lab.state()?;
+    assert_eq!(restarted.ctl_due_ns, restarted.last_rx_ns + detect_ns, "10 ms or less of 30 left: restarted");
     // A longer detection time written while the timer runs is honoured
     // without another packet: the timer waits for the rest.
     let longer_ns = 80_000_000;
@@ -1029,7 +1045,7 @@ fn the_control_timer_fires_one_detection_time_after_the_last_packet() -> anyhow:
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_echo_timer_fires_one_detection_time_after_our_last_echo() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     let echo_detect_ns = 25_000_000;
@@ -1054,7 +1070,7 @@ fn the_echo_timer_fires_one_detection_time_after_our_last_echo() -> anyhow::Resu
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn session_maps_dump_with_btf_field_names() -> anyhow::Result<()> {
     let mut lab = Lab::new()?;
     lab.fast.add_echo_peer(LOOPBACK_IFINDEX, ip(PEER_V4), LOCAL_DISCR)?;
@@ -1068,7 +1084,7 @@ fn session_maps_dump_with_btf_field_names() -> anyhow::Result<()> {
     let config = dump(SESSION_CONFIG_MAP)?;
     let value = &config[0]["formatted"]["value"];
     assert_eq!(config[0]["formatted"]["key"], LOCAL_DISCR, "{config:#}");
-    assert_eq!(value["detect_ns"], bfd_tests::scenario::LONG_DETECT_NS, "{config:#}");
+    assert_eq!(value["detect_ns"], bfd_lab::scenario::LONG_DETECT_NS, "{config:#}");
     assert_eq!(value["expect"].as_array().map(Vec::len), Some(24), "{config:#}");
     let state = dump(SESSION_STATE_MAP)?;
     assert_eq!(state[0]["formatted"]["value"]["absorbed"], 1, "{state:#}");
@@ -1082,7 +1098,7 @@ fn session_maps_dump_with_btf_field_names() -> anyhow::Result<()> {
 /// `bfd-session` (kernel detection), written to the map through
 /// `bfd_user::session_map`, makes the XDP program absorb exactly the
 /// packets that would change nothing, and pass the rest.
-#[test]
+#[bfd_lab::test]
 fn the_session_cores_view_drives_the_kernel() -> anyhow::Result<()> {
     use bfd_session::{Detection, Session, SessionConfig as CoreConfig, SessionKey, Time};
     use bfd_user::session_map::map_config;
@@ -1139,7 +1155,7 @@ fn the_session_cores_view_drives_the_kernel() -> anyhow::Result<()> {
 /// the agent checks it. And a source sending bring-up packets faster than
 /// `SLOW_PATH_RATE` with bursts of `SLOW_PATH_BURST` is cut off in the
 /// kernel (GCRA per source), while another source still gets through.
-#[test]
+#[bfd_lab::test]
 fn bring_up_packets_off_the_link_or_over_their_sources_rate_are_dropped() -> anyhow::Result<()> {
     use bfd_common::maps::{SLOW_PATH_BURST, SLOW_PATH_RATE};
     let lab = Lab::new()?;
@@ -1189,7 +1205,7 @@ fn bring_up_packets_off_the_link_or_over_their_sources_rate_are_dropped() -> any
 /// (MACs and addresses swapped, our port to 3784, a valid UDP checksum),
 /// IPv4 and IPv6; not more often than the entry's interval; not while the
 /// lease holds; not after the bound.
-#[test]
+#[bfd_lab::test]
 fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     use bfd_common::maps::Keepalive;
     let mut lab = Lab::new()?;
@@ -1223,8 +1239,15 @@ fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     let (output, moved) = lab.run(&steady_frame().bytes())?;
     assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Drop, 1));
 
-    // Away: answered, byte for byte what we would send.
+    // Away, but the agent's last deadline (the lease less its 50 ms slack)
+    // is less than the interval ago: it may have sent then, so RFC 5880
+    // §6.8.7 forbids an answer yet.
     lease.renew(monotonic_ns() - 1_000_000);
+    let (output, _) = lab.run(&steady_frame().bytes())?;
+    assert_eq!(output.action, XdpAction::Drop, "too soon after the agent's last deadline");
+
+    // Away long enough: answered, byte for byte what we would send.
+    lease.renew(monotonic_ns() - 200_000_000);
     let (output, moved) = lab.run(&steady_frame().bytes())?;
     assert_eq!((output.action, moved.ctl_absorbed), (XdpAction::Tx, 1));
     assert_eq!(output.frame, answer(&steady_frame()).bytes(), "IPv4 answer");
@@ -1243,20 +1266,55 @@ fn answers_for_an_absent_agent_once_its_lease_expired() -> anyhow::Result<()> {
     assert_eq!(output.action, XdpAction::Tx);
     assert_eq!(output.frame, answer(&ipv6).bytes(), "IPv6 answer");
 
+    // A Poll (passed up, not absorbed: it differs from the template) from
+    // a peer still Up: nobody would read it, so it is answered too, with
+    // the steady-state packet (no Final: only the agent answers a Poll).
+    std::thread::sleep(interval);
+    let poll =
+        Crafted { payload: control_bytes(&ControlRepr { poll: true, ..steady_repr() }), ..ipv6.clone() };
+    let (output, moved) = lab.run(&poll.bytes())?;
+    assert_eq!((output.action, moved.ctl_pass_changed), (XdpAction::Tx, 1), "a Poll");
+    assert_eq!(output.frame, answer(&poll).bytes(), "the answer to a Poll");
+    // A peer no longer Up is not answered: its packet goes up.
+    std::thread::sleep(interval);
+    let down = Crafted {
+        payload: control_bytes(&ControlRepr { state: State::Down, ..steady_repr() }),
+        ..ipv6.clone()
+    };
+    assert_eq!(lab.run(&down.bytes())?.0.action, XdpAction::Pass, "a Down packet");
+
+    // Multihop (RFC 5883): arrived through a router at TTL 254 on port
+    // 4784; answered to 4784 at TTL 255 (the router takes it to 254), the
+    // IPv4 header checksum updated, back to the router's MAC.
+    lab.reconfigure(|config| {
+        config.peer = bfd_common::maps::address(ip(PEER_V4));
+        config.local = bfd_common::maps::address(ip(NODE_V4));
+        config.flags |= CFG_MULTIHOP;
+        config.min_ttl = 254;
+    })?;
+    let multihop = Crafted { ttl: 254, dst_port: MULTIHOP_CONTROL_PORT, ..steady_frame() };
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_eq!(output.action, XdpAction::Tx, "multihop");
+    assert_eq!(
+        output.frame,
+        Crafted { ttl: 255, dst_port: MULTIHOP_CONTROL_PORT, ..answer(&multihop) }.bytes(),
+        "the multihop answer"
+    );
+
     // Past the bound: absorbed, no answer.
     std::thread::sleep(interval);
     lease.renew(monotonic_ns() - 31_000_000_000);
-    let (output, _) = lab.run(&ipv6.bytes())?;
-    assert_eq!(output.action, XdpAction::Drop, "past the bound");
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_ne!(output.action, XdpAction::Tx, "past the bound");
     // No keepalive entry (the session is not Up): no answer.
-    lease.renew(monotonic_ns() - 1_000_000);
+    lease.renew(monotonic_ns() - 1_000_000_000);
     lab.fast.remove_keepalive(LOCAL_DISCR);
-    let (output, _) = lab.run(&ipv6.bytes())?;
-    assert_eq!(output.action, XdpAction::Drop, "no keepalive entry");
+    let (output, _) = lab.run(&multihop.bytes())?;
+    assert_ne!(output.action, XdpAction::Tx, "no keepalive entry");
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn every_session_state_reads_in_batches_as_one_by_one() -> anyhow::Result<()> {
     let lab = Lab::new()?;
     let mut fast = FastPath::open(lab.pins.path())?;

@@ -24,7 +24,7 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, SOURCE_PORT_MIN, TTL,
     maps::{CFG_ABSORB, CFG_ECHO, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionConfig, address},
 };
-use bfd_tests::{
+use bfd_lab::{
     frame::{PacketSocket, UdpFrame, ifindex, internet_checksum, mac_address, send_raw},
     lab::{NetNs, PinDir, agent_binary, monotonic_ns, require_root, run_stdout, unique_name, veth},
     scenario::{LOCAL_DISCR, REMOTE_DISCR, control_bytes, frr_echo_payload, own_echo_payload, steady_repr},
@@ -117,7 +117,7 @@ fn is_echo(frame: &[u8]) -> bool {
     }
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_peers_echo_comes_back_reflected_in_native_and_generic_mode() -> anyhow::Result<()> {
     for (mode, peer_mode) in [("native", Some("native")), ("generic", None)] {
         let link = Link::new(mode, peer_mode)?;
@@ -167,7 +167,7 @@ fn a_peers_echo_comes_back_reflected_in_native_and_generic_mode() -> anyhow::Res
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_kernel_detects_the_end_of_a_sessions_packets_within_a_millisecond() -> anyhow::Result<()> {
     let link = Link::new("native", None)?;
     let detect_ns = 50_000_000;
@@ -223,7 +223,7 @@ fn the_kernel_detects_the_end_of_a_sessions_packets_within_a_millisecond() -> an
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn two_fast_paths_run_an_echo_session_between_them() -> anyhow::Result<()> {
     // Both ends native, each with the other as an allowed echo peer.
     let link = Link::new("native", Some("native"))?;

@@ -22,10 +22,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
-use bfd_tests::{
+use bfd_lab::{
     e2e::{
         AGENT_V4, Frr, Link, LogLine, PEER_V4, TempDir, bfd_profile, bgp_peer, documents, frr_config,
-        frr_peer, test_passed,
+        frr_peer,
     },
     lab::{PinDir, require_root, run, run_stdout, unique_name, wait_for},
 };
@@ -157,7 +157,7 @@ fn kubelet_config(config: &mut Value, args: &[String], netns: &Path, control: &P
     ]);
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> {
     require_root()?;
     let archive = image_archive()?;
@@ -231,7 +231,7 @@ fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> 
     // The DaemonSet's probes, on the agent's metrics address (its default,
     // 127.0.0.1:9784, in the "host" network).
     let probe = |path: &'static str| {
-        link.a.run_in(move || bfd_tests::prometheus::http_request(("127.0.0.1", 9784), path))
+        link.a.run_in(move || bfd_lab::prometheus::http_request(("127.0.0.1", 9784), path))
     };
     for path in ["/healthz", "/readyz"] {
         let (status, body) = probe(path)?;
@@ -306,6 +306,5 @@ fn the_image_runs_under_runc_as_the_daemonset_describes() -> anyhow::Result<()> 
         run_stdout(Command::new("ip").args(["-n", link.a.name(), "-d", "link", "show", &link.a_if]))?;
     ensure!(!link_show.contains("prog/xdp"), "XDP still attached after SIGTERM: {link_show}");
     ensure!(!control.join("control.sock").exists(), "the control socket is left after SIGTERM");
-    test_passed();
     Ok(())
 }

@@ -11,7 +11,7 @@
 use std::process::{Command, Output};
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::lab::{NetNs, PinDir, agent_binary, require_root, run, run_stdout, unique_name, veth};
+use bfd_lab::lab::{NetNs, PinDir, agent_binary, require_root, run, run_stdout, unique_name, veth};
 
 /// Whether `iface` in `netns` has an XDP program attached, as the kernel
 /// reports it (`ip -d link` prints `prog/xdp id N` for one).
@@ -24,7 +24,7 @@ fn output(command: &mut Command) -> anyhow::Result<Output> {
     command.output().with_context(|| format!("starting {command:?}"))
 }
 
-#[test]
+#[bfd_lab::test]
 fn attaching_under_ip_netns_exec_is_refused_and_leaves_nothing() -> anyhow::Result<()> {
     require_root()?;
     let agent = agent_binary()?;
@@ -93,7 +93,7 @@ fn in_container(netns: &NetNs, agent: &std::path::Path, script: &str) -> Command
     command
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_container_without_the_hosts_bpffs_is_refused_and_one_with_it_attaches() -> anyhow::Result<()> {
     require_root()?;
     let agent = agent_binary()?;
@@ -125,7 +125,7 @@ fn a_container_without_the_hosts_bpffs_is_refused_and_one_with_it_attaches() -> 
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn mount_bpffs_mounts_once_for_the_init_container() -> anyhow::Result<()> {
     require_root()?;
     let agent = agent_binary()?;

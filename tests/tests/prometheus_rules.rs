@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, ensure};
-use bfd_tests::e2e::TempDir;
+use bfd_lab::e2e::TempDir;
 use serde_json::Value;
 
 fn repository() -> PathBuf {
@@ -31,11 +31,11 @@ fn promtool(directory: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(text)
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_alert_rules_fire_on_the_series_that_reproduce_each_alert() -> anyhow::Result<()> {
     let directory = repository().join("deploy/prometheus");
     let checked = promtool(&directory, &["check", "rules", "bfd-rules.yaml"])?;
-    ensure!(checked.contains("SUCCESS: 5 rules found"), "{checked}");
+    ensure!(checked.contains("SUCCESS: 6 rules found"), "{checked}");
     let tested = promtool(&directory, &["test", "rules", "bfd-rules.test.yaml"])?;
     ensure!(tested.contains("SUCCESS"), "{tested}");
     // Every alert has a test.
@@ -46,13 +46,14 @@ fn the_alert_rules_fire_on_the_series_that_reproduce_each_alert() -> anyhow::Res
         "BFDDetectionOvershootHigh",
         "BFDKernelDropsRising",
         "BFDEngineLate",
+        "BFDAuthenticationFailing",
     ] {
         ensure!(tests.contains(&format!("alertname: {alert}\n")), "no test for {alert}");
     }
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn the_prometheus_rule_is_the_rules_file() -> anyhow::Result<()> {
     let directory = repository().join("deploy/prometheus");
     let rules = std::fs::read_to_string(directory.join("bfd-rules.yaml"))?;
@@ -71,7 +72,7 @@ fn the_prometheus_rule_is_the_rules_file() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn every_dashboard_query_is_valid_promql() -> anyhow::Result<()> {
     let path = repository().join("deploy/grafana/bfd-xdp.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::ensure;
-use bfd_tests::{
+use bfd_lab::{
     e2e::TempDir,
     lab::{NetNs, require_root, run_stdout, unique_name, veth},
 };
@@ -18,7 +18,7 @@ fn routes(node: &NetNs, family: &str) -> anyhow::Result<String> {
     run_stdout(node.command("ip").args([family, "route", "show", "table", "main"]))
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_failed_peer_leaves_ecmp_routes_and_single_routes_go_and_come_back_across_a_restart() -> anyhow::Result<()>
 {
     require_root()?;

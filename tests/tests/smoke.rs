@@ -11,7 +11,7 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, SOURCE_PORT_MIN, TTL,
     wire::{ControlPacket, ControlRepr, Diagnostic, EchoPacket, EchoRepr, State},
 };
-use bfd_tests::{
+use bfd_lab::{
     frame::{TPID_8021AD, TPID_8021Q, UdpFrame, mac_address, send_raw},
     lab::{NetNs, PinDir, agent_binary, require_root, run_stdout, unique_name, veth, wait_for},
 };
@@ -48,7 +48,7 @@ fn control_packet(my_discriminator: u32) -> Vec<u8> {
     bytes
 }
 
-#[test]
+#[bfd_lab::test]
 fn xdp_counts_bfd_packets_on_every_encapsulation_and_maps_dump_with_btf() -> anyhow::Result<()> {
     require_root()?;
     let agent = agent_binary()?;
@@ -190,7 +190,7 @@ fn xdp_counts_bfd_packets_on_every_encapsulation_and_maps_dump_with_btf() -> any
     Ok(())
 }
 
-#[test]
+#[bfd_lab::test]
 fn a_failed_attach_says_why_and_leaves_no_pins() -> anyhow::Result<()> {
     require_root()?;
     let agent = agent_binary()?;

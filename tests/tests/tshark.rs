@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bfd_common::wire::{AuthRepr, AuthType, ControlPacket, ControlRepr, Diagnostic, Password, State};
-use bfd_tests::frame::{UdpFrame, internet_checksum};
+use bfd_lab::frame::{UdpFrame, internet_checksum};
 use serde_json::Value;
 
 /// Two per Detect Mult value 1..=255.
@@ -400,7 +400,7 @@ fn parse_tshark_json(json: &str) -> Dissection {
     dissection
 }
 
-#[test]
+#[bfd_lab::test]
 fn tshark_reads_what_we_emit() {
     let reprs = test_set();
     let payloads: Vec<Vec<u8>> = reprs.iter().map(emit).collect();
@@ -499,7 +499,7 @@ fn tshark_reads_what_we_emit() {
 
 /// The pcap and IPv4 helpers themselves, against known answers, so that a
 /// failure of the main test points at bfd-common and not at the harness.
-#[test]
+#[bfd_lab::test]
 fn harness_builds_valid_headers() {
     // RFC 1071's worked example (section 3): the sum is 0xddf2.
     assert_eq!(internet_checksum(&[&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]]), !0xddf2);

@@ -215,6 +215,72 @@ fn build_agent(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     Ok(target_dir(root).join(if release { "release" } else { "debug" }).join("bfd-agent"))
 }
 
+/// The version whose agents a surge from this one must take over (issue
+/// 17: a changed program adopting the sessions): the last landed commit
+/// with this version's map layout. Move it on when a release ships; when
+/// `MAP_LAYOUT` changes, to the first commit with the new layout.
+const PREVIOUS_AGENT_COMMIT: &str = "81a897656d78bd54106a2ff6f47d966eb5e659a9";
+
+/// Builds the agent of [`PREVIOUS_AGENT_COMMIT`] (debug) from `git archive`
+/// in `target/previous-agent/`, with a target directory of its own: cargo
+/// hashes workspace crates by their path within the workspace, so a build
+/// of another checkout in this target directory would overwrite this
+/// version's artifacts and, its sources being older, leave them in place
+/// (this version's agent would embed the earlier XDP program). `None`,
+/// said why, when the clone lacks the commit (shallow). About a minute
+/// and 1.2 GB here.
+fn build_previous_agent(root: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let dir = target_dir(root).join("previous-agent");
+    let binary = dir.join(format!("bfd-agent-{}", &PREVIOUS_AGENT_COMMIT[..12]));
+    if binary.exists() {
+        return Ok(Some(binary));
+    }
+    let known = Command::new("git")
+        .current_dir(root)
+        .args(["cat-file", "-e", &format!("{PREVIOUS_AGENT_COMMIT}^{{commit}}")])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !known {
+        println!(
+            "note: commit {PREVIOUS_AGENT_COMMIT} is not in this clone: the changed-program test is skipped"
+        );
+        return Ok(None);
+    }
+    println!(
+        "== the agent of {} (the previous version, for the changed-program test)",
+        &PREVIOUS_AGENT_COMMIT[..12]
+    );
+    let source = dir.join("src");
+    if source.exists() {
+        std::fs::remove_dir_all(&source).with_context(|| format!("removing {}", source.display()))?;
+    }
+    std::fs::create_dir_all(&source)?;
+    let archive = Command::new("git")
+        .current_dir(root)
+        .args(["archive", "--format=tar", PREVIOUS_AGENT_COMMIT])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let status = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(&source)
+        .stdin(archive.stdout.context("git archive's output")?)
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("unpacking {PREVIOUS_AGENT_COMMIT} failed ({status})");
+    }
+    let target = dir.join("target");
+    run(cargo(&source)
+        .args(["build", "--package", "bfd-user", "--bin", "bfd-agent"])
+        .env("CARGO_TARGET_DIR", &target))?;
+    std::fs::copy(target.join("debug").join("bfd-agent"), &binary)
+        .with_context(|| format!("copying the previous agent to {}", binary.display()))?;
+    std::fs::remove_dir_all(&source).with_context(|| format!("removing {}", source.display()))?;
+    Ok(Some(binary))
+}
+
 fn demo(root: &Path) -> anyhow::Result<()> {
     let mut needed = Prereq::BUILD.to_vec();
     needed.extend(["frr", "bpftool", "iproute2", "util-linux"].map(Prereq::Debian));
@@ -224,7 +290,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     }
     let agent = build_agent(root, true)?;
     run(cargo(root)
-        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-demo"])
+        .args(["run", "--quiet", "--release", "--package", "bfd-lab", "--bin", "bfd-demo"])
         .env("BFD_AGENT", &agent))
 }
 
@@ -334,8 +400,8 @@ fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(output)
 }
 
-/// Benchmark scenarios, run by the `bfd-bench` binary of the tests crate
-/// (which holds the crafted frames and the lab helpers), with the release
+/// Benchmark scenarios, run by the `bfd-bench` binary (crate `bench/`, on
+/// the lab of `lab/`; `bfd-bench --help` lists its options), with the release
 /// agent it starts in its namespaces; tables and plots go to
 /// `target/bench/`. A missed target is reported, never a failure; a
 /// scenario that cannot run fails the command.
@@ -352,7 +418,7 @@ fn bench(root: &Path, scenarios: &[String], quick: bool) -> anyhow::Result<()> {
     let agent = build_agent(root, true)?;
     let mut cargo = cargo(root);
     cargo
-        .args(["run", "--quiet", "--release", "--package", "bfd-tests", "--bin", "bfd-bench", "--"])
+        .args(["run", "--quiet", "--release", "--package", "bfd-bench", "--"])
         .args(scenarios)
         .env("BFD_AGENT", &agent)
         .env("BFD_BENCH_OUT", target_dir(root).join("bench"));
@@ -397,9 +463,15 @@ fn test(root: &Path, unit_only: bool) -> anyhow::Result<()> {
     if privileged {
         peers::require()?;
     }
+    let previous = if privileged { build_previous_agent(root)? } else { None };
     let agent = build_agent(root, false)?;
     let mut cargo = cargo(root);
     cargo.args(["test", "--package", "bfd-tests"]).env("BFD_AGENT", &agent);
+    if let Some(previous) = previous {
+        // tests/tests/agent_restart_peers.rs: a changed program takes the
+        // sessions over, both ways.
+        cargo.env("BFD_AGENT_OTHER", previous);
+    }
     if privileged {
         // tests/tests/image.rs runs the image under runc.
         println!("== the OCI image");

@@ -1,7 +1,7 @@
 //! The newer peers' root file systems: FRR and BIRD of Debian sid, which
 //! cannot be installed on the bookworm host (they would replace its libc),
 //! built with mmdebstrap and run by the tests with `chroot` in their
-//! namespaces (tests/src/peers.rs).
+//! namespaces (lab/src/peers.rs).
 //!
 //! Each is built once into [`CACHE_DIR`], in a directory named by a hash of
 //! its suite and package list (a changed list builds a new one), into a
@@ -16,7 +16,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 /// Where the root file systems live, outside any work tree (each is about
-/// 200 MB). The tests crate reads the same path.
+/// 200 MB). The lab (lab/src/peers.rs) reads the same path.
 pub const CACHE_DIR: &str = "/var/cache/bfd-xdp/rootfs";
 
 /// The directory, inside each root file system, where the tests bind-mount

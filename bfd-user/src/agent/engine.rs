@@ -87,7 +87,7 @@ pub struct FastPathLink {
 
 /// How long past the engine's next deadline the lease runs: the kernel
 /// starts answering this long after the agent missed a wake.
-const LEASE_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
+const LEASE_SLACK: std::time::Duration = std::time::Duration::from_nanos(bfd_common::maps::LEASE_SLACK_NS);
 
 /// A session an earlier agent left in the kernel, to take over: its
 /// configuration, its record and the generation of its kernel entry.
@@ -259,11 +259,42 @@ impl Engine {
     /// adopted.
     pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
         let now = monotonic_now();
+        // The previous agent's last engine deadline: it sent nothing after
+        // it (its lease ran to it plus LEASE_SLACK).
+        let previous_deadline = self
+            .io
+            .fast
+            .as_ref()
+            .and_then(|fast| fast.lease.as_ref())
+            .map(|lease| lease.valid_until())
+            .filter(|until| *until != 0)
+            .map(|until| {
+                bfd_session::Time::from_nanos(until.saturating_sub(bfd_common::maps::LEASE_SLACK_NS))
+            })
+            // A deadline still ahead: the previous agent's last packet was
+            // no later than now.
+            .map(|deadline| deadline.min(now));
         // From here this agent transmits: the kernel stops answering for the
         // previous one (the loop renews the lease from its first wake).
         self.io.renew_lease(None);
         let mut adopted = 0;
-        for Adoption { spec, adoptable, kernel_generation } in adoptions {
+        for Adoption { spec, mut adoptable, kernel_generation } in adoptions {
+            // RFC 5880 §6.8.7's spacing from our last packet. A previous
+            // agent that handed over said when it sent it; one that was
+            // killed did not, but sent nothing after its last deadline.
+            // And the kernel may have answered for the session while no
+            // agent ran (its keepalive, issue 17), up to the lease renewed
+            // just above: the first packet is paced from the latest.
+            if adoptable.restored.last_tx.is_none() {
+                adoptable.restored.last_tx = previous_deadline;
+            }
+            let discr = adoptable.restored.local_discr;
+            if let Some(answered) = self.io.fast.as_ref().and_then(|fast| fast.maps.keepalive_last_tx(discr))
+            {
+                let answered = bfd_session::Time::from_nanos(answered);
+                adoptable.restored.last_tx =
+                    Some(adoptable.restored.last_tx.map_or(answered, |t| t.max(answered)));
+            }
             // The same source port as before (RFC 5881 §4 asks only that it
             // be unique; keeping it keeps the peer's view unchanged).
             self.io.ports.prefer = Some(adoptable.source_port);

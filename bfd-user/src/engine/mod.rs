@@ -30,8 +30,8 @@ use std::time::Duration;
 use bfd_common::maps::{self, DetectEvent, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState};
 use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
 use bfd_session::{
-    Arrival, Detection, FastPathView, Output, ReceivedControl, Session, SessionConfig, SessionKey,
-    SessionStatus, Sessions, StateChange, Time, WallTime,
+    Arrival, Detection, FastPathView, Output, ReceiveError, ReceivedControl, Session, SessionConfig,
+    SessionKey, SessionStatus, Sessions, StateChange, Time, WallTime,
 };
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -476,6 +476,8 @@ struct Peer {
     /// gap then.
     gap_epoch: u64,
     reported: Option<Reported>,
+    /// What the session's adoption record last held ([`Session::restorable`]).
+    remembered: Option<bfd_session::Restored>,
     transitions: Vec<(State, State, Diagnostic, u64)>,
     /// The session's tracing span: peer, local address, discriminator.
     span: Span,
@@ -506,6 +508,7 @@ impl Peer {
             retire_at: None,
             gap_epoch: 0,
             reported: None,
+            remembered: None,
             transitions: Vec::new(),
             span,
         }
@@ -805,9 +808,19 @@ impl Dispatcher {
         };
         let discr = match self.sessions.receive_packet(now, &packet, arrival) {
             Ok(discr) => discr,
-            Err(error) => {
+            Err(ReceiveError::Discard { discr, reason }) => {
                 self.counters.control_rx_dropped += 1;
-                debug!(source = %arrival.source, %error, "control packet for no session, or discarded by it");
+                debug!(source = %arrival.source, discr, %reason, "control packet discarded by its session");
+                // The session settled at `now` all the same: a transmission
+                // that was due left its core and its deadlines moved. Not
+                // draining here once lost both: the packet waited in the
+                // core and the loop forgot the session (issue 18).
+                self.drain(discr, now);
+                return;
+            }
+            Err(error @ ReceiveError::Demux(_)) => {
+                self.counters.control_rx_dropped += 1;
+                debug!(source = %arrival.source, %error, "control packet for no session");
                 return;
             }
         };
@@ -835,11 +848,11 @@ impl Dispatcher {
     /// link is known, and the XDP program is on it, the kernel takes over
     /// detection and absorption for the session.
     fn learn_interface(&mut self, discr: u32, ifindex: u32, now: Time) {
-        let on_xdp = self.options.fast_path && self.options.xdp_ifindexes.contains(&ifindex);
+        let Some(spec) = self.sessions.data(discr).map(|peer| peer.spec.clone()) else { return };
+        let wanted = self.detection(&spec, Some(ifindex));
         let Some((session, peer)) = self.sessions.entry_mut(discr) else { return };
         peer.ifindex = Some(ifindex);
         let mut config = *session.config();
-        let wanted = if on_xdp { Detection::Kernel } else { Detection::Local };
         if config.detection != wanted {
             config.detection = wanted;
             if session.configure(now, config).is_ok() {
@@ -955,6 +968,16 @@ impl Dispatcher {
         if changed || synced {
             self.observe_change(discr);
             self.remember(discr);
+        } else if self.options.fast_path
+            && let Some((session, peer)) = self.sessions.entry(discr)
+            && peer.remembered.is_some_and(|remembered| remembered != session.restorable())
+        {
+            // Parameters that change without the state or the fast-path
+            // view: a session the kernel does not time (multihop) finishing
+            // a Poll Sequence (RFC 5880 §6.5) advertises new timers, which
+            // its record and the kernel's keepalive must follow. A
+            // comparison per drain, no write unless something changed.
+            self.remember(discr);
         }
     }
 
@@ -973,19 +996,18 @@ impl Dispatcher {
         if peer.origin != Origin::Config || peer.spec.auth.is_some() {
             return;
         }
-        let key = SessionKey {
-            peer: peer.spec.peer,
-            local: peer.spec.local,
-            ifindex: peer.ifindex,
-            multihop: peer.spec.multihop,
-        };
+        let key = session_key(&peer.spec, peer.ifindex);
+        let restorable = session.restorable();
         let record = crate::adopt::record(
-            &session.restorable(),
+            &restorable,
             &key,
             peer.transport.source_port,
             &session.steady_state_packet(),
         );
         self.effects.push_back(Effect::Remember { discr, record });
+        if let Some(peer) = self.sessions.data_mut(discr) {
+            peer.remembered = Some(restorable);
+        }
     }
 
     fn state_changed(&mut self, discr: u32, change: StateChange, now: Time) {
@@ -1062,12 +1084,7 @@ impl Dispatcher {
         self.generation += 1;
         let generation = self.generation;
         let Some(peer) = self.sessions.data_mut(discr) else { return };
-        let key = SessionKey {
-            peer: peer.spec.peer,
-            local: peer.spec.local,
-            ifindex: peer.ifindex,
-            multihop: peer.spec.multihop,
-        };
+        let key = session_key(&peer.spec, peer.ifindex);
         let mut entry = map_config(view, &key, peer.spec.min_ttl, generation);
         entry.gap_epoch = peer.gap_epoch;
         self.effects.push_back(Effect::SetFastPath { discr, entry });
@@ -1085,6 +1102,17 @@ impl Dispatcher {
         }
     }
 
+    /// Who times a session of `spec` whose link is `ifindex`: the kernel
+    /// when the XDP program is on that link (single-hop: a multihop
+    /// session's packets may arrive on any link), else the core. A
+    /// configured interface gives the link at once; otherwise the first
+    /// packet does ([`learn_interface`](Self::learn_interface)).
+    fn detection(&self, spec: &PeerSpec, ifindex: Option<u32>) -> Detection {
+        let on_xdp =
+            ifindex.is_some_and(|i| self.options.fast_path && self.options.xdp_ifindexes.contains(&i));
+        if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local }
+    }
+
     fn add(
         &mut self,
         now: Time,
@@ -1092,20 +1120,8 @@ impl Dispatcher {
         spec: PeerSpec,
         transport: Transport,
     ) -> Result<u32, String> {
-        let key = SessionKey {
-            peer: spec.peer,
-            local: spec.local,
-            ifindex: transport.ifindex,
-            multihop: spec.multihop,
-        };
-        let mut config = spec.session;
-        // Kernel detection needs the XDP program on the session's link: known
-        // now if the interface is configured, else learned from the first
-        // packet (learn_interface).
-        let on_xdp = transport
-            .ifindex
-            .is_some_and(|i| self.options.fast_path && self.options.xdp_ifindexes.contains(&i));
-        config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
+        let key = session_key(&spec, transport.ifindex);
+        let config = SessionConfig { detection: self.detection(&spec, transport.ifindex), ..spec.session };
         let identity = spec.key();
         let admin_down = spec.admin_down;
         let peer = Peer::new(spec, origin, transport, transport.ifindex, self.generation + 1);
@@ -1143,17 +1159,10 @@ impl Dispatcher {
         transport: Transport,
         kernel_generation: u64,
     ) -> Result<u32, String> {
-        let key = SessionKey {
-            peer: spec.peer,
-            local: spec.local,
-            ifindex: transport.ifindex,
-            multihop: spec.multihop,
-        };
+        let key = session_key(&spec, transport.ifindex);
+        // The link the earlier agent had learned counts too.
         let ifindex = transport.ifindex.or(adoptable.key.ifindex);
-        let mut config = spec.session;
-        let on_xdp =
-            ifindex.is_some_and(|i| self.options.fast_path && self.options.xdp_ifindexes.contains(&i));
-        config.detection = if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local };
+        let config = SessionConfig { detection: self.detection(&spec, ifindex), ..spec.session };
         // Events of the adopted entry count; the new entries written from
         // here on are newer than anything the earlier agent wrote.
         self.generation = self.generation.max(kernel_generation);
@@ -1288,6 +1297,11 @@ impl Dispatcher {
         info!(summary = %summary, "configuration applied");
         summary
     }
+}
+
+/// The session table's key for a session of `spec` on `ifindex`.
+fn session_key(spec: &PeerSpec, ifindex: Option<u32>) -> SessionKey {
+    SessionKey { peer: spec.peer, local: spec.local, ifindex, multihop: spec.multihop }
 }
 
 fn snapshot(session: &Session, peer: &Peer, now: Time) -> Snapshot {

@@ -708,3 +708,69 @@ fn a_changed_key_keeps_the_session_transmitting_and_timed() {
         );
     }
 }
+
+/// A packet the session discards (here the peer's, under another key) that
+/// arrives in the same wake as the session's due transmission, and is
+/// handled first (inputs come before timers in a wake, and a real wake is
+/// late by the scheduler's latency): the session core settles on it and
+/// sends the due packet, which must leave in that wake, and the session's
+/// next deadline must stay known to the loop. Before the fix the discard
+/// path skipped the drain: the packet waited in the core (to leave in a
+/// burst at the next accepted packet or at shutdown) and the loop lost the
+/// session's deadlines, so it neither sent nor detected again (the stall
+/// seen end to end after a key rotation, issue 18).
+#[test]
+fn a_discarded_packet_in_a_wake_with_a_due_transmission_loses_neither() {
+    let mut engine = dispatcher(DispatcherOptions::default());
+    let mut open = |_: &PeerSpec| Ok(Transport { source_port: 49152, route: None, ifindex: None });
+    let (reply, _) = tokio::sync::oneshot::channel();
+    let plan = Plan::new(
+        Origin::Config,
+        [].iter(),
+        &[authenticated(PEER, keyed(AuthType::MeticulousKeyedSha1, "s3cret-key"))],
+    );
+    engine.handle(Time::ZERO, Input::Command(Command::Apply(plan, reply)), &mut open);
+    engine.fire_timers(Time::ZERO);
+    let _ = engine.effects().count();
+    let discr = engine.sessions.entries().next().map(|(discr, _, _)| discr).expect("the session runs");
+
+    // The peer's packets, under another key: every one is discarded.
+    let mut peer = Session::with_auth(
+        0x5eed,
+        SessionConfig::default(),
+        Some((keyed(AuthType::MeticulousKeyedSha1, "another-key"), WALL_START)),
+        99,
+        Time::ZERO,
+    )
+    .expect("a valid peer");
+    peer.on_timer(Time::ZERO);
+    let packet = peer
+        .drain_outputs()
+        .find_map(|output| match output {
+            Output::Transmit(packet) => Some(packet),
+            _ => None,
+        })
+        .expect("the peer sends");
+    let arrival = Arrival { source: PEER, destination: US, ifindex: IFINDEX, ttl: 255, multihop: false };
+    let mut sent = 0;
+    for _ in 0..10 {
+        let due = engine.sessions.get(discr).and_then(Session::next_deadline).expect("a deadline");
+        assert!(engine.next_wake().is_some_and(|wake| wake <= due), "the loop wakes for {due:?}");
+        // Woken a millisecond late, with the peer's packet waiting.
+        let now = due + Duration::from_millis(1);
+        engine.handle(now, Input::Control(bytes(&packet), arrival), &mut open);
+        engine.fire_timers(now);
+        let transmitted = engine.effects().filter(|effect| matches!(effect, Effect::Transmit { .. })).count();
+        assert_eq!(transmitted, 1, "the due packet leaves in the wake it was due in");
+        sent += transmitted;
+        let next = engine.sessions.get(discr).and_then(Session::next_deadline).expect("a deadline");
+        assert!(next > now, "the next deadline is ahead");
+        assert!(
+            engine.next_wake().is_some_and(|wake| wake <= next),
+            "the loop wakes for the session's next deadline {next:?}"
+        );
+    }
+    assert_eq!(sent, 10);
+    let counters = engine.sessions.get(discr).expect("the session runs").status().counters;
+    assert_eq!(counters.control_discarded, 10, "every packet of the peer's was refused: {counters:?}");
+}

@@ -26,8 +26,9 @@ use bfd_common::maps::{
     ECHO_RTT_HISTOGRAM_SHIFT, GAP_HISTOGRAM_SHIFT, GlobalStats, LogHistogram, OVERSHOOT_HISTOGRAM_SHIFT,
     SessionState,
 };
+use bfd_common::wire::auth::AuthType;
 use bfd_common::wire::{Diagnostic, Error as WireError, State};
-use bfd_session::SessionStatus;
+use bfd_session::{AuthFailure, SessionStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -657,6 +658,28 @@ fn with_seeded_changes(changes: &[StateChangeCount]) -> Vec<StateChangeCount> {
     all
 }
 
+/// Whether a session of `auth_type` (`None`: no authentication) can count
+/// `reason`: its series is then exported from the start, at 0, so that
+/// `rate()` and `increase()` see the first failure (a counter series that
+/// appears with its first increment is invisible to them). A session
+/// without authentication can only see an unexpected A bit; one with it
+/// anything but that, less the checks of the other types (a password
+/// mismatch only with simple password, sequence numbers and digests only
+/// with the keyed types, §6.7.2-§6.7.4). A reason counted anyway is
+/// exported too.
+fn auth_failure_applies(reason: AuthFailure, auth_type: Option<AuthType>) -> bool {
+    let Some(auth_type) = auth_type else { return reason == AuthFailure::Unexpected };
+    let meticulous = matches!(auth_type, AuthType::MeticulousKeyedMd5 | AuthType::MeticulousKeyedSha1);
+    match reason {
+        AuthFailure::Unexpected => false,
+        AuthFailure::Missing | AuthFailure::TypeMismatch | AuthFailure::UnknownKeyId => true,
+        AuthFailure::PasswordMismatch => auth_type == AuthType::SimplePassword,
+        AuthFailure::DigestMismatch => auth_type != AuthType::SimplePassword,
+        AuthFailure::Sequence => auth_type != AuthType::SimplePassword && !meticulous,
+        AuthFailure::MeticulousSequence => meticulous,
+    }
+}
+
 /// One sample per session, labelled with the session's labels, for the
 /// sessions `value` has one for.
 fn each_session<'a>(
@@ -822,6 +845,31 @@ fn encode_sessions(
                 .map(move |(reason, count)| ((base, [("reason", reason)]), Sample::Counter(count)))
             },
         ),
+    )?;
+    family(
+        encoder,
+        "bfd_auth_failures",
+        "Received control packets discarded by authentication (RFC 5880 sections 6.7 and 6.8.6), by reason: FRR's Rx Authentication counters of show peers counters, one reason each.",
+        None,
+        Counter,
+        with_labels(sessions, labels).flat_map(|(session, base)| {
+            let counters = session.status.counters.auth;
+            let auth_type = session.status.auth.map(|auth| auth.auth_type);
+            AuthFailure::ALL
+                .into_iter()
+                .filter(move |reason| counters.get(*reason) > 0 || auth_failure_applies(*reason, auth_type))
+                .map(move |reason| {
+                    ((base, [("reason", reason.as_str())]), Sample::Counter(counters.get(reason)))
+                })
+        }),
+    )?;
+    family(
+        encoder,
+        "bfd_auth_tx_no_key",
+        "Control packets not sent because no key's send lifetime held (show peers counters' Tx Authentication no send key).",
+        None,
+        Counter,
+        each(|s| s.status.auth.map(|_| Sample::Counter(s.status.counters.auth.tx_no_key))),
     )?;
     family(
         encoder,

@@ -518,3 +518,105 @@ fn compat_parses() {
     assert_eq!("none".parse::<Compat>(), Ok(Compat::None));
     assert!("frr".parse::<Compat>().unwrap_err().contains("metallb"));
 }
+
+/// `scrape()` with its single-hop session on meticulous keyed SHA1, which
+/// refused 4 packets of another key, 2 replays and 1 without the A bit;
+/// the multihop session has none and saw 3 packets with the A bit.
+fn authenticated() -> Scrape {
+    let mut scrape = scrape();
+    let single = &mut scrape.sessions[0].status;
+    single.auth = Some(bfd_session::AuthStatus {
+        auth_type: bfd_common::wire::AuthType::MeticulousKeyedSha1,
+        sha1: bfd_session::Sha1Construction::Rfc5880,
+        send_key_id: Some(1),
+        xmit_seq: 100,
+        rcv_seq: Some(7),
+    });
+    single.counters.auth.unknown_key_id = 4;
+    single.counters.auth.meticulous_sequence = 2;
+    single.counters.auth.missing = 1;
+    single.counters.auth.tx_no_key = 5;
+    scrape.sessions[1].status.counters.auth.unexpected = 3;
+    scrape
+}
+
+#[test]
+fn authentication_failures_by_reason_with_the_session_labels() {
+    for format in [Format::OpenMetrics, Format::PrometheusText] {
+        let text = render(authenticated(), format, Compat::None);
+        let peer = "peer=\"192.0.2.2\"";
+        let failures = |labels: &[&str]| value(&text, "bfd_auth_failures_total", labels);
+        assert_eq!(failures(&[peer, "reason=\"unknown_key_id\""]), 4.0, "{format:?}");
+        assert_eq!(failures(&[peer, "reason=\"meticulous_sequence\""]), 2.0);
+        assert_eq!(failures(&[peer, "reason=\"missing\""]), 1.0);
+        // The other reasons a meticulous keyed session can count, at 0
+        // from the start; none it cannot (no password, no keyed sequence,
+        // no A bit on an unauthenticated session).
+        let reasons: Vec<&str> = sample_lines(&text, "bfd_auth_failures_total")
+            .into_iter()
+            .filter(|line| line.contains(peer))
+            .map(|line| line.split("reason=\"").nth(1).unwrap().split('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            ["missing", "type_mismatch", "unknown_key_id", "meticulous_sequence", "digest_mismatch"],
+            "{format:?}"
+        );
+        assert_eq!(failures(&[peer, "reason=\"digest_mismatch\""]), 0.0);
+        // The session without authentication: only the A bit it did not
+        // expect.
+        let multi = "peer=\"2001:db8::2\"";
+        assert_eq!(failures(&[multi, "reason=\"unexpected\""]), 3.0);
+        assert_eq!(sample_lines(&text, "bfd_auth_failures_total").len(), 6);
+        // Every one with the session's labels.
+        for line in sample_lines(&text, "bfd_auth_failures_total") {
+            for key in ["peer=", "local=", "interface=", "vrf=", "type=", "profile=", "reason="] {
+                assert!(line.contains(key), "{line}: no {key}");
+            }
+        }
+        // Packets not sent for want of a key: authenticated sessions only.
+        assert_eq!(value(&text, "bfd_auth_tx_no_key_total", &[peer]), 5.0);
+        assert_eq!(sample_lines(&text, "bfd_auth_tx_no_key_total").len(), 1);
+    }
+    // Simple password and keyed types seed their own reasons.
+    let mut scrape = authenticated();
+    let reasons_of = |scrape: Scrape| -> Vec<String> {
+        let text = render(scrape, Format::OpenMetrics, Compat::None);
+        sample_lines(&text, "bfd_auth_failures_total")
+            .into_iter()
+            .filter(|line| line.contains("peer=\"192.0.2.2\""))
+            .map(|line| line.split("reason=\"").nth(1).unwrap().split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    scrape.sessions[0].status.counters.auth = Default::default();
+    scrape.sessions[0].status.auth.as_mut().unwrap().auth_type = bfd_common::wire::AuthType::SimplePassword;
+    assert_eq!(
+        reasons_of(scrape.clone()),
+        ["missing", "type_mismatch", "unknown_key_id", "password_mismatch"]
+    );
+    scrape.sessions[0].status.auth.as_mut().unwrap().auth_type = bfd_common::wire::AuthType::KeyedMd5;
+    assert_eq!(
+        reasons_of(scrape.clone()),
+        ["missing", "type_mismatch", "unknown_key_id", "sequence", "digest_mismatch"]
+    );
+    // A reason counted though the type cannot (a reconfigured session's
+    // past) is still exported, never dropped while it counts.
+    scrape.sessions[0].status.counters.auth.password_mismatch = 1;
+    assert!(reasons_of(scrape).contains(&"password_mismatch".to_owned()));
+}
+
+#[test]
+fn authentication_failures_in_every_histogram_mode_and_with_metallb_names() {
+    let expected = render(authenticated(), Format::OpenMetrics, Compat::None);
+    let lines = |text: &str| -> Vec<String> {
+        text.lines().filter(|line| line.starts_with("bfd_auth_")).map(str::to_owned).collect()
+    };
+    assert_eq!(lines(&expected).len(), 7);
+    for histograms in [Histograms::PerSession, Histograms::Aggregate, Histograms::Off] {
+        for compat in [Compat::None, Compat::MetalLb] {
+            let text =
+                Renderer::new(Options { compat, histograms }).render(authenticated(), Format::OpenMetrics);
+            assert_eq!(lines(&text), lines(&expected), "{histograms:?} {compat:?}");
+        }
+    }
+}

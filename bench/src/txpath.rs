@@ -24,7 +24,7 @@ use bfd_common::{
     maps::{CFG_ABSORB, SessionConfig, address},
     wire::{EthernetRepr, ip::TOS_CS6},
 };
-use bfd_tests::{
+use bfd_lab::{
     frame::{ifindex, mac_address},
     lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, veth},
     scenario::{LOCAL_DISCR, control_bytes, steady_repr},

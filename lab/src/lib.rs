@@ -1,19 +1,30 @@
-//! A small lab for end-to-end tests and the demo: network namespaces, veth
-//! links, bpffs pin directories and FRR daemons, each an RAII guard that
-//! removes what it created when dropped, also when a test fails.
+//! The lab of bfd-xdp's end-to-end tests, benchmarks and demo: network
+//! namespaces, veth links, bpffs pin directories, FRR and BIRD peers,
+//! packet captures, path cuts, crafted frames and the agent launcher, each
+//! an RAII guard that removes what it created when dropped, also when a
+//! test fails (and then prints its daemon's log: [`harness`]).
 //!
 //! Everything created here carries the process id in its name, so parallel
 //! runs (and leftovers of a killed run) never collide.
+
+// `#[bfd_lab::test]` names the harness by its crate's path: so that this
+// crate's own tests can use it too.
+extern crate self as bfd_lab;
 
 pub mod agent;
 pub mod bird;
 pub mod e2e;
 pub mod frame;
 pub mod frr;
+pub mod harness;
 pub mod lab;
 pub mod peers;
 pub mod prometheus;
 pub mod scenario;
+
+/// Marks a test whose pass its harness records: `#[bfd_lab::test]` in
+/// place of `#[test]` (see [`harness`]).
+pub use bfd_lab_macros::test;
 
 /// One `#[test]` per release of a peer, each calling `body(release)` and
 /// named for the release, so that a failure says which one:
@@ -32,7 +43,7 @@ macro_rules! release_tests {
             #[test]
             $(#[$attribute])*
             fn $name() -> anyhow::Result<()> {
-                $body($release)
+                $crate::harness::run(|| $body($release))
             }
         )+
     };

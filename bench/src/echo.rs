@@ -27,7 +27,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use bfd_tests::{
+use bfd_lab::{
     e2e::{Cut, TempDir, set_sysctl},
     frame::{RawSender, UdpFrame, mac_address},
     lab::{NetNs, wait_for},

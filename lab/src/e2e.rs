@@ -1,39 +1,14 @@
 //! What the agent's end-to-end tests share: a two-namespace link, path cuts
-//! with nftables, FRR's JSON views, MetalLB documents, the agent's log
-//! lines, and printing logs when a test fails.
+//! with nftables, FRR's JSON views, MetalLB documents and the agent's log
+//! events. (Printing daemons' logs when a test fails: [`crate::harness`].)
 
-use std::{
-    cell::Cell,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 pub use crate::frr::{Frr, FrrRelease, FrrStack};
 use crate::lab::{NetNs, run, run_stdout, unique_name, veth, wait_for};
-
-thread_local! {
-    static PASSED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the running test as passed: the guards dropped after this do not
-/// print their daemons' logs. (libtest runs each test on its own thread.)
-pub fn test_passed() {
-    PASSED.with(|passed| passed.set(true));
-}
-
-/// Prints the file at `path` (a daemon's log) unless the test passed; the
-/// harness shows it with the failure.
-pub fn print_log_unless_passed(what: &str, path: &Path) {
-    if PASSED.with(Cell::get) {
-        return;
-    }
-    let text = std::fs::read_to_string(path).unwrap_or_else(|error| format!("({error})"));
-    eprintln!("----- {what}: {} -----\n{}\n----- end of {what} -----", path.display(), text.trim_end());
-}
 
 /// The agent's side of a link.
 pub const AGENT_V4: &str = "10.77.0.2";
@@ -144,22 +119,89 @@ impl Drop for Cut {
     }
 }
 
-/// One line of the agent's log (tracing's `key=value` fields).
+/// One event of the agent's log. The lab's agents log JSON
+/// (`--log-format json`, tracing-subscriber's formatter: the event's
+/// fields with its `message` under `fields`, the session's span under
+/// `span`); a text line (tracing's `key=value` form, e.g. a container's
+/// log) is read field by field from its text.
 #[derive(Clone, Debug)]
 pub struct LogLine {
-    /// The whole line.
+    /// The event in tracing's text form (`LEVEL span{k=v}: target: message
+    /// k=v`), for people: what failures print.
     pub text: String,
+    /// The event's message (empty for a text line).
+    pub message: String,
+    /// The event's fields, then its spans' (innermost first), each value
+    /// as text (a number's digits, a string without quotes). `None` for a
+    /// text line.
+    fields: Option<Vec<(String, String)>>,
 }
 
 impl LogLine {
-    /// Wraps a line.
+    /// Reads a line of text (tracing's text formatter).
     pub fn new(text: &str) -> LogLine {
-        LogLine { text: text.to_owned() }
+        LogLine { text: text.to_owned(), message: String::new(), fields: None }
     }
 
-    /// The value of the field `key`: from after `key=` to the next
-    /// ` name=` (values such as diagnostics contain spaces), unquoted.
+    /// Parses a line of `--log-format json`; `None` if it is not a JSON
+    /// object (a panic message, say).
+    pub fn from_json(line: &str) -> Option<LogLine> {
+        let event: Value = serde_json::from_str(line).ok()?;
+        let as_text = |value: &Value| match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let mut fields = Vec::new();
+        let mut message = String::new();
+        let mut rest = String::new();
+        for (key, value) in event["fields"].as_object()? {
+            if key == "message" {
+                message = as_text(value);
+            } else {
+                rest.push_str(&format!(" {key}={}", as_text(value)));
+                fields.push((key.clone(), as_text(value)));
+            }
+        }
+        // The current span is also the last of `spans`; innermost first.
+        let spans: Vec<&Value> =
+            event["spans"].as_array().map(|spans| spans.iter().rev().collect()).unwrap_or_default();
+        let mut span_text = String::new();
+        for span in spans.iter().rev() {
+            let Some(span) = span.as_object() else { continue };
+            let name = span.get("name").map(as_text).unwrap_or_default();
+            let values: Vec<String> = span
+                .iter()
+                .filter(|(key, _)| *key != "name")
+                .map(|(key, value)| format!("{key}={}", as_text(value)))
+                .collect();
+            span_text.push_str(&format!("{name}{{{}}}: ", values.join(" ")));
+        }
+        for span in spans {
+            let Some(span) = span.as_object() else { continue };
+            fields.extend(
+                span.iter()
+                    .filter(|(key, _)| *key != "name")
+                    .map(|(key, value)| (key.clone(), as_text(value))),
+            );
+        }
+        let text = format!(
+            "{} {:>5} {span_text}{}: {message}{rest}",
+            as_text(&event["timestamp"]),
+            as_text(&event["level"]),
+            as_text(&event["target"]),
+        );
+        Some(LogLine { text, message, fields: Some(fields) })
+    }
+
+    /// The value of the field `key`: the event's own, else its innermost
+    /// span's. For a text line: from after `key=` to the next ` name=`
+    /// (values such as diagnostics contain spaces), unquoted.
     pub fn field(&self, key: &str) -> Option<&str> {
+        let Some(fields) = &self.fields else { return self.text_field(key) };
+        fields.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str())
+    }
+
+    fn text_field(&self, key: &str) -> Option<&str> {
         let needle = format!(" {key}=");
         let start = self.text.find(&needle)? + needle.len();
         let rest = &self.text[start..];
@@ -179,6 +221,25 @@ impl LogLine {
     /// A numeric field.
     pub fn number(&self, key: &str) -> Option<u64> {
         self.field(key)?.parse().ok()
+    }
+
+    /// Whether its message contains `text` (a text line: its text).
+    pub fn says(&self, text: &str) -> bool {
+        match &self.fields {
+            Some(_) => self.message.contains(text),
+            None => self.text.contains(text),
+        }
+    }
+
+    /// Whether the event's message or one of its fields' values contains
+    /// `text` (the whole line, for a text line).
+    pub fn mentions(&self, text: &str) -> bool {
+        match &self.fields {
+            Some(fields) => {
+                self.message.contains(text) || fields.iter().any(|(_, value)| value.contains(text))
+            }
+            None => self.text.contains(text),
+        }
     }
 }
 
@@ -492,4 +553,55 @@ pub fn ensure_json(condition: bool, what: &str, json: &Value) -> anyhow::Result<
         bail!("{what}: {json:#}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line of `bfd-agent run --log-format json`, as written by the agent.
+    const STATE_CHANGE: &str = r#"{"timestamp":"2026-12-05T23:02:20.755717Z","level":"INFO","fields":{"message":"session state change","peer":"10.77.0.1","local":"Some(10.77.0.2)","interface":"None","discr":931401713,"from":"Down","to":"AdminDown","diagnostic":"administratively down","cause":"AdminDown","failure":false,"at_us":13488276061,"latency_us":0},"target":"bfd_user::engine","span":{"discr":931401713,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"},"spans":[{"discr":931401713,"local":"Some(10.77.0.2)","peer":"10.77.0.1","name":"session"}]}"#;
+
+    #[test]
+    fn a_json_event_gives_its_message_fields_and_text_form() {
+        let event = LogLine::from_json(STATE_CHANGE).unwrap();
+        assert_eq!(event.message, "session state change");
+        assert_eq!(event.field("to"), Some("AdminDown"));
+        assert_eq!(event.field("diagnostic"), Some("administratively down"));
+        assert_eq!(event.field("failure"), Some("false"));
+        assert_eq!(event.number("at_us"), Some(13_488_276_061));
+        assert_eq!(event.field("name"), None, "a span's name is not a field");
+        assert!(event.mentions("AdminDown") && !event.mentions("Up"));
+        assert_eq!(
+            event.text,
+            "2026-12-05T23:02:20.755717Z  INFO session{discr=931401713 local=Some(10.77.0.2) peer=10.77.0.1}: \
+             bfd_user::engine: session state change peer=10.77.0.1 local=Some(10.77.0.2) interface=None \
+             discr=931401713 from=Down to=AdminDown diagnostic=administratively down cause=AdminDown \
+             failure=false at_us=13488276061 latency_us=0"
+        );
+    }
+
+    #[test]
+    fn a_span_field_is_found_when_the_event_lacks_it() {
+        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"m"},"target":"x","spans":[{"name":"session","peer":"10.0.0.1","discr":7}]}"#;
+        let event = LogLine::from_json(line).unwrap();
+        assert_eq!(event.field("peer"), Some("10.0.0.1"));
+        assert_eq!(event.number("discr"), Some(7));
+    }
+
+    #[test]
+    fn lines_that_are_not_json_events_are_none() {
+        assert!(LogLine::from_json("thread 'main' panicked at src/main.rs:1:1").is_none());
+        assert!(LogLine::from_json("[1, 2]").is_none());
+    }
+
+    #[test]
+    fn a_text_line_is_read_field_by_field() {
+        let line = LogLine::new(
+            "2026-12-05T22:55:40Z  INFO bfd_user::engine: session state change peer=10.77.0.1 from=Down \
+             to=AdminDown diagnostic=administratively down cause=AdminDown",
+        );
+        assert_eq!(line.field("diagnostic"), Some("administratively down"));
+        assert_eq!(line.field("to"), Some("AdminDown"));
+    }
 }

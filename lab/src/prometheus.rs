@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use crate::e2e::{TempDir, print_log_unless_passed};
+use crate::e2e::TempDir;
+use crate::harness::log_on_failure;
 use crate::lab::{NetNs, wait_for};
 
 /// A running Prometheus; stopped (and its data removed) when dropped.
@@ -93,7 +94,7 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        print_log_unless_passed("prometheus", &self.dir.join("prometheus.log"));
+        log_on_failure("prometheus", &self.dir.join("prometheus.log"));
     }
 }
 

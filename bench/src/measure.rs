@@ -6,10 +6,10 @@
 use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
-use bfd_tests::lab::{NetNs, run_stdout};
+use bfd_lab::lab::{NetNs, run_stdout};
 use serde_json::Value;
 
-pub use bfd_tests::lab::realtime_us;
+pub use bfd_lab::lab::realtime_us;
 
 /// A process's counters at one moment.
 #[derive(Clone, Copy, Debug, Default)]

@@ -14,9 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
-    e2e::{Cut, test_passed},
+    e2e::Cut,
     frr::Bfdd,
     lab::{NetNs, require_root, run_stdout, unique_name, veth},
 };
@@ -25,7 +25,13 @@ use bfd_tests::{
 const AGENT_ADDR: &str = "10.77.0.2";
 const FRR_ADDR: &str = "10.77.0.1";
 
+/// On a failure, the agent's and bfdd's logs are printed (the lab's
+/// harness holds them until it sees the outcome).
 fn main() -> anyhow::Result<()> {
+    bfd_lab::harness::run(demo)
+}
+
+fn demo() -> anyhow::Result<()> {
     require_root()?;
     let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo.yaml");
     let config = std::fs::read_to_string(&config_path)?;
@@ -95,7 +101,6 @@ fn main() -> anyhow::Result<()> {
 
     println!("\ncleaning up: bfd-agent (AdminDown, XDP detached), bfdd, namespaces");
     agent.stop()?;
-    test_passed();
     Ok(())
 }
 

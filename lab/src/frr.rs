@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::{
-    e2e::print_log_unless_passed,
+    harness::log_on_failure,
     lab::{NetNs, run, run_stdout, unique_name, wait_for},
     peers::{Rootfs, STATE_IN_ROOTFS, check_release},
 };
@@ -410,15 +410,15 @@ impl Drop for Frr {
     fn drop(&mut self) {
         if self.print_logs {
             let what = format!("{} bfdd", self.release);
-            print_log_unless_passed(&what, &self.dir.join("bfdd.log"));
+            log_on_failure(&what, &self.dir.join("bfdd.log"));
             for daemon in ["bgpd", "staticd", "mgmtd"] {
                 if self.daemons.contains(&daemon) {
                     let what = format!("{} {daemon}", self.release);
-                    print_log_unless_passed(&what, &self.dir.join(format!("{daemon}.log")));
+                    log_on_failure(&what, &self.dir.join(format!("{daemon}.log")));
                 }
             }
             if self.daemons.iter().any(|daemon| ["bgpd", "staticd"].contains(daemon)) {
-                print_log_unless_passed(&format!("{} zebra", self.release), &self.dir.join("zebra.log"));
+                log_on_failure(&format!("{} zebra", self.release), &self.dir.join("zebra.log"));
             }
         }
         // Stopping the last process of a chrooted daemon's mount namespace

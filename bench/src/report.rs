@@ -295,7 +295,7 @@ impl Machine {
             })
             .unwrap_or_else(|| "FRR version unknown".into());
         // And the sid root file system's, chrooted (the `FRR bfdd 10.7` rows).
-        let sid = bfd_tests::peers::Rootfs::open("sid-frr-bird2")
+        let sid = bfd_lab::peers::Rootfs::open("sid-frr-bird2")
             .and_then(|rootfs| rootfs.version("/usr/lib/frr/bfdd"))
             .ok()
             .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()));

@@ -3,9 +3,8 @@
 //! directory, and the operator CLI pointed at its control socket.
 //!
 //! On drop the agent gets SIGTERM, then SIGKILL after 5 s, and its pins and
-//! directory are removed. If the test did not call
-//! [`test_passed`](crate::e2e::test_passed), its log is printed first (the
-//! test harness shows it with the failure).
+//! directory are removed. If the test fails, its log is printed first (see
+//! [`crate::harness`]; the test harness shows it with the failure).
 
 use std::{
     path::{Path, PathBuf},
@@ -18,7 +17,8 @@ use nix::{sys::signal::Signal, unistd::Pid};
 use serde_json::Value;
 
 use crate::{
-    e2e::{LogLine, print_log_unless_passed},
+    e2e::LogLine,
+    harness::text_on_failure,
     lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, wait_for},
 };
 
@@ -90,6 +90,13 @@ impl Agent {
         };
         agent.spawn(netns, &args)?;
         Ok(agent)
+    }
+
+    /// Runs `binary` (another build of the agent) from the next
+    /// [`restart`](Self::restart), [`surge`](Self::surge) or
+    /// [`spawn_beside`](Self::spawn_beside) on: an upgrade or a downgrade.
+    pub fn set_binary(&mut self, binary: PathBuf) {
+        self.binary = binary;
     }
 
     /// Starts the agent again, after [`kill`](Self::kill) or
@@ -203,7 +210,13 @@ impl Agent {
         }
         command.arg("--pin-path").arg(agent.pins.path());
         command.arg("--control-socket").arg(agent.socket());
+        // JSON lines: the tests read the events' fields, not their text. An
+        // earlier build without `--log-format` (the changed-program test's)
+        // logs text, read line by line (`LogLine::new`).
         command.args(["--log", &args.log]);
+        if supports_json_log(&agent.binary) {
+            command.args(["--log-format", "json"]);
+        }
         command.args(&args.extra);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(agent.log_path())?;
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
@@ -289,19 +302,54 @@ impl Agent {
         self.pins.path()
     }
 
-    /// Where its stderr goes.
+    /// Where its stderr goes (JSON lines: `--log-format json`).
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("agent.log")
     }
 
-    /// Its log so far.
-    pub fn log(&self) -> String {
+    /// Its log file so far, as written: JSON lines (and whatever else
+    /// reached stderr, a panic's message say).
+    pub fn raw_log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// The log's lines containing `message`.
+    /// Its log so far, for people: each JSON event in tracing's text form,
+    /// other lines as they are.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        for line in self.raw_log().lines() {
+            match LogLine::from_json(line) {
+                Some(event) => text.push_str(&event.text),
+                None => text.push_str(line),
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Every event logged so far (its JSON lines, parsed; an earlier
+    /// build's text lines as they are).
+    pub fn events(&self) -> Vec<LogLine> {
+        self.raw_log()
+            .lines()
+            .filter_map(|line| {
+                LogLine::from_json(line).or_else(|| {
+                    // tracing's text form starts with its RFC 3339 timestamp.
+                    line.starts_with(|c: char| c.is_ascii_digit()).then(|| LogLine::new(line))
+                })
+            })
+            .collect()
+    }
+
+    /// The events whose message contains `message` (a text line's text).
     pub fn log_lines(&self, message: &str) -> Vec<LogLine> {
-        self.log().lines().filter(|line| line.contains(message)).map(LogLine::new).collect()
+        self.events().into_iter().filter(|event| event.says(message)).collect()
+    }
+
+    /// Whether an event's message or one of its fields' values contains
+    /// `text` (e.g. a `scheduling` field's `SCHED_FIFO 10`).
+    pub fn logged(&self, text: &str) -> bool {
+        self.events().iter().any(|event| event.mentions(text))
     }
 
     /// Every `session state change` line so far.
@@ -434,9 +482,25 @@ impl Drop for Agent {
                 let _ = child.wait();
             }
         }
-        print_log_unless_passed(&format!("agent {}", self.name), &self.log_path());
+        text_on_failure(&format!("agent {}", self.name), &self.log_path(), || self.log());
         let _ = std::fs::remove_dir_all(&self.dir);
         // `pins` (a PinDir) removes whatever is left in the bpffs
         // directory when dropped after this.
     }
+}
+
+/// Whether the agent `binary` takes `--log-format` (builds before it log
+/// text only); asked once per binary.
+fn supports_json_log(binary: &Path) -> bool {
+    static ASKED: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut asked = ASKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, supported)) = asked.iter().find(|(path, _)| path == binary) {
+        return *supported;
+    }
+    let supported = Command::new(binary)
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("--log-format"));
+    asked.push((binary.to_owned(), supported));
+    supported
 }

@@ -13,7 +13,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    e2e::print_log_unless_passed,
+    harness::log_on_failure,
     lab::{NetNs, run, run_stdout, unique_name, wait_for},
     peers::{Rootfs, STATE_IN_ROOTFS, check_release},
 };
@@ -231,7 +231,7 @@ impl Drop for Bird {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
-        print_log_unless_passed(&self.release.to_string(), &self.dir.join("bird.log"));
+        log_on_failure(&self.release.to_string(), &self.dir.join("bird.log"));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -175,7 +175,7 @@ pub struct Scraper {
 
 impl Scraper {
     /// Starts scraping in `netns`.
-    pub fn start(netns: &bfd_tests::lab::NetNs) -> anyhow::Result<Scraper> {
+    pub fn start(netns: &bfd_lab::lab::NetNs) -> anyhow::Result<Scraper> {
         use std::sync::atomic::Ordering;
         let file = std::fs::File::open(netns.path())?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -186,7 +186,7 @@ impl Scraper {
             }
             let mut scrapes = 0;
             while !stopping.load(Ordering::Relaxed) {
-                if bfd_tests::prometheus::http_get(("127.0.0.1", 9784), "/metrics").is_ok() {
+                if bfd_lab::prometheus::http_get(("127.0.0.1", 9784), "/metrics").is_ok() {
                     scrapes += 1;
                 }
                 std::thread::sleep(Duration::from_secs(1));

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bfd_tests::e2e::{BfdPacket, Capture, TxWindow};
+use bfd_lab::e2e::{BfdPacket, Capture, TxWindow};
 use serde_json::json;
 
 use crate::{

@@ -1,5 +1,5 @@
 //! Two nodes running one implementation on both ends of a veth (agent <->
-//! agent, or bfdd <-> bfdd), with any number of sessions between them, on
+//! agent, bfdd <-> bfdd or BIRD <-> BIRD), with any number of sessions between them, on
 //! the same topology and timers for both: node A's addresses are
 //! 10.78.0-127.x, node B's 10.78.128-255.x (one /16 on the link), and
 //! session i runs between A's i-th and B's i-th address: bfdd keys a
@@ -14,8 +14,9 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use bfd_tests::{
+use bfd_lab::{
     agent::{Agent, AgentArgs},
+    bird::{Bird, BirdRelease},
     e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
     frame::mac_address,
     lab::{NetNs, run},
@@ -35,14 +36,19 @@ pub enum Implementation {
     /// multihop sessions and sessions on links without the program are.
     AgentNoXdp(EngineScheduling),
     /// FRR's bfdd of a release (8.4 from the host, 10.7 chrooted from
-    /// Debian sid, see `bfd_tests::peers`).
+    /// Debian sid, see `bfd_lab::peers`).
     Bfdd(FrrRelease),
+    /// BIRD's BFD protocol of a release (2.0 from the host, 2.20 and 3
+    /// chrooted from Debian sid).
+    Bird(BirdRelease),
 }
 
 /// FRR 8.4's bfdd (the host's).
 pub const BFDD_8_4: Implementation = Implementation::Bfdd(FrrRelease::V8_4);
 /// FRR 10.7's bfdd (Debian sid's, chrooted).
 pub const BFDD_10_7: Implementation = Implementation::Bfdd(FrrRelease::V10_7);
+/// BIRD 2.20 (Debian sid's, chrooted).
+pub const BIRD_2_20: Implementation = Implementation::Bird(BirdRelease::V2_20);
 
 impl Implementation {
     /// Its label in tables.
@@ -60,7 +66,13 @@ impl Implementation {
                 format!("bfd-agent --no-xdp{}", agent.strip_prefix("bfd-agent").unwrap_or_default())
             }
             Implementation::Bfdd(release) => format!("FRR bfdd {}", release.version()),
+            Implementation::Bird(release) => release.to_string(),
         }
+    }
+
+    /// A peer the agent is compared with (FRR's bfdd or BIRD).
+    pub fn is_peer(self) -> bool {
+        matches!(self, Implementation::Bfdd(_) | Implementation::Bird(_))
     }
 
     /// The shortest interval it accepts, µs (FRR 8.4 and 10.7: 10 ms).
@@ -68,6 +80,8 @@ impl Implementation {
         match self {
             Implementation::Agent(_) | Implementation::AgentNoXdp(_) => 1_000,
             Implementation::Bfdd(_) => 10_000,
+            // BIRD takes any interval in µs; 1 ms is the bench's floor.
+            Implementation::Bird(_) => 1_000,
         }
     }
 }
@@ -118,6 +132,8 @@ pub enum Node {
     Agent(Agent),
     /// A bfdd.
     Frr(Frr),
+    /// A BIRD.
+    Bird(Bird),
 }
 
 impl Node {
@@ -131,6 +147,10 @@ impl Node {
                 let text = std::fs::read_to_string(frr.dir().join("bfdd.pid"))?;
                 text.trim().parse().context("bfdd.pid")
             }
+            Node::Bird(bird) => {
+                let text = std::fs::read_to_string(bird.dir().join("bird.pid"))?;
+                text.trim().parse().context("bird.pid")
+            }
         }
     }
 
@@ -139,6 +159,14 @@ impl Node {
         match self {
             Node::Agent(agent) => agent.show_peers(),
             Node::Frr(frr) => frr.peers(),
+            // `birdc show bfd sessions`, in FRR's keys where they exist.
+            Node::Bird(bird) => Ok(bird
+                .sessions()?
+                .into_iter()
+                .map(|session| {
+                    serde_json::json!({"peer": session.peer, "status": session.state.to_lowercase()})
+                })
+                .collect()),
         }
     }
 
@@ -152,6 +180,7 @@ impl Node {
         match self {
             Node::Agent(agent) => agent.show_counters(),
             Node::Frr(frr) => frr.counters(),
+            Node::Bird(_) => bail!("BIRD keeps no per-session counters"),
         }
     }
 
@@ -163,6 +192,20 @@ impl Node {
 
     /// Up and Down events so far, by (local address, peer address).
     pub fn state_changes_by_session(&self) -> anyhow::Result<HashMap<(String, String), u64>> {
+        if let Node::Bird(bird) = self {
+            // BIRD keeps no counters: its log's state changes (`debug {
+            // events }`), counted as FRR counts (into Up, and from Up to
+            // Down). The log names the peer only.
+            let mut changes: HashMap<(String, String), u64> = HashMap::new();
+            for line in bird.state_changes() {
+                let counted = line.ends_with("to Up") || line.contains("from Up to Down");
+                let peer = line.split("Session to ").nth(1).and_then(|rest| rest.split_whitespace().next());
+                if let (true, Some(peer)) = (counted, peer) {
+                    *changes.entry((String::new(), peer.to_owned())).or_default() += 1;
+                }
+            }
+            return Ok(changes);
+        }
         Ok(self
             .counters()?
             .iter()
@@ -192,7 +235,7 @@ impl Node {
     pub fn map_bytes(&self) -> anyhow::Result<Option<u64>> {
         match self {
             Node::Agent(agent) => pinned_map_bytes(agent.pin_path()).map(Some),
-            Node::Frr(_) => Ok(None),
+            Node::Frr(_) | Node::Bird(_) => Ok(None),
         }
     }
 
@@ -200,7 +243,7 @@ impl Node {
     pub fn agent(&self) -> Option<&Agent> {
         match self {
             Node::Agent(agent) => Some(agent),
-            Node::Frr(_) => None,
+            Node::Frr(_) | Node::Bird(_) => None,
         }
     }
 }
@@ -278,6 +321,11 @@ impl Pair {
                 let a = Node::Frr(Frr::start_release(&link.a, release, &bfdd_config(&sessions, true)?)?);
                 started = Instant::now();
                 (a, Node::Frr(Frr::start_release(&link.b, release, &bfdd_config(&sessions, false)?)?))
+            }
+            Implementation::Bird(release) => {
+                let a = Node::Bird(Bird::start_release(&link.a, release, &bird_config(&sessions, true)?)?);
+                started = Instant::now();
+                (a, Node::Bird(Bird::start_release(&link.b, release, &bird_config(&sessions, false)?)?))
             }
         };
         Ok(Pair { a, b, sessions, implementation, started, link })
@@ -406,5 +454,30 @@ fn bfdd_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String>
         );
     }
     text.push_str("exit\n");
+    Ok(text)
+}
+
+/// BIRD's configuration for one side: one `protocol bfd` whose interface
+/// options give every session its timers (BIRD has no per-neighbor timers,
+/// so all sessions share one interval), a `neighbor` per session, and
+/// `debug { events }` for the state changes in its log (one line per
+/// change: nothing in the steady state).
+fn bird_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String> {
+    let first = sessions.first().context("no sessions")?;
+    if sessions.iter().any(|s| (s.interval_us, s.multiplier) != (first.interval_us, first.multiplier)) {
+        bail!("BIRD runs all its neighbors' sessions at its interface's timers: one interval per pair");
+    }
+    let router_id = if a_side { &first.a } else { &first.b };
+    let mut text = format!(
+        "router id {router_id};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \"*\" {{\n    \
+         min rx interval {us} us;\n    min tx interval {us} us;\n    multiplier {};\n  }};\n",
+        first.multiplier,
+        us = first.interval_us
+    );
+    for session in sessions {
+        let (peer, local) = if a_side { (&session.b, &session.a) } else { (&session.a, &session.b) };
+        let _ = writeln!(text, "  neighbor {peer} local {local};");
+    }
+    text.push_str("}\n");
     Ok(text)
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::{
     Context,
     measure::{ProcessSample, link_packets, machine_busy_seconds},
-    pair::{BFDD_8_4, BFDD_10_7, Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions},
     report::{Cell, Table, Target},
     svg,
 };
@@ -194,7 +194,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let runs: Vec<(Implementation, Option<String>)> = transmit_paths()
         .into_iter()
         .map(|path| (agent, path))
-        .chain([(BFDD_8_4, None), (BFDD_10_7, None)])
+        .chain([(BFDD_8_4, None), (BFDD_10_7, None), (BIRD_2_20, None)])
         .collect();
     for (implementation, transmit) in runs {
         let label = match &transmit {
@@ -211,11 +211,8 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             eprintln!("scale: {label} with N = {count}");
             let result = measure(implementation, count, window, &agent_args)
                 .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
-            let held = if count == 10_000 && !matches!(implementation, Implementation::Bfdd(_)) {
-                Some(Target::at_most(0.0))
-            } else {
-                None
-            };
+            let held =
+                if count == 10_000 && !implementation.is_peer() { Some(Target::at_most(0.0)) } else { None };
             match &result {
                 Ok(measured) => {
                     let per_node = measured.cpu_s_per_min_per_node();
@@ -256,20 +253,20 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         }
         curves.push((label, points));
     }
-    // Against the most frugal bfdd measured at that N (10.7 spends far less
-    // than 8.4 per session).
+    // Against the most frugal peer measured at that N (bfdd 10.7 spends far
+    // less than 8.4 per session; BIRD is measured too).
     for count in [500, 2000].into_iter().filter(|count| sizes.contains(count)) {
         let at = |bfdd: bool| {
             per_session
                 .iter()
-                .filter(|(i, n, _)| *n == count && matches!(i, Implementation::Bfdd(_)) == bfdd)
+                .filter(|(i, n, _)| *n == count && i.is_peer() == bfdd)
                 .min_by(|a, b| a.2.total_cmp(&b.2))
         };
         let ratio = match (at(true), at(false)) {
             (Some((bfdd, _, bfdd_ms)), Some((_, _, agent_ms))) if *agent_ms > 0.0 => {
                 (Cell::number(bfdd_ms / agent_ms, 1), bfdd.label())
             }
-            _ => (Cell::text(format!("not measured at N = {count}")), "bfdd".to_owned()),
+            _ => (Cell::text(format!("not measured at N = {count}")), "the most frugal peer".to_owned()),
         };
         let mut ratio_row = vec![
             Cell::text(format!("{} ÷ agent, CPU per session at N = {count}", ratio.1)),
