@@ -93,6 +93,9 @@ pub struct TransmitCounters {
     pub fallback_stale: u64,
     /// ... because the link has no Ethernet address.
     pub fallback_not_ethernet: u64,
+    /// ... because the session's link is not known yet (it is learned
+    /// from the peer's first packet).
+    pub fallback_link_unknown: u64,
 }
 
 /// [`TransmitCounters`] the engine thread stores after every flush and
@@ -108,6 +111,7 @@ pub struct SharedTransmitCounters {
     fallback_unresolved: AtomicU64,
     fallback_stale: AtomicU64,
     fallback_not_ethernet: AtomicU64,
+    fallback_link_unknown: AtomicU64,
 }
 
 impl SharedTransmitCounters {
@@ -122,6 +126,7 @@ impl SharedTransmitCounters {
         self.fallback_unresolved.store(counters.fallback_unresolved, relaxed);
         self.fallback_stale.store(counters.fallback_stale, relaxed);
         self.fallback_not_ethernet.store(counters.fallback_not_ethernet, relaxed);
+        self.fallback_link_unknown.store(counters.fallback_link_unknown, relaxed);
     }
 
     /// The counters last published.
@@ -136,6 +141,7 @@ impl SharedTransmitCounters {
             fallback_unresolved: self.fallback_unresolved.load(relaxed),
             fallback_stale: self.fallback_stale.load(relaxed),
             fallback_not_ethernet: self.fallback_not_ethernet.load(relaxed),
+            fallback_link_unknown: self.fallback_link_unknown.load(relaxed),
         }
     }
 }
@@ -146,11 +152,12 @@ impl TransmitCounters {
         if self.packet_path {
             format!(
                 "packet path: {} frames, {} through IP output ({} neighbour unresolved, {} stale revalidation, \
-                 {} not Ethernet); refused: {} frames, {} through IP output",
+                 {} link not known yet, {} not Ethernet); refused: {} frames, {} through IP output",
                 self.frames,
                 self.ip_output,
                 self.fallback_unresolved,
                 self.fallback_stale,
+                self.fallback_link_unknown,
                 self.fallback_not_ethernet,
                 self.frames_refused,
                 self.ip_output_refused
@@ -372,6 +379,7 @@ mod tests {
             fallback_unresolved: 5,
             fallback_stale: 6,
             fallback_not_ethernet: 7,
+            fallback_link_unknown: 8,
         };
         let shared = SharedTransmitCounters::default();
         assert_eq!(shared.load(), TransmitCounters::default());
@@ -379,8 +387,8 @@ mod tests {
         assert_eq!(shared.load(), counters, "every field through its own atomic");
         assert_eq!(
             counters.summary(),
-            "packet path: 1 frames, 3 through IP output (5 neighbour unresolved, 6 stale revalidation, 7 not \
-             Ethernet); refused: 2 frames, 4 through IP output"
+            "packet path: 1 frames, 3 through IP output (5 neighbour unresolved, 6 stale revalidation, 8 link \
+             not known yet, 7 not Ethernet); refused: 2 frames, 4 through IP output"
         );
         let udp = TransmitCounters { ip_output: 9, ip_output_refused: 1, ..TransmitCounters::default() };
         assert_eq!(udp.summary(), "udp path: 9 through IP output; refused: 1");

@@ -449,6 +449,14 @@ impl AgentIo {
         // packet path (RFC 5881 §4: the peer is on the link); else queued
         // for this wake's sendmmsg batch when possible.
         if let Some((source, destination, scope)) = transport.route {
+            if self.neighbours.is_some()
+                && ifindex.is_none()
+                && destination.port() == bfd_common::CONTROL_PORT
+            {
+                // A single-hop session whose link the peer's first packet
+                // has not told yet.
+                self.transmit.fallback_link_unknown += 1;
+            }
             if let (Some((neighbours, _)), Some(ifindex)) = (self.neighbours.as_mut(), ifindex)
                 && destination.port() == bfd_common::CONTROL_PORT
             {

@@ -1213,13 +1213,14 @@ fn encode_agent(agent: &AgentMetrics, encoder: &mut DescriptorEncoder) -> Result
     family(
         encoder,
         "bfd_transmit_ip_output_fallbacks",
-        "Control packets of single-hop sessions that went through IP output while the packet path is on, by reason: unresolved (no usable neighbour entry: the kernel resolves it), stale (the kernel's revalidation of a STALE entry), not_ethernet (the link has no Ethernet address). Also counted in bfd_transmit_control_packets_total{path=\"ip_output\"}.",
+        "Control packets of single-hop sessions that went through IP output while the packet path is on, by reason: unresolved (no usable neighbour entry: the kernel resolves it), stale (the kernel's revalidation of a STALE entry), not_ethernet (the link has no Ethernet address), link_unknown (the session's link is learned from the peer's first packet). Also counted in bfd_transmit_control_packets_total{path=\"ip_output\"}.",
         None,
         Counter,
         [
             ("unresolved", transmit.fallback_unresolved),
             ("stale", transmit.fallback_stale),
             ("not_ethernet", transmit.fallback_not_ethernet),
+            ("link_unknown", transmit.fallback_link_unknown),
         ]
         .into_iter()
         .map(|(reason, value)| (vec![("reason", reason.to_owned())], Sample::Counter(value))),

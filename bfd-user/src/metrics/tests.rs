@@ -132,6 +132,7 @@ fn scrape() -> Scrape {
                 fallback_unresolved: 6,
                 fallback_stale: 3,
                 fallback_not_ethernet: 0,
+                fallback_link_unknown: 5,
             },
         },
         kernel: Some(stats),
@@ -478,6 +479,7 @@ fn transmit_counters_by_path_and_fallback_reason_in_both_formats() {
         assert_eq!(counter("bfd_transmit_control_packets_refused_total", "path=\"ip_output\""), 1.0);
         assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"unresolved\""), 6.0);
         assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"stale\""), 3.0);
+        assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"link_unknown\""), 5.0);
         // Exported at 0 too, so that increase() sees the first one.
         assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"not_ethernet\""), 0.0);
         assert_eq!(value(&text, "bfd_transmit_packet_path_enabled", &[]), 1.0);
