@@ -412,6 +412,9 @@ fn a_session_with_frr_moves_to_frames_once_its_neighbour_resolves_and_stays_up()
     let text = run_stdout(&mut agent.cli(["show", "status"]))?;
     ensure!(text.contains("  transmit:  packet path: "), "{text}");
     eprintln!("{}", text.trim_end());
+    let metrics = link.a.run_in(|| http_get(("127.0.0.1", 9784), "/metrics"))?;
+    let lines: Vec<&str> = metrics.lines().filter(|line| line.contains("bfd_transmit_")).collect();
+    eprintln!("{}", lines.join("\n"));
     eprintln!(
         "after the deleted entry: {} packets through IP output until frames resumed (resolved again {resolve_time:?} after the first)",
         settled - kernel_before
