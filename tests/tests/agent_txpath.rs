@@ -506,9 +506,13 @@ fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result
     // The entry's states, sampled: it must go stale (frames confirm
     // nothing) and come back REACHABLE (the kernel's probe, started by a
     // packet through IP output).
+    // Longer than the agent's revalidation spacing (10 s): its last
+    // revalidation may fall just before the window, and something else
+    // (the peer's own ARP traffic) may confirm the entry meanwhile, so a
+    // shorter window sometimes held none of the agent's.
     let mut states: Vec<String> = Vec::new();
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(8) {
+    while start.elapsed() < Duration::from_secs(12) {
         let text = run_stdout(link.a.command("ip").args(["neigh", "show", PEER_V4, "dev", &link.a_if]))?;
         let state = text.split_whitespace().last().unwrap_or("none").to_owned();
         if states.last() != Some(&state) {
@@ -521,7 +525,7 @@ fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result
     let through_kernel = kernel_after - kernel_before;
     let stale = transmit_after.stale - transmit_before.stale;
     eprintln!(
-        "in 8 s: neighbour states {states:?}; {through_kernel} of {received} packets through IP output; the agent counted {stale} stale fallbacks and {} frames",
+        "in 12 s: neighbour states {states:?}; {through_kernel} of {received} packets through IP output; the agent counted {stale} stale fallbacks and {} frames",
         transmit_after.frames - transmit_before.frames
     );
     let revalidated = states
@@ -529,11 +533,18 @@ fn frames_keep_the_neighbour_entry_revalidated_by_the_kernel() -> anyhow::Result
         .position(|state| matches!(state.as_str(), "STALE" | "DELAY" | "PROBE"))
         .is_some_and(|stale| states[stale..].iter().any(|state| state == "REACHABLE"));
     ensure!(revalidated, "the entry was not revalidated: {states:?}");
-    ensure!(through_kernel >= 1, "no packet through IP output: nothing started the revalidation");
     ensure!(through_kernel * 10 <= received, "{through_kernel} of {received} packets through IP output");
-    // The agent says why: the revalidation of the STALE entry.
-    ensure!(stale >= 1, "no stale fallback counted: {transmit_after:?}");
     ensure!(stale <= through_kernel, "{stale} stale fallbacks, {through_kernel} through IP output");
+    // An entry used within the last second when its reachable time ends
+    // goes REACHABLE -> DELAY directly (the kernel's neigh_timer_handler),
+    // and something on this host sometimes uses it (about half the runs
+    // here, with no packet of ours through IP output): then it was never
+    // STALE and the agent had nothing to start. Whenever it was STALE, the
+    // agent's packet through IP output started the probe, and it says why.
+    if states.iter().any(|state| state == "STALE") {
+        ensure!(through_kernel >= 1, "no packet through IP output: nothing started the revalidation");
+        ensure!(stale >= 1, "no stale fallback counted: {transmit_after:?}");
+    }
     ensure!(transmit_after.fallbacks() == transmit_after.ip_output, "{transmit_after:?}");
     ensure!(transmit_after.refused == 0, "the kernel refused packets: {transmit_after:?}");
     let counters = frr.peer_counters(AGENT_V4)?;
