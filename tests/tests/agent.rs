@@ -1241,6 +1241,73 @@ release_tests!(the_agents_echo_comes_back_through_frrs_side {
     the_agents_echo_comes_back_through_frrs_side_frr_10_7: FrrRelease::V10_7,
 });
 
+/// The agent takes the peer's MAC for each echo packet from its neighbour
+/// table, which rtnetlink's notifications keep current. FRR's side changes
+/// its MAC and announces it (`arp_notify`: a gratuitous ARP, which updates
+/// the agent's kernel entry): the next echoes go to the new MAC and keep
+/// coming back. Sent to the old MAC, the peer's stack would drop them (not
+/// its address) and the session would fail with diagnostic 2. On both
+/// transmit paths: `udp` opens the table at the first echo packet, `packet`
+/// shares the one it opened for control frames.
+fn the_agents_echo_follows_a_peer_whose_mac_changes(transmit: &str) -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("em")?;
+    set_sysctl(&link.b, "net.ipv4.ip_forward", "1")?;
+    set_sysctl(&link.b, &format!("net.ipv4.conf.{}.arp_notify", link.b_if), "1")?;
+    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let config = documents(&[
+        bfd_profile(
+            "echo",
+            "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, echoMode: true, echoInterval: 50",
+        ),
+        bgp_peer("peer", PEER_V4, AGENT_V4, "echo", ""),
+    ]);
+    let args =
+        AgentArgs { extra: vec!["--transmit".into(), transmit.into()], ..AgentArgs::new(&link.a_if, config) };
+    let agent = Agent::start_with(&link.a, "A", args)?;
+    agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+    wait_for("echoes coming back", SOON, || Ok((echoes_back(&agent)? >= 10).then_some(())))?;
+
+    let changes = agent.state_changes().len();
+    let new_mac = "02:00:00:77:00:01";
+    link.b.ip(["link", "set", "dev", &link.b_if, "address", new_mac])?;
+    // The gratuitous ARP updates the agent's kernel entry.
+    wait_for("the agent's kernel to learn the new MAC", SOON, || {
+        let neighbours = bfd_lab::lab::run_stdout(
+            link.a.command("ip").args(["neigh", "show", PEER_V4, "dev", &link.a_if]),
+        )?;
+        Ok(neighbours.contains(new_mac).then_some(()))
+    })?;
+    let back_before = echoes_back(&agent)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let back = echoes_back(&agent)? - back_before;
+    eprintln!("--transmit {transmit}: in the 3 s after the peer's MAC changed: {back} echoes back");
+    // At 50 ms, 3 s is 60 echoes; the session's echo detection time is
+    // 150 ms, so a lost stream would be a state change below.
+    ensure!(back >= 45, "{back} echoes came back in 3 s after the MAC changed");
+    let new = changes_since(&agent, changes);
+    ensure!(new.is_empty(), "the session changed state after the peer's MAC changed: {new:#?}");
+    let mut agent = agent;
+    agent.stop()?;
+    Ok(())
+}
+
+#[bfd_lab::test]
+fn the_agents_echo_follows_a_peer_whose_mac_changes_on_the_udp_path() -> anyhow::Result<()> {
+    the_agents_echo_follows_a_peer_whose_mac_changes("udp")
+}
+
+#[bfd_lab::test]
+fn the_agents_echo_follows_a_peer_whose_mac_changes_on_the_packet_path() -> anyhow::Result<()> {
+    the_agents_echo_follows_a_peer_whose_mac_changes("packet")
+}
+
+/// Our echoes that came back, as the XDP program counted them.
+fn echoes_back(agent: &Agent) -> anyhow::Result<u64> {
+    Ok(count(&agent.xdp_stats()?, "echo-own"))
+}
+
 // ---------------------------------------------------------------------------
 // 10. Reload
 // ---------------------------------------------------------------------------

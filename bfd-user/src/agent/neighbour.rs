@@ -383,6 +383,24 @@ mod tests {
     }
 
     #[test]
+    fn echo_sees_the_neighbours_mac_as_it_changes_stale_or_not() {
+        let mut table = NeighbourTable::empty();
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let (old, new) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 9]);
+        assert_eq!(table.mac(4, peer), None);
+        table.apply(neighbour(4, peer, NeighbourState::Reachable, Some(old)));
+        assert_eq!(table.mac(4, peer), Some(old));
+        // A gratuitous ARP with the new MAC leaves the entry STALE: echo
+        // goes to the new MAC at once (the kernel writes the frame's
+        // source, so no link MAC is needed either).
+        table.apply(neighbour(4, peer, NeighbourState::Stale, Some(new)));
+        assert_eq!(table.mac(4, peer), Some(new));
+        assert_eq!(table.mac(5, peer), None);
+        table.apply(neighbour(4, peer, NeighbourState::Failed, Some(new)));
+        assert_eq!(table.mac(4, peer), None);
+    }
+
+    #[test]
     fn a_stale_neighbour_is_revalidated_through_the_kernel_now_and_then() {
         let mut table = NeighbourTable::empty();
         let start = std::time::Instant::now();
