@@ -13,6 +13,10 @@
 //! Then the cut is lifted and the sessions come Up again. One capture
 //! covers every trial of a configuration; each trial's packets are told
 //! apart by the times of its cut and its lift.
+//!
+//! BIRD runs one interval per pair (it has no per-neighbor timers, see
+//! `pair::bird_config`): its configurations measure each interval in a
+//! pair and a run of their own, one session each, one after the other.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +28,7 @@ use crate::{
     Context,
     load::{AGENT_RT_DEADLINE, AGENT_RT_PRIORITY, Load, agent_schedulings},
     measure::realtime_us,
-    pair::{BFDD_8_4, BFDD_10_7, Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions},
     report::{Cell, Summary, Table, Target},
     stall::{STALL, StallProbe, Stalls},
     svg,
@@ -48,15 +52,18 @@ pub fn configurations() -> Vec<(Implementation, Load)> {
         (agent, Load::Scraped),
         (BFDD_8_4, Load::Idle),
         (BFDD_10_7, Load::Idle),
+        (BIRD_2_20, Load::Idle),
         (agent, Load::Stress),
         (agent_deadline, Load::Stress),
         (BFDD_8_4, Load::Stress),
         (BFDD_10_7, Load::Stress),
+        (BIRD_2_20, Load::Stress),
         (agent, Load::RtHogs),
         (agent_fifo, Load::RtHogs),
         (agent_deadline, Load::RtHogs),
         (BFDD_8_4, Load::RtHogs),
         (BFDD_10_7, Load::RtHogs),
+        (BIRD_2_20, Load::RtHogs),
         // Sessions timed in userspace (multihop, links without the
         // program): the engine's own timers, on the wire.
         (Implementation::AgentNoXdp(agent_schedulings()[0]), Load::Idle),
@@ -106,17 +113,28 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         if !crate::selected(&format!("{} {}", implementation.label(), load.key())) {
             continue;
         }
-        eprintln!("detection: {} under {} ({trials} trials)", implementation.label(), load.label());
-        let outcome = measure(implementation, load, trials).unwrap_or_else(|error| Outcome {
-            implementation,
-            load,
-            overshoots: INTERVALS_US.iter().map(|interval| (*interval, Vec::new(), trials)).collect(),
-            trials: 0,
-            problem: Some(format!("{error:#}")),
-            stalls: Stalls::default(),
-            tx_windows: Vec::new(),
-        });
-        outcomes.push(outcome);
+        if context.quick && !in_quick_run(implementation, load) {
+            continue;
+        }
+        for intervals_us in interval_groups(implementation) {
+            eprintln!(
+                "detection: {} under {} at {} ({trials} trials)",
+                implementation.label(),
+                load.label(),
+                intervals_us.iter().map(|us| format!("{} ms", us / 1000)).collect::<Vec<_>>().join(" + ")
+            );
+            let outcome =
+                measure(implementation, load, trials, &intervals_us).unwrap_or_else(|error| Outcome {
+                    implementation,
+                    load,
+                    overshoots: intervals_us.iter().map(|interval| (*interval, Vec::new(), trials)).collect(),
+                    trials: 0,
+                    problem: Some(format!("{error:#}")),
+                    stalls: Stalls::default(),
+                    tx_windows: Vec::new(),
+                });
+            outcomes.push(outcome);
+        }
     }
 
     let mut table = Table::new(
@@ -266,8 +284,29 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     table.publish(&context.out, &context.machine)
 }
 
-fn measure(implementation: Implementation, load: Load, trials: usize) -> anyhow::Result<Outcome> {
-    let pair = Pair::start("dt", implementation, sessions(INTERVALS_US.len(), &INTERVALS_US))?;
+/// The intervals measured together, one pair and run per group: both in
+/// one pair, except for BIRD, whose pair runs one interval (see
+/// `pair::bird_config`).
+fn interval_groups(implementation: Implementation) -> Vec<Vec<u64>> {
+    match implementation {
+        Implementation::Bird(_) => INTERVALS_US.iter().map(|interval| vec![*interval]).collect(),
+        _ => vec![INTERVALS_US.to_vec()],
+    }
+}
+
+/// Whether `--quick` runs the configuration: all but BIRD's loaded ones
+/// (two runs each, one per interval; CI's quick run stays cheap).
+fn in_quick_run(implementation: Implementation, load: Load) -> bool {
+    !matches!(implementation, Implementation::Bird(_)) || load == Load::Idle
+}
+
+fn measure(
+    implementation: Implementation,
+    load: Load,
+    trials: usize,
+    intervals_us: &[u64],
+) -> anyhow::Result<Outcome> {
+    let pair = Pair::start("dt", implementation, sessions(intervals_us.len(), intervals_us))?;
     pair.wait_all_up(Duration::from_secs(30))?.context("the sessions did not come Up within 30 s")?;
     let mut a_capture = Capture::start(&pair.link.a, &pair.link.a_if, "udp port 3784")?;
     let mut b_capture = Capture::start(&pair.link.b, &pair.link.b_if, "udp port 3784")?;
@@ -397,4 +436,38 @@ fn detection(
         && last.at_us <= window.cut_done_us
         && down.at_us - last.at_us >= detection_time_us;
     detected_the_cut.then_some((last.at_us, down.at_us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bird_measures_each_interval_in_a_pair_of_its_own_and_the_others_both_in_one() {
+        assert_eq!(interval_groups(BIRD_2_20), vec![vec![10_000], vec![50_000]]);
+        for implementation in [BFDD_8_4, BFDD_10_7, Implementation::Agent(agent_schedulings()[0])] {
+            assert_eq!(interval_groups(implementation), vec![INTERVALS_US.to_vec()]);
+        }
+    }
+
+    #[test]
+    fn the_quick_run_keeps_birds_unloaded_rows_only() {
+        let quick: Vec<Load> = configurations()
+            .into_iter()
+            .filter(|&(implementation, load)| {
+                implementation == BIRD_2_20 && in_quick_run(implementation, load)
+            })
+            .map(|(_, load)| load)
+            .collect();
+        assert_eq!(quick, vec![Load::Idle]);
+        let all =
+            configurations().into_iter().filter(|(implementation, _)| *implementation == BIRD_2_20).count();
+        assert_eq!(all, 3);
+        assert!(
+            configurations()
+                .into_iter()
+                .all(|(implementation, load)| implementation == BIRD_2_20
+                    || in_quick_run(implementation, load))
+        );
+    }
 }

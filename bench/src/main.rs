@@ -64,7 +64,7 @@ struct Args {
 enum Scenario {
     /// ns per packet of the XDP program's paths (BPF_PROG_TEST_RUN)
     Fastpath,
-    /// detection overshoot at 10 and 50 ms x 3, unloaded and under load, agent vs bfdd
+    /// detection overshoot at 10 and 50 ms x 3, unloaded and under load, agent vs bfdd and BIRD
     Detection,
     /// state changes at 10, 5 and 3.3 ms x 3 over minutes, under each load
     Floor,

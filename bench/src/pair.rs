@@ -458,10 +458,18 @@ fn bfdd_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String>
 }
 
 /// BIRD's configuration for one side: one `protocol bfd` whose interface
-/// options give every session its timers (BIRD has no per-neighbor timers,
-/// so all sessions share one interval), a `neighbor` per session, and
+/// options give every session its timers, a `neighbor` per session, and
 /// `debug { events }` for the state changes in its log (one line per
 /// change: nothing in the steady state).
+///
+/// One interval per pair: BIRD 2 has no per-neighbor timers (a `neighbor`
+/// takes the options of the `interface` pattern its interface matches, and
+/// every session here is on the one veth), and a second `protocol bfd`
+/// does not help: a `neighbor` line is a request that goes to the first
+/// BFD protocol accepting its address family and hop count (proto/bfd/bfd.c,
+/// `bfd_add_request`), whichever protocol it is written in. Tried with
+/// BIRD 2.20 (two protocols, `strict bind`): both sessions ran at the first
+/// protocol's 10 ms. Only BGP's `bfd { ... }` sets timers per session.
 fn bird_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String> {
     let first = sessions.first().context("no sessions")?;
     if sessions.iter().any(|s| (s.interval_us, s.multiplier) != (first.interval_us, first.multiplier)) {
@@ -480,4 +488,26 @@ fn bird_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String>
     }
     text.push_str("}\n");
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bird_runs_every_session_at_its_one_protocols_timers() {
+        let config = bird_config(&sessions(2, &[50_000]), false).unwrap();
+        assert!(config.starts_with("router id 10.78.128.1;"));
+        assert_eq!(config.matches("protocol bfd").count(), 1);
+        assert!(config.contains("min rx interval 50000 us;") && config.contains("min tx interval 50000 us;"));
+        assert!(config.contains("multiplier 3;"));
+        assert!(config.contains("neighbor 10.78.0.1 local 10.78.128.1;"));
+        assert!(config.contains("neighbor 10.78.0.2 local 10.78.128.2;"));
+    }
+
+    #[test]
+    fn bird_refuses_two_intervals_in_one_pair() {
+        let error = bird_config(&sessions(2, &[10_000, 50_000]), true).unwrap_err();
+        assert!(error.to_string().contains("one interval per pair"), "{error}");
+    }
 }
