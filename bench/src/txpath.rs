@@ -21,13 +21,13 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use anyhow::{Context as _, ensure};
 use bfd_common::{
     CONTROL_PORT, SOURCE_PORT_MIN, TTL,
-    maps::{CFG_ABSORB, SessionConfig, address},
+    maps::SessionConfig,
     wire::{EthernetRepr, ip::TOS_CS6},
 };
 use bfd_lab::{
     frame::{ifindex, mac_address},
     lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, veth},
-    scenario::{LOCAL_DISCR, control_bytes, steady_repr},
+    scenario::{LOCAL_DISCR, control_bytes, session_config, steady_repr},
 };
 use bfd_user::{fastpath::FastPath, transmit::Batcher};
 use serde_json::json;
@@ -353,21 +353,12 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     )?;
     ensure!(output.contains("native mode"), "attach output: {output}");
     let mut fast = FastPath::open(pins.path())?;
+    // The lab's session, on the receiver's interface, with a detection time
+    // longer than any run.
     let config = SessionConfig {
-        generation: 1,
         detect_ns: 3_600_000_000_000,
-        echo_detect_ns: 0,
-        peer: address(IpAddr::V4(SENDER.parse()?)),
-        local: address(IpAddr::V4(RECEIVER.parse()?)),
         ifindex: ifindex(&receiver, &receiver_if)?,
-        flags: CFG_ABSORB,
-        expect: SessionConfig::expect_header(&steady_repr()),
-        min_ttl: 0,
-        reserved: [0; 7],
-        gap_epoch: 0,
-        expect_auth: [0; 28],
-        reserved_auth: [0; 4],
-        verified_rx_ns: 0,
+        ..session_config(IpAddr::V4(SENDER.parse()?), IpAddr::V4(RECEIVER.parse()?))
     };
     fast.set_session(LOCAL_DISCR, &config)?;
     let sender_ifindex = ifindex(&sender, &sender_if)?;

@@ -1,6 +1,6 @@
-//! What the agent's end-to-end tests share: a two-namespace link, path cuts
-//! with nftables, FRR's JSON views, MetalLB documents and the agent's log
-//! events. (Printing daemons' logs when a test fails: [`crate::harness`].)
+//! What the agent's end-to-end tests share: a two-namespace link, a routed
+//! three-namespace lab for multihop, path cuts with nftables, FRR's JSON
+//! views, MetalLB documents and the agent's log events. (Printing daemons' logs when a test fails: [`crate::harness`].)
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
@@ -45,6 +45,55 @@ impl Link {
             netns.ip(["addr", "add", &format!("{v6}/64"), "dev", interface, "nodad"])?;
         }
         Ok(Link { a, b, a_if, b_if })
+    }
+}
+
+/// agent 10.N.1.2 --- 10.N.1.1 router 10.N.2.1 --- 10.N.2.2 peer: three
+/// namespaces, two veths, IPv4 forwarding in the router, a route to the far
+/// subnet on either end, for multihop sessions. N (the second octet) is the
+/// caller's, so that tests keep their addresses apart. All of it goes away
+/// on drop.
+pub struct Routed {
+    /// The agent's namespace.
+    pub agent: NetNs,
+    /// The router's namespace.
+    pub router: NetNs,
+    /// The peer's namespace.
+    pub peer: NetNs,
+    /// The agent's interface (towards the router).
+    pub agent_if: String,
+    /// The peer's interface (towards the router).
+    pub peer_if: String,
+    /// The agent's address, 10.N.1.2.
+    pub agent_ip: String,
+    /// The peer's address, 10.N.2.2.
+    pub peer_ip: String,
+}
+
+impl Routed {
+    /// Builds it; `prefix` (at most 3 characters) names everything, `net`
+    /// is the second octet of every address.
+    pub fn new(prefix: &str, net: u8) -> anyhow::Result<Routed> {
+        let agent = NetNs::new(&format!("{prefix}A"))?;
+        let router = NetNs::new(&format!("{prefix}R"))?;
+        let peer = NetNs::new(&format!("{prefix}F"))?;
+        let (agent_if, ra_if, rp_if, peer_if) = (
+            unique_name(&format!("{prefix}a")),
+            unique_name(&format!("{prefix}r")),
+            unique_name(&format!("{prefix}s")),
+            unique_name(&format!("{prefix}f")),
+        );
+        veth(&agent, &agent_if, &router, &ra_if)?;
+        veth(&router, &rp_if, &peer, &peer_if)?;
+        let (agent_ip, peer_ip) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
+        agent.ip(["addr", "add", &format!("{agent_ip}/24"), "dev", &agent_if])?;
+        router.ip(["addr", "add", &format!("10.{net}.1.1/24"), "dev", &ra_if])?;
+        router.ip(["addr", "add", &format!("10.{net}.2.1/24"), "dev", &rp_if])?;
+        peer.ip(["addr", "add", &format!("{peer_ip}/24"), "dev", &peer_if])?;
+        agent.ip(["route", "add", &format!("10.{net}.2.0/24"), "via", &format!("10.{net}.1.1")])?;
+        peer.ip(["route", "add", &format!("10.{net}.1.0/24"), "via", &format!("10.{net}.2.1")])?;
+        set_sysctl(&router, "net.ipv4.ip_forward", "1")?;
+        Ok(Routed { agent, router, peer, agent_if, peer_if, agent_ip, peer_ip })
     }
 }
 

@@ -39,10 +39,10 @@ use bfd_lab::{
     bird::{Bird, BirdRelease},
     e2e::{
         AGENT_V4, AGENT_V6, BfdPacket, Capture, Cut, Frr, FrrRelease, Link, LogLine, PEER_V4, PEER_V6,
-        TempDir, bfd_profile, bgp_peer, count, documents, fast_config, frr_config, frr_peer,
+        Routed, TempDir, bfd_profile, bgp_peer, count, documents, fast_config, frr_config, frr_peer,
         realtime_minus_monotonic_us, set_sysctl, sysctl,
     },
-    lab::{NetNs, require_root, run, unique_name, veth, wait_for},
+    lab::{NetNs, require_root, run, wait_for},
     release_tests,
 };
 use serde_json::Value;
@@ -457,9 +457,9 @@ fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_
     let frr6_link = Link::new("sd")?;
     let frr6 = Frr::start(&frr6_link.b, &frr_config(&[frr_peer(AGENT_V6, PEER_V6, false, &[])]))?;
     let e = Agent::start(&frr6_link.a, "E", &frr6_link.a_if, &fast_config(PEER_V6, AGENT_V6))?;
-    let routed = Routed::new("sm")?;
-    let frr_multihop = Frr::start(&routed.peer, &multihop_frr_config())?;
-    let f = Agent::start(&routed.agent, "F", &routed.agent_if, &multihop_agent_config())?;
+    let routed = Routed::new("sm", ROUTED_NET)?;
+    let frr_multihop = Frr::start(&routed.peer, &multihop_frr_config(&routed))?;
+    let f = Agent::start(&routed.agent, "F", &routed.agent_if, &multihop_agent_config(&routed))?;
     let passive_link = Link::new("sp")?;
     let frr_active = Frr::start(&passive_link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
     let g = Agent::start(&passive_link.a, "G", &passive_link.a_if, &passive_agent_config(PEER_V4, AGENT_V4))?;
@@ -470,11 +470,11 @@ fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_
         (&c, &[PEER_V4]),
         (&d, &[PEER_V6]),
         (&e, &[PEER_V6]),
-        (&f, &[ROUTED_PEER]),
+        (&f, &[routed.peer_ip.as_str()]),
         (&g, &[PEER_V4]),
     ];
     // (FRR, the agent's address as FRR knows it) and the same for BIRD.
-    let frrs = [(&frr6, AGENT_V6), (&frr_multihop, ROUTED_AGENT), (&frr_active, AGENT_V4)];
+    let frrs = [(&frr6, AGENT_V6), (&frr_multihop, routed.agent_ip.as_str()), (&frr_active, AGENT_V4)];
     let birds = [(&bird4, AGENT_V4), (&bird6, AGENT_V6)];
     for (agent, peers) in agents {
         for peer in peers {
@@ -489,7 +489,7 @@ fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_
     }
     let passive = g.session(PEER_V4)?;
     ensure!(passive["passive-mode"] == true, "agent G is not passive: {passive:#}");
-    let multihop = f.session(ROUTED_PEER)?;
+    let multihop = f.session(&routed.peer_ip)?;
     ensure!(multihop["multihop"] == true, "agent F's session is not multihop: {multihop:#}");
     let agent_changes: Vec<usize> = agents.iter().map(|(agent, _)| agent.state_changes().len()).collect();
     let frr_ups = frrs
@@ -969,72 +969,32 @@ release_tests!(an_active_agent_and_a_passive_frr_come_up_detect_cuts_and_recover
 // 7. IPv4 multihop through a router
 // ---------------------------------------------------------------------------
 
-/// The agent's address behind the router of [`Routed`].
-const ROUTED_AGENT: &str = "10.77.1.2";
-/// The peer's address behind the router of [`Routed`].
-const ROUTED_PEER: &str = "10.77.2.2";
-
-/// agent 10.77.1.2 --- 10.77.1.1 router 10.77.2.1 --- 10.77.2.2 peer:
-/// three namespaces, two veths, IPv4 forwarding in the router, a route to
-/// the far subnet on either end. All of it goes away on drop.
-struct Routed {
-    /// The agent's namespace.
-    agent: NetNs,
-    /// The peer's namespace.
-    peer: NetNs,
-    /// The agent's interface (towards the router).
-    agent_if: String,
-    _router: NetNs,
-}
-
-impl Routed {
-    /// Builds it; `prefix` (2 characters) names everything.
-    fn new(prefix: &str) -> anyhow::Result<Routed> {
-        let agent = NetNs::new(&format!("{prefix}A"))?;
-        let router = NetNs::new(&format!("{prefix}R"))?;
-        let peer = NetNs::new(&format!("{prefix}F"))?;
-        let (agent_if, ra_if, rp_if, peer_if) = (
-            unique_name(&format!("{prefix}a")),
-            unique_name(&format!("{prefix}r")),
-            unique_name(&format!("{prefix}s")),
-            unique_name(&format!("{prefix}f")),
-        );
-        veth(&agent, &agent_if, &router, &ra_if)?;
-        veth(&router, &rp_if, &peer, &peer_if)?;
-        agent.ip(["addr", "add", &format!("{ROUTED_AGENT}/24"), "dev", &agent_if])?;
-        router.ip(["addr", "add", "10.77.1.1/24", "dev", &ra_if])?;
-        router.ip(["addr", "add", "10.77.2.1/24", "dev", &rp_if])?;
-        peer.ip(["addr", "add", &format!("{ROUTED_PEER}/24"), "dev", &peer_if])?;
-        agent.ip(["route", "add", "10.77.2.0/24", "via", "10.77.1.1"])?;
-        peer.ip(["route", "add", "10.77.1.0/24", "via", "10.77.2.1"])?;
-        set_sysctl(&router, "net.ipv4.ip_forward", "1")?;
-        Ok(Routed { agent, peer, agent_if, _router: router })
-    }
-}
+/// The second octet of [`Routed`]'s addresses in these tests.
+const ROUTED_NET: u8 = 77;
 
 /// bfdd's multihop peer at 50 ms x 3 for [`Routed`].
-fn multihop_frr_config() -> String {
-    frr_config(&[frr_peer(ROUTED_AGENT, ROUTED_PEER, true, &[])])
+fn multihop_frr_config(routed: &Routed) -> String {
+    frr_config(&[frr_peer(&routed.agent_ip, &routed.peer_ip, true, &[])])
 }
 
 /// The agent's multihop peer at 50 ms x 3, minimum TTL 254, for [`Routed`].
-fn multihop_agent_config() -> String {
+fn multihop_agent_config(routed: &Routed) -> String {
     documents(&[
         bfd_profile("mh", "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, minimumTtl: 254"),
-        bgp_peer("peer", ROUTED_PEER, ROUTED_AGENT, "mh", "ebgpMultiHop: true"),
+        bgp_peer("peer", &routed.peer_ip, &routed.agent_ip, "mh", "ebgpMultiHop: true"),
     ])
 }
 
 fn agent_and_frr_come_up_multihop_through_a_router(release: FrrRelease) -> anyhow::Result<()> {
     require_root()?;
-    let (agent_ip, frr_ip) = (ROUTED_AGENT, ROUTED_PEER);
-    let routed = Routed::new("mh")?;
+    let routed = Routed::new("mh", ROUTED_NET)?;
+    let (agent_ip, frr_ip) = (routed.agent_ip.as_str(), routed.peer_ip.as_str());
     let (agent_ns, frr_ns, a_if) = (&routed.agent, &routed.peer, &routed.agent_if);
-    let frr = Frr::start_release(frr_ns, release, &multihop_frr_config())?;
+    let frr = Frr::start_release(frr_ns, release, &multihop_frr_config(&routed))?;
     // Userspace timing is as precise as the engine's scheduling: run it as
     // the README recommends for precision (SCHED_DEADLINE), so that the
     // 2 ms bound measures the agent, not a busy or stalling machine.
-    let args = AgentArgs { extra: deadline_engine(), ..AgentArgs::new(a_if, multihop_agent_config()) };
+    let args = AgentArgs { extra: deadline_engine(), ..AgentArgs::new(a_if, multihop_agent_config(&routed)) };
     let agent = Agent::start_with(agent_ns, "A", args)?;
     let started = agent.started();
     let session = agent.wait_status(frr_ip, "up", UP_WITHIN)?;
@@ -1280,6 +1240,73 @@ release_tests!(the_agents_echo_comes_back_through_frrs_side {
     the_agents_echo_comes_back_through_frrs_side_frr_8_4: FrrRelease::V8_4,
     the_agents_echo_comes_back_through_frrs_side_frr_10_7: FrrRelease::V10_7,
 });
+
+/// The agent takes the peer's MAC for each echo packet from its neighbour
+/// table, which rtnetlink's notifications keep current. FRR's side changes
+/// its MAC and announces it (`arp_notify`: a gratuitous ARP, which updates
+/// the agent's kernel entry): the next echoes go to the new MAC and keep
+/// coming back. Sent to the old MAC, the peer's stack would drop them (not
+/// its address) and the session would fail with diagnostic 2. On both
+/// transmit paths: `udp` opens the table at the first echo packet, `packet`
+/// shares the one it opened for control frames.
+fn the_agents_echo_follows_a_peer_whose_mac_changes(transmit: &str) -> anyhow::Result<()> {
+    require_root()?;
+    let link = Link::new("em")?;
+    set_sysctl(&link.b, "net.ipv4.ip_forward", "1")?;
+    set_sysctl(&link.b, &format!("net.ipv4.conf.{}.arp_notify", link.b_if), "1")?;
+    let frr = Frr::start(&link.b, &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]))?;
+    let config = documents(&[
+        bfd_profile(
+            "echo",
+            "receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3, echoMode: true, echoInterval: 50",
+        ),
+        bgp_peer("peer", PEER_V4, AGENT_V4, "echo", ""),
+    ]);
+    let args =
+        AgentArgs { extra: vec!["--transmit".into(), transmit.into()], ..AgentArgs::new(&link.a_if, config) };
+    let agent = Agent::start_with(&link.a, "A", args)?;
+    agent.wait_status(PEER_V4, "up", UP_WITHIN)?;
+    frr.wait_status(AGENT_V4, "up", SOON)?;
+    wait_for("echoes coming back", SOON, || Ok((echoes_back(&agent)? >= 10).then_some(())))?;
+
+    let changes = agent.state_changes().len();
+    let new_mac = "02:00:00:77:00:01";
+    link.b.ip(["link", "set", "dev", &link.b_if, "address", new_mac])?;
+    // The gratuitous ARP updates the agent's kernel entry.
+    wait_for("the agent's kernel to learn the new MAC", SOON, || {
+        let neighbours = bfd_lab::lab::run_stdout(
+            link.a.command("ip").args(["neigh", "show", PEER_V4, "dev", &link.a_if]),
+        )?;
+        Ok(neighbours.contains(new_mac).then_some(()))
+    })?;
+    let back_before = echoes_back(&agent)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let back = echoes_back(&agent)? - back_before;
+    eprintln!("--transmit {transmit}: in the 3 s after the peer's MAC changed: {back} echoes back");
+    // At 50 ms, 3 s is 60 echoes; the session's echo detection time is
+    // 150 ms, so a lost stream would be a state change below.
+    ensure!(back >= 45, "{back} echoes came back in 3 s after the MAC changed");
+    let new = changes_since(&agent, changes);
+    ensure!(new.is_empty(), "the session changed state after the peer's MAC changed: {new:#?}");
+    let mut agent = agent;
+    agent.stop()?;
+    Ok(())
+}
+
+#[bfd_lab::test]
+fn the_agents_echo_follows_a_peer_whose_mac_changes_on_the_udp_path() -> anyhow::Result<()> {
+    the_agents_echo_follows_a_peer_whose_mac_changes("udp")
+}
+
+#[bfd_lab::test]
+fn the_agents_echo_follows_a_peer_whose_mac_changes_on_the_packet_path() -> anyhow::Result<()> {
+    the_agents_echo_follows_a_peer_whose_mac_changes("packet")
+}
+
+/// Our echoes that came back, as the XDP program counted them.
+fn echoes_back(agent: &Agent) -> anyhow::Result<u64> {
+    Ok(count(&agent.xdp_stats()?, "echo-own"))
+}
 
 // ---------------------------------------------------------------------------
 // 10. Reload

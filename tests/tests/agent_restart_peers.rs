@@ -17,10 +17,10 @@ use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
     e2e::{
-        AGENT_V4, AGENT_V6, BfdPacket, Capture, Frr, Link, PEER_V4, PEER_V6, bfd_profile, bgp_peer, count,
-        documents, fast_config, frr_config, set_sysctl,
+        AGENT_V4, AGENT_V6, BfdPacket, Capture, Frr, Link, PEER_V4, PEER_V6, Routed, bfd_profile, bgp_peer,
+        count, documents, fast_config, frr_config,
     },
-    lab::{NetNs, require_root, unique_name, veth, wait_for},
+    lab::{require_root, wait_for},
 };
 
 /// The gaps between our packets from `source` in a capture, µs: the largest,
@@ -290,32 +290,8 @@ fn a_20_s_absence_and_a_poll_in_it_are_held_and_the_bound_ends_an_absent_agent()
 // Multihop, through a router
 // ---------------------------------------------------------------------------
 
-const ROUTED_AGENT: &str = "10.78.1.2";
-const ROUTED_PEER: &str = "10.78.2.2";
-
-/// agent 10.78.1.2 --- 10.78.1.1 router 10.78.2.1 --- 10.78.2.2 FRR: the
-/// three namespaces and the agent's interface; all goes away on drop.
-fn routed(prefix: &str) -> anyhow::Result<(NetNs, NetNs, NetNs, String)> {
-    let agent = NetNs::new(&format!("{prefix}A"))?;
-    let router = NetNs::new(&format!("{prefix}R"))?;
-    let peer = NetNs::new(&format!("{prefix}F"))?;
-    let (agent_if, ra_if, rp_if, peer_if) = (
-        unique_name(&format!("{prefix}a")),
-        unique_name(&format!("{prefix}r")),
-        unique_name(&format!("{prefix}s")),
-        unique_name(&format!("{prefix}f")),
-    );
-    veth(&agent, &agent_if, &router, &ra_if)?;
-    veth(&router, &rp_if, &peer, &peer_if)?;
-    agent.ip(["addr", "add", &format!("{ROUTED_AGENT}/24"), "dev", &agent_if])?;
-    router.ip(["addr", "add", "10.78.1.1/24", "dev", &ra_if])?;
-    router.ip(["addr", "add", "10.78.2.1/24", "dev", &rp_if])?;
-    peer.ip(["addr", "add", &format!("{ROUTED_PEER}/24"), "dev", &peer_if])?;
-    agent.ip(["route", "add", "10.78.2.0/24", "via", "10.78.1.1"])?;
-    peer.ip(["route", "add", "10.78.1.0/24", "via", "10.78.2.1"])?;
-    set_sysctl(&router, "net.ipv4.ip_forward", "1")?;
-    Ok((agent, router, peer, agent_if))
-}
+/// The second octet of [`Routed`]'s addresses here (`agent.rs` has 77).
+const ROUTED_NET: u8 = 78;
 
 /// A multihop session (FRR 8.4 through a router, 300 ms x 3) survives the
 /// agent's SIGKILL and a restart 3 s later, over three times FRR's
@@ -327,11 +303,13 @@ fn routed(prefix: &str) -> anyhow::Result<(NetNs, NetNs, NetNs, String)> {
 #[bfd_lab::test]
 fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::Result<()> {
     require_root()?;
-    let (agent_ns, _router, frr_ns, agent_if) = routed("qm")?;
+    let routed = Routed::new("qm", ROUTED_NET)?;
+    let (agent_ns, frr_ns, agent_if) = (&routed.agent, &routed.peer, &routed.agent_if);
+    let (agent_ip, peer_ip) = (routed.agent_ip.as_str(), routed.peer_ip.as_str());
     let frr = Frr::start(
-        &frr_ns,
+        frr_ns,
         &frr_config(&[format!(
-            " peer {ROUTED_AGENT} multihop local-address {ROUTED_PEER}\n  receive-interval 300\n  \
+            " peer {agent_ip} multihop local-address {peer_ip}\n  receive-interval 300\n  \
              transmit-interval 300\n  detect-multiplier 3\n exit\n"
         )]),
     )?;
@@ -340,17 +318,17 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
             "mh",
             "receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, minimumTtl: 254",
         ),
-        bgp_peer("peer", ROUTED_PEER, ROUTED_AGENT, "mh", "ebgpMultiHop: true"),
+        bgp_peer("peer", peer_ip, agent_ip, "mh", "ebgpMultiHop: true"),
     ]);
-    let args = AgentArgs { mode: Some("generic".into()), ..AgentArgs::new(&agent_if, config) };
-    let mut agent = Agent::start_with(&agent_ns, "A", args.clone())?;
-    agent.wait_status(ROUTED_PEER, "up", Duration::from_secs(10))?;
-    frr.wait_status(ROUTED_AGENT, "up", Duration::from_secs(10))?;
+    let args = AgentArgs { mode: Some("generic".into()), ..AgentArgs::new(agent_if, config) };
+    let mut agent = Agent::start_with(agent_ns, "A", args.clone())?;
+    agent.wait_status(peer_ip, "up", Duration::from_secs(10))?;
+    frr.wait_status(agent_ip, "up", Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_secs(3));
-    let discr = agent.session(ROUTED_PEER)?["id"].clone();
-    let counters = frr.peer_counters(ROUTED_AGENT)?;
+    let discr = agent.session(peer_ip)?["id"].clone();
+    let counters = frr.peer_counters(agent_ip)?;
     let (up0, down0) = (count(&counters, "session-up"), count(&counters, "session-down"));
-    let mut capture = Capture::start(&frr_ns, &frr_peer_interface(&frr_ns)?, "udp dst port 4784")?;
+    let mut capture = Capture::start(frr_ns, &routed.peer_if, "udp dst port 4784")?;
     std::thread::sleep(Duration::from_millis(500));
     // The kernel's answer is paced by the session's negotiated interval as
     // its adoption record last said: 75% of 300 ms, not of the 1 s it
@@ -363,16 +341,16 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
     let killed_at_us = bfd_lab::lab::realtime_us();
     agent.kill()?;
     std::thread::sleep(Duration::from_secs(3));
-    agent.restart(&agent_ns, &args)?;
+    agent.restart(agent_ns, &args)?;
     let window_us = (killed_at_us, bfd_lab::lab::realtime_us() + 1_000_000);
     let line = agent.log_lines("sessions adopted from the previous agent");
     ensure!(line.last().and_then(|l| l.number("adopted")) == Some(1), "no adoption:\n{}", agent.log());
     std::thread::sleep(Duration::from_secs(3));
-    let session = agent.session(ROUTED_PEER)?;
+    let session = agent.session(peer_ip)?;
     ensure!(session["id"] == discr && session["status"] == "up", "{session:#}");
     ensure!(session["multihop"] == true, "{session:#}");
     let packets = capture.bfd_packets()?;
-    let (largest, smallest, _, n) = gaps(&packets, ROUTED_AGENT);
+    let (largest, smallest, _, n) = gaps(&packets, agent_ip);
     eprintln!(
         "multihop, SIGKILL, 3 s: our packets at FRR: {n}, largest gap {:.1} ms, smallest {:.1} ms",
         largest as f64 / 1000.0,
@@ -380,8 +358,8 @@ fn a_multihop_session_is_adopted_and_held_by_the_kernel_across_3_s() -> anyhow::
     );
     // FRR's Detection Time for us is 900 ms: only the kernel's answers
     // bridged the 3 s (FRR's counters below say whether they did).
-    check_gaps("multihop, SIGKILL, 3 s", &packets, &[ROUTED_AGENT], 300, window_us)?;
-    let counters = frr.peer_counters(ROUTED_AGENT)?;
+    check_gaps("multihop, SIGKILL, 3 s", &packets, &[agent_ip], 300, window_us)?;
+    let counters = frr.peer_counters(agent_ip)?;
     let (up1, down1) = (count(&counters, "session-up"), count(&counters, "session-down"));
     eprintln!("multihop, SIGKILL, 3 s: FRR's session: up {up0}->{up1}, down {down0}->{down1}");
     ensure!((up0, down0) == (up1, down1), "FRR's multihop session changed state");
@@ -400,16 +378,6 @@ fn keepalive_pacing_ns(agent: &Agent) -> anyhow::Result<u64> {
     dump[0]["formatted"]["value"]["min_interval_ns"]
         .as_u64()
         .ok_or_else(|| anyhow::anyhow!("no keepalive in {dump}"))
-}
-
-/// FRR's end of the routed lab: the namespace's only interface but `lo`.
-fn frr_peer_interface(netns: &NetNs) -> anyhow::Result<String> {
-    let text = bfd_lab::lab::run_stdout(netns.command("ip").args(["-o", "link", "show"]))?;
-    text.lines()
-        .filter_map(|line| line.split(": ").nth(1))
-        .map(|name| name.split('@').next().unwrap_or(name).to_owned())
-        .find(|name| name != "lo")
-        .ok_or_else(|| anyhow::anyhow!("no interface in {}: {text}", netns.name()))
 }
 
 // ---------------------------------------------------------------------------

@@ -22,12 +22,15 @@ use std::{net::UdpSocket, time::Duration};
 use anyhow::{Context as _, ensure};
 use bfd_common::{
     CONTROL_PORT, ECHO_PORT, SOURCE_PORT_MIN, TTL,
-    maps::{CFG_ABSORB, CFG_ECHO, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionConfig, address},
+    maps::{CFG_ECHO, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionConfig},
 };
 use bfd_lab::{
     frame::{PacketSocket, UdpFrame, ifindex, internet_checksum, mac_address, send_raw},
     lab::{NetNs, PinDir, agent_binary, monotonic_ns, require_root, run_stdout, unique_name, veth},
-    scenario::{LOCAL_DISCR, REMOTE_DISCR, control_bytes, frr_echo_payload, own_echo_payload, steady_repr},
+    scenario::{
+        LOCAL_DISCR, REMOTE_DISCR, control_bytes, frr_echo_payload, own_echo_payload, session_config,
+        steady_repr,
+    },
 };
 use bfd_user::fastpath::{Events, FastPath};
 
@@ -175,18 +178,8 @@ fn the_kernel_detects_the_end_of_a_sessions_packets_within_a_millisecond() -> an
     let config = SessionConfig {
         generation: 7,
         detect_ns,
-        echo_detect_ns: 0,
-        peer: address(PEER_V4.parse()?),
-        local: address(NODE_V4.parse()?),
         ifindex: ifindex(&link.node, &link.node_if)?,
-        flags: CFG_ABSORB,
-        expect: SessionConfig::expect_header(&steady_repr()),
-        min_ttl: 0,
-        reserved: [0; 7],
-        gap_epoch: 0,
-        expect_auth: [0; 28],
-        reserved_auth: [0; 4],
-        verified_rx_ns: 0,
+        ..session_config(PEER_V4.parse()?, NODE_V4.parse()?)
     };
     fast.set_session(LOCAL_DISCR, &config)?;
     let mut events = Events::open(link.node_pins.path())?;
@@ -235,20 +228,12 @@ fn two_fast_paths_run_an_echo_session_between_them() -> anyhow::Result<()> {
     node.set_session(
         LOCAL_DISCR,
         &SessionConfig {
-            generation: 1,
             detect_ns: 0,
             echo_detect_ns,
-            peer: address(PEER_V4.parse()?),
-            local: address(NODE_V4.parse()?),
             ifindex: ifindex(&link.node, &link.node_if)?,
             flags: CFG_ECHO,
             expect: [0; 24],
-            min_ttl: 0,
-            reserved: [0; 7],
-            gap_epoch: 0,
-            expect_auth: [0; 28],
-            reserved_auth: [0; 4],
-            verified_rx_ns: 0,
+            ..session_config(PEER_V4.parse()?, NODE_V4.parse()?)
         },
     )?;
     let mut peer = FastPath::open(peer_pins.path())?;

@@ -22,18 +22,13 @@ pub struct EchoSender {
     socket: OwnedFd,
     ifindex: u32,
     local: IpAddr,
-    peer_mac: [u8; 6],
 }
 
 impl EchoSender {
-    /// A sender from `local` on interface `ifindex` to the MAC address the
-    /// neighbour table has for `peer` (same family); `Ok(None)` while the
-    /// table has none (as FRR, no echo until the peer's address is
-    /// resolved).
-    pub fn open(ifindex: u32, local: IpAddr, peer: IpAddr) -> anyhow::Result<Option<EchoSender>> {
-        let Some(peer_mac) = super::neighbour::mac_of(peer, ifindex)? else {
-            return Ok(None);
-        };
+    /// A sender from `local` on interface `ifindex`. The peer's MAC is
+    /// given with each packet: the engine looks it up in its neighbour
+    /// table each time, so echo follows a peer whose MAC changes.
+    pub fn open(ifindex: u32, local: IpAddr) -> anyhow::Result<EchoSender> {
         // SOCK_DGRAM: the kernel writes the Ethernet header from the
         // destination address given with each packet. Protocol 0: this
         // socket only sends.
@@ -44,17 +39,17 @@ impl EchoSender {
             None::<SockProtocol>,
         )
         .context("creating an AF_PACKET socket for echo packets")?;
-        Ok(Some(EchoSender { socket, ifindex, local, peer_mac }))
+        Ok(EchoSender { socket, ifindex, local })
     }
 
-    /// Sends `repr` as our echo payload.
-    pub fn send(&self, repr: &EchoRepr) -> anyhow::Result<()> {
+    /// Sends `repr` as our echo payload in a frame to `peer_mac`.
+    pub fn send(&self, repr: &EchoRepr, peer_mac: [u8; 6]) -> anyhow::Result<()> {
         let mut packet = [0u8; MAX_ECHO];
         let len = echo_datagram(self.local, repr, &mut packet)?;
         let packet = &packet[..len];
         let ethertype =
             if self.local.is_ipv6() { ethernet::ETHERTYPE_IPV6 } else { ethernet::ETHERTYPE_IPV4 };
-        let address = bfd_user::transmit::link_address(self.ifindex, self.peer_mac, ethertype);
+        let address = bfd_user::transmit::link_address(self.ifindex, peer_mac, ethertype);
         nix::sys::socket::sendto(self.socket.as_raw_fd(), packet, &address, MsgFlags::empty())
             .context("sending an echo packet")?;
         Ok(())

@@ -137,12 +137,17 @@ struct AgentIo {
     ports: SourcePorts,
     sessions: HashMap<u16, SessionIo>,
     batch: Batcher,
-    /// Next-hop MACs for the packet path (absent on the `udp` path) and
-    /// its place in the poll set.
+    /// Peers' MACs and its place in the poll set: opened with the packet
+    /// path, else at the first echo packet (absent until then: with
+    /// neither, the engine is not woken by a node's neighbour churn).
     neighbours: Option<(NeighbourTable, usize)>,
     /// How control packets left: the fallbacks counted here, the sessions'
     /// own sockets' sends in `socket_sent` and `socket_refused`, the
     /// batches' in `batch`; all stored in `shared` after every flush.
+    /// `transmit.packet_path`: control packets of single-hop sessions
+    /// leave as frames when their neighbour is resolved (`--transmit
+    /// packet|auto`, opened); the table alone (opened for echo) does not
+    /// turn it on.
     transmit: TransmitCounters,
     socket_sent: u64,
     socket_refused: u64,
@@ -449,7 +454,7 @@ impl AgentIo {
         // packet path (RFC 5881 §4: the peer is on the link); else queued
         // for this wake's sendmmsg batch when possible.
         if let Some((source, destination, scope)) = transport.route {
-            if self.neighbours.is_some()
+            if self.transmit.packet_path
                 && ifindex.is_none()
                 && destination.port() == bfd_common::CONTROL_PORT
             {
@@ -457,7 +462,8 @@ impl AgentIo {
                 // has not told yet.
                 self.transmit.fallback_link_unknown += 1;
             }
-            if let (Some((neighbours, _)), Some(ifindex)) = (self.neighbours.as_mut(), ifindex)
+            if let (true, Some((neighbours, _)), Some(ifindex)) =
+                (self.transmit.packet_path, self.neighbours.as_mut(), ifindex)
                 && destination.port() == bfd_common::CONTROL_PORT
             {
                 match neighbours.next_hop(ifindex, destination.ip(), std::time::Instant::now()) {
@@ -492,10 +498,24 @@ impl AgentIo {
         }
     }
 
+    /// The neighbour table, opened (and polled from then on) at its first
+    /// use when the packet path did not open it.
+    fn neighbour_table(&mut self) -> anyhow::Result<&mut NeighbourTable> {
+        if self.neighbours.is_none() {
+            let table = NeighbourTable::open().context("reading the neighbour table")?;
+            self.poll_fds.push(libc::pollfd { fd: table.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            self.neighbours = Some((table, self.poll_fds.len() - 1));
+        }
+        let Some((table, _)) = self.neighbours.as_mut() else { unreachable!("opened above") };
+        Ok(table)
+    }
+
     /// Sends one of our echo packets, as FRR does: see `echo`. Needs the
     /// session's link, our address and the peer's MAC; until all are known
     /// nothing is sent, and the echo timer (armed only by returns) does not
-    /// run.
+    /// run. The MAC is the neighbour table's at each packet: a peer whose
+    /// MAC changes gets its echoes at the new one as soon as the kernel
+    /// knows it.
     fn transmit_echo(
         &mut self,
         port: u16,
@@ -505,26 +525,41 @@ impl AgentIo {
         echo: &bfd_common::wire::EchoRepr,
     ) {
         let Some(session) = self.sessions.get_mut(&port) else { return };
-        if session.echo.is_none() {
-            let (Some(ifindex), Some(local)) = (ifindex, local) else {
-                if session.echo_errors == 0 {
-                    warn!(%peer, "echo needs a sourceAddress and the peer's link; not sending echo");
-                }
+        let (Some(ifindex), Some(local)) = (ifindex, local) else {
+            if session.echo_errors == 0 {
+                warn!(%peer, "echo needs a sourceAddress and the peer's link; not sending echo");
+            }
+            session.echo_errors += 1;
+            return;
+        };
+        let peer_mac = self.neighbour_table().map(|table| table.mac(ifindex, peer));
+        let Some(session) = self.sessions.get_mut(&port) else { return };
+        let peer_mac = match peer_mac {
+            Ok(Some(mac)) => mac,
+            // As FRR: no echo while the peer's address is unresolved.
+            Ok(None) => return,
+            Err(error) => {
                 session.echo_errors += 1;
+                if session.echo_errors % 100 == 1 {
+                    warn!(%peer, error = format!("{error:#}"), "echo packets cannot be sent");
+                }
                 return;
-            };
-            match EchoSender::open(ifindex, local, peer) {
-                Ok(sender) => session.echo = sender,
+            }
+        };
+        if session.echo.is_none() {
+            match EchoSender::open(ifindex, local) {
+                Ok(sender) => session.echo = Some(sender),
                 Err(error) => {
                     session.echo_errors += 1;
                     if session.echo_errors % 100 == 1 {
                         warn!(%peer, error = format!("{error:#}"), "echo packets cannot be sent");
                     }
+                    return;
                 }
             }
         }
         if let Some(sender) = &session.echo
-            && let Err(error) = sender.send(echo)
+            && let Err(error) = sender.send(echo, peer_mac)
         {
             session.echo_errors += 1;
             if session.echo_errors % 100 == 1 {
@@ -596,6 +631,8 @@ impl EngineIo for AgentIo {
             && let Some((neighbours, _)) = self.neighbours.as_mut()
         {
             neighbours.poll();
+            // An overrun reads the table again on a new socket: poll that.
+            self.poll_fds[index].fd = neighbours.as_raw_fd();
         }
         let first_rx = if self.events_polled { 2 } else { 1 };
         for index in 0..self.rx.len() {

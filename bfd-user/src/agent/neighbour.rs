@@ -1,6 +1,7 @@
-//! The kernel's neighbour table (ARP and NDP), read over rtnetlink: where
-//! our echo frames go (RFC 5881 §4: echo packets are sent so that the
-//! peer forwards them back; FRR addresses them to the peer's MAC).
+//! The kernel's neighbour table (ARP and NDP), kept over rtnetlink: where
+//! the packet path's control frames go, and our echo frames (RFC 5881 §4:
+//! echo packets are sent so that the peer forwards them back; FRR
+//! addresses them to the peer's MAC).
 
 use std::net::IpAddr;
 
@@ -11,71 +12,6 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-
-/// The MAC address the neighbour table holds for `peer` on `ifindex`, if it
-/// is resolved (not incomplete or failed).
-pub fn mac_of(peer: IpAddr, ifindex: u32) -> anyhow::Result<Option<[u8; 6]>> {
-    let mut socket = Socket::new(NETLINK_ROUTE).context("opening a netlink socket")?;
-    socket.bind_auto().context("binding the netlink socket")?;
-    socket.connect(&SocketAddr::new(0, 0)).context("connecting the netlink socket")?;
-
-    let mut request_message = NeighbourMessage::default();
-    request_message.header.family = if peer.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
-    request_message.header.ifindex = ifindex;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
-    let mut request =
-        NetlinkMessage::new(header, NetlinkPayload::from(RouteNetlinkMessage::GetNeighbour(request_message)));
-    request.finalize();
-    let mut bytes = vec![0; request.header.length as usize];
-    request.serialize(&mut bytes[..]);
-    socket.send(&bytes, 0).context("asking for the neighbour table")?;
-
-    let mut found = None;
-    let mut buffer = vec![0; 64 * 1024];
-    loop {
-        let size = socket.recv(&mut &mut buffer[..], 0).context("reading the neighbour table")?;
-        let mut offset = 0;
-        while offset < size {
-            let message: NetlinkMessage<RouteNetlinkMessage> =
-                NetlinkMessage::deserialize(&buffer[offset..size]).context("parsing a netlink message")?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::Done(_) => return Ok(found),
-                NetlinkPayload::Error(error) => anyhow::bail!("netlink error: {error:?}"),
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(entry))
-                    if found.is_none() && entry.header.ifindex == ifindex && usable(entry.header.state) =>
-                {
-                    found = matching_mac(&entry, peer);
-                }
-                _ => {}
-            }
-            if length == 0 {
-                break;
-            }
-            offset += length;
-        }
-    }
-}
-
-fn usable(state: NeighbourState) -> bool {
-    !matches!(state, NeighbourState::Incomplete | NeighbourState::Failed | NeighbourState::None)
-}
-
-fn matching_mac(entry: &NeighbourMessage, peer: IpAddr) -> Option<[u8; 6]> {
-    let destination = entry.attributes.iter().find_map(|attribute| match attribute {
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
-        _ => None,
-    })?;
-    if destination != peer {
-        return None;
-    }
-    entry.attributes.iter().find_map(|attribute| match attribute {
-        NeighbourAttribute::LinkLayerAddress(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
-        _ => None,
-    })
-}
 
 /// How long after sending a packet through the kernel to revalidate a
 /// STALE entry the table waits before doing it again: the kernel's own
@@ -132,7 +68,8 @@ struct Entry {
 
 /// The kernel's neighbour table and its Ethernet links' MAC addresses,
 /// kept current from rtnetlink's notifications (`RTNLGRP_NEIGH`,
-/// `RTNLGRP_LINK`): the packet transmit path's source of next-hop MACs.
+/// `RTNLGRP_LINK`): the agent's one source of peers' MACs, for the packet
+/// transmit path's next hops and for our echo frames.
 ///
 /// Why the kernel's table rather than MACs learned from the peer's frames:
 /// the kernel keeps resolving (ARP, NDP) for the sessions on the UDP path,
@@ -238,6 +175,13 @@ impl NeighbourTable {
             return NextHop::Kernel(Fallback::Stale);
         }
         NextHop::Frame { source, destination: entry.mac }
+    }
+
+    /// The MAC the table holds for `peer` on `ifindex`, STALE or not (for
+    /// echo frames, which the kernel writes the Ethernet header of: the
+    /// link's own MAC and revalidation are not needed).
+    pub fn mac(&self, ifindex: u32, peer: IpAddr) -> Option<[u8; 6]> {
+        self.entries.get(&(ifindex, peer)).map(|entry| entry.mac)
     }
 
     /// Asks for both tables (links first).
@@ -449,6 +393,24 @@ mod tests {
         tunnel.header.link_layer_type = netlink_packet_route::link::LinkLayerType::None;
         table.apply(RouteNetlinkMessage::NewLink(tunnel));
         assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::NotEthernet));
+    }
+
+    #[test]
+    fn echo_sees_the_neighbours_mac_as_it_changes_stale_or_not() {
+        let mut table = NeighbourTable::empty();
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let (old, new) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 9]);
+        assert_eq!(table.mac(4, peer), None);
+        table.apply(neighbour(4, peer, NeighbourState::Reachable, Some(old)));
+        assert_eq!(table.mac(4, peer), Some(old));
+        // A gratuitous ARP with the new MAC leaves the entry STALE: echo
+        // goes to the new MAC at once (the kernel writes the frame's
+        // source, so no link MAC is needed either).
+        table.apply(neighbour(4, peer, NeighbourState::Stale, Some(new)));
+        assert_eq!(table.mac(4, peer), Some(new));
+        assert_eq!(table.mac(5, peer), None);
+        table.apply(neighbour(4, peer, NeighbourState::Failed, Some(new)));
+        assert_eq!(table.mac(4, peer), None);
     }
 
     #[test]
