@@ -64,6 +64,11 @@ pub struct AgentStatus {
     pub sessions: usize,
     /// The configuration files read.
     pub config_files: Vec<String>,
+    /// How the control packets left (`--transmit`): frames on the packet
+    /// path, datagrams through IP output, fallbacks and refusals. (Absent
+    /// from an older agent's answer: zero.)
+    #[serde(default)]
+    pub transmit: crate::transmit::TransmitCounters,
 }
 
 /// The agent's answer.
@@ -358,6 +363,14 @@ mod tests {
             fast_path: "xdp native on eth0".into(),
             sessions: 1,
             config_files: vec!["/etc/bfd-agent/bfd.yaml".into()],
+            transmit: crate::transmit::TransmitCounters {
+                packet_path: true,
+                frames: 40,
+                ip_output: 2,
+                fallback_unresolved: 1,
+                fallback_stale: 1,
+                ..Default::default()
+            },
         }
     }
 

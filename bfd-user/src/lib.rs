@@ -27,7 +27,8 @@
 //!   over an I/O trait ([`engine::run`]), tested on a simulated clock.
 //! - [`sched`]: SCHED_FIFO and SCHED_DEADLINE for the engine thread.
 //! - [`transmit`]: how control packets leave: `sendmmsg` batches through a
-//!   raw IP socket, or whole Ethernet frames through a packet socket.
+//!   raw IP socket, or whole Ethernet frames through a packet socket; and
+//!   the counters of which way they left ([`transmit::TransmitCounters`]).
 #![warn(missing_docs)]
 
 pub mod adopt;

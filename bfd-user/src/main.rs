@@ -155,9 +155,10 @@ struct RunArgs {
     /// packet (single-hop sessions whose neighbour's MAC the kernel has
     /// resolved: whole Ethernet frames through an AF_PACKET socket past
     /// IP output, netfilter and the qdisc; the others as udp) or auto
-    /// (packet if its socket opens, else udp).
-    #[arg(long, value_enum, default_value = "udp")]
-    transmit: agent::engine::TransmitPath,
+    /// (packet if its socket opens, else udp). Overrides spec.transmit;
+    /// read at start only.
+    #[arg(long, value_name = "udp|packet|auto", value_parser = config::TransmitPath::parse)]
+    transmit: Option<config::TransmitPath>,
     /// The XDP program answers each of the peer's packets with our
     /// steady-state packet, and the agent sends none of its own, for the
     /// single-hop, unauthenticated sessions that are Up with the same
@@ -290,6 +291,7 @@ fn run_cli() -> anyhow::Result<()> {
                     println!("  uptime:    {}", show::time_string(status.uptime_secs));
                     println!("  fast path: {}", status.fast_path);
                     println!("  sessions:  {}", status.sessions);
+                    println!("  transmit:  {}", status.transmit.summary());
                     println!("  config:    {}", status.config_files.join(", "));
                 }
                 other => anyhow::bail!("unexpected answer from the agent: {other:?}"),
@@ -399,6 +401,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         metrics_address: args.metrics_address.map(|address| address.0),
         metrics_compat: args.metrics_compat,
         metrics_histograms: args.metrics_histograms,
+        transmit: args.transmit,
     };
     let files = args.config;
     let initial = config::load_with(&files, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -418,7 +421,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         instance: args.instance,
         keepalive: node.keepalive,
         metrics: node.metrics.clone(),
-        transmit: args.transmit,
+        transmit: node.transmit,
         kernel_answers: args.kernel_answers,
         secret_files: {
             let mut files: Vec<PathBuf> = initial
@@ -441,7 +444,15 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         if !changed.is_empty() {
             tracing::warn!(fields = ?changed, "node settings (BFDAgentConfig) changed: they take effect at the next restart");
         }
-        Ok(config.peers)
+        if changed.contains(&"transmit") {
+            // Its own line: which path runs is easy to assume wrongly.
+            tracing::warn!(
+                running = %started_with.transmit,
+                configured = %config.node.transmit,
+                "spec.transmit changed: control packets keep the running transmit path until the agent restarts"
+            );
+        }
+        Ok(agent::Loaded { specs: config.peers, restart_needed: changed })
     });
     agent::run(options, load)
 }

@@ -19,6 +19,7 @@
 use std::io::IoSlice;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::engine::MAX_CONTROL_PACKET;
 use bfd_common::wire::ip::{IPV6_HEADER_LEN, UDP_HEADER_LEN};
@@ -55,6 +56,116 @@ pub struct Batcher {
     pub packets: u64,
     /// Packets the kernel refused.
     pub errors: u64,
+    /// Of `packets` and `errors`: the frames of the packet socket.
+    pub frames: u64,
+    /// Frames the kernel refused.
+    pub frame_errors: u64,
+}
+
+/// How the agent's control packets left, for operators (`bfd-agent show
+/// status`, the metrics): frames on the packet path against datagrams
+/// through IP output, why packets of the packet path's sessions went
+/// through IP output, and what the kernel refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TransmitCounters {
+    /// The packet path is open (`--transmit packet`, or `auto` with
+    /// `CAP_NET_RAW`).
+    pub packet_path: bool,
+    /// Control packets the kernel accepted as Ethernet frames on the packet
+    /// socket.
+    pub frames: u64,
+    /// Frames the kernel refused (a full ring, a link down).
+    pub frames_refused: u64,
+    /// Control packets the kernel accepted through IP output: the raw
+    /// sockets' batches and the sessions' own sockets; every packet on the
+    /// `udp` path, and on the packet path those of multihop sessions and
+    /// the fallbacks below.
+    pub ip_output: u64,
+    /// Datagrams IP output refused (a full send buffer, no route).
+    pub ip_output_refused: u64,
+    /// On the packet path, packets of single-hop sessions that went
+    /// through IP output because the neighbour had no usable entry
+    /// (unresolved, incomplete, failed): the kernel resolves it.
+    pub fallback_unresolved: u64,
+    /// ... because the entry was STALE and due for the kernel's
+    /// revalidation (one packet every 10 s at most while STALE).
+    pub fallback_stale: u64,
+    /// ... because the link has no Ethernet address.
+    pub fallback_not_ethernet: u64,
+    /// ... because the session's link is not known yet (it is learned
+    /// from the peer's first packet).
+    pub fallback_link_unknown: u64,
+}
+
+/// [`TransmitCounters`] the engine thread stores after every flush and
+/// other threads read (relaxed atomics: each counter on its own is exact,
+/// a reader may see one flush's counters before another's).
+#[derive(Debug, Default)]
+pub struct SharedTransmitCounters {
+    packet_path: AtomicBool,
+    frames: AtomicU64,
+    frames_refused: AtomicU64,
+    ip_output: AtomicU64,
+    ip_output_refused: AtomicU64,
+    fallback_unresolved: AtomicU64,
+    fallback_stale: AtomicU64,
+    fallback_not_ethernet: AtomicU64,
+    fallback_link_unknown: AtomicU64,
+}
+
+impl SharedTransmitCounters {
+    /// Publishes `counters`.
+    pub fn store(&self, counters: &TransmitCounters) {
+        let relaxed = Ordering::Relaxed;
+        self.packet_path.store(counters.packet_path, relaxed);
+        self.frames.store(counters.frames, relaxed);
+        self.frames_refused.store(counters.frames_refused, relaxed);
+        self.ip_output.store(counters.ip_output, relaxed);
+        self.ip_output_refused.store(counters.ip_output_refused, relaxed);
+        self.fallback_unresolved.store(counters.fallback_unresolved, relaxed);
+        self.fallback_stale.store(counters.fallback_stale, relaxed);
+        self.fallback_not_ethernet.store(counters.fallback_not_ethernet, relaxed);
+        self.fallback_link_unknown.store(counters.fallback_link_unknown, relaxed);
+    }
+
+    /// The counters last published.
+    pub fn load(&self) -> TransmitCounters {
+        let relaxed = Ordering::Relaxed;
+        TransmitCounters {
+            packet_path: self.packet_path.load(relaxed),
+            frames: self.frames.load(relaxed),
+            frames_refused: self.frames_refused.load(relaxed),
+            ip_output: self.ip_output.load(relaxed),
+            ip_output_refused: self.ip_output_refused.load(relaxed),
+            fallback_unresolved: self.fallback_unresolved.load(relaxed),
+            fallback_stale: self.fallback_stale.load(relaxed),
+            fallback_not_ethernet: self.fallback_not_ethernet.load(relaxed),
+            fallback_link_unknown: self.fallback_link_unknown.load(relaxed),
+        }
+    }
+}
+
+impl TransmitCounters {
+    /// One line for `bfd-agent show status`.
+    pub fn summary(&self) -> String {
+        if self.packet_path {
+            format!(
+                "packet path: {} frames, {} through IP output ({} neighbour unresolved, {} stale revalidation, \
+                 {} link not known yet, {} not Ethernet); refused: {} frames, {} through IP output",
+                self.frames,
+                self.ip_output,
+                self.fallback_unresolved,
+                self.fallback_stale,
+                self.fallback_link_unknown,
+                self.fallback_not_ethernet,
+                self.frames_refused,
+                self.ip_output_refused
+            )
+        } else {
+            format!("udp path: {} through IP output; refused: {}", self.ip_output, self.ip_output_refused)
+        }
+    }
 }
 
 impl Batcher {
@@ -80,6 +191,8 @@ impl Batcher {
             calls: 0,
             packets: 0,
             errors: 0,
+            frames: 0,
+            frame_errors: 0,
         }
     }
 
@@ -150,6 +263,7 @@ impl Batcher {
             self.queued_link.clear();
             (self.calls, self.packets, self.errors) =
                 (self.calls + calls, self.packets + packets, self.errors + errors);
+            (self.frames, self.frame_errors) = (self.frames + packets, self.frame_errors + errors);
         }
         if let Some(socket) = &self.v4 {
             let (calls, packets, errors) = send_all(socket, &self.queued_v4);
@@ -255,6 +369,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn transmit_counters_are_shared_whole_and_summarised_by_path() {
+        let counters = TransmitCounters {
+            packet_path: true,
+            frames: 1,
+            frames_refused: 2,
+            ip_output: 3,
+            ip_output_refused: 4,
+            fallback_unresolved: 5,
+            fallback_stale: 6,
+            fallback_not_ethernet: 7,
+            fallback_link_unknown: 8,
+        };
+        let shared = SharedTransmitCounters::default();
+        assert_eq!(shared.load(), TransmitCounters::default());
+        shared.store(&counters);
+        assert_eq!(shared.load(), counters, "every field through its own atomic");
+        assert_eq!(
+            counters.summary(),
+            "packet path: 1 frames, 3 through IP output (5 neighbour unresolved, 6 stale revalidation, 8 link \
+             not known yet, 7 not Ethernet); refused: 2 frames, 4 through IP output"
+        );
+        let udp = TransmitCounters { ip_output: 9, ip_output_refused: 1, ..TransmitCounters::default() };
+        assert_eq!(udp.summary(), "udp path: 9 through IP output; refused: 1");
+        // The control socket's JSON (`show status --json`).
+        let json = serde_json::to_value(counters).unwrap();
+        assert_eq!((json["frames-refused"].as_u64(), json["fallback-stale"].as_u64()), (Some(2), Some(6)));
+        assert_eq!(serde_json::from_value::<TransmitCounters>(json).unwrap(), counters);
+    }
+
+    #[test]
     fn queued_datagrams_carry_the_sessions_headers() {
         let mut batch = Batcher {
             v4: None,
@@ -266,6 +410,8 @@ mod tests {
             calls: 0,
             packets: 0,
             errors: 0,
+            frames: 0,
+            frame_errors: 0,
         };
         let payload = [0x20u8; 24];
         // Without raw sockets nothing is queued: the sessions' own sockets send.

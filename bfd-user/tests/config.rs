@@ -136,6 +136,7 @@ mod config_files {
             "  read 3 BFDProfile, 5 BGPPeer, 1 BFDAgentConfig, 2 skipped (1 BGPAdvertisement, 1 IPAddressPool)",
             "  node node-a, labels kubernetes.io/hostname=node-a,rack=r1,topology.kubernetes.io/zone=zone-a",
             "  XDP auto mode on eth0, pinned at /sys/fs/bpf/bfd; transmit thread SCHED_DEADLINE 300us/1ms; control socket /run/bfd-agent/control.sock",
+            "  transmit path udp: control packets through IP output",
             "  BFD profiles:",
             "    metallb-system/aggressive    tx 50ms   rx 50ms   x3  minimumTtl 254  echo 50ms",
             "    metallb-system/conservative  tx 1s     rx 1s     x5  minimumTtl 254",
@@ -154,6 +155,13 @@ mod config_files {
     /// Every file of `tests/data/config/broken/` and the exact errors it must
     /// give, `{}` standing for its path.
     const BROKEN: &[(&str, &[&str])] = &[
+        (
+            "bad-transmit.yaml",
+            &[
+                "{}:5: BFDAgentConfig (document 1): spec.transmit: \"af-xdp\" is not a transmit path: use udp, packet \
+                 or auto",
+            ],
+        ),
         (
             "duplicate-agent-config.yaml",
             &[

@@ -28,10 +28,10 @@ use tracing::{debug, info, warn};
 
 use super::echo::EchoSender;
 use super::hook::HookRunner;
-use super::neighbour::{NeighbourTable, NextHop};
+use super::neighbour::{Fallback, NeighbourTable, NextHop};
 use super::net::{RxSocket, SourcePorts, TxSocket};
 use super::route_worker::RouteWorker;
-use bfd_user::transmit::Batcher;
+use bfd_user::transmit::{Batcher, SharedTransmitCounters, TransmitCounters};
 
 /// One BFD session the configuration asks for: a selected BGPPeer with its
 /// profile.
@@ -46,6 +46,7 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     wake: Arc<EventFd>,
     published: Publication,
+    transmit: Arc<SharedTransmitCounters>,
 }
 
 impl EngineHandle {
@@ -60,6 +61,11 @@ impl EngineHandle {
     /// old, or newer after a change of the configuration).
     pub fn published(&self) -> Arc<Published> {
         self.published.lock().map(|p| p.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// How the control packets left so far (stored after every send).
+    pub fn transmit_counters(&self) -> TransmitCounters {
+        self.transmit.load()
     }
 
     /// A fresh publication: asks the engine and waits for it.
@@ -101,21 +107,8 @@ pub struct Adoption {
     pub kernel_generation: u64,
 }
 
-/// How control packets leave (`--transmit`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum TransmitPath {
-    /// Through IP output: the raw socket's `sendmmsg` batch, or the
-    /// session's own UDP socket.
-    #[default]
-    Udp,
-    /// Whole Ethernet frames through a packet socket past the qdisc, for
-    /// single-hop sessions whose neighbour is resolved; the others as
-    /// `udp`. The agent does not start if the packet socket cannot be
-    /// opened.
-    Packet,
-    /// `packet` if the packet socket can be opened, else `udp`.
-    Auto,
-}
+/// How control packets leave (`--transmit`, `spec.transmit`).
+pub use bfd_user::config::TransmitPath;
 
 /// The engine: the dispatcher and the agent's I/O; runs on its own thread
 /// ([`Engine::run`]).
@@ -147,10 +140,13 @@ struct AgentIo {
     /// Next-hop MACs for the packet path (absent on the `udp` path) and
     /// its place in the poll set.
     neighbours: Option<(NeighbourTable, usize)>,
-    /// Control packets sent as frames, and through the kernel while the
-    /// packet path was on.
-    frames: u64,
-    through_kernel: u64,
+    /// How control packets left: the fallbacks counted here, the sessions'
+    /// own sockets' sends in `socket_sent` and `socket_refused`, the
+    /// batches' in `batch`; all stored in `shared` after every flush.
+    transmit: TransmitCounters,
+    socket_sent: u64,
+    socket_refused: u64,
+    shared_transmit: Arc<SharedTransmitCounters>,
     hook: Option<HookRunner>,
     routes: Option<RouteWorker>,
     observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
@@ -198,6 +194,7 @@ impl Engine {
         }
         poll_fds.extend(rx.iter().map(|socket| pollfd(socket.as_fd().as_raw_fd())));
         let published: Publication = Arc::new(Mutex::new(Arc::new(Published::empty())));
+        let shared_transmit = Arc::new(SharedTransmitCounters::default());
         let mut batch = Batcher::open();
         let neighbours = match transmit {
             TransmitPath::Udp => None,
@@ -215,7 +212,7 @@ impl Engine {
                         Some((table, poll_fds.len() - 1))
                     }
                     (Err(error), TransmitPath::Packet) => {
-                        return Err(error.context("--transmit packet"));
+                        return Err(error.context("--transmit packet (spec.transmit: packet)"));
                     }
                     (Err(error), _) => {
                         warn!(
@@ -237,9 +234,11 @@ impl Engine {
             ports: SourcePorts::default(),
             sessions: HashMap::new(),
             batch,
+            transmit: TransmitCounters { packet_path: neighbours.is_some(), ..TransmitCounters::default() },
             neighbours,
-            frames: 0,
-            through_kernel: 0,
+            socket_sent: 0,
+            socket_refused: 0,
+            shared_transmit: shared_transmit.clone(),
             hook,
             routes,
             observer,
@@ -251,8 +250,10 @@ impl Engine {
         } else {
             warn!("no raw socket (CAP_NET_RAW): each control packet is sent on its own");
         }
-        let engine = Engine { dispatcher: Dispatcher::new(options, u64::from_ne_bytes(seed)), io };
-        Ok((engine, EngineHandle { commands: commands_tx, wake, published }))
+        let mut engine = Engine { dispatcher: Dispatcher::new(options, u64::from_ne_bytes(seed)), io };
+        engine.io.publish_transmit_counters();
+        let handle = EngineHandle { commands: commands_tx, wake, published, transmit: shared_transmit };
+        Ok((engine, handle))
     }
 
     /// Takes over the sessions an earlier agent left (their first packets
@@ -365,8 +366,7 @@ impl Engine {
             calls = self.io.batch.calls,
             packets = self.io.batch.packets,
             errors = self.io.batch.errors,
-            frames = self.io.frames,
-            through_kernel = self.io.through_kernel,
+            transmit = ?self.io.shared_transmit.load(),
             "batched transmissions"
         );
         debug!("BFD engine stopped");
@@ -451,6 +451,14 @@ impl AgentIo {
         // packet path (RFC 5881 §4: the peer is on the link); else queued
         // for this wake's sendmmsg batch when possible.
         if let Some((source, destination, scope)) = transport.route {
+            if self.neighbours.is_some()
+                && ifindex.is_none()
+                && destination.port() == bfd_common::CONTROL_PORT
+            {
+                // A single-hop session whose link the peer's first packet
+                // has not told yet.
+                self.transmit.fallback_link_unknown += 1;
+            }
             if let (Some((neighbours, _)), Some(ifindex)) = (self.neighbours.as_mut(), ifindex)
                 && destination.port() == bfd_common::CONTROL_PORT
             {
@@ -459,18 +467,24 @@ impl AgentIo {
                         let ethernet =
                             bfd_common::wire::EthernetRepr::ip(theirs, ours, destination.is_ipv6());
                         if self.batch.queue_frame(ifindex, ethernet, source, destination, &bytes[..len]) {
-                            self.frames += 1;
                             return;
                         }
                     }
-                    NextHop::Kernel => self.through_kernel += 1,
+                    NextHop::Kernel(Fallback::Unresolved) => self.transmit.fallback_unresolved += 1,
+                    NextHop::Kernel(Fallback::Stale) => self.transmit.fallback_stale += 1,
+                    NextHop::Kernel(Fallback::NotEthernet) => self.transmit.fallback_not_ethernet += 1,
                 }
             }
             if self.batch.queue(source, destination, scope, &bytes[..len]) {
                 return;
             }
         }
-        if let Err(error) = session.tx.send(&bytes[..len]) {
+        let sent = session.tx.send(&bytes[..len]);
+        match sent {
+            Ok(_) => self.socket_sent += 1,
+            Err(_) => self.socket_refused += 1,
+        }
+        if let Err(error) = sent {
             session.send_errors += 1;
             // The first failure and then every 100th: a dead peer must not
             // flood the log.
@@ -519,6 +533,17 @@ impl AgentIo {
                 warn!(%peer, error = format!("{error:#}"), "sending an echo packet failed");
             }
         }
+    }
+
+    /// Stores how control packets left for `show` and the metrics: a few
+    /// relaxed stores a wake.
+    fn publish_transmit_counters(&mut self) {
+        let batch = &self.batch;
+        self.transmit.frames = batch.frames;
+        self.transmit.frames_refused = batch.frame_errors;
+        self.transmit.ip_output = batch.packets - batch.frames + self.socket_sent;
+        self.transmit.ip_output_refused = batch.errors - batch.frame_errors + self.socket_refused;
+        self.shared_transmit.store(&self.transmit);
     }
 
     fn hook(&mut self, event: ChangeEvent) {
@@ -709,6 +734,7 @@ impl EngineIo for AgentIo {
 
     fn flush(&mut self) {
         self.batch.flush();
+        self.publish_transmit_counters();
     }
 
     fn publish(&mut self, published: Arc<Published>) {

@@ -119,6 +119,7 @@ impl Source for AgentSource {
                     .as_ref()
                     .map(|_| status.data_plane_connected.load(Ordering::Relaxed)),
                 fast_path_attached: self.fast_path_attached,
+                transmit: self.handle.transmit_counters(),
             },
             kernel,
         }

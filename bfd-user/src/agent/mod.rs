@@ -75,11 +75,21 @@ pub struct AgentOptions {
 
 /// Where the sessions come from: reads the configuration files into the
 /// sessions this node must run (called at start and on every reload).
-pub type Loader = Arc<dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<SessionSpec>> + Send + Sync>;
+pub type Loader = Arc<dyn Fn(&[PathBuf]) -> anyhow::Result<Loaded> + Send + Sync>;
+
+/// What a [`Loader`] read.
+pub struct Loaded {
+    /// The sessions this node must run.
+    pub specs: Vec<SessionSpec>,
+    /// Node settings (`BFDAgentConfig` fields, e.g. `transmit`) that differ
+    /// from those the agent started with: read at start only, they take
+    /// effect at the next restart, and the reload's answer says so.
+    pub restart_needed: Vec<&'static str>,
+}
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
-    let specs = load(&options.config_files).context("reading the configuration")?;
+    let specs = load(&options.config_files).context("reading the configuration")?.specs;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // One agent per pin path: if another runs it, it hands its sessions
     // over and exits before this one touches the control socket, the pins
@@ -667,8 +677,17 @@ pub enum ReloadReason {
 }
 
 async fn reload(options: &AgentOptions, handle: &EngineHandle, load: &Loader) -> anyhow::Result<String> {
-    let specs = load(&options.config_files).context("reading the configuration")?;
-    Ok(apply(handle, Origin::Config, &specs).await?.to_string())
+    let Loaded { specs, restart_needed } =
+        load(&options.config_files).context("reading the configuration")?;
+    let summary = apply(handle, Origin::Config, &specs).await?.to_string();
+    if restart_needed.is_empty() {
+        return Ok(summary);
+    }
+    let fields: Vec<String> = restart_needed.iter().map(|field| format!("spec.{field}")).collect();
+    Ok(format!(
+        "{summary}; not applied: {} changed (BFDAgentConfig node settings take effect at the next restart)",
+        fields.join(", ")
+    ))
 }
 
 /// The symlink through which a ConfigMap volume's files point at their
@@ -759,6 +778,7 @@ mod control_context {
                 fast_path: context.fast_status.clone(),
                 sessions: context.handle.published().sessions.len(),
                 config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
+                transmit: context.handle.transmit_counters(),
             }),
             Request::Reload => {
                 let (reply, done) = tokio::sync::oneshot::channel();

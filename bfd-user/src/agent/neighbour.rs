@@ -93,10 +93,21 @@ pub enum NextHop {
         /// The neighbour's MAC.
         destination: [u8; 6],
     },
-    /// Through the kernel's IP output (the UDP socket path): the neighbour
-    /// is not resolved, or the link is not Ethernet, or its STALE entry is
-    /// due for the kernel to revalidate.
-    Kernel,
+    /// Through the kernel's IP output (the UDP socket path), for this
+    /// reason.
+    Kernel(Fallback),
+}
+
+/// Why a packet of the packet path goes through IP output instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// The link has no Ethernet address (or is not known yet).
+    NotEthernet,
+    /// No usable entry for the neighbour (none, incomplete, failed): IP
+    /// output makes the kernel resolve it.
+    Unresolved,
+    /// The entry is STALE and due for the kernel to revalidate.
+    Stale,
 }
 
 /// What one read of the netlink socket found.
@@ -218,11 +229,13 @@ impl NeighbourTable {
 
     /// Where `peer`'s packets on `ifindex` go now (see [`NextHop`]).
     pub fn next_hop(&mut self, ifindex: u32, peer: IpAddr, now: std::time::Instant) -> NextHop {
-        let Some(&source) = self.links.get(&ifindex) else { return NextHop::Kernel };
-        let Some(entry) = self.entries.get_mut(&(ifindex, peer)) else { return NextHop::Kernel };
+        let Some(&source) = self.links.get(&ifindex) else { return NextHop::Kernel(Fallback::NotEthernet) };
+        let Some(entry) = self.entries.get_mut(&(ifindex, peer)) else {
+            return NextHop::Kernel(Fallback::Unresolved);
+        };
         if entry.stale && entry.revalidated.is_none_or(|at| now.duration_since(at) >= REVALIDATE_EVERY) {
             entry.revalidated = Some(now);
-            return NextHop::Kernel;
+            return NextHop::Kernel(Fallback::Stale);
         }
         NextHop::Frame { source, destination: entry.mac }
     }
@@ -409,33 +422,33 @@ mod tests {
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let (ours, theirs) = ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
         // No link, no entry: through the kernel, which resolves it.
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::NotEthernet));
         table.apply(ethernet_link(7, ours));
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::Unresolved));
         table.apply(neighbour(7, peer, NeighbourState::Incomplete, None));
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::Unresolved));
         table.apply(neighbour(7, peer, NeighbourState::Reachable, Some(theirs)));
         let frame = NextHop::Frame { source: ours, destination: theirs };
         assert_eq!(table.next_hop(7, peer, now), frame);
         // Another interface is another entry.
-        assert_eq!(table.next_hop(8, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(8, peer, now), NextHop::Kernel(Fallback::NotEthernet));
         // Failed, or deleted: back to the kernel.
         table.apply(neighbour(7, peer, NeighbourState::Failed, Some(theirs)));
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::Unresolved));
         table.apply(neighbour(7, peer, NeighbourState::Permanent, Some(theirs)));
         assert_eq!(table.next_hop(7, peer, now), frame);
         let RouteNetlinkMessage::NewNeighbour(entry) = neighbour(7, peer, NeighbourState::None, None) else {
             unreachable!()
         };
         table.apply(RouteNetlinkMessage::DelNeighbour(entry));
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::Unresolved));
         // A link that is not Ethernet (no 6-byte address) sends no frames.
         table.apply(neighbour(7, peer, NeighbourState::Reachable, Some(theirs)));
         let mut tunnel = netlink_packet_route::link::LinkMessage::default();
         tunnel.header.index = 7;
         tunnel.header.link_layer_type = netlink_packet_route::link::LinkLayerType::None;
         table.apply(RouteNetlinkMessage::NewLink(tunnel));
-        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel);
+        assert_eq!(table.next_hop(7, peer, now), NextHop::Kernel(Fallback::NotEthernet));
     }
 
     #[test]
@@ -449,17 +462,17 @@ mod tests {
         table.apply(neighbour(3, peer, NeighbourState::Stale, Some(theirs)));
         // One packet through the kernel (which starts its probe), then
         // frames again until REVALIDATE_EVERY has passed.
-        assert_eq!(table.next_hop(3, peer, start), NextHop::Kernel);
+        assert_eq!(table.next_hop(3, peer, start), NextHop::Kernel(Fallback::Stale));
         assert_eq!(table.next_hop(3, peer, start), frame);
         let later = start + REVALIDATE_EVERY / 2;
         table.apply(neighbour(3, peer, NeighbourState::Probe, Some(theirs)));
         assert_eq!(table.next_hop(3, peer, later), frame);
-        assert_eq!(table.next_hop(3, peer, start + REVALIDATE_EVERY), NextHop::Kernel);
+        assert_eq!(table.next_hop(3, peer, start + REVALIDATE_EVERY), NextHop::Kernel(Fallback::Stale));
         // Confirmed: no revalidation while REACHABLE; the next STALE starts
         // one at once.
         table.apply(neighbour(3, peer, NeighbourState::Reachable, Some(theirs)));
         assert_eq!(table.next_hop(3, peer, start + REVALIDATE_EVERY), frame);
         table.apply(neighbour(3, peer, NeighbourState::Stale, Some(theirs)));
-        assert_eq!(table.next_hop(3, peer, start + REVALIDATE_EVERY), NextHop::Kernel);
+        assert_eq!(table.next_hop(3, peer, start + REVALIDATE_EVERY), NextHop::Kernel(Fallback::Stale));
     }
 }

@@ -89,6 +89,15 @@ pub(crate) fn summary(config: &AgentConfig) -> String {
     let scheduling = node.engine_scheduling();
     let socket = node.control_socket.as_ref().map_or("default".to_owned(), |path| path.display().to_string());
     let _ = writeln!(text, "  XDP {xdp}; transmit thread {scheduling}; control socket {socket}");
+    let transmit = match node.transmit {
+        super::TransmitPath::Udp => "udp: control packets through IP output",
+        super::TransmitPath::Packet => {
+            "packet: single-hop sessions' control packets as Ethernet frames past IP output once their \
+             neighbour is resolved (needs CAP_NET_RAW)"
+        }
+        super::TransmitPath::Auto => "auto: packet if the packet socket opens (CAP_NET_RAW), else udp",
+    };
+    let _ = writeln!(text, "  transmit path {transmit}");
 
     if !config.profiles.is_empty() {
         let _ = writeln!(text, "  BFD profiles:");

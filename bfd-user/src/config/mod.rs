@@ -40,7 +40,7 @@ pub use interval::{format_interval, parse_interval};
 pub use metallb::{BfdProfile, DEFAULT_NAMESPACE};
 pub use node::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_ROUTE_STATE_FILE, DeadlineBudget, EngineScheduling,
-    HookSettings, MetricsSettings, NodeOverrides, NodeSettings, OnStop, parse_interface_name,
+    HookSettings, MetricsSettings, NodeOverrides, NodeSettings, OnStop, TransmitPath, parse_interface_name,
     parse_metrics_address, parse_node_label, parse_route_protocol, parse_route_table, parse_rt_deadline,
     parse_rt_priority,
 };

@@ -36,6 +36,7 @@ const AGENT_FIELDS: &[&str] = &[
     "onStop",
     "keepaliveSeconds",
     "metrics",
+    "transmit",
 ];
 
 /// This node's settings: a BFDAgentConfig's spec with the command-line
@@ -82,6 +83,9 @@ pub struct NodeSettings {
     pub keepalive: std::time::Duration,
     /// `metrics`: the HTTP endpoint of the metrics and health checks.
     pub metrics: MetricsSettings,
+    /// `transmit`: how control packets leave (`udp`, `packet` or `auto`).
+    /// Read at start only: a change takes effect at the next restart.
+    pub transmit: TransmitPath,
     /// The BFDAgentConfig document these came from, if any.
     pub source: Option<DocumentRef>,
 }
@@ -122,6 +126,53 @@ impl OnStop {
             "auto" => Ok(OnStop::Auto),
             other => Err(format!("{other:?} is not a stop mode: use admin-down, handover or auto")),
         }
+    }
+}
+
+/// `spec.transmit` / `--transmit`: how control packets leave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransmitPath {
+    /// `udp` (the default): through IP output, the raw socket's
+    /// `sendmmsg` batch or the session's own UDP socket, so that netfilter,
+    /// tc and the qdisc see BFD like any other traffic.
+    #[default]
+    Udp,
+    /// `packet`: whole Ethernet frames through a packet socket past IP
+    /// output and the qdisc, for single-hop sessions whose neighbour is
+    /// resolved; the others as `udp`. The agent does not start if the
+    /// packet socket cannot be opened (no `CAP_NET_RAW`).
+    Packet,
+    /// `auto`: `packet` if the packet socket can be opened, else `udp`.
+    Auto,
+}
+
+impl TransmitPath {
+    /// Parses `udp`, `packet` or `auto`.
+    pub fn parse(text: &str) -> Result<TransmitPath, String> {
+        match text {
+            "udp" => Ok(TransmitPath::Udp),
+            "packet" => Ok(TransmitPath::Packet),
+            "auto" => Ok(TransmitPath::Auto),
+            other => Err(format!("{other:?} is not a transmit path: use udp, packet or auto")),
+        }
+    }
+}
+
+impl std::str::FromStr for TransmitPath {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TransmitPath, String> {
+        TransmitPath::parse(text)
+    }
+}
+
+impl std::fmt::Display for TransmitPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransmitPath::Udp => "udp",
+            TransmitPath::Packet => "packet",
+            TransmitPath::Auto => "auto",
+        })
     }
 }
 
@@ -204,6 +255,7 @@ impl Default for NodeSettings {
             on_stop: OnStop::AdminDown,
             keepalive: DEFAULT_KEEPALIVE,
             metrics: MetricsSettings::default(),
+            transmit: TransmitPath::Udp,
             source: None,
         }
     }
@@ -256,6 +308,8 @@ pub struct NodeOverrides {
     pub metrics_compat: Option<crate::metrics::Compat>,
     /// `--metrics-histograms per-session|aggregate|off`.
     pub metrics_histograms: Option<crate::metrics::Histograms>,
+    /// `--transmit udp|packet|auto`.
+    pub transmit: Option<TransmitPath>,
 }
 
 /// Where withdrawn routes are recorded unless configured.
@@ -291,7 +345,9 @@ impl NodeSettings {
             metrics_address,
             metrics_compat,
             metrics_histograms,
+            transmit,
         } = overrides.clone();
+        self.transmit = transmit.unwrap_or(self.transmit);
         self.on_stop = on_stop.unwrap_or(self.on_stop);
         self.keepalive = keepalive.unwrap_or(self.keepalive);
         self.frr_data_plane = frr_data_plane.or(self.frr_data_plane);
@@ -377,6 +433,7 @@ impl NodeSettings {
         compare("routes", self.routes != other.routes);
         compare("frrDataPlane", self.frr_data_plane != other.frr_data_plane);
         compare("metrics", self.metrics != other.metrics);
+        compare("transmit", self.transmit != other.transmit);
         changed
     }
 }
@@ -604,6 +661,14 @@ pub(crate) fn read_agent_config(reader: &mut Reader<'_>, object: &Fields<'_>) ->
     }
     if let Some(node) = spec.get("metrics") {
         read_metrics(reader, node, &path("metrics"), &mut settings.metrics);
+    }
+    if let Some(node) = spec.get("transmit")
+        && let Some(text) = reader.string(node, &path("transmit"))
+    {
+        match TransmitPath::parse(&text) {
+            Ok(transmit) => settings.transmit = transmit,
+            Err(reason) => reader.error(node.line, &path("transmit"), Reason::Invalid(reason)),
+        }
     }
     settings
 }

@@ -950,6 +950,51 @@ fn on_stop_is_admin_down_unless_handover_is_asked_for() {
 }
 
 #[test]
+fn transmit_is_udp_unless_the_file_or_the_flag_says_otherwise() {
+    let agent = |spec: &str| {
+        format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")
+    };
+    use crate::config::TransmitPath;
+    assert_eq!(load_one(&agent("  noXdp: false\n")).unwrap().node.transmit, TransmitPath::Udp);
+    assert_eq!(crate::config::NodeSettings::default().transmit, TransmitPath::Udp);
+    for (text, path) in
+        [("udp", TransmitPath::Udp), ("packet", TransmitPath::Packet), ("auto", TransmitPath::Auto)]
+    {
+        let node = load_one(&agent(&format!("  transmit: {text}\n"))).unwrap().node;
+        assert_eq!(node.transmit, path, "{text}");
+        assert_eq!(node.transmit.to_string(), text);
+        assert_eq!(text.parse::<TransmitPath>(), Ok(path));
+    }
+    assert_eq!(
+        errors(&agent("  transmit: af_xdp\n")),
+        [
+            "c.yaml:5: BFDAgentConfig n: spec.transmit: \"af_xdp\" is not a transmit path: use udp, packet or auto"
+        ]
+    );
+    // Case matters, as for every other enumerated field.
+    assert_eq!(errors(&agent("  transmit: Packet\n")).len(), 1);
+    let wrong_type = errors(&agent("  transmit: [packet]\n"));
+    assert!(
+        wrong_type.len() == 1 && wrong_type[0].starts_with("c.yaml:5: BFDAgentConfig n: spec.transmit: "),
+        "{wrong_type:?}"
+    );
+    // The flag replaces the file's, either way; without it the file's holds.
+    let file = load_one(&agent("  transmit: packet\n")).unwrap().node;
+    let flag = |path| crate::config::NodeOverrides { transmit: Some(path), ..Default::default() };
+    assert_eq!(file.clone().with_overrides(&flag(TransmitPath::Udp)).transmit, TransmitPath::Udp);
+    assert_eq!(file.clone().with_overrides(&Default::default()).transmit, TransmitPath::Packet);
+    let default = load_one(&agent("  noXdp: false\n")).unwrap().node;
+    assert_eq!(default.clone().with_overrides(&flag(TransmitPath::Auto)).transmit, TransmitPath::Auto);
+    // A changed transmit path is a node setting that changed: the reload
+    // says it waits for a restart.
+    assert_eq!(file.changed_fields(&default), ["transmit"]);
+    assert_eq!(
+        file.clone().with_overrides(&flag(TransmitPath::Udp)).changed_fields(&default),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
 fn keepalive_seconds_bounds_the_kernels_answers() {
     let agent = |spec: &str| {
         format!("apiVersion: bfd-xdp.io/v1alpha1\nkind: BFDAgentConfig\nmetadata: {{name: n}}\nspec:\n{spec}")

@@ -247,6 +247,8 @@ pub struct AgentMetrics {
     pub data_plane_connected: Option<bool>,
     /// Whether the XDP fast path is attached.
     pub fast_path_attached: bool,
+    /// How the control packets left (`--transmit`).
+    pub transmit: crate::transmit::TransmitCounters,
 }
 
 /// Counts each session's state changes by (from, to, diagnostic), from
@@ -1178,6 +1180,50 @@ fn encode_agent(agent: &AgentMetrics, encoder: &mut DescriptorEncoder) -> Result
         None,
         Gauge,
         [(none(), Sample::Gauge(f64::from(u8::from(agent.fast_path_attached))))],
+    )?;
+    let transmit = &agent.transmit;
+    family(
+        encoder,
+        "bfd_transmit_packet_path_enabled",
+        "1 if single-hop sessions' control packets leave as Ethernet frames through the packet socket once their neighbour is resolved (--transmit packet, or auto with CAP_NET_RAW), else 0 (all through IP output).",
+        None,
+        Gauge,
+        [(none(), Sample::Gauge(f64::from(u8::from(transmit.packet_path))))],
+    )?;
+    family(
+        encoder,
+        "bfd_transmit_control_packets",
+        "Control packets the kernel accepted, by transmit path: frame (an Ethernet frame through the packet socket, past IP output, netfilter and the qdisc) or ip_output.",
+        None,
+        Counter,
+        [("frame", transmit.frames), ("ip_output", transmit.ip_output)]
+            .into_iter()
+            .map(|(path, value)| (vec![("path", path.to_owned())], Sample::Counter(value))),
+    )?;
+    family(
+        encoder,
+        "bfd_transmit_control_packets_refused",
+        "Control packets the kernel refused to send (a full buffer or ring, no route, a link down), by transmit path.",
+        None,
+        Counter,
+        [("frame", transmit.frames_refused), ("ip_output", transmit.ip_output_refused)]
+            .into_iter()
+            .map(|(path, value)| (vec![("path", path.to_owned())], Sample::Counter(value))),
+    )?;
+    family(
+        encoder,
+        "bfd_transmit_ip_output_fallbacks",
+        "Control packets of single-hop sessions that went through IP output while the packet path is on, by reason: unresolved (no usable neighbour entry: the kernel resolves it), stale (the kernel's revalidation of a STALE entry), not_ethernet (the link has no Ethernet address), link_unknown (the session's link is learned from the peer's first packet). Also counted in bfd_transmit_control_packets_total{path=\"ip_output\"}.",
+        None,
+        Counter,
+        [
+            ("unresolved", transmit.fallback_unresolved),
+            ("stale", transmit.fallback_stale),
+            ("not_ethernet", transmit.fallback_not_ethernet),
+            ("link_unknown", transmit.fallback_link_unknown),
+        ]
+        .into_iter()
+        .map(|(reason, value)| (vec![("reason", reason.to_owned())], Sample::Counter(value))),
     )?;
     family(
         encoder,

@@ -123,6 +123,17 @@ fn scrape() -> Scrape {
             last_reload_succeeded: false,
             data_plane_connected: Some(true),
             fast_path_attached: true,
+            transmit: crate::transmit::TransmitCounters {
+                packet_path: true,
+                frames: 900,
+                frames_refused: 2,
+                ip_output: 14,
+                ip_output_refused: 1,
+                fallback_unresolved: 6,
+                fallback_stale: 3,
+                fallback_not_ethernet: 0,
+                fallback_link_unknown: 5,
+            },
         },
         kernel: Some(stats),
     }
@@ -455,6 +466,44 @@ fn agent_series() {
     let text = render(without, Format::OpenMetrics, Compat::None);
     assert!(!text.contains("bfd_data_plane_connected"), "not configured: no series");
     assert!(!text.contains("bfd_xdp_frames"), "no fast path: no kernel series");
+}
+
+#[test]
+fn transmit_counters_by_path_and_fallback_reason_in_both_formats() {
+    for format in [Format::OpenMetrics, Format::PrometheusText] {
+        let text = render(scrape(), format, Compat::None);
+        let counter = |name: &str, label: &str| value(&text, name, &[label]);
+        assert_eq!(counter("bfd_transmit_control_packets_total", "path=\"frame\""), 900.0, "{format:?}");
+        assert_eq!(counter("bfd_transmit_control_packets_total", "path=\"ip_output\""), 14.0);
+        assert_eq!(counter("bfd_transmit_control_packets_refused_total", "path=\"frame\""), 2.0);
+        assert_eq!(counter("bfd_transmit_control_packets_refused_total", "path=\"ip_output\""), 1.0);
+        assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"unresolved\""), 6.0);
+        assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"stale\""), 3.0);
+        assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"link_unknown\""), 5.0);
+        // Exported at 0 too, so that increase() sees the first one.
+        assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"not_ethernet\""), 0.0);
+        assert_eq!(value(&text, "bfd_transmit_packet_path_enabled", &[]), 1.0);
+        for name in [
+            "bfd_transmit_control_packets",
+            "bfd_transmit_control_packets_refused",
+            "bfd_transmit_ip_output_fallbacks",
+        ] {
+            let declared = match format {
+                Format::OpenMetrics => format!("# TYPE {name} counter\n"),
+                Format::PrometheusText => format!("# TYPE {name}_total counter\n"),
+            };
+            assert!(text.contains(&declared), "{format:?}: {declared}{text}");
+        }
+        assert!(text.contains("# HELP bfd_transmit_control_packets"), "{text}");
+    }
+    // The udp path: every packet through IP output, the gauge at 0.
+    let mut udp = scrape();
+    udp.agent.transmit =
+        crate::transmit::TransmitCounters { ip_output: 50, ..crate::transmit::TransmitCounters::default() };
+    let text = render(udp, Format::OpenMetrics, Compat::None);
+    assert_eq!(value(&text, "bfd_transmit_packet_path_enabled", &[]), 0.0);
+    assert_eq!(value(&text, "bfd_transmit_control_packets_total", &["path=\"frame\""]), 0.0);
+    assert_eq!(value(&text, "bfd_transmit_control_packets_total", &["path=\"ip_output\""]), 50.0);
 }
 
 #[test]
