@@ -154,12 +154,21 @@ fn packet_split(pair: &Pair) -> anyhow::Result<(u64, u64)> {
     Ok(totals)
 }
 
-/// The agent's transmit paths to run (`BFD_BENCH_TRANSMIT=udp,packet`: a
-/// row each, `--transmit` given; unset: the agent's default, no flag).
-fn transmit_paths() -> Vec<Option<String>> {
+/// The agent's variants to run, each its arguments: `BFD_BENCH_TRANSMIT=udp,packet+answers`
+/// gives a row each, `--transmit PATH` (and `--kernel-answers` for
+/// `+answers`); unset: the agent's defaults and `--kernel-answers` (issue 19).
+fn agent_variants() -> Vec<Vec<String>> {
     match std::env::var("BFD_BENCH_TRANSMIT") {
-        Ok(paths) => paths.split(',').map(|path| Some(path.trim().to_owned())).collect(),
-        Err(_) => vec![None],
+        Ok(paths) => paths
+            .split(',')
+            .map(|variant| {
+                let mut parts = variant.trim().split('+');
+                let mut args = vec!["--transmit".to_owned(), parts.next().unwrap_or("udp").to_owned()];
+                args.extend(parts.filter(|part| *part == "answers").map(|_| "--kernel-answers".to_owned()));
+                args
+            })
+            .collect(),
+        Err(_) => vec![Vec::new(), vec!["--kernel-answers".to_owned()]],
     }
 }
 
@@ -191,21 +200,19 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut per_session: Vec<(Implementation, usize, f64)> = Vec::new();
     let agent = Implementation::Agent(EngineScheduling::Normal);
-    let runs: Vec<(Implementation, Option<String>)> = transmit_paths()
+    let runs: Vec<(Implementation, Vec<String>)> = agent_variants()
         .into_iter()
-        .map(|path| (agent, path))
-        .chain([(BFDD_8_4, None), (BFDD_10_7, None), (BIRD_2_20, None)])
+        .map(|args| (agent, args))
+        .chain([(BFDD_8_4, Vec::new()), (BFDD_10_7, Vec::new()), (BIRD_2_20, Vec::new())])
         .collect();
-    for (implementation, transmit) in runs {
-        let label = match &transmit {
-            Some(path) => format!("{} --transmit {path}", implementation.label()),
-            None => implementation.label(),
-        };
+    for (implementation, args) in runs {
+        let label =
+            std::iter::once(implementation.label()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
         // BFD_BENCH_ONLY=WORDS: only the rows whose label contains them.
         if !crate::selected(&label) {
             continue;
         }
-        let agent_args: Vec<&str> = transmit.iter().flat_map(|path| ["--transmit", path.as_str()]).collect();
+        let agent_args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut points = Vec::new();
         for &count in &sizes {
             eprintln!("scale: {label} with N = {count}");

@@ -141,6 +141,18 @@ pub const CFG_ABSORB: u32 = 1 << 2;
 /// with the A bit or without it (§6.8.6: then to be discarded), goes to the
 /// agent unstamped.
 pub const CFG_AUTH: u32 = 1 << 3;
+/// [`SessionConfig::flags`]: the kernel answers the peer's packets in the
+/// steady state while the agent runs (issue 19: the agent's `--kernel-answers`),
+/// as it does for every Up session while the agent is away (issue 17): each
+/// valid packet of the Up peer is answered with the session's
+/// [`Keepalive`] packet, no sooner than [`Keepalive::min_interval_ns`] after
+/// [`KeepaliveState::last_tx_ns`] (the agent seeds it with its own last
+/// packet when it hands transmission over). The agent sets it only for an
+/// Up session whose peer sends at the very interval we must (so answering
+/// each of its packets is sending at our interval, with its jitter) and
+/// whose discriminator is smaller than ours (so between two such agents
+/// exactly one end originates).
+pub const CFG_ANSWER: u32 = 1 << 4;
 
 /// What the XDP program must know about one session, keyed by the session's
 /// local discriminator (our My Discriminator, so the peer's Your

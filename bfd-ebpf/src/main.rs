@@ -39,12 +39,12 @@ use aya_ebpf::{
 use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
-        AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP, DETECTED_CONTROL,
-        DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
-        EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState,
-        LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES,
-        OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig, SessionState, bpf_timer,
-        histogram_bucket,
+        AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP,
+        DETECTED_CONTROL, DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT,
+        EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats,
+        Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
+        MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig,
+        SessionState, bpf_timer, histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
@@ -347,13 +347,15 @@ fn control(
         // keeping its old parameters meanwhile) does not silence the
         // keepalive, and multihop packets, which the kernel never absorbs
         // (their detection is the agent's), are answered too.
-        if header.state() == State::Up && keepalive(frame, packet, discriminator, dest_port, now) {
+        if header.state() == State::Up
+            && keepalive(frame, packet, discriminator, config.flags, true, dest_port, now)
+        {
             return xdp_action::XDP_TX;
         }
         xdp_action::XDP_PASS
     } else {
         count(field!(state, absorbed));
-        if keepalive(frame, packet, discriminator, dest_port, now) {
+        if keepalive(frame, packet, discriminator, config.flags, false, dest_port, now) {
             return xdp_action::XDP_TX;
         }
         xdp_action::XDP_DROP
@@ -393,13 +395,31 @@ fn slow_path_allowed(source: &Address, now: u64) -> bool {
 /// arrives is answered: a peer sending slower than its Detection Time for
 /// us needs is not kept Up.
 #[inline(always)]
-fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, dest_port: u16, now: u64) -> bool {
+fn keepalive(
+    frame: &mut Frame,
+    packet: &UdpPacket,
+    discriminator: u32,
+    flags: u32,
+    passed: bool,
+    dest_port: u16,
+    now: u64,
+) -> bool {
     let Some(lease) = LEASE.get_ptr_mut(0) else {
         return false;
     };
     let valid_until = load(field!(lease, valid_until_ns));
     let max_absence = load(field!(lease, max_absence_ns));
-    if valid_until == 0 || max_absence == 0 || now <= valid_until || now - valid_until > max_absence {
+    // Issue 19: a session the agent handed its steady state to is answered
+    // whether the agent runs or not (the agent sends nothing for it then);
+    // the bound on an absent agent still holds.
+    let answering = flags & CFG_ANSWER != 0;
+    let agent_away = valid_until != 0 && max_absence != 0 && now > valid_until;
+    if agent_away && now - valid_until > max_absence {
+        return false;
+    }
+    // A packet going up to a running agent is the agent's to answer (it
+    // changes something: a Poll, new parameters); XDP_TX would hide it.
+    if !agent_away && (!answering || passed) {
         return false;
     }
     let Some(answer) = KEEPALIVE.get_ptr(discriminator) else {
@@ -425,7 +445,9 @@ fn keepalive(frame: &mut Frame, packet: &UdpPacket, discriminator: u32, dest_por
     // the agent sent nothing after its engine's last deadline, the lease
     // less its slack (the deadline may be another session's, which makes
     // the first answer later than needed, never earlier).
-    let agent_last = valid_until.saturating_sub(LEASE_SLACK_NS);
+    // A session the kernel answers for sends nothing from the agent: the
+    // agent seeded `last_tx_ns` with its own last packet when it stopped.
+    let agent_last = if answering { 0 } else { valid_until.saturating_sub(LEASE_SLACK_NS) };
     let last = load(field!(state, last_tx_ns)).max(agent_last);
     if now.saturating_sub(last) < answer.min_interval_ns {
         count(field!(state, limited));

@@ -73,6 +73,11 @@ pub struct SessionConfig {
     pub echo: EchoConfig,
     /// Who runs the detection timer.
     pub detection: Detection,
+    /// The kernel may answer the peer's packets for us in the steady state
+    /// (issue 19; [`Session`](crate::Session)'s `answering` says when): set
+    /// by the agent for sessions whose packets the kernel absorbs and can
+    /// answer (kernel detection, no authentication, a keepalive template).
+    pub kernel_answers: bool,
 }
 
 impl Default for SessionConfig {
@@ -88,6 +93,7 @@ impl Default for SessionConfig {
             multihop: false,
             echo: EchoConfig::default(),
             detection: Detection::Local,
+            kernel_answers: false,
         }
     }
 }

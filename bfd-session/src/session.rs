@@ -155,6 +155,9 @@ pub struct FastPathView {
     /// Authentication is in use (§6.7): the kernel must stamp no packet
     /// but one equal to [`expect`](Self::expect), A bit or not.
     pub authenticated: bool,
+    /// The kernel answers the peer's packets for us, and we send no
+    /// periodic packets (issue 19; see `Session::answering`).
+    pub answer: bool,
 }
 
 impl FastPathView {
@@ -421,6 +424,10 @@ pub struct Session {
     send_now: bool,
     /// Answer a Poll with a Final at the end of this input (§6.8.7).
     send_final: bool,
+    /// A packet was accepted while the kernel answers for us: it came up
+    /// because it differs from the absorb template, so the kernel did not
+    /// answer it; we do, at the end of this input (issue 19).
+    answer_received: bool,
     last_tx: Option<Time>,
     next_tx: Option<Time>,
     /// The interval `next_tx` was drawn for: redraw only when it changes,
@@ -511,6 +518,7 @@ impl Session {
             send_now: false,
             send_final: false,
             last_tx: None,
+            answer_received: false,
             next_tx: None,
             scheduled_interval: None,
             admin_down_tx: None,
@@ -679,7 +687,9 @@ impl Session {
     /// demultiplexed to it (§6.3), received at `now`. Runs the rest of
     /// §6.8.6, authentication (§6.7) included.
     pub fn on_packet(&mut self, now: Time, packet: &ReceivedControl<'_>) -> Result<(), Discard> {
+        let answering = self.answering();
         let result = self.receive(now, packet);
+        self.answer_received = answering && result.is_ok();
         if let Err(discard) = result {
             self.counters.control_discarded += 1;
             match discard {
@@ -1083,7 +1093,7 @@ impl Session {
                 // The Final also carries the news; restart the schedule.
                 self.restart_schedule(now);
             }
-        } else if self.send_now && may_transmit {
+        } else if (self.send_now || (self.answer_received && self.answering())) && may_transmit {
             // State changes and new Poll Sequences go out at once rather
             // than up to an interval later: the handshake completes in
             // round trips, not in seconds. This is one extra packet per
@@ -1093,8 +1103,9 @@ impl Session {
         }
         self.send_final = false;
         self.send_now = false;
+        self.answer_received = false;
 
-        if self.periodic_allowed(now) {
+        if self.periodic_allowed(now) && !self.answering() {
             let interval = self.tx_interval();
             if self.next_tx.is_none() || self.scheduled_interval != Some(interval) {
                 // The interval changed (§6.8.7: "The transmit interval MUST
@@ -1371,7 +1382,7 @@ impl Session {
 
     fn restart_schedule(&mut self, now: Time) {
         self.last_tx = Some(now);
-        if self.periodic_allowed(now) {
+        if self.periodic_allowed(now) && !self.answering() {
             let interval = self.tx_interval();
             self.next_tx = Some(now + self.jittered(interval));
             self.scheduled_interval = Some(interval);
@@ -1457,6 +1468,39 @@ impl Session {
 
     /// Demand mode active in the peer (§6.8.6): "bfd.RemoteDemandMode is 1,
     /// bfd.SessionState is Up, and bfd.RemoteSessionState is Up".
+    /// Issue 19: the kernel answers each of the peer's packets for us with
+    /// our steady-state packet, and we send no periodic packets ourselves.
+    /// Only where that is sending what §6.8.7 asks of us:
+    /// - both ends Up, no Poll Sequence of ours (its packets carry P), no
+    ///   Demand mode (§6.6), no authentication (§6.7: sequence numbers and
+    ///   digests are the agent's), and the kernel times the peer (it
+    ///   absorbs the peer's packets, which is where it answers);
+    /// - the peer sends at exactly our transmit interval (the larger of its
+    ///   Desired Min TX and our Required Min RX equals the larger of ours
+    ///   and its Required Min RX): one answer per peer packet is then one
+    ///   packet per interval, jittered by the peer's own 75-100% (the
+    ///   kernel still never answers sooner than 75% of our interval);
+    /// - our Detect Mult is at least 3: a lost packet in either direction
+    ///   now costs the peer one of ours, so two in a row must not be a
+    ///   detection;
+    /// - our discriminator is the larger: between two agents that both
+    ///   answer, exactly one end originates (two answering ends would wait
+    ///   for each other forever).
+    fn answering(&self) -> bool {
+        self.config.kernel_answers
+            && self.control_detection() == Detection::Kernel
+            && self.auth.is_none()
+            && self.state == State::Up
+            && self.remote_state == State::Up
+            && self.poll == Poll::Idle
+            && !self.config.demand
+            && !self.remote_demand
+            && self.local_discr > self.remote_discr
+            && self.advertised.detect_mult >= 3
+            && !self.remote_min_rx.is_zero()
+            && self.tx_interval() == self.remote_desired_min_tx.max(self.advertised.required_min_rx)
+    }
+
     fn remote_demand_active(&self) -> bool {
         self.remote_demand && self.state == State::Up && self.remote_state == State::Up
     }
@@ -1533,6 +1577,7 @@ impl Session {
             },
             echo_detection_time: if kernel { self.echo_detection_time() } else { None },
             reflect_echo: self.state == State::Up && !self.advertised.required_min_echo_rx.is_zero(),
+            answer: self.answering(),
             authenticated: self.auth.is_some(),
             verified_rx: if self.auth.is_some() && self.control_detection() == Detection::Kernel {
                 self.last_rx

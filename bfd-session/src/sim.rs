@@ -156,6 +156,11 @@ struct KernelModel {
     echo_timer: Option<Time>,
     absorbed: u64,
     passed: u64,
+    /// The kernel's last answer for the session (`CFG_ANSWER`, issue 19),
+    /// seeded with the session's last packet when it hands over.
+    answered_at: Option<Time>,
+    /// Answers sent.
+    answers: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -411,6 +416,9 @@ impl Sim {
                     }
                 }
                 self.log.push(Record::Delivered { at: now, to, packet, sent_at: pending.sent_at, absorbed });
+                if absorbed {
+                    self.kernel_answer(to);
+                }
                 if !absorbed {
                     // A discard is the session's business: it counts it.
                     let _ = self.sides[to.index()].session.on_control(now, &packet);
@@ -458,7 +466,11 @@ impl Sim {
                 }
                 Output::StateChange(change) => self.log.push(Record::StateChange { side, change }),
                 Output::FastPath(view) => {
+                    let last_tx = self.sides[side.index()].session.last_tx();
                     if let Some(kernel) = self.sides[side.index()].kernel.as_mut() {
+                        if view.answer && !kernel.view.is_some_and(|before| before.answer) {
+                            kernel.answered_at = last_tx;
+                        }
                         kernel.view = Some(view);
                         if view.detection_time.is_none() {
                             kernel.timer = None;
@@ -470,6 +482,36 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// The XDP program's answer to an absorbed packet (issue 19): the
+    /// session's steady-state packet, if the session handed its
+    /// transmission over and 75% of its interval (the larger of its
+    /// Desired Min TX and the peer's Required Min RX) has passed since
+    /// its last packet (§6.8.7).
+    fn kernel_answer(&mut self, side: Side) {
+        let now = self.now;
+        let sim_side = &mut self.sides[side.index()];
+        let status = sim_side.session.status();
+        let packet = sim_side.session.steady_state_packet();
+        let Some(kernel) = sim_side.kernel.as_mut() else { return };
+        if !kernel.view.is_some_and(|view| view.answer) {
+            return;
+        }
+        let interval = status.desired_min_tx.max(status.remote_min_rx);
+        if kernel.answered_at.is_some_and(|last| now.saturating_since(last) < interval * 3 / 4) {
+            return;
+        }
+        kernel.answered_at = Some(now);
+        kernel.answers += 1;
+        self.log.push(Record::Sent { at: now, from: side, packet });
+        self.send(side, InFlight::Control(packet));
+    }
+
+    /// For a kernel-detection side: the answers its modelled XDP program
+    /// sent (issue 19).
+    pub fn kernel_answers(&self, side: Side) -> Option<u64> {
+        self.sides[side.index()].kernel.as_ref().map(|kernel| kernel.answers)
     }
 
     /// Puts a packet on the link from `from`, unless the link loses it.

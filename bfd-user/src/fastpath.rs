@@ -802,6 +802,24 @@ impl FastPath {
         self.keepalive_state.get(&discriminator, 0).ok().map(|state| state.last_tx_ns).filter(|ns| *ns != 0)
     }
 
+    /// Sets when our last packet for session `discriminator` left
+    /// (`CLOCK_MONOTONIC` ns): the kernel paces its first answer from it
+    /// when the agent hands the session's steady state over (issue 19).
+    pub fn set_keepalive_last_tx(
+        &mut self,
+        discriminator: u32,
+        last_tx_ns: u64,
+    ) -> Result<(), FastPathError> {
+        let state = self.keepalive_state.get(&discriminator, 0).unwrap_or_default();
+        self.keepalive_state.insert(discriminator, KeepaliveState { last_tx_ns, ..state }, 0).map_err(
+            |source| FastPathError::MapWrite {
+                map: KEEPALIVE_STATE_MAP,
+                action: format!("writing when session {discriminator} last sent"),
+                source,
+            },
+        )
+    }
+
     /// The kernel answers nothing for session `discriminator` (absent is
     /// fine).
     pub fn remove_keepalive(&mut self, discriminator: u32) {

@@ -159,6 +159,15 @@ struct RunArgs {
     /// read at start only.
     #[arg(long, value_name = "udp|packet|auto", value_parser = config::TransmitPath::parse)]
     transmit: Option<config::TransmitPath>,
+    /// The XDP program answers each of the peer's packets with our
+    /// steady-state packet, and the agent sends none of its own, for the
+    /// single-hop, unauthenticated sessions that are Up with the same
+    /// interval both ways, Detect Mult at least 3, and a discriminator
+    /// larger than the peer's (so between two agents one end originates).
+    /// Saves the agent a packet per interval per session; a lost packet
+    /// of the peer's then also costs the peer one of ours.
+    #[arg(long)]
+    kernel_answers: bool,
     /// Log filter (tracing's syntax), e.g. "info" or "bfd_agent=debug".
     #[arg(long, default_value = "info")]
     log: String,
@@ -413,6 +422,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         keepalive: node.keepalive,
         metrics: node.metrics.clone(),
         transmit: node.transmit,
+        kernel_answers: args.kernel_answers,
         secret_files: {
             let mut files: Vec<PathBuf> = initial
                 .peers

@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 
-use bfd_common::maps::{self, CFG_ABSORB, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP};
+use bfd_common::maps::{self, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP};
 use bfd_session::{FastPathView, SessionKey, Time};
 
 /// The `bfd_sess_cfg` entry for a session with `key` whose core currently
@@ -28,6 +28,9 @@ pub fn map_config(
     }
     if view.authenticated {
         flags |= CFG_AUTH;
+    }
+    if view.answer {
+        flags |= CFG_ANSWER;
     }
     // With an authentication section (issue 18), the kernel absorbs only a
     // packet byte-identical to the template, header and section.

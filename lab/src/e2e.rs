@@ -97,6 +97,44 @@ impl Routed {
     }
 }
 
+/// [`Link`]'s two namespaces joined through a bridge in a third, the
+/// switch: one link layer as before, and a point where a capture sees every
+/// frame each end sends, XDP_TX answers included (a capture at either end
+/// misses them: the sending end's generic XDP_TX skips its taps, and the
+/// receiving end's XDP program absorbs them before its taps).
+pub struct SwitchedLink {
+    /// The two ends, addressed as [`Link`]'s.
+    pub link: Link,
+    /// The switch's namespace.
+    pub switch: NetNs,
+    /// The switch's port that faces `link.a`.
+    pub a_port: String,
+}
+
+impl SwitchedLink {
+    /// Creates the switched link; `prefix` (at most 3 characters) names
+    /// everything.
+    pub fn new(prefix: &str) -> anyhow::Result<SwitchedLink> {
+        let a = NetNs::new(&format!("{prefix}A"))?;
+        let b = NetNs::new(&format!("{prefix}B"))?;
+        let switch = NetNs::new(&format!("{prefix}S"))?;
+        let (a_if, b_if) = (unique_name(&format!("{prefix}a")), unique_name(&format!("{prefix}b")));
+        let (a_port, b_port) = (unique_name(&format!("{prefix}p")), unique_name(&format!("{prefix}q")));
+        veth(&a, &a_if, &switch, &a_port)?;
+        veth(&b, &b_if, &switch, &b_port)?;
+        switch.ip(["link", "add", "br0", "type", "bridge"])?;
+        for port in [&a_port, &b_port] {
+            switch.ip(["link", "set", port, "master", "br0"])?;
+        }
+        switch.ip(["link", "set", "br0", "up"])?;
+        for (netns, interface, v4, v6) in [(&a, &a_if, AGENT_V4, AGENT_V6), (&b, &b_if, PEER_V4, PEER_V6)] {
+            netns.ip(["addr", "add", &format!("{v4}/24"), "dev", interface])?;
+            netns.ip(["addr", "add", &format!("{v6}/64"), "dev", interface, "nodad"])?;
+        }
+        Ok(SwitchedLink { link: Link { a, b, a_if, b_if }, switch, a_port })
+    }
+}
+
 /// Reads a sysctl in `netns` (e.g. `net.ipv4.ip_forward`).
 pub fn sysctl(netns: &NetNs, key: &str) -> anyhow::Result<String> {
     Ok(run_stdout(netns.command("sysctl").args(["-n", key]))?.trim().to_owned())

@@ -175,6 +175,7 @@ impl Engine {
         routes: Option<RouteWorker>,
         observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
         transmit: TransmitPath,
+        kernel_answers: bool,
     ) -> anyhow::Result<(Engine, EngineHandle)> {
         let (commands_tx, commands) = mpsc::channel();
         let wake = Arc::new(
@@ -189,6 +190,7 @@ impl Engine {
             routes: routes.is_some(),
             hook: hook.is_some(),
             observer: observer.is_some(),
+            kernel_answers,
         };
         let pollfd = |fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         let mut poll_fds = vec![pollfd(wake.as_fd().as_raw_fd())];
@@ -751,6 +753,13 @@ impl EngineIo for AgentIo {
                 if let Some(fast) = self.fast.as_mut() {
                     fast.adopt.remove(discr);
                     fast.maps.remove_keepalive(discr);
+                }
+            }
+            Effect::HandTransmissionOver { discr, last_tx } => {
+                if let Some(fast) = self.fast.as_mut()
+                    && let Err(error) = fast.maps.set_keepalive_last_tx(discr, last_tx.as_nanos())
+                {
+                    warn!(discr, %error, "handing the session's transmission to the kernel");
                 }
             }
             Effect::Close { transport, .. } => {

@@ -67,6 +67,10 @@ pub struct AgentOptions {
     pub secret_files: Vec<PathBuf>,
     /// How control packets leave (`--transmit`).
     pub transmit: engine::TransmitPath,
+    /// `--kernel-answers`: the XDP program answers the peer's packets in
+    /// the steady state where that is RFC 5880's periodic transmission
+    /// (issue 19).
+    pub kernel_answers: bool,
 }
 
 /// Where the sessions come from: reads the configuration files into the
@@ -155,8 +159,15 @@ pub fn run(options: AgentOptions, load: Loader) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let (mut engine, handle) =
-        Engine::new(rx, fast.map(|(link, _)| link), hook, routes, observer, options.transmit)?;
+    let (mut engine, handle) = Engine::new(
+        rx,
+        fast.map(|(link, _)| link),
+        hook,
+        routes,
+        observer,
+        options.transmit,
+        options.kernel_answers,
+    )?;
     let adopting = adopted.is_some();
     if let Some(records) = adopted {
         // Adopted first, their detections acted on, and only then the

@@ -171,13 +171,16 @@ impl PeerSpec {
     }
 
     /// Whether `other` asks the same of the session: same timers, options,
-    /// minimum TTL, profile and administrative state. `detection` is not
-    /// compared, since the agent sets it; neither is where the peer is
+    /// minimum TTL, profile and administrative state. `detection` and
+    /// `kernel_answers` are not compared, since the agent sets them; neither is where the peer is
     /// written, since moving a document changes nothing on the wire, nor the
     /// preferred discriminator, which only a new session uses.
     pub fn same_session(&self, other: &PeerSpec) -> bool {
-        let without_detection =
-            |session: &SessionConfig| SessionConfig { detection: Default::default(), ..*session };
+        let without_detection = |session: &SessionConfig| SessionConfig {
+            detection: Default::default(),
+            kernel_answers: false,
+            ..*session
+        };
         without_detection(&self.session) == without_detection(&other.session)
             && self.min_ttl == other.min_ttl
             && self.profile == other.profile

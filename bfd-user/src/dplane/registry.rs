@@ -230,6 +230,9 @@ pub fn peer_spec(session: &SessionRepr) -> Result<PeerSpec, Refused> {
             required_min_rx: if multihop { Duration::ZERO } else { micros(session.min_echo_rx) },
         },
         detection: Default::default(),
+        // bfdd's sessions keep no keepalive template in the kernel (they are
+        // bfdd's to create again), so the kernel cannot answer for them.
+        kernel_answers: false,
     };
     config.validate().map_err(|error| Refused::Invalid { lid: session.lid, reason: error.to_string() })?;
     let unless_unspecified = |address: IpAddr| (!address.is_unspecified()).then_some(address);

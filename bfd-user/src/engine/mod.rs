@@ -421,6 +421,15 @@ pub enum Effect {
         /// The session.
         discr: u32,
     },
+    /// The kernel takes over the session's steady-state transmission
+    /// (issue 19): it must pace its first answer from our last packet,
+    /// sent at `last_tx`.
+    HandTransmissionOver {
+        /// The session.
+        discr: u32,
+        /// When our last packet left.
+        last_tx: Time,
+    },
     /// The session is gone: release its socket, port and echo sender.
     Close {
         /// The session.
@@ -443,6 +452,10 @@ pub struct DispatcherOptions {
     pub hook: bool,
     /// A data-plane observer wants state reports.
     pub observer: bool,
+    /// `--kernel-answers`: the kernel answers the peer's packets in the
+    /// steady state of the sessions where that is RFC 5880's periodic
+    /// transmission (issue 19; see [`Dispatcher::kernel_answers`]).
+    pub kernel_answers: bool,
 }
 
 /// What the observer was last told of a session.
@@ -468,6 +481,9 @@ struct Peer {
     /// discriminator.
     first_generation: u64,
     echo_allowed: Option<u32>,
+    /// The kernel answers the peer for us: the entry we last wrote has
+    /// `CFG_ANSWER` (issue 19).
+    kernel_answering: bool,
     userspace_rx: u64,
     last_user_rx: Option<Time>,
     largest_gap: Option<Duration>,
@@ -502,6 +518,7 @@ impl Peer {
             ifindex,
             first_generation,
             echo_allowed: None,
+            kernel_answering: false,
             userspace_rx: 0,
             last_user_rx: None,
             largest_gap: None,
@@ -1083,7 +1100,18 @@ impl Dispatcher {
         }
         self.generation += 1;
         let generation = self.generation;
+        let handing_over =
+            view.answer && self.sessions.data(discr).is_some_and(|peer| !peer.kernel_answering);
+        if handing_over {
+            // The kernel answers with the keepalive template, paced from our
+            // last packet: both must be in place before the flag is.
+            self.remember(discr);
+            if let Some(last_tx) = self.sessions.get(discr).and_then(Session::last_tx) {
+                self.effects.push_back(Effect::HandTransmissionOver { discr, last_tx });
+            }
+        }
         let Some(peer) = self.sessions.data_mut(discr) else { return };
+        peer.kernel_answering = view.answer;
         let key = session_key(&peer.spec, peer.ifindex);
         let mut entry = map_config(view, &key, peer.spec.min_ttl, generation);
         entry.gap_epoch = peer.gap_epoch;
@@ -1113,6 +1141,20 @@ impl Dispatcher {
         if on_xdp && !spec.multihop { Detection::Kernel } else { Detection::Local }
     }
 
+    /// Whether the kernel may answer for a session of `spec` from `origin`
+    /// (the core decides when: `Session::answering`): only where it holds
+    /// the session's keepalive template, which is written for the
+    /// configuration's unauthenticated sessions ([`Self::remember`]), and
+    /// single-hop (the kernel answers what it absorbs, and it absorbs only
+    /// single-hop packets).
+    fn kernel_answers(&self, spec: &PeerSpec, origin: Origin) -> bool {
+        self.options.fast_path
+            && self.options.kernel_answers
+            && origin == Origin::Config
+            && spec.auth.is_none()
+            && !spec.multihop
+    }
+
     fn add(
         &mut self,
         now: Time,
@@ -1121,7 +1163,11 @@ impl Dispatcher {
         transport: Transport,
     ) -> Result<u32, String> {
         let key = session_key(&spec, transport.ifindex);
-        let config = SessionConfig { detection: self.detection(&spec, transport.ifindex), ..spec.session };
+        let config = SessionConfig {
+            detection: self.detection(&spec, transport.ifindex),
+            kernel_answers: self.kernel_answers(&spec, origin),
+            ..spec.session
+        };
         let identity = spec.key();
         let admin_down = spec.admin_down;
         let peer = Peer::new(spec, origin, transport, transport.ifindex, self.generation + 1);
@@ -1162,7 +1208,11 @@ impl Dispatcher {
         let key = session_key(&spec, transport.ifindex);
         // The link the earlier agent had learned counts too.
         let ifindex = transport.ifindex.or(adoptable.key.ifindex);
-        let config = SessionConfig { detection: self.detection(&spec, ifindex), ..spec.session };
+        let config = SessionConfig {
+            detection: self.detection(&spec, ifindex),
+            kernel_answers: self.kernel_answers(&spec, origin),
+            ..spec.session
+        };
         // Events of the adopted entry count; the new entries written from
         // here on are newer than anything the earlier agent wrote.
         self.generation = self.generation.max(kernel_generation);
@@ -1273,7 +1323,11 @@ impl Dispatcher {
             }
             // Keep who detects: that is the link's business, not the
             // configuration's.
-            let config = SessionConfig { detection: session.config().detection, ..wanted.session };
+            let config = SessionConfig {
+                detection: session.config().detection,
+                kernel_answers: session.config().kernel_answers,
+                ..wanted.session
+            };
             let configured =
                 session.configure(now, config).map_err(|error| error.to_string()).and_then(|()| {
                     // A new key chain keeps the sequence state: a rotation never

@@ -1,0 +1,195 @@
+//! Issue 19: the kernel answers the peer's packets for us in the steady
+//! state (`SessionConfig::kernel_answers`), on the simulator's model of the
+//! XDP program: when a session hands its transmission over, what the peer
+//! then hears, and when the core takes it back.
+
+mod common;
+
+use core::time::Duration;
+
+use bfd_common::wire::{Diagnostic, State};
+use bfd_session::sim::{Side, Sim};
+use bfd_session::{SessionConfig, Time};
+use common::*;
+
+fn answering(config: SessionConfig) -> SessionConfig {
+    SessionConfig { kernel_answers: true, ..kernel(config) }
+}
+
+/// B's discriminator is the larger (`B_DISCR` > `A_DISCR`): B answers.
+fn answering_pair(seed: u64) -> Sim {
+    let mut sim = pair(answering(config(50, 50, 3)), answering(config(50, 50, 3)), seed);
+    bring_up(&mut sim);
+    sim
+}
+
+/// The times `side` sent control packets at or after `from`.
+fn sent_after(sim: &Sim, side: Side, from: Time) -> Vec<Time> {
+    sim.sent(side).into_iter().map(|(at, _)| at).filter(|at| *at >= from).collect()
+}
+
+/// Every gap between consecutive times, in µs.
+fn gaps_us(times: &[Time]) -> Vec<u64> {
+    times.windows(2).map(|pair| pair[1].saturating_since(pair[0]).as_micros() as u64).collect()
+}
+
+#[test]
+fn s6_8_7_the_larger_discriminator_answers_and_the_peer_hears_one_packet_per_interval() {
+    let mut sim = answering_pair(60);
+    let up = sim.now();
+    let (answers_before, sent_before) = (sim.kernel_answers(Side::B).unwrap(), sim.sent(Side::B).len());
+    sim.run_for(Duration::from_secs(30));
+    let answers = sim.kernel_answers(Side::B).unwrap() - answers_before;
+    let sent = sim.sent(Side::B).len() - sent_before;
+    // Everything B sent in the steady state was the kernel's answer.
+    assert!(sim.session(Side::B).fast_path().answer);
+    assert!(answers > 500, "{answers} answers in 30 s at 50 ms");
+    assert_eq!(sent as u64, answers, "B's core sent {} packets itself", sent as u64 - answers);
+    // A (the smaller discriminator) keeps originating.
+    assert_eq!(sim.kernel_answers(Side::A), Some(0));
+    assert!(!sim.session(Side::A).fast_path().answer);
+    // §6.8.7 as the peer hears it, the handover included: never sooner than
+    // 75% of the interval, never later than the interval (A's packets come
+    // at 75-100% and each is answered).
+    let gaps = gaps_us(&sent_after(&sim, Side::B, up));
+    assert!(gaps.iter().all(|gap| (37_500..=50_000).contains(gap)), "B's gaps: {gaps:?}");
+    assert!(changes_after(&sim, Side::A, up).is_empty());
+    assert!(changes_after(&sim, Side::B, up).is_empty());
+}
+
+#[test]
+fn a_lost_packet_in_either_direction_is_not_a_detection() {
+    for (lossy, seed) in [(Side::A, 61), (Side::B, 62)] {
+        let mut sim = answering_pair(seed);
+        let up = sim.now();
+        let link = sim.link(lossy);
+        link.loss_ppm = 50_000;
+        link.max_consecutive_losses = Some(1);
+        sim.run_for(Duration::from_secs(60));
+        assert!(sim.kernel_answers(Side::B).unwrap() > 1000);
+        assert!(changes_after(&sim, Side::A, up).is_empty(), "A flapped with {lossy:?}'s packets lost");
+        assert!(changes_after(&sim, Side::B, up).is_empty(), "B flapped with {lossy:?}'s packets lost");
+    }
+}
+
+#[test]
+fn s6_8_3_a_poll_sequence_takes_transmission_back_until_the_intervals_match_again() {
+    let mut sim = answering_pair(63);
+    sim.run_for(Duration::from_secs(2));
+    // B slows down: it polls (P set: the core's packets, not the template)
+    // and then sends at 100 ms while A still sends at 50: not answering.
+    sim.input(Side::B, |session, now| {
+        session.configure(now, answering(config(100, 50, 3))).unwrap();
+    });
+    sim.run_for(Duration::from_secs(1));
+    assert!(!sim.session(Side::B).fast_path().answer);
+    let answers = sim.kernel_answers(Side::B).unwrap();
+    let from = sim.now();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.kernel_answers(Side::B).unwrap(), answers, "the kernel answered at unequal intervals");
+    let gaps = gaps_us(&sent_after(&sim, Side::B, from));
+    assert!(gaps.iter().all(|gap| (75_000..=100_000).contains(gap)), "B's own packets: {gaps:?}");
+    // Back to 50 ms: equal intervals again, the kernel answers again.
+    sim.input(Side::B, |session, now| {
+        session.configure(now, answering(config(50, 50, 3))).unwrap();
+    });
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.session(Side::B).fast_path().answer);
+    let answers = sim.kernel_answers(Side::B).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.kernel_answers(Side::B).unwrap() > answers + 15);
+    assert!(changes_after(&sim, Side::A, Time::ZERO + Duration::from_secs(3)).is_empty());
+}
+
+#[test]
+fn s6_8_16_the_peer_going_down_takes_transmission_back_at_once() {
+    let mut sim = answering_pair(64);
+    sim.run_for(Duration::from_secs(1));
+    let from = sim.now();
+    sim.input(Side::A, |session, now| session.admin_down(now, Diagnostic::AdministrativelyDown));
+    sim.run_until_state(Side::B, State::Down, Duration::from_millis(100)).expect("B hears AdminDown");
+    assert!(!sim.session(Side::B).fast_path().answer);
+    // B's core tells A it is Down at once (§6.8.7: a state change is sent
+    // right away), not the kernel.
+    let answers = sim.kernel_answers(Side::B).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    let down = sim.sent(Side::B).into_iter().find(|(at, packet)| *at >= from && packet.state == State::Down);
+    assert!(down.is_some(), "B sent its Down");
+    assert_eq!(sim.kernel_answers(Side::B).unwrap(), answers);
+    // And it all comes back.
+    sim.input(Side::A, |session, now| session.admin_up(now));
+    sim.run_until_state(Side::B, State::Up, Duration::from_secs(5)).expect("B Up again");
+    sim.run_for(Duration::from_secs(3));
+    assert!(sim.session(Side::B).fast_path().answer);
+}
+
+#[test]
+fn a_detection_while_answering_is_the_kernels_and_the_core_sends_the_down() {
+    let mut sim = answering_pair(65);
+    sim.run_for(Duration::from_secs(1));
+    sim.link(Side::A).cut = true;
+    let cut = sim.now();
+    let down = sim.run_until_state(Side::B, State::Down, Duration::from_secs(1)).expect("B detects");
+    // The kernel timed it: one Detection Time (150 ms) after A's last packet.
+    assert!(down.saturating_since(cut) <= Duration::from_millis(150));
+    assert!(!sim.session(Side::B).fast_path().answer);
+    let own = sim.sent(Side::B).into_iter().filter(|(at, _)| *at >= down).count();
+    sim.run_for(Duration::from_secs(3));
+    assert!(sim.sent(Side::B).into_iter().filter(|(at, _)| *at >= down).count() > own, "B's core sends Down");
+    assert_eq!(transitions(&sim, Side::B).last().map(|t| t.2), Some(Diagnostic::ControlDetectionTimeExpired));
+}
+
+#[test]
+fn no_answers_where_they_would_not_be_the_periodic_transmission() {
+    // Detect Mult 2: a lost packet either way would leave the peer a
+    // single packet from a detection.
+    let mut sim = pair(answering(config(50, 50, 2)), answering(config(50, 50, 2)), 66);
+    bring_up(&mut sim);
+    sim.run_for(Duration::from_secs(2));
+    // Unequal intervals: B must send every 50 ms, A every 100 ms.
+    let mut unequal = pair(answering(config(100, 50, 3)), answering(config(50, 100, 3)), 67);
+    bring_up(&mut unequal);
+    unequal.run_for(Duration::from_secs(2));
+    // The core's detection (multihop, meticulous authentication, no XDP):
+    // the kernel absorbs nothing, so it can answer nothing.
+    let mut local = pair(
+        SessionConfig { kernel_answers: true, ..config(50, 50, 3) },
+        SessionConfig { kernel_answers: true, ..config(50, 50, 3) },
+        68,
+    );
+    bring_up(&mut local);
+    local.run_for(Duration::from_secs(2));
+    // Not asked for.
+    let mut off = pair(kernel(config(50, 50, 3)), kernel(config(50, 50, 3)), 69);
+    bring_up(&mut off);
+    off.run_for(Duration::from_secs(2));
+    for sim in [&sim, &unequal, &local, &off] {
+        for side in [Side::A, Side::B] {
+            assert!(!sim.session(side).fast_path().answer);
+            assert!(sim.kernel_answers(side).unwrap_or(0) == 0);
+        }
+    }
+}
+
+#[test]
+fn s6_8_7_the_first_answer_is_paced_from_our_last_packet() {
+    // The handover happens at whatever phase the peer's packets have
+    // against ours: over many pairs, B's packets never come closer than
+    // 75% of the interval across it (the kernel's pacing starts from the
+    // core's last packet, not from nothing).
+    for seed in 100..160 {
+        let mut sim = pair(answering(config(50, 50, 3)), answering(config(50, 50, 3)), seed);
+        let up = sim.run_until_state(Side::B, State::Up, Duration::from_secs(5)).expect("B comes Up");
+        sim.run_for(Duration::from_secs(2));
+        assert!(sim.kernel_answers(Side::B).unwrap() > 0, "seed {seed}: B never handed over");
+        // Finals go "without respect to the transmission timer" (§6.8.7).
+        let periodic: Vec<Time> = sim
+            .sent(Side::B)
+            .into_iter()
+            .filter(|(at, packet)| *at >= up && !packet.final_)
+            .map(|(at, _)| at)
+            .collect();
+        let shortest = gaps_us(&periodic).into_iter().min().unwrap_or(u64::MAX);
+        assert!(shortest >= 37_500, "seed {seed}: B's packets {shortest} us apart");
+    }
+}

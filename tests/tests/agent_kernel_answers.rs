@@ -1,0 +1,180 @@
+//! `--kernel-answers` (issue 19), between two agents (root): the end with
+//! the larger discriminator hands its steady-state transmission to its XDP
+//! program, which answers each of the other end's packets; the other end
+//! originates. Checked on the wire at one end of the link, never from the
+//! agents' logs alone:
+//!
+//! - RFC 5880 §6.8.7 for both ends' packets (the answers inherit the
+//!   originator's jitter: 75-100% of the interval), and no state change;
+//! - the answering agent sends (almost) nothing itself: its
+//!   `control-packet-output` stays still while the wire carries its
+//!   packets at the full rate;
+//! - a cut of the originator's packets: the answering end's kernel times
+//!   it, its agent takes transmission back and its Down reaches the peer
+//!   one Detection Time after the originator's last packet (the originator
+//!   detects at the same time: the answers stop with its packets);
+//! - after the cut both come Up again and the kernel answers again.
+//!
+//! Generic XDP (a native XDP_TX on veth reaches the far end only through
+//! its own XDP program; generic mode goes through the stack), the two ends
+//! joined by a bridge whose port is where the capture runs
+//! ([`SwitchedLink`]).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use bfd_lab::{
+    agent::{Agent, AgentArgs},
+    e2e::{
+        AGENT_V4, BfdPacket, Capture, Cut, PEER_V4, SwitchedLink, TxWindow, bfd_profile, bgp_peer, count,
+        documents,
+    },
+    lab::{realtime_us, require_root, wait_for},
+};
+
+const INTERVAL_MS: u64 = 50;
+const DETECT_MULT: u8 = 3;
+/// The capture's own slack each side of §6.8.7's window.
+const CAPTURE_SLACK_US: u64 = 500;
+/// The share of intervals that must be inside the window (this VM's
+/// stalls show up as single long intervals).
+const INSIDE_AT_LEAST: f64 = 0.98;
+/// How late after the Detection Time the Down may reach the peer.
+const DOWN_SLACK_US: u64 = 5_000;
+
+/// The packets the agent at `node` sent itself, by its counters.
+fn own_output(agent: &Agent) -> anyhow::Result<u64> {
+    let counters = agent.show_counters()?;
+    Ok(counters.iter().map(|session| count(session, "control-packet-output")).sum())
+}
+
+#[bfd_lab::test]
+fn the_larger_discriminator_answers_from_the_kernel_and_the_peer_hears_every_interval() -> anyhow::Result<()>
+{
+    require_root()?;
+    let interval_us = INTERVAL_MS * 1000;
+    let switched = SwitchedLink::new("ka")?;
+    let link = &switched.link;
+    let profile = format!(
+        "receiveInterval: {INTERVAL_MS}, transmitInterval: {INTERVAL_MS}, detectMultiplier: {DETECT_MULT}"
+    );
+    let args = |iface: &str, peer: &str, local: &str| AgentArgs {
+        mode: Some("generic".into()),
+        extra: vec!["--kernel-answers".into()],
+        ..AgentArgs::new(
+            iface,
+            documents(&[bfd_profile("fast", &profile), bgp_peer("p", peer, local, "fast", "")]),
+        )
+    };
+    let a = Agent::start_with(&link.a, "A", args(&link.a_if, PEER_V4, AGENT_V4))?;
+    let b = Agent::start_with(&link.b, "B", args(&link.b_if, AGENT_V4, PEER_V4))?;
+    // At the switch: every frame of both ends, the kernel's answers too.
+    let mut capture = Capture::start(&switched.switch, &switched.a_port, "udp port 3784")?;
+    a.wait_status(PEER_V4, "up", Duration::from_secs(10))?;
+    b.wait_status(AGENT_V4, "up", Duration::from_secs(10))?;
+    // Who answers: the larger discriminator.
+    let session = a.session(PEER_V4)?;
+    let (ours, theirs) = (
+        session["id"].as_u64().context("A's discriminator")?,
+        session["remote-id"].as_u64().context("B's discriminator")?,
+    );
+    ensure!(ours != theirs, "equal discriminators: {session:#}");
+    let (answerer, answerer_address, originator, originator_ns, originator_address) = if ours > theirs {
+        (&a, AGENT_V4, &b, &link.b, PEER_V4)
+    } else {
+        (&b, PEER_V4, &a, &link.a, AGENT_V4)
+    };
+    eprintln!("discriminators A {ours}, B {theirs}: {answerer_address} answers from the kernel");
+    // Past the bring-up's Poll Sequences and the handover.
+    std::thread::sleep(Duration::from_secs(1));
+    let changes = (a.state_changes().len(), b.state_changes().len());
+    let (answerer_sent, originator_sent) = (own_output(answerer)?, own_output(originator)?);
+    let steady_from = realtime_us();
+    std::thread::sleep(Duration::from_secs(5));
+    let steady_to = realtime_us();
+    let answerer_own = own_output(answerer)? - answerer_sent;
+    let originator_own = own_output(originator)? - originator_sent;
+    let steady_changes = (a.state_changes().len() - changes.0, b.state_changes().len() - changes.1);
+
+    // The cut: the originator's packets stop at its output hook.
+    let cut_at = realtime_us();
+    let cut = Cut::outgoing_control(originator_ns)?;
+    wait_for("the answering end to detect", Duration::from_secs(3), || {
+        Ok((answerer.session(originator_address)?["status"] == "down").then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    drop(cut);
+    a.wait_status(PEER_V4, "up", Duration::from_secs(10))?;
+    b.wait_status(AGENT_V4, "up", Duration::from_secs(10))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let answerer_before = own_output(answerer)?;
+    let again_from = realtime_us();
+    std::thread::sleep(Duration::from_secs(2));
+    let again_to = realtime_us();
+    let answerer_again = own_output(answerer)? - answerer_before;
+    let packets = capture.bfd_packets()?;
+
+    // §6.8.7 for both ends in the steady state, as the wire shows them.
+    let steady: Vec<BfdPacket> =
+        packets.iter().filter(|p| p.at_us >= steady_from && p.at_us <= steady_to).cloned().collect();
+    let expected = 5_000_000 / interval_us;
+    for (who, address) in [("answering", answerer_address), ("originating", originator_address)] {
+        let window = TxWindow::measure(&steady, address, interval_us, DETECT_MULT, CAPTURE_SLACK_US);
+        eprintln!(
+            "{who} end {address}: {} intervals in 5 s, {:.2}% inside [{}, {}] µs, outside: {:?}",
+            window.intervals_us.len(),
+            window.share_inside() * 100.0,
+            window.low_us,
+            window.high_us,
+            window.outside()
+        );
+        ensure!(
+            window.intervals_us.len() as u64 >= expected * 9 / 10,
+            "the {who} end sent only {} intervals in 5 s at {INTERVAL_MS} ms",
+            window.intervals_us.len()
+        );
+        ensure!(
+            window.share_inside() >= INSIDE_AT_LEAST,
+            "the {who} end: {:.2}% of its intervals inside §6.8.7's window: outside {:?}",
+            window.share_inside() * 100.0,
+            window.outside()
+        );
+    }
+    // The answering agent sent next to nothing itself: its kernel did.
+    eprintln!(
+        "in 5 s: the answering agent sent {answerer_own} packets itself, the originating agent {originator_own}"
+    );
+    ensure!(answerer_own <= 2, "the answering agent sent {answerer_own} packets itself in 5 s");
+    ensure!(originator_own >= expected * 9 / 10, "the originating agent sent {originator_own} in 5 s");
+    ensure!(steady_changes == (0, 0), "state changes in the steady state (A, B): {steady_changes:?}");
+
+    // The Down: the originator's last packet before the cut, then the
+    // answering end's Down, one Detection Time later.
+    let detection_time_us = interval_us * u64::from(DETECT_MULT);
+    let down = packets
+        .iter()
+        .find(|p| p.source == answerer_address && p.at_us > cut_at && p.is_down())
+        .context("no Down of the answering end after the cut")?;
+    let last = packets
+        .iter()
+        .rfind(|p| p.source == originator_address && p.at_us < down.at_us && p.is_up())
+        .context("no packet of the originator's before the Down")?;
+    let silence = down.at_us - last.at_us;
+    eprintln!("the answering end's Down reached the wire {silence} µs after the originator's last packet");
+    ensure!(silence + CAPTURE_SLACK_US >= detection_time_us, "the Down came early: {silence} µs");
+    ensure!(silence <= detection_time_us + DOWN_SLACK_US, "the Down came {silence} µs after the last packet");
+
+    // Up again: the kernel answers again.
+    let again: Vec<BfdPacket> =
+        packets.iter().filter(|p| p.at_us >= again_from && p.at_us <= again_to).cloned().collect();
+    let answers = again.iter().filter(|p| p.source == answerer_address && p.is_up()).count() as u64;
+    eprintln!(
+        "after the cut, in 2 s: {answers} packets of the answering end, {answerer_again} sent by its agent"
+    );
+    ensure!(
+        answers >= 2_000_000 / interval_us * 9 / 10,
+        "only {answers} packets of the answering end in 2 s"
+    );
+    ensure!(answerer_again <= 2, "the answering agent sent {answerer_again} packets itself after the cut");
+    Ok(())
+}
