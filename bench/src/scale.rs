@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Context,
+    load::AGENT_RT_PRIORITY,
     measure::{ProcessSample, link_packets, machine_busy_seconds},
     pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions},
     report::{Cell, Table, Target},
@@ -156,7 +157,7 @@ fn packet_split(pair: &Pair) -> anyhow::Result<(u64, u64)> {
 
 /// The agent's variants to run, each its arguments: `BFD_BENCH_TRANSMIT=udp,packet+answers`
 /// gives a row each, `--transmit PATH` (and `--kernel-answers` for
-/// `+answers`); unset: the agent's defaults and `--kernel-answers` (issue 19).
+/// `+answers`, `--rt-priority` for `+fifo`); unset: the agent's defaults and `--kernel-answers` (issue 19).
 fn agent_variants() -> Vec<Vec<String>> {
     match std::env::var("BFD_BENCH_TRANSMIT") {
         Ok(paths) => paths
@@ -164,7 +165,15 @@ fn agent_variants() -> Vec<Vec<String>> {
             .map(|variant| {
                 let mut parts = variant.trim().split('+');
                 let mut args = vec!["--transmit".to_owned(), parts.next().unwrap_or("udp").to_owned()];
-                args.extend(parts.filter(|part| *part == "answers").map(|_| "--kernel-answers".to_owned()));
+                for part in parts {
+                    match part {
+                        "answers" => args.push("--kernel-answers".to_owned()),
+                        // The engine thread at SCHED_FIFO (the README's
+                        // advice where timing must be precise).
+                        "fifo" => args.extend(["--rt-priority".to_owned(), AGENT_RT_PRIORITY.to_string()]),
+                        _ => {}
+                    }
+                }
                 args
             })
             .collect(),
