@@ -980,7 +980,7 @@ impl Session {
 
     /// The current fast-path view (the last one emitted).
     pub fn fast_path(&self) -> FastPathView {
-        self.fast_path.unwrap_or_else(|| self.compute_view())
+        self.fast_path.unwrap_or_else(|| self.compute_view(self.answering()))
     }
 
     /// A snapshot for the operator.
@@ -1083,6 +1083,9 @@ impl Session {
     fn settle(&mut self, now: Time) {
         self.update_advertised(now);
         self.update_echo(now);
+        // Nothing below changes what answering depends on (transmitting
+        // changes neither state nor Poll nor timers).
+        let answering = self.answering();
 
         let may_transmit = self.may_transmit();
         if self.send_final && may_transmit {
@@ -1091,21 +1094,21 @@ impl Session {
             self.transmit(now, true);
             if self.send_now {
                 // The Final also carries the news; restart the schedule.
-                self.restart_schedule(now);
+                self.restart_schedule(now, answering);
             }
-        } else if (self.send_now || (self.answer_received && self.answering())) && may_transmit {
+        } else if (self.send_now || (self.answer_received && answering)) && may_transmit {
             // State changes and new Poll Sequences go out at once rather
             // than up to an interval later: the handshake completes in
             // round trips, not in seconds. This is one extra packet per
             // event, never a rate.
             self.transmit(now, false);
-            self.restart_schedule(now);
+            self.restart_schedule(now, answering);
         }
         self.send_final = false;
         self.send_now = false;
         self.answer_received = false;
 
-        if self.periodic_allowed(now) && !self.answering() {
+        if self.periodic_allowed(now) && !answering {
             let interval = self.tx_interval();
             if self.next_tx.is_none() || self.scheduled_interval != Some(interval) {
                 // The interval changed (§6.8.7: "The transmit interval MUST
@@ -1118,14 +1121,14 @@ impl Session {
             }
             if self.earliest_tx().is_some_and(|early| early <= now) {
                 self.transmit(now, false);
-                self.restart_schedule(now);
+                self.restart_schedule(now, answering);
             }
         } else {
             self.next_tx = None;
             self.scheduled_interval = None;
         }
 
-        let view = self.compute_view();
+        let view = self.compute_view(answering);
         if self.fast_path != Some(view) {
             self.fast_path = Some(view);
             self.outputs.push_back(Output::FastPath(view));
@@ -1380,9 +1383,10 @@ impl Session {
         }
     }
 
-    fn restart_schedule(&mut self, now: Time) {
+    /// `answering`: [`Session::answering`], as `settle` found it.
+    fn restart_schedule(&mut self, now: Time, answering: bool) {
         self.last_tx = Some(now);
-        if self.periodic_allowed(now) && !self.answering() {
+        if self.periodic_allowed(now) && !answering {
             let interval = self.tx_interval();
             self.next_tx = Some(now + self.jittered(interval));
             self.scheduled_interval = Some(interval);
@@ -1565,7 +1569,8 @@ impl Session {
         (same_session && transition(self.state, last.state) == Transition::Stay).then_some(last)
     }
 
-    fn compute_view(&self) -> FastPathView {
+    /// `answering`: [`Session::answering`], as `settle` found it.
+    fn compute_view(&self, answering: bool) -> FastPathView {
         let kernel = self.config.detection == Detection::Kernel;
         FastPathView {
             local_discr: self.local_discr,
@@ -1577,7 +1582,7 @@ impl Session {
             },
             echo_detection_time: if kernel { self.echo_detection_time() } else { None },
             reflect_echo: self.state == State::Up && !self.advertised.required_min_echo_rx.is_zero(),
-            answer: self.answering(),
+            answer: answering,
             authenticated: self.auth.is_some(),
             verified_rx: if self.auth.is_some() && self.control_detection() == Detection::Kernel {
                 self.last_rx

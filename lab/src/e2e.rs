@@ -40,6 +40,12 @@ impl Link {
         let b = NetNs::new(&format!("{prefix}B"))?;
         let (a_if, b_if) = (unique_name(&format!("{prefix}a")), unique_name(&format!("{prefix}b")));
         veth(&a, &a_if, &b, &b_if)?;
+        Link::addressed(a, b, a_if, b_if)
+    }
+
+    /// The link whose ends `a_if` (in `a`) and `b_if` (in `b`) are already
+    /// connected, with the agent's and the peer's addresses on them.
+    fn addressed(a: NetNs, b: NetNs, a_if: String, b_if: String) -> anyhow::Result<Link> {
         for (netns, interface, v4, v6) in [(&a, &a_if, AGENT_V4, AGENT_V6), (&b, &b_if, PEER_V4, PEER_V6)] {
             netns.ip(["addr", "add", &format!("{v4}/24"), "dev", interface])?;
             netns.ip(["addr", "add", &format!("{v6}/64"), "dev", interface, "nodad"])?;
@@ -127,11 +133,7 @@ impl SwitchedLink {
             switch.ip(["link", "set", port, "master", "br0"])?;
         }
         switch.ip(["link", "set", "br0", "up"])?;
-        for (netns, interface, v4, v6) in [(&a, &a_if, AGENT_V4, AGENT_V6), (&b, &b_if, PEER_V4, PEER_V6)] {
-            netns.ip(["addr", "add", &format!("{v4}/24"), "dev", interface])?;
-            netns.ip(["addr", "add", &format!("{v6}/64"), "dev", interface, "nodad"])?;
-        }
-        Ok(SwitchedLink { link: Link { a, b, a_if, b_if }, switch, a_port })
+        Ok(SwitchedLink { link: Link::addressed(a, b, a_if, b_if)?, switch, a_port })
     }
 }
 
@@ -533,6 +535,8 @@ impl BfdPacket {
 /// with a Detect Mult of 1 "no more than 90%".
 #[derive(Clone, Debug)]
 pub struct TxWindow {
+    /// The negotiated transmit interval the window is for, µs.
+    pub interval_us: u64,
     /// The intervals measured, µs.
     pub intervals_us: Vec<u64>,
     /// The window, µs, widened by the capture's own slack.
@@ -569,6 +573,7 @@ impl TxWindow {
             .collect();
         let high = if detect_mult == 1 { interval_us * 9 / 10 } else { interval_us };
         TxWindow {
+            interval_us,
             intervals_us,
             low_us: (interval_us * 3 / 4).saturating_sub(slack_us),
             high_us: high + slack_us,
@@ -586,6 +591,36 @@ impl TxWindow {
             return 1.0;
         }
         1.0 - self.outside().len() as f64 / self.intervals_us.len() as f64
+    }
+
+    /// Prints the measurement under `who` and fails unless the capture,
+    /// `span` long, holds at least 90% of the periodic intervals it can
+    /// hold (packets that did not go out on time are missing intervals, not
+    /// long ones) and at least `inside_at_least` (0 to 1) of them are
+    /// inside the window.
+    pub fn check(&self, who: &str, span: Duration, inside_at_least: f64) -> anyhow::Result<()> {
+        let outside = self.outside();
+        eprintln!(
+            "{who}: {} intervals in {span:?}, {:.2}% inside [{}, {}] µs, outside: {outside:?}",
+            self.intervals_us.len(),
+            self.share_inside() * 100.0,
+            self.low_us,
+            self.high_us,
+        );
+        let expected = span.as_micros() as u64 / self.interval_us.max(1);
+        anyhow::ensure!(
+            self.intervals_us.len() as u64 >= expected * 9 / 10,
+            "{who}: only {} periodic intervals in {span:?} at {} µs: packets did not go out on time",
+            self.intervals_us.len(),
+            self.interval_us
+        );
+        anyhow::ensure!(
+            self.share_inside() >= inside_at_least,
+            "{who}: {:.2}% of the intervals inside §6.8.7's window (at least {}%): outside {outside:?}",
+            self.share_inside() * 100.0,
+            inside_at_least * 100.0
+        );
+        Ok(())
     }
 }
 
