@@ -109,6 +109,11 @@ struct Entry<T> {
     data: T,
 }
 
+/// The discriminators of sessions that may let the kernel answer the peer
+/// (`kernel_answers`, single-hop): the top sixteenth of the space (see
+/// `Sessions::fresh_discriminator`).
+pub const ANSWERING_DISCRIMINATORS: std::ops::RangeInclusive<u32> = 0xF000_0000..=u32::MAX;
+
 /// The sessions of one agent, by discriminator, by key and by peer, each
 /// with the caller's data `T` beside it (the agent keeps its per-session
 /// state there: one table, never two kept in step by hand). Lookups by
@@ -186,7 +191,7 @@ impl<T> Sessions<T> {
         }
         let discr = match preferred {
             Some(discr) if discr != 0 && !self.by_discr.contains_key(&discr) => discr,
-            _ => self.fresh_discriminator(),
+            _ => self.fresh_discriminator(config.kernel_answers && !key.multihop),
         };
         let seed = self.rng.next_u64();
         let session =
@@ -230,9 +235,23 @@ impl<T> Sessions<T> {
     /// §6.3: "The discriminator ... MUST be unique across all BFD sessions
     /// on this system, and nonzero. It SHOULD be a random value" (a guessed
     /// discriminator would let an off-path sender inject packets).
-    fn fresh_discriminator(&mut self) -> u32 {
+    ///
+    /// `may_answer`: the session may hand its steady state to the kernel's
+    /// answers, which only the end with the larger discriminator does
+    /// ([`Session::answering`]). Its discriminator is then drawn from the
+    /// top sixteenth of the space, [`ANSWERING_DISCRIMINATORS`]: against a
+    /// peer that draws uniformly (FRR's bfdd and BIRD both do) ours is the
+    /// larger 31 times in 32 instead of 1 in 2. Between two agents one end
+    /// is still the larger, so exactly one originates. 28 random bits
+    /// remain, on single-hop sessions only, whose packets must also arrive
+    /// with TTL 255 (RFC 5881 §5): an off-path sender is kept out by that.
+    fn fresh_discriminator(&mut self, may_answer: bool) -> u32 {
         loop {
-            let candidate = self.rng.next_u32();
+            let candidate = if may_answer {
+                *ANSWERING_DISCRIMINATORS.start() | (self.rng.next_u32() >> 4)
+            } else {
+                self.rng.next_u32()
+            };
             if candidate != 0 && !self.by_discr.contains_key(&candidate) {
                 return candidate;
             }

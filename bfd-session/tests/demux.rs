@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bfd_common::wire::State;
-use bfd_session::{AddError, Arrival, DemuxError, ReceiveError, SessionKey, Sessions, Time};
+use bfd_session::rng::Rng;
+use bfd_session::table::ANSWERING_DISCRIMINATORS;
+use bfd_session::{AddError, Arrival, DemuxError, ReceiveError, SessionConfig, SessionKey, Sessions, Time};
 use common::*;
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
@@ -41,6 +43,44 @@ fn s6_3_discriminators_are_random_nonzero_and_unique() {
         |seed| Sessions::new(seed).add(single_hop(PEER, None), config(300, 300, 3), 255, Time::ZERO).unwrap();
     assert_ne!(first(1), first(2));
     assert_eq!(first(1), first(1));
+}
+
+#[test]
+fn s6_3_a_session_that_may_answer_draws_the_top_sixteenth_still_random_and_unique() {
+    // Only the larger discriminator answers (Session::answering): against
+    // a peer that draws uniformly (FRR, BIRD) ours should be the larger.
+    let may_answer = SessionConfig { kernel_answers: true, ..config(300, 300, 3) };
+    let mut table = Sessions::new(7);
+    let mut ours = Vec::new();
+    for i in 0..10_000u32 {
+        let peer = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let discr = table.add(single_hop(peer, None), may_answer, 255, Time::ZERO).unwrap();
+        assert!(ANSWERING_DISCRIMINATORS.contains(&discr), "{discr:#x} outside the answering range");
+        ours.push(discr);
+    }
+    let unique: HashSet<u32> = ours.iter().copied().collect();
+    assert_eq!(unique.len(), ours.len(), "a discriminator given twice");
+    let mut sorted = ours.clone();
+    sorted.sort();
+    let adjacent = sorted.windows(2).filter(|w| w[1] - w[0] == 1).count();
+    assert!(adjacent < 10, "{adjacent} adjacent discriminators: not random");
+    // Against uniformly drawn peers ours is the larger about 31 times in 32.
+    let mut peers = Rng::new(11);
+    let larger = ours.iter().filter(|&&discr| discr > peers.next_u32()).count();
+    assert!(larger >= 9_500, "ours the larger in only {larger} of 10,000");
+
+    // Multihop sessions never answer: the whole space, as every session
+    // without kernel answers.
+    let mut table = Sessions::new(7);
+    let below = (0..1000u32)
+        .map(|i| {
+            let peer = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let key = SessionKey { peer, local: Some(LOCAL), ifindex: None, multihop: true };
+            table.add(key, may_answer, 254, Time::ZERO).unwrap()
+        })
+        .filter(|discr| !ANSWERING_DISCRIMINATORS.contains(discr))
+        .count();
+    assert!(below > 800, "only {below} of 1000 multihop discriminators outside the answering range");
 }
 
 #[test]
