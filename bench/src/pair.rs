@@ -4,7 +4,9 @@
 //! 10.78.0-127.x, node B's 10.78.128-255.x (one /16 on the link), and
 //! session i runs between A's i-th and B's i-th address: bfdd keys a
 //! single-hop session by its peer's address alone, so every session needs
-//! a peer address of its own on both nodes.
+//! a peer address of its own on both nodes. A sample of the sessions
+//! ([`with_sample`]) runs on a second link through a bridge instead
+//! (10.79.x), where a capture sees both nodes' packets ([`SampleLink`]).
 
 use std::{
     collections::HashMap,
@@ -19,7 +21,7 @@ use bfd_lab::{
     bird::{Bird, BirdRelease},
     e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
     frame::mac_address,
-    lab::{NetNs, run},
+    lab::{NetNs, run, unique_name, veth},
 };
 use bfd_user::config::EngineScheduling;
 use serde_json::Value;
@@ -97,6 +99,9 @@ pub struct SessionSpec {
     pub interval_us: u64,
     /// Detect multiplier.
     pub multiplier: u8,
+    /// On the sampled link ([`SampleLink`], addresses 10.79.x) instead of
+    /// the veth, so that a capture sees its packets ([`with_sample`]).
+    pub sampled: bool,
 }
 
 impl SessionSpec {
@@ -115,8 +120,28 @@ pub fn sessions(count: usize, intervals_us: &[u64]) -> Vec<SessionSpec> {
             b: address(128, index),
             interval_us: intervals_us[index % intervals_us.len()],
             multiplier: 3,
+            sampled: false,
         })
         .collect()
+}
+
+/// `sessions` with `sample` of them, spread evenly over the indexes, moved
+/// to the pair's sampled link: their addresses become 10.79.x (the same
+/// host parts), a /16 of that link's own, so the kernel routes each
+/// session's packets out of the link its addresses are on.
+pub fn with_sample(mut sessions: Vec<SessionSpec>, sample: usize) -> Vec<SessionSpec> {
+    if sample == 0 {
+        return sessions;
+    }
+    let step = (sessions.len() / sample).max(1);
+    for (index, session) in sessions.iter_mut().enumerate() {
+        if index % step == 0 && index / step < sample {
+            session.a = session.a.replacen("10.78.", "10.79.", 1);
+            session.b = session.b.replacen("10.78.", "10.79.", 1);
+            session.sampled = true;
+        }
+    }
+    sessions
 }
 
 /// The `index`-th address of the node whose block starts at third octet
@@ -264,6 +289,48 @@ pub struct Pair {
     pub started: Instant,
     /// The namespaces and the veth.
     pub link: Link,
+    /// The link of the sampled sessions, if any (dropped after the nodes).
+    pub sample: Option<SampleLink>,
+}
+
+/// A second link between the two nodes, for a sample of the sessions,
+/// through a bridge in a third namespace: on the bridge's port that faces
+/// node A a capture sees every frame either node sends on this link,
+/// including those no capture on the nodes' own ends can see (the kernel's
+/// XDP_TX answers and the packet path's frames skip the sender's taps; the
+/// receiver's XDP program absorbs before its taps). The sample's sessions
+/// run on the same agents, engines and programs as all the others.
+pub struct SampleLink {
+    /// The bridge's namespace.
+    pub switch: NetNs,
+    /// Node A's end (in `link.a`).
+    pub a_if: String,
+    /// Node B's end (in `link.b`).
+    pub b_if: String,
+    /// The bridge's port facing node A: where to capture.
+    pub a_port: String,
+}
+
+impl SampleLink {
+    fn new(prefix: &str, a: &NetNs, b: &NetNs) -> anyhow::Result<SampleLink> {
+        let switch = NetNs::new(&format!("{prefix}S"))?;
+        let (a_if, b_if) = (unique_name(&format!("{prefix}c")), unique_name(&format!("{prefix}d")));
+        let (a_port, b_port) = (unique_name(&format!("{prefix}p")), unique_name(&format!("{prefix}q")));
+        veth(a, &a_if, &switch, &a_port)?;
+        veth(b, &b_if, &switch, &b_port)?;
+        switch.ip(["link", "add", "br0", "type", "bridge"])?;
+        for port in [&a_port, &b_port] {
+            switch.ip(["link", "set", port, "master", "br0"])?;
+            // A native XDP_TX on the node's end reaches this end only if
+            // its NAPI runs: with an XDP program of its own, or with GRO
+            // on (Linux's veth_set_features). Without it the kernel's
+            // answers would be dropped here.
+            run(switch.command("ethtool").args(["-K", port, "gro", "on"]))
+                .context("ethtool -K gro on (Debian package ethtool; `cargo xtask setup` installs it)")?;
+        }
+        switch.ip(["link", "set", "br0", "up"])?;
+        Ok(SampleLink { switch, a_if, b_if, a_port })
+    }
 }
 
 impl Pair {
@@ -284,31 +351,41 @@ impl Pair {
         agent_args: &[&str],
     ) -> anyhow::Result<Pair> {
         let link = Link::new(prefix)?;
-        let mut a_addresses: Vec<&str> = sessions.iter().map(|session| session.a.as_str()).collect();
-        let mut b_addresses: Vec<&str> = sessions.iter().map(|session| session.b.as_str()).collect();
-        a_addresses.sort_unstable();
-        a_addresses.dedup();
-        b_addresses.sort_unstable();
-        b_addresses.dedup();
-        add_addresses(&link.a, &link.a_if, &a_addresses)?;
-        add_addresses(&link.b, &link.b_if, &b_addresses)?;
-        // Each node reaches the other's addresses through permanent
-        // neighbour entries: the kernel's ARP table is shared by every
-        // namespace and its garbage collector holds dynamic entries to
-        // gc_thresh3 (1024) in all, which stopped both implementations at
-        // 512 sessions; permanent entries are not counted.
-        add_neighbours(&link.a, &link.a_if, &b_addresses, mac_address(&link.b, &link.b_if)?)?;
-        add_neighbours(&link.b, &link.b_if, &a_addresses, mac_address(&link.a, &link.a_if)?)?;
+        let sample = if sessions.iter().any(|session| session.sampled) {
+            Some(SampleLink::new(prefix, &link.a, &link.b)?)
+        } else {
+            None
+        };
+        address_ends(&link.a, &link.a_if, &link.b, &link.b_if, sessions.iter().filter(|s| !s.sampled))?;
+        if let Some(sample) = &sample {
+            address_ends(
+                &link.a,
+                &sample.a_if,
+                &link.b,
+                &sample.b_if,
+                sessions.iter().filter(|s| s.sampled),
+            )?;
+        }
         // Bring-up is timed from the start of the second daemon.
         let started;
         let (a, b) = match implementation {
             Implementation::Agent(scheduling) | Implementation::AgentNoXdp(scheduling) => {
                 let no_xdp = matches!(implementation, Implementation::AgentNoXdp(_));
                 let start = |netns: &NetNs, name: &str, iface: &str, a_side: bool| -> anyhow::Result<Node> {
+                    let sample_iface =
+                        sample.as_ref().map(|sample| if a_side { &sample.a_if } else { &sample.b_if });
                     let args = AgentArgs {
                         log: "info".into(),
                         no_xdp,
-                        extra: agent_args.iter().map(|arg| (*arg).to_owned()).collect(),
+                        extra: agent_args
+                            .iter()
+                            .map(|arg| (*arg).to_owned())
+                            .chain(
+                                sample_iface
+                                    .into_iter()
+                                    .flat_map(|iface| ["--iface".to_owned(), iface.clone()]),
+                            )
+                            .collect(),
                         ..AgentArgs::new(iface, agent_config(&sessions, a_side, scheduling))
                     };
                     Ok(Node::Agent(Agent::start_with(netns, name, args)?))
@@ -328,7 +405,7 @@ impl Pair {
                 (a, Node::Bird(Bird::start_release(&link.b, release, &bird_config(&sessions, false)?)?))
             }
         };
-        Ok(Pair { a, b, sessions, implementation, started, link })
+        Ok(Pair { a, b, sessions, implementation, started, link, sample })
     }
 
     /// Waits until every session is Up on both nodes; returns the time
@@ -365,6 +442,32 @@ impl Pair {
     pub fn cut_b_to_a(&self) -> anyhow::Result<Cut> {
         Cut::outgoing_control(&self.link.b)
     }
+}
+
+/// Puts the `sessions`' addresses on the two ends of a link, `a_if` in `a`
+/// and `b_if` in `b`, and makes each end's neighbours of the other's.
+fn address_ends<'s>(
+    a: &NetNs,
+    a_if: &str,
+    b: &NetNs,
+    b_if: &str,
+    sessions: impl Iterator<Item = &'s SessionSpec>,
+) -> anyhow::Result<()> {
+    let (mut a_addresses, mut b_addresses): (Vec<&str>, Vec<&str>) =
+        sessions.map(|session| (session.a.as_str(), session.b.as_str())).unzip();
+    a_addresses.sort_unstable();
+    a_addresses.dedup();
+    b_addresses.sort_unstable();
+    b_addresses.dedup();
+    add_addresses(a, a_if, &a_addresses)?;
+    add_addresses(b, b_if, &b_addresses)?;
+    // Each node reaches the other's addresses through permanent neighbour
+    // entries: the kernel's ARP table is shared by every namespace and its
+    // garbage collector holds dynamic entries to gc_thresh3 (1024) in all,
+    // which stopped both implementations at 512 sessions; permanent
+    // entries are not counted.
+    add_neighbours(a, a_if, &b_addresses, mac_address(b, b_if)?)?;
+    add_neighbours(b, b_if, &a_addresses, mac_address(a, a_if)?)
 }
 
 /// Adds addresses (/16) to `interface` in one `ip -batch`.
@@ -493,6 +596,27 @@ fn bird_config(sessions: &[SessionSpec], a_side: bool) -> anyhow::Result<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_is_spread_over_the_sessions_on_addresses_of_its_own() {
+        let sampled = with_sample(sessions(10_000, &[50_000]), 16);
+        let indexes: Vec<usize> = (0..sampled.len()).filter(|&index| sampled[index].sampled).collect();
+        assert_eq!(indexes.len(), 16);
+        assert_eq!(indexes[0], 0);
+        assert!(indexes[15] >= 9000, "not spread: {indexes:?}");
+        for (index, session) in sampled.iter().enumerate() {
+            let prefix = if session.sampled { "10.79." } else { "10.78." };
+            assert!(session.a.starts_with(prefix) && session.b.starts_with(prefix), "{index}: {session:?}");
+        }
+        // Every address is still unique (bfdd keys a session by its peer's).
+        let mut addresses: Vec<&str> = sampled.iter().flat_map(|s| [s.a.as_str(), s.b.as_str()]).collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        assert_eq!(addresses.len(), 20_000);
+        // More sessions sampled than exist: all of them; none: none.
+        assert!(with_sample(sessions(5, &[50_000]), 16).iter().all(|s| s.sampled));
+        assert!(with_sample(sessions(5, &[50_000]), 0).iter().all(|s| !s.sampled));
+    }
 
     #[test]
     fn bird_runs_every_session_at_its_one_protocols_timers() {

@@ -1,4 +1,5 @@
-//! `scale`: N sessions at 50 ms x 3 between two nodes, for growing N, each
+//! `scale`: N sessions at 50 ms x 3 (`BFD_BENCH_SCALE_INTERVAL_MS` for
+//! another interval) between two nodes, for growing N, each
 //! implementation until it collapses (not every session Up within the
 //! bring-up limit, or not every session still Up at the end of the
 //! window); and `fastpath-share`: at N = 1000, the share of received
@@ -14,6 +15,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bfd_lab::e2e::{BfdPacket, Capture, TxWindow};
 use bfd_user::config::EngineScheduling;
 use serde_json::{Value, json};
 
@@ -21,12 +23,31 @@ use crate::{
     Context,
     load::AGENT_RT_PRIORITY,
     measure::{ProcessSample, link_packets, machine_busy_seconds},
-    pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions},
+    pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions, with_sample},
     report::{Cell, Table, Target},
     svg,
 };
 
 const INTERVAL_US: u64 = 50_000;
+/// Sessions captured on the wire for §6.8.7 (`BFD_BENCH_SCALE_SAMPLE=K`
+/// instead). None by default: with `--kernel-answers` the bridge's ports
+/// drop part of the kernel's native XDP_TX answers and the sampled
+/// sessions flap (README, Performance), so the sample is opt-in until that
+/// is understood.
+const SAMPLE: usize = 0;
+/// The capture's own slack each side of §6.8.7's window, µs: the bridge
+/// port stamps a frame when its NAPI poll takes it, in batches.
+const CAPTURE_SLACK_US: u64 = 500;
+
+/// `50 ms`.
+fn interval_label(interval_us: u64) -> String {
+    format!("{} ms", interval_us as f64 / 1000.0)
+}
+
+/// How many sessions to capture (`BFD_BENCH_SCALE_SAMPLE`, else [`SAMPLE`]).
+fn sample_size() -> usize {
+    std::env::var("BFD_BENCH_SCALE_SAMPLE").ok().and_then(|n| n.trim().parse().ok()).unwrap_or(SAMPLE)
+}
 const FULL_SIZES: [usize; 6] = [100, 500, 1000, 2000, 5000, 10_000];
 const QUICK_SIZES: [usize; 2] = [100, 500];
 
@@ -50,6 +71,72 @@ struct Measured {
     /// nodes (agent only).
     absorbed: u64,
     seen_in_userspace: u64,
+    /// §6.8.7 on the wire for the sampled sessions, if any.
+    sample: Option<SampleWindows>,
+}
+
+/// RFC 5880 §6.8.7 on the wire for the sampled sessions, both ends of each
+/// (captured at the sampled link's bridge port over the window): every
+/// periodic interval against 75-100% of the negotiated interval.
+struct SampleWindows {
+    sessions: usize,
+    intervals: usize,
+    outside: Vec<u64>,
+    shortest_us: Option<u64>,
+    longest_us: Option<u64>,
+}
+
+impl SampleWindows {
+    fn of(pair: &Pair, packets: &[BfdPacket]) -> SampleWindows {
+        let mut sample = SampleWindows {
+            sessions: 0,
+            intervals: 0,
+            outside: Vec::new(),
+            shortest_us: None,
+            longest_us: None,
+        };
+        for session in pair.sessions.iter().filter(|session| session.sampled) {
+            sample.sessions += 1;
+            for (from, to) in [(&session.a, &session.b), (&session.b, &session.a)] {
+                let sent: Vec<BfdPacket> = packets.iter().filter(|p| &p.destination == to).cloned().collect();
+                let window =
+                    TxWindow::measure(&sent, from, session.interval_us, session.multiplier, CAPTURE_SLACK_US);
+                sample.intervals += window.intervals_us.len();
+                sample.outside.extend(window.outside());
+                let (shortest, longest) =
+                    (window.intervals_us.iter().min().copied(), window.intervals_us.iter().max().copied());
+                sample.shortest_us = sample.shortest_us.into_iter().chain(shortest).min();
+                sample.longest_us = sample.longest_us.into_iter().chain(longest).max();
+            }
+        }
+        sample
+    }
+
+    /// The share of intervals inside the window, percent.
+    fn inside_percent(&self) -> f64 {
+        if self.intervals == 0 {
+            return 0.0;
+        }
+        (self.intervals - self.outside.len()) as f64 * 100.0 / self.intervals as f64
+    }
+
+    fn cell(&self) -> Cell {
+        if self.intervals == 0 {
+            return Cell::text(format!("no intervals captured ({} sessions)", self.sessions))
+                .against(Target::at_least(99.9));
+        }
+        Cell::number(self.inside_percent(), 2).against(Target::at_least(99.9))
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "sessions": self.sessions,
+            "intervals": self.intervals,
+            "outside_us": self.outside.iter().take(1000).collect::<Vec<_>>(),
+            "shortest_us": self.shortest_us,
+            "longest_us": self.longest_us,
+        })
+    }
 }
 
 impl Measured {
@@ -76,19 +163,24 @@ impl Measured {
             "map_bytes": self.map_bytes,
             "absorbed": self.absorbed,
             "seen_in_userspace": self.seen_in_userspace,
+            "sample": self.sample.as_ref().map(SampleWindows::json),
         })
     }
 }
 
-/// Starts a pair of `count` sessions, waits for every one Up, and measures
-/// it over `window`.
+/// Starts a pair of `count` sessions at `interval_us` x 3, `sample` of them
+/// on the captured link ([`with_sample`]), waits for every one Up, and
+/// measures it over `window`.
 fn measure(
     implementation: Implementation,
+    interval_us: u64,
     count: usize,
+    sample: usize,
     window: Duration,
     agent_args: &[&str],
 ) -> anyhow::Result<Result<Measured, String>> {
-    let pair = Pair::start_with("sc", implementation, sessions(count, &[INTERVAL_US]), agent_args)?;
+    let sessions = with_sample(sessions(count, &[interval_us]), sample.min(count));
+    let pair = Pair::start_with("sc", implementation, sessions, agent_args)?;
     // The bring-up limit grows with N: bfdd's and the agent's slow start
     // (1 s between packets until Up) dominates at small N.
     let limit = Duration::from_secs(30 + count as u64 / 100);
@@ -106,6 +198,10 @@ fn measure(
     let (a_before, b_before) = (pair.a.sample()?, pair.b.sample()?);
     let busy_before = machine_busy_seconds()?;
     let (rx_before, tx_before) = link_packets(&pair.link.a, &pair.link.a_if)?;
+    let mut capture = match &pair.sample {
+        Some(sample) => Some(Capture::start(&sample.switch, &sample.a_port, "udp port 3784")?),
+        None => None,
+    };
     let started = std::time::Instant::now();
     std::thread::sleep(window);
     let (a_after, b_after) = (pair.a.sample()?, pair.b.sample()?);
@@ -115,6 +211,10 @@ fn measure(
     let (absorbed_after, seen_after) = packet_split(&pair)?;
     let state_changes = pair.state_changes()?.saturating_sub(changes_before);
     let up_at_end = pair.up_counts()?;
+    let sample = match capture.as_mut() {
+        Some(capture) => Some(SampleWindows::of(&pair, &capture.bfd_packets()?)),
+        None => None,
+    };
     let measured = Measured {
         up_after_s: up_after.as_secs_f64(),
         window_s,
@@ -129,6 +229,7 @@ fn measure(
         map_bytes: pair.a.map_bytes()?,
         absorbed: absorbed_after.saturating_sub(absorbed_before),
         seen_in_userspace: seen_after.saturating_sub(seen_before),
+        sample,
     };
     if up_at_end != (count, count) {
         return Ok(Err(format!(
@@ -158,27 +259,37 @@ fn packet_split(pair: &Pair) -> anyhow::Result<(u64, u64)> {
 /// The agent's variants to run, each its arguments: `BFD_BENCH_TRANSMIT=udp,packet+answers`
 /// gives a row each, `--transmit PATH` (and `--kernel-answers` for
 /// `+answers`, `--rt-priority` for `+fifo`); unset: the agent's defaults and `--kernel-answers` (issue 19).
-fn agent_variants() -> Vec<Vec<String>> {
+fn agent_variants() -> anyhow::Result<Vec<Vec<String>>> {
     match std::env::var("BFD_BENCH_TRANSMIT") {
-        Ok(paths) => paths
-            .split(',')
-            .map(|variant| {
-                let mut parts = variant.trim().split('+');
-                let mut args = vec!["--transmit".to_owned(), parts.next().unwrap_or("udp").to_owned()];
-                for part in parts {
-                    match part {
-                        "answers" => args.push("--kernel-answers".to_owned()),
-                        // The engine thread at SCHED_FIFO (the README's
-                        // advice where timing must be precise).
-                        "fifo" => args.extend(["--rt-priority".to_owned(), AGENT_RT_PRIORITY.to_string()]),
-                        _ => {}
-                    }
-                }
-                args
-            })
-            .collect(),
-        Err(_) => vec![Vec::new(), vec!["--kernel-answers".to_owned()]],
+        Ok(spec) => parse_agent_variants(&spec).context("BFD_BENCH_TRANSMIT"),
+        Err(_) => Ok(vec![Vec::new(), vec!["--kernel-answers".to_owned()]]),
     }
+}
+
+/// `udp,packet+answers+fifo` as the agents' arguments, a row each. A part
+/// it does not know is an error: a typo must not run a mislabelled row.
+fn parse_agent_variants(spec: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    spec.split(',')
+        .map(|variant| {
+            let mut parts = variant.trim().split('+');
+            let path = parts.next().unwrap_or_default();
+            anyhow::ensure!(
+                matches!(path, "udp" | "packet" | "auto"),
+                "{variant:?}: the transmit path {path:?} is none of udp, packet, auto"
+            );
+            let mut args = vec!["--transmit".to_owned(), path.to_owned()];
+            for part in parts {
+                match part {
+                    "answers" => args.push("--kernel-answers".to_owned()),
+                    // The engine thread at SCHED_FIFO (the README's advice
+                    // where timing must be precise).
+                    "fifo" => args.extend(["--rt-priority".to_owned(), AGENT_RT_PRIORITY.to_string()]),
+                    other => anyhow::bail!("{variant:?}: {other:?} is neither +answers nor +fifo"),
+                }
+            }
+            Ok(args)
+        })
+        .collect()
 }
 
 pub fn run(context: &Context) -> anyhow::Result<()> {
@@ -189,9 +300,18 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         Err(_) => FULL_SIZES.to_vec(),
     };
     let window = Duration::from_secs(if context.quick { 10 } else { 60 });
+    // `BFD_BENCH_SCALE_INTERVAL_MS=10`: every session at 10 ms x 3 instead.
+    let interval_us = match std::env::var("BFD_BENCH_SCALE_INTERVAL_MS") {
+        Ok(ms) => ms.trim().parse::<u64>().context("BFD_BENCH_SCALE_INTERVAL_MS: whole milliseconds")? * 1000,
+        Err(_) => INTERVAL_US,
+    };
     let mut table = Table::new(
         "scale",
-        format!("N sessions at 50 ms x 3, measured over {} s once all are Up", window.as_secs()),
+        format!(
+            "N sessions at {} x 3, measured over {} s once all are Up",
+            interval_label(interval_us),
+            window.as_secs()
+        ),
         &[
             "implementation",
             "N",
@@ -203,13 +323,14 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             "state changes",
             "RSS MiB",
             "BPF maps MiB",
+            "sample: intervals inside §6.8.7's window, %",
         ],
     );
     let mut raw = Vec::new();
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut per_session: Vec<(Implementation, usize, f64)> = Vec::new();
     let agent = Implementation::Agent(EngineScheduling::Normal);
-    let runs: Vec<(Implementation, Vec<String>)> = agent_variants()
+    let runs: Vec<(Implementation, Vec<String>)> = agent_variants()?
         .into_iter()
         .map(|args| (agent, args))
         .chain([(BFDD_8_4, Vec::new()), (BFDD_10_7, Vec::new()), (BIRD_2_20, Vec::new())])
@@ -225,7 +346,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         let mut points = Vec::new();
         for &count in &sizes {
             eprintln!("scale: {label} with N = {count}");
-            let result = measure(implementation, count, window, &agent_args)
+            let result = measure(implementation, interval_us, count, sample_size(), window, &agent_args)
                 .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
             let held =
                 if count == 10_000 && !implementation.is_peer() { Some(Target::at_most(0.0)) } else { None };
@@ -250,6 +371,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                             || Cell::text("n/a"),
                             |bytes| Cell::number(bytes as f64 / 1048576.0, 2),
                         ),
+                        measured.sample.as_ref().map_or_else(|| Cell::text("-"), SampleWindows::cell),
                     ]);
                     raw.push(json!({"implementation": label, "n": count, "measured": measured.json()}));
                 }
@@ -259,7 +381,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                     cells.extend((0..4).map(|_| Cell::text("-")));
                     let collapsed = Cell::text("collapsed");
                     cells.push(if let Some(target) = held { collapsed.against(target) } else { collapsed });
-                    cells.extend((0..2).map(|_| Cell::text("-")));
+                    cells.extend((0..3).map(|_| Cell::text("-")));
                     table.row(cells);
                     raw.push(json!({"implementation": label, "n": count, "error": why}));
                     // Stop this side at its collapse.
@@ -289,7 +411,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             Cell::count(count as u64),
         ];
         ratio_row.extend([Cell::text(""), Cell::text(""), ratio.0.against(Target::at_least(10.0))]);
-        ratio_row.extend((0..5).map(|_| Cell::text("")));
+        ratio_row.extend((0..6).map(|_| Cell::text("")));
         table.row(ratio_row);
     }
     table.raw = json!(raw);
@@ -298,7 +420,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     std::fs::write(
         &plot,
         svg::curves(
-            "CPU per node vs. sessions at 50 ms x 3",
+            &format!("CPU per node vs. sessions at {} x 3", interval_label(interval_us)),
             "sessions (N, log scale)",
             "CPU s per minute",
             &curves,
@@ -312,6 +434,15 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     );
     table.note("packets/s: received plus sent on node A's end of the veth; RSS and maps: node A");
     table.note("state changes: both nodes' Up and Down events during the window");
+    table.note(format!(
+        "sample (`BFD_BENCH_SCALE_SAMPLE=K`, none by default): {} sessions spread over the N (`BFD_BENCH_SCALE_SAMPLE`) run on a second link between the nodes, \
+         through a bridge; captured at the bridge's port (where the kernel's XDP_TX answers and packet-path frames are \
+         visible), every interval between consecutive periodic packets of each end (Finals and a Poll Sequence's \
+         first packet left out) against 75-100% of the interval (RFC 5880 §6.8.7), {} µs of capture slack each side; \
+         the JSON has the count, the intervals outside and the shortest and longest",
+        sample_size(),
+        CAPTURE_SLACK_US
+    ));
     table.note(format!("plot: {}", plot.display()));
     table.publish(&context.out, &context.machine)
 }
@@ -338,7 +469,7 @@ pub fn fastpath_share(context: &Context) -> anyhow::Result<()> {
     let mut raw = Vec::new();
     for implementation in [Implementation::Agent(EngineScheduling::Normal), BFDD_8_4, BFDD_10_7] {
         eprintln!("fastpath-share: {} with N = {count}", implementation.label());
-        match measure(implementation, count, window, &[])
+        match measure(implementation, INTERVAL_US, count, 0, window, &[])
             .unwrap_or_else(|error| Err(format!("failed: {error:#}")))
         {
             Ok(measured) => {
@@ -390,4 +521,27 @@ pub fn fastpath_share(context: &Context) -> anyhow::Result<()> {
     );
     table.note("wake-ups: voluntary context switches of all the daemon's threads (each is a sleep ended by a wake-up)");
     table.publish(&context.out, &context.machine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_transmit_variant_is_a_row_of_arguments() {
+        let variants = parse_agent_variants("udp, packet+answers+fifo").unwrap();
+        assert_eq!(variants[0], ["--transmit", "udp"]);
+        assert_eq!(
+            variants[1],
+            ["--transmit", "packet", "--kernel-answers", "--rt-priority", &AGENT_RT_PRIORITY.to_string()]
+        );
+    }
+
+    #[test]
+    fn an_unknown_path_or_part_is_an_error_not_a_mislabelled_row() {
+        let error = parse_agent_variants("packet+answer").unwrap_err().to_string();
+        assert!(error.contains("\"answer\""), "{error}");
+        let error = parse_agent_variants("udp,pakcet").unwrap_err().to_string();
+        assert!(error.contains("\"pakcet\""), "{error}");
+    }
 }
