@@ -593,20 +593,27 @@ impl TxWindow {
         1.0 - self.outside().len() as f64 / self.intervals_us.len() as f64
     }
 
+    /// Prints the measurement under `who`: the intervals, the share inside
+    /// the window and those outside.
+    pub fn report(&self, who: &str) {
+        eprintln!(
+            "{who}: {} intervals, {:.2}% inside [{}, {}] µs, outside: {:?}",
+            self.intervals_us.len(),
+            self.share_inside() * 100.0,
+            self.low_us,
+            self.high_us,
+            self.outside()
+        );
+    }
+
     /// Prints the measurement under `who` and fails unless the capture,
     /// `span` long, holds at least 90% of the periodic intervals it can
     /// hold (packets that did not go out on time are missing intervals, not
     /// long ones) and at least `inside_at_least` (0 to 1) of them are
     /// inside the window.
     pub fn check(&self, who: &str, span: Duration, inside_at_least: f64) -> anyhow::Result<()> {
+        self.report(who);
         let outside = self.outside();
-        eprintln!(
-            "{who}: {} intervals in {span:?}, {:.2}% inside [{}, {}] µs, outside: {outside:?}",
-            self.intervals_us.len(),
-            self.share_inside() * 100.0,
-            self.low_us,
-            self.high_us,
-        );
         let expected = span.as_micros() as u64 / self.interval_us.max(1);
         anyhow::ensure!(
             self.intervals_us.len() as u64 >= expected * 9 / 10,

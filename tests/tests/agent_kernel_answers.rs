@@ -290,16 +290,8 @@ fn a_peer_that_originates_is_answered_by_the_kernel(peer: Originator) -> anyhow:
         // 75% of our interval after our previous packet (a peer packet
         // that early goes unanswered), an answer for nearly every peer
         // packet, never a gap near the peer's detection time.
-        for (who, window) in [("the peer's", &theirs), ("ours (the kernel's answers)", &ours)] {
-            eprintln!(
-                "{peer:?}, {who}: {} intervals, {:.2}% inside [{}, {}] µs, outside: {:?}",
-                window.intervals_us.len(),
-                window.share_inside() * 100.0,
-                window.low_us,
-                window.high_us,
-                window.outside()
-            );
-        }
+        theirs.report(&format!("{peer:?}, the peer's"));
+        ours.report(&format!("{peer:?}, ours (the kernel's answers)"));
         ensure!(
             sent <= 2,
             "the kernel should answer, yet the agent sent {sent} packets itself in {STEADY:?}"
