@@ -39,6 +39,9 @@ const SAMPLE: usize = 0;
 /// port stamps a frame when its NAPI poll takes it, in batches.
 const CAPTURE_SLACK_US: u64 = 500;
 
+const FULL_SIZES: [usize; 6] = [100, 500, 1000, 2000, 5000, 10_000];
+const QUICK_SIZES: [usize; 2] = [100, 500];
+
 /// `50 ms`.
 fn interval_label(interval_us: u64) -> String {
     format!("{} ms", interval_us as f64 / 1000.0)
@@ -48,8 +51,6 @@ fn interval_label(interval_us: u64) -> String {
 fn sample_size() -> usize {
     std::env::var("BFD_BENCH_SCALE_SAMPLE").ok().and_then(|n| n.trim().parse().ok()).unwrap_or(SAMPLE)
 }
-const FULL_SIZES: [usize; 6] = [100, 500, 1000, 2000, 5000, 10_000];
-const QUICK_SIZES: [usize; 2] = [100, 500];
 
 /// What one pair measured over its window.
 struct Measured {
@@ -97,10 +98,16 @@ impl SampleWindows {
         };
         for session in pair.sessions.iter().filter(|session| session.sampled) {
             sample.sessions += 1;
-            for (from, to) in [(&session.a, &session.b), (&session.b, &session.a)] {
-                let sent: Vec<BfdPacket> = packets.iter().filter(|p| &p.destination == to).cloned().collect();
-                let window =
-                    TxWindow::measure(&sent, from, session.interval_us, session.multiplier, CAPTURE_SLACK_US);
+            // Each end's address is its session's alone: its packets are
+            // the ones from it.
+            for from in [&session.a, &session.b] {
+                let window = TxWindow::measure(
+                    packets,
+                    from,
+                    session.interval_us,
+                    session.multiplier,
+                    CAPTURE_SLACK_US,
+                );
                 sample.intervals += window.intervals_us.len();
                 sample.outside.extend(window.outside());
                 let (shortest, longest) =
@@ -435,7 +442,7 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     table.note("packets/s: received plus sent on node A's end of the veth; RSS and maps: node A");
     table.note("state changes: both nodes' Up and Down events during the window");
     table.note(format!(
-        "sample (`BFD_BENCH_SCALE_SAMPLE=K`, none by default): {} sessions spread over the N (`BFD_BENCH_SCALE_SAMPLE`) run on a second link between the nodes, \
+        "sample (`BFD_BENCH_SCALE_SAMPLE=K`, none by default): {} sessions spread over the N run on a second link between the nodes, \
          through a bridge; captured at the bridge's port (where the kernel's XDP_TX answers and packet-path frames are \
          visible), every interval between consecutive periodic packets of each end (Finals and a Poll Sequence's \
          first packet left out) against 75-100% of the interval (RFC 5880 §6.8.7), {} µs of capture slack each side; \

@@ -75,6 +75,19 @@ pub struct BirdSession {
     pub line: String,
 }
 
+/// A BIRD configuration with one BFD neighbour at 50 ms x 3, the agent at
+/// `agent`, BIRD at `local` (IPv4 or IPv6: `neighbor ADDR local ADDR`
+/// serves both), router id `router_id`. `debug { events }` logs BIRD's
+/// state changes (`Session to ADDR changed state from Up to Down`) and its
+/// detection timeouts (`Session to ADDR expired`).
+pub fn bfd_config(router_id: &str, agent: &str, local: &str) -> String {
+    format!(
+        "router id {router_id};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \"*\" {{\n    \
+         min rx interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n  }};\n  neighbor {agent} local \
+         {local};\n}}\n"
+    )
+}
+
 /// A running BIRD.
 pub struct Bird {
     dir: PathBuf,

@@ -449,10 +449,10 @@ fn agent_pairs_bird_v4_v6_frr_v6_multihop_and_passive_stay_up_for_60_s_at_50_ms_
     let pair = Link::new("sa")?;
     let (a, b) = two_agents(&pair)?;
     let bird4_link = Link::new("sb")?;
-    let bird4 = Bird::start(&bird4_link.b, &bird_config(AGENT_V4, PEER_V4))?;
+    let bird4 = Bird::start(&bird4_link.b, &bfd_lab::bird::bfd_config(PEER_V4, AGENT_V4, PEER_V4))?;
     let c = Agent::start(&bird4_link.a, "C", &bird4_link.a_if, &fast_config(PEER_V4, AGENT_V4))?;
     let bird6_link = Link::new("sc")?;
-    let bird6 = Bird::start(&bird6_link.b, &bird_config(AGENT_V6, PEER_V6))?;
+    let bird6 = Bird::start(&bird6_link.b, &bfd_lab::bird::bfd_config(PEER_V4, AGENT_V6, PEER_V6))?;
     let d = Agent::start(&bird6_link.a, "D", &bird6_link.a_if, &fast_config(PEER_V6, AGENT_V6))?;
     let frr6_link = Link::new("sd")?;
     let frr6 = Frr::start(&frr6_link.b, &frr_config(&[frr_peer(AGENT_V6, PEER_V6, false, &[])]))?;
@@ -676,19 +676,6 @@ fn two_agents_come_up_over_ipv4_and_ipv6_and_detect_cuts_both_ways() -> anyhow::
 // 4. agent <-> BIRD 2, IPv4 and IPv6
 // ---------------------------------------------------------------------------
 
-/// BIRD 2's configuration: a `bfd` protocol with one neighbor at 50 ms x
-/// 3, the agent at `agent`, BIRD at `local` (IPv4 or IPv6: `neighbor ADDR
-/// local ADDR` serves both). `debug { events }` logs BIRD's state changes
-/// (`Session to ADDR changed state from Up to Down`) and its detection
-/// timeouts (`Session to ADDR expired`).
-fn bird_config(agent: &str, local: &str) -> String {
-    format!(
-        "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \"*\" {{\n    \
-         min rx interval 50 ms;\n    min tx interval 50 ms;\n    multiplier 3;\n  }};\n  neighbor {agent} local \
-         {local};\n}}\n"
-    )
-}
-
 /// agent <-> BIRD over a link, the agent at `agent_ip`, BIRD at `bird_ip`:
 /// Up within 3 s; BIRD's packets cut: the agent's kernel timer, diagnostic
 /// 1, within the detection time + 2 ms; the agent's packets cut: BIRD's
@@ -697,7 +684,7 @@ fn bird_config(agent: &str, local: &str) -> String {
 fn agent_and_bird(prefix: &str, agent_ip: &str, bird_ip: &str, release: BirdRelease) -> anyhow::Result<()> {
     require_root()?;
     let link = Link::new(prefix)?;
-    let bird = Bird::start_release(&link.b, release, &bird_config(agent_ip, bird_ip))?;
+    let bird = Bird::start_release(&link.b, release, &bfd_lab::bird::bfd_config(PEER_V4, agent_ip, bird_ip))?;
     let agent = Agent::start(&link.a, "A", &link.a_if, &fast_config(bird_ip, agent_ip))?;
     let started = agent.started();
     agent.wait_status(bird_ip, "up", UP_WITHIN)?;

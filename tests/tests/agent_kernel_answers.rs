@@ -25,16 +25,18 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use bfd_lab::{
     agent::{Agent, AgentArgs},
-    bird::{Bird, BirdRelease},
+    bird::{self, Bird, BirdRelease},
     e2e::{
         AGENT_V4, BfdPacket, Capture, Cut, Frr, FrrRelease, Link, PEER_V4, SwitchedLink, TxWindow,
-        bfd_profile, bgp_peer, count, documents, frr_config,
+        bfd_profile, bgp_peer, count, documents, frr_config, frr_peer,
     },
     lab::{realtime_us, require_root, wait_for},
     release_tests,
 };
 use bfd_session::table::ANSWERING_DISCRIMINATORS;
 
+/// The lab's peer configurations (`frr_peer`, `bird::bfd_config`) run 50
+/// ms x 3: these must match them.
 const INTERVAL_MS: u64 = 50;
 const DETECT_MULT: u8 = 3;
 /// How long the steady state is captured.
@@ -215,19 +217,12 @@ fn a_peer_that_originates_is_answered_by_the_kernel(peer: Originator) -> anyhow:
         Originator::Frr(release) => Running::Frr(Frr::start_release(
             &link.b,
             release,
-            &frr_config(&[format!(
-                " peer {AGENT_V4} local-address {PEER_V4}\n  receive-interval {INTERVAL_MS}\n  transmit-interval \
-                 {INTERVAL_MS}\n  detect-multiplier {DETECT_MULT}\n exit\n"
-            )]),
+            &frr_config(&[frr_peer(AGENT_V4, PEER_V4, false, &[])]),
         )?),
         Originator::Bird(release) => Running::Bird(Bird::start_release(
             &link.b,
             release,
-            &format!(
-                "router id {PEER_V4};\nprotocol device {{ }}\nprotocol bfd {{\n  debug {{ events }};\n  interface \
-                 \"*\" {{\n    min rx interval {INTERVAL_MS} ms;\n    min tx interval {INTERVAL_MS} ms;\n    \
-                 multiplier {DETECT_MULT};\n  }};\n  neighbor {AGENT_V4} local {PEER_V4};\n}}\n"
-            ),
+            &bird::bfd_config(PEER_V4, AGENT_V4, PEER_V4),
         )?),
     };
     let profile = format!(
