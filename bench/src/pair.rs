@@ -21,7 +21,7 @@ use bfd_lab::{
     bird::{Bird, BirdRelease},
     e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
     frame::mac_address,
-    lab::{NetNs, run, unique_name, veth},
+    lab::{NetNs, XdpPass, run, unique_name, veth},
 };
 use bfd_user::config::EngineScheduling;
 use serde_json::Value;
@@ -309,6 +309,8 @@ pub struct SampleLink {
     pub b_if: String,
     /// The bridge's port facing node A: where to capture.
     pub a_port: String,
+    /// The ports' pass programs.
+    _pass: XdpPass,
 }
 
 impl SampleLink {
@@ -321,15 +323,13 @@ impl SampleLink {
         switch.ip(["link", "add", "br0", "type", "bridge"])?;
         for port in [&a_port, &b_port] {
             switch.ip(["link", "set", port, "master", "br0"])?;
-            // A native XDP_TX on the node's end reaches this end only if
-            // its NAPI runs: with an XDP program of its own, or with GRO
-            // on (Linux's veth_set_features). Without it the kernel's
-            // answers would be dropped here.
-            run(switch.command("ethtool").args(["-K", port, "gro", "on"]))
-                .context("ethtool -K gro on (Debian package ethtool; `cargo xtask setup` installs it)")?;
         }
+        // A native XDP_TX on the node's end reaches the port only while the
+        // port's NAPI runs: with an XDP program of its own (GRO on the port
+        // runs it too, but the port then drops part of those frames).
+        let pass = XdpPass::attach(&switch, &[&a_port, &b_port])?;
         switch.ip(["link", "set", "br0", "up"])?;
-        Ok(SampleLink { switch, a_if, b_if, a_port })
+        Ok(SampleLink { switch, a_if, b_if, a_port, _pass: pass })
     }
 }
 
@@ -350,7 +350,15 @@ impl Pair {
         sessions: Vec<SessionSpec>,
         agent_args: &[&str],
     ) -> anyhow::Result<Pair> {
-        let link = Link::new(prefix)?;
+        // One queue on each end unless `BFD_BENCH_LINK_QUEUES=N`
+        // (`veth_with_queues`): at 10,000 sessions at 50 ms one queue's
+        // ring overflows and two do not, while at 2000 at 10 ms two do far
+        // worse than one (README, Performance); neither is a NIC with RSS.
+        let queues = match std::env::var("BFD_BENCH_LINK_QUEUES") {
+            Ok(queues) => queues.trim().parse().context("BFD_BENCH_LINK_QUEUES: a number of queues")?,
+            Err(_) => 1,
+        };
+        let link = Link::with_queues(prefix, queues)?;
         let sample = if sessions.iter().any(|session| session.sampled) {
             Some(SampleLink::new(prefix, &link.a, &link.b)?)
         } else {

@@ -30,11 +30,8 @@ use crate::{
 
 const INTERVAL_US: u64 = 50_000;
 /// Sessions captured on the wire for §6.8.7 (`BFD_BENCH_SCALE_SAMPLE=K`
-/// instead). None by default: with `--kernel-answers` the bridge's ports
-/// drop part of the kernel's native XDP_TX answers and the sampled
-/// sessions flap (README, Performance), so the sample is opt-in until that
-/// is understood.
-const SAMPLE: usize = 0;
+/// instead; 0: none).
+const SAMPLE: usize = 16;
 /// The capture's own slack each side of §6.8.7's window, µs: the bridge
 /// port stamps a frame when its NAPI poll takes it, in batches.
 const CAPTURE_SLACK_US: u64 = 500;
@@ -48,8 +45,36 @@ fn interval_label(interval_us: u64) -> String {
 }
 
 /// How many sessions to capture (`BFD_BENCH_SCALE_SAMPLE`, else [`SAMPLE`]).
-fn sample_size() -> usize {
-    std::env::var("BFD_BENCH_SCALE_SAMPLE").ok().and_then(|n| n.trim().parse().ok()).unwrap_or(SAMPLE)
+fn sample_size() -> anyhow::Result<usize> {
+    match std::env::var("BFD_BENCH_SCALE_SAMPLE") {
+        Ok(count) => count.trim().parse().context("BFD_BENCH_SCALE_SAMPLE: a number of sessions"),
+        Err(_) => Ok(SAMPLE),
+    }
+}
+
+/// The measuring window of the target rows in the full run: the
+/// target's five minutes.
+const TARGET_WINDOW: Duration = Duration::from_secs(300);
+
+/// The measuring window of each row.
+#[derive(Clone, Copy)]
+enum Window {
+    /// 60 s (10 with `--quick`); [`TARGET_WINDOW`] for the target rows of
+    /// the full run.
+    Default(Duration),
+    /// `BFD_BENCH_SCALE_WINDOW_S`, for every row.
+    Chosen(Duration),
+}
+
+/// The measuring window: `BFD_BENCH_SCALE_WINDOW_S` seconds, else the
+/// default.
+fn window(quick: bool) -> anyhow::Result<Window> {
+    match std::env::var("BFD_BENCH_SCALE_WINDOW_S") {
+        Ok(seconds) => Ok(Window::Chosen(Duration::from_secs(
+            seconds.trim().parse().context("BFD_BENCH_SCALE_WINDOW_S: whole seconds")?,
+        ))),
+        Err(_) => Ok(Window::Default(Duration::from_secs(if quick { 10 } else { 60 }))),
+    }
 }
 
 /// What one pair measured over its window.
@@ -306,7 +331,8 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         Err(_) if context.quick => QUICK_SIZES.to_vec(),
         Err(_) => FULL_SIZES.to_vec(),
     };
-    let window = Duration::from_secs(if context.quick { 10 } else { 60 });
+    let window = window(context.quick)?;
+    let sample = sample_size()?;
     // `BFD_BENCH_SCALE_INTERVAL_MS=10`: every session at 10 ms x 3 instead.
     let interval_us = match std::env::var("BFD_BENCH_SCALE_INTERVAL_MS") {
         Ok(ms) => ms.trim().parse::<u64>().context("BFD_BENCH_SCALE_INTERVAL_MS: whole milliseconds")? * 1000,
@@ -315,9 +341,13 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let mut table = Table::new(
         "scale",
         format!(
-            "N sessions at {} x 3, measured over {} s once all are Up",
+            "N sessions at {} x 3, measured over {} once all are Up",
             interval_label(interval_us),
-            window.as_secs()
+            match window {
+                Window::Default(window) if !context.quick =>
+                    format!("{} s ({} s at the target's N)", window.as_secs(), TARGET_WINDOW.as_secs()),
+                Window::Default(window) | Window::Chosen(window) => format!("{} s", window.as_secs()),
+            }
         ),
         &[
             "implementation",
@@ -352,11 +382,20 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
         let agent_args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut points = Vec::new();
         for &count in &sizes {
-            eprintln!("scale: {label} with N = {count}");
-            let result = measure(implementation, interval_us, count, sample_size(), window, &agent_args)
+            // The targets' rows (the agent's 10,000 at 50 ms, 2000 at 10
+            // ms): no state change, measured over five minutes in the full
+            // run.
+            let target_row = !implementation.is_peer()
+                && ((interval_us == INTERVAL_US && count == 10_000)
+                    || (interval_us == 10_000 && count == 2000));
+            let held = target_row.then(|| Target::at_most(0.0));
+            let window = match window {
+                Window::Default(_) if target_row && !context.quick => TARGET_WINDOW,
+                Window::Default(window) | Window::Chosen(window) => window,
+            };
+            eprintln!("scale: {label} with N = {count}, {} s", window.as_secs());
+            let result = measure(implementation, interval_us, count, sample, window, &agent_args)
                 .unwrap_or_else(|error| Err(format!("failed: {error:#}")));
-            let held =
-                if count == 10_000 && !implementation.is_peer() { Some(Target::at_most(0.0)) } else { None };
             match &result {
                 Ok(measured) => {
                     let per_node = measured.cpu_s_per_min_per_node();
@@ -442,12 +481,12 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     table.note("packets/s: received plus sent on node A's end of the veth; RSS and maps: node A");
     table.note("state changes: both nodes' Up and Down events during the window");
     table.note(format!(
-        "sample (`BFD_BENCH_SCALE_SAMPLE=K`, none by default): {} sessions spread over the N run on a second link between the nodes, \
-         through a bridge; captured at the bridge's port (where the kernel's XDP_TX answers and packet-path frames are \
+        "sample (`BFD_BENCH_SCALE_SAMPLE=K`, 0 for none): {} sessions spread over the N run on a second link between the nodes, \
+         through a bridge whose ports pass every frame through an XDP program of their own; captured at the bridge's port (where the kernel's XDP_TX answers and packet-path frames are \
          visible), every interval between consecutive periodic packets of each end (Finals and a Poll Sequence's \
          first packet left out) against 75-100% of the interval (RFC 5880 §6.8.7), {} µs of capture slack each side; \
          the JSON has the count, the intervals outside and the shortest and longest",
-        sample_size(),
+        sample,
         CAPTURE_SLACK_US
     ));
     table.note(format!("plot: {}", plot.display()));

@@ -207,6 +207,11 @@ pub const TX_SLACK: Duration = Duration::from_millis(1);
 /// See [`TX_SLACK`]: 2% of the interval.
 pub const TX_SLACK_FRACTION: u32 = 50;
 
+/// The shortest interval, parts per million of the transmit interval, of
+/// a session whose packets the peer's kernel may answer (see
+/// `Session::jittered`): 80%, against §6.8.7's 75%.
+pub const ANSWERED_JITTER_FLOOR_PPM: u64 = 800_000;
+
 /// A snapshot of a session for the operator (`show`-style output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionStatus {
@@ -947,14 +952,17 @@ impl Session {
 
     /// The periodic transmission's window opens [`TX_SLACK`] before it is
     /// due, but never less than 75% of the interval after the last
-    /// transmission: §6.8.7's jitter floor holds for every interval sent.
+    /// transmission (80% where the peer's kernel may answer: see
+    /// [`jittered`](Self::jittered)): §6.8.7's jitter floor holds for
+    /// every interval sent.
     fn earliest_tx(&self) -> Option<Time> {
         let due = self.next_tx?;
         let interval = self.scheduled_interval?;
         let slack = (interval / TX_SLACK_FRACTION).min(TX_SLACK);
         let early =
             Time::from_nanos(due.as_nanos().saturating_sub(u64::try_from(slack.as_nanos()).unwrap_or(0)));
-        let floor = self.last_tx.map_or(early, |last| last + interval * 3 / 4);
+        let floor_ppm = u32::try_from(self.jitter_floor_ppm()).unwrap_or(750_000);
+        let floor = self.last_tx.map_or(early, |last| last + interval * floor_ppm / 1_000_000);
         Some(early.max(floor).min(due))
     }
 
@@ -1462,12 +1470,30 @@ impl Session {
     /// 25%"; "If bfd.DetectMult is equal to 1, the interval between
     /// transmitted BFD Control packets MUST be no more than 90% of the
     /// negotiated transmission interval, and MUST be no less than 75%".
+    ///
+    /// Issue 19: a session whose peer's kernel may answer its packets
+    /// (ours may answer, and our discriminator is the smaller: the peer's
+    /// may too) draws from 80-100%, still a reduction "by a random value
+    /// of 0 to 25%". The answering kernel never answers sooner than 75% of
+    /// the interval after its previous answer (§6.8.7 for its packets), so
+    /// a packet of ours that queueing on a busy path delays less than the
+    /// one before it would arrive too soon and go unanswered: the 5% (2.5
+    /// ms at 50 ms) is the margin for that.
     fn jittered(&mut self, interval: Duration) -> Duration {
-        let (low, high) =
-            if self.advertised.detect_mult == 1 { (750_000, 900_000) } else { (750_000, 1_000_000) };
+        let high = if self.advertised.detect_mult == 1 { 900_000 } else { 1_000_000 };
+        let low = self.jitter_floor_ppm();
         let parts_per_million = self.rng.in_range(low, high);
         let nanos = interval.as_nanos() * u128::from(parts_per_million) / 1_000_000;
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The shortest interval [`jittered`](Self::jittered) draws, parts per
+    /// million: 75% (§6.8.7), or [`ANSWERED_JITTER_FLOOR_PPM`] where the
+    /// peer's kernel may answer our packets; early transmissions to share
+    /// a wake-up ([`TX_SLACK`]) keep it too.
+    fn jitter_floor_ppm(&self) -> u64 {
+        let may_be_answered = self.config.kernel_answers && self.local_discr < self.remote_discr;
+        if may_be_answered && self.advertised.detect_mult > 1 { ANSWERED_JITTER_FLOOR_PPM } else { 750_000 }
     }
 
     /// Demand mode active in the peer (§6.8.6): "bfd.RemoteDemandMode is 1,

@@ -58,6 +58,46 @@ fn s6_8_7_the_larger_discriminator_answers_and_the_peer_hears_one_packet_per_int
 }
 
 #[test]
+fn s6_8_7_the_originator_leaves_the_answering_kernel_a_margin_for_queueing_delay() {
+    // Up to 2 ms of queueing delay on A's packets: one may arrive 2 ms
+    // closer to the one before it than A sent them. A draws its intervals
+    // from 80-100% (not 75%): B's kernel, which never answers sooner than
+    // 75% after its last answer, then answers every one of them.
+    let mut sim = answering_pair(64);
+    sim.link(Side::A).delay_jitter = Duration::from_millis(2);
+    sim.run_for(Duration::from_secs(1));
+    let from = sim.now();
+    let answers_before = sim.kernel_answers(Side::B).unwrap();
+    sim.run_for(Duration::from_secs(60));
+    let a_sent = sent_after(&sim, Side::A, from);
+    let gaps = gaps_us(&a_sent);
+    assert!(gaps.iter().all(|gap| (40_000..=50_000).contains(gap)), "A's gaps: {gaps:?}");
+    // The whole 80-100% is used.
+    assert!(gaps.iter().any(|gap| *gap < 40_500) && gaps.iter().any(|gap| *gap > 49_500));
+    let answers = sim.kernel_answers(Side::B).unwrap() - answers_before;
+    // Every packet of A's is answered (the last may still be on its way).
+    assert!(answers + 1 >= a_sent.len() as u64, "{answers} answers to {} packets", a_sent.len());
+    // B answers at A's pace, so B's intervals stay inside 75-100% too,
+    // delay included (40 ms less 2 ms is still above 37.5).
+    let b_gaps = gaps_us(&sent_after(&sim, Side::B, from));
+    assert!(b_gaps.iter().all(|gap| (37_500..=52_000).contains(gap)), "B's gaps: {b_gaps:?}");
+    assert!(changes_after(&sim, Side::A, from).is_empty() && changes_after(&sim, Side::B, from).is_empty());
+}
+
+#[test]
+fn s6_8_7_without_kernel_answers_the_whole_75_to_100_percent_is_drawn() {
+    // The same pair, neither end configured to answer: A's jitter is the
+    // RFC's whole range again.
+    let mut sim = pair(kernel(config(50, 50, 3)), kernel(config(50, 50, 3)), 65);
+    bring_up(&mut sim);
+    let from = sim.now();
+    sim.run_for(Duration::from_secs(60));
+    let gaps = gaps_us(&sent_after(&sim, Side::A, from));
+    assert!(gaps.iter().all(|gap| (37_500..=50_000).contains(gap)), "A's gaps: {gaps:?}");
+    assert!(gaps.iter().any(|gap| *gap < 38_500), "shortest {:?}", gaps.iter().min());
+}
+
+#[test]
 fn a_lost_packet_in_either_direction_is_not_a_detection() {
     for (lossy, seed) in [(Side::A, 61), (Side::B, 62)] {
         let mut sim = answering_pair(seed);

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 pub use crate::frr::{Frr, FrrRelease, FrrStack};
-use crate::lab::{NetNs, run, run_stdout, unique_name, veth, wait_for};
+use crate::lab::{NetNs, run, run_stdout, unique_name, veth, veth_with_queues, wait_for};
 
 /// The agent's side of a link.
 pub const AGENT_V4: &str = "10.77.0.2";
@@ -36,10 +36,16 @@ pub struct Link {
 impl Link {
     /// Creates the link; `prefix` (at most 3 characters) names everything.
     pub fn new(prefix: &str) -> anyhow::Result<Link> {
+        Link::with_queues(prefix, 1)
+    }
+
+    /// [`Link::new`] with `queues` queues on each end of the veth
+    /// ([`veth_with_queues`]: the bench's link has one per CPU).
+    pub fn with_queues(prefix: &str, queues: u32) -> anyhow::Result<Link> {
         let a = NetNs::new(&format!("{prefix}A"))?;
         let b = NetNs::new(&format!("{prefix}B"))?;
         let (a_if, b_if) = (unique_name(&format!("{prefix}a")), unique_name(&format!("{prefix}b")));
-        veth(&a, &a_if, &b, &b_if)?;
+        veth_with_queues(&a, &a_if, &b, &b_if, queues)?;
         Link::addressed(a, b, a_if, b_if)
     }
 

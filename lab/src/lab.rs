@@ -163,7 +163,26 @@ impl Drop for NetNs {
 /// Joins `a` and `b` with a veth pair `a_if` <-> `b_if`, both up. The pair
 /// goes away with either namespace.
 pub fn veth(a: &NetNs, a_if: &str, b: &NetNs, b_if: &str) -> anyhow::Result<()> {
-    ip(["link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()])?;
+    veth_with_queues(a, a_if, b, b_if, 1)
+}
+
+/// [`veth`] with `queues` transmit and receive queues on each end. One
+/// queue is one ring of 256 frames, drained by one NAPI context: at
+/// hundreds of thousands of frames a second it overflows whenever its
+/// softirq waits (the sender's `AF_PACKET` frames are refused, native
+/// XDP_TX answers dropped), where a NIC has rings of thousands. With more
+/// queues the frames spread over more rings, drained on every CPU; unlike
+/// a NIC's receive-side scaling, which keeps a flow on one queue, a veth
+/// picks the queue by the sending CPU for XDP_TX, so one session's
+/// packets may be handled on several CPUs at once.
+pub fn veth_with_queues(a: &NetNs, a_if: &str, b: &NetNs, b_if: &str, queues: u32) -> anyhow::Result<()> {
+    let queues = queues.max(1).to_string();
+    let per_end = ["numtxqueues", queues.as_str(), "numrxqueues", queues.as_str()];
+    let mut command = vec!["link", "add", a_if, "netns", a.name()];
+    command.extend(per_end);
+    command.extend(["type", "veth", "peer", "name", b_if, "netns", b.name()]);
+    command.extend(per_end);
+    ip(command)?;
     a.ip(["link", "set", a_if, "up"])?;
     b.ip(["link", "set", b_if, "up"])
 }
@@ -217,4 +236,93 @@ pub fn monotonic_ns() -> u64 {
 /// CLOCK_REALTIME, µs: the clock of the packet captures' timestamps.
 pub fn realtime_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+/// An XDP program that passes every frame, attached to interfaces of one
+/// namespace by BPF links that this value owns: dropping it detaches them.
+/// A native XDP_TX from a veth is delivered to its peer only while the
+/// peer's NAPI runs, which it does with an XDP program attached (Linux's
+/// `veth_xdp_xmit`); a bridge port that must carry the kernel's answers
+/// (a capture point between two nodes) gets this one. GRO on the port
+/// also runs its NAPI, but then the port drops part of those frames.
+pub struct XdpPass {
+    _links: Vec<std::os::fd::OwnedFd>,
+}
+
+impl XdpPass {
+    /// Attaches the pass program to each of `interfaces` in `netns`.
+    pub fn attach(netns: &NetNs, interfaces: &[&str]) -> anyhow::Result<XdpPass> {
+        let program = load_xdp_pass().context("loading an XDP pass program")?;
+        let interfaces: Vec<String> = interfaces.iter().map(|name| (*name).to_owned()).collect();
+        let links = netns.run_in(move || {
+            interfaces
+                .iter()
+                .map(|name| {
+                    let ifindex = nix::net::if_::if_nametoindex(name.as_str())
+                        .with_context(|| format!("interface {name}"))?;
+                    xdp_link_create(&program, ifindex)
+                        .with_context(|| format!("attaching an XDP pass program to {name}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
+        Ok(XdpPass { _links: links })
+    }
+}
+
+/// `bpf(2)` with an attribute of `size` bytes at `attr`.
+///
+/// # Safety
+/// `attr` must point to `size` readable and writable bytes laid out as
+/// `union bpf_attr` for `command`, and every pointer in them must be valid
+/// for the call.
+unsafe fn bpf(command: libc::c_int, attr: *mut u8, size: usize) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: the caller's contract.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, command, attr, size) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both commands used here return a new descriptor we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// `BPF_PROG_LOAD` of `r0 = XDP_PASS; exit`.
+fn load_xdp_pass() -> std::io::Result<std::os::fd::OwnedFd> {
+    const BPF_PROG_LOAD: libc::c_int = 5;
+    const BPF_PROG_TYPE_XDP: u32 = 6;
+    const XDP_PASS: i32 = 2;
+    // Two instructions: `mov64 r0, XDP_PASS` (opcode 0xb7) and `exit` (0x95).
+    let mut instructions = [0u8; 16];
+    instructions[0] = 0xb7;
+    instructions[4..8].copy_from_slice(&XDP_PASS.to_le_bytes());
+    instructions[8] = 0x95;
+    let license = c"GPL";
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns,
+    // license (the rest zero).
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_XDP.to_le_bytes());
+    attr[4..8].copy_from_slice(&2u32.to_le_bytes());
+    attr[8..16].copy_from_slice(&(instructions.as_ptr() as u64).to_le_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_le_bytes());
+    // SAFETY: `attr` is a 128-byte bpf_attr for BPF_PROG_LOAD whose two
+    // pointers (the instructions, the license) outlive the call.
+    unsafe { bpf(BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) }
+}
+
+/// `BPF_LINK_CREATE` attaching `program` as the XDP program of interface
+/// `ifindex` in the calling thread's namespace (native mode where the
+/// driver has it, as veth does).
+fn xdp_link_create(program: &std::os::fd::OwnedFd, ifindex: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsRawFd as _;
+    const BPF_LINK_CREATE: libc::c_int = 28;
+    const BPF_XDP: u32 = 37;
+    // union bpf_attr for BPF_LINK_CREATE: prog_fd, target_ifindex,
+    // attach_type, flags.
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(program.as_raw_fd() as u32).to_le_bytes());
+    attr[4..8].copy_from_slice(&ifindex.to_le_bytes());
+    attr[8..12].copy_from_slice(&BPF_XDP.to_le_bytes());
+    // SAFETY: `attr` is a 128-byte bpf_attr for BPF_LINK_CREATE with no
+    // pointers in it.
+    unsafe { bpf(BPF_LINK_CREATE, attr.as_mut_ptr(), attr.len()) }
 }

@@ -774,3 +774,64 @@ fn a_discarded_packet_in_a_wake_with_a_due_transmission_loses_neither() {
     let counters = engine.sessions.get(discr).expect("the session runs").status().counters;
     assert_eq!(counters.control_discarded, 10, "every packet of the peer's was refused: {counters:?}");
 }
+
+/// Counts, for [`periodic_transmissions_do_not_enter_the_sessions_span`],
+/// how often a `session` span is entered, and the "session state change"
+/// events and how many of them were logged inside one.
+#[derive(Clone, Default)]
+struct SpanUse {
+    enters: Arc<std::sync::atomic::AtomicUsize>,
+    changes: Arc<std::sync::atomic::AtomicUsize>,
+    changes_in_span: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<S> tracing_subscriber::Layer<S> for SpanUse
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.span(id).is_some_and(|span| span.name() == "session") {
+            self.enters.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if message.0 == "session state change" {
+            self.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if ctx.event_span(event).is_some_and(|span| span.name() == "session") {
+                self.changes_in_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Issue 19: a drain that only transmits logs nothing, so it does not
+/// enter the session's span (a clone of it and the subscriber's
+/// bookkeeping on every periodic packet); what is logged, a state change,
+/// still is inside it.
+#[test]
+fn periodic_transmissions_do_not_enter_the_sessions_span() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let counts = SpanUse::default();
+    let subscriber = tracing_subscriber::registry().with(counts.clone());
+    let (_, io) =
+        tracing::subscriber::with_default(subscriber, || run_session(50, 3, Duration::from_secs(30), |_| {}));
+    let up = io.sent.iter().filter(|(_, packet)| packet.state == State::Up).count();
+    assert!(up > 500, "only {up} Up packets in 30 s");
+    let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let (enters, changes, in_span) =
+        (load(&counts.enters), load(&counts.changes), load(&counts.changes_in_span));
+    assert!(changes >= 2, "the session came up: Down -> Init/Up logged ({changes})");
+    assert_eq!(in_span, changes, "every state change logged in the session's span");
+    assert!(enters < 20, "the span entered {enters} times for {up} periodic packets");
+}
