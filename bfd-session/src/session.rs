@@ -210,7 +210,7 @@ pub const TX_SLACK_FRACTION: u32 = 50;
 /// The shortest interval, parts per million of the transmit interval, of
 /// a session whose packets the peer's kernel may answer (see
 /// `Session::jittered`): 80%, against §6.8.7's 75%.
-pub const ANSWERED_JITTER_FLOOR_PPM: u64 = 800_000;
+pub const ANSWERED_JITTER_FLOOR_PPM: u32 = 800_000;
 
 /// A snapshot of a session for the operator (`show`-style output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -961,8 +961,7 @@ impl Session {
         let slack = (interval / TX_SLACK_FRACTION).min(TX_SLACK);
         let early =
             Time::from_nanos(due.as_nanos().saturating_sub(u64::try_from(slack.as_nanos()).unwrap_or(0)));
-        let floor_ppm = u32::try_from(self.jitter_floor_ppm()).unwrap_or(750_000);
-        let floor = self.last_tx.map_or(early, |last| last + interval * floor_ppm / 1_000_000);
+        let floor = self.last_tx.map_or(early, |last| last + interval * self.jitter_floor_ppm() / 1_000_000);
         Some(early.max(floor).min(due))
     }
 
@@ -1481,8 +1480,7 @@ impl Session {
     /// ms at 50 ms) is the margin for that.
     fn jittered(&mut self, interval: Duration) -> Duration {
         let high = if self.advertised.detect_mult == 1 { 900_000 } else { 1_000_000 };
-        let low = self.jitter_floor_ppm();
-        let parts_per_million = self.rng.in_range(low, high);
+        let parts_per_million = self.rng.in_range(u64::from(self.jitter_floor_ppm()), high);
         let nanos = interval.as_nanos() * u128::from(parts_per_million) / 1_000_000;
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
@@ -1491,7 +1489,7 @@ impl Session {
     /// million: 75% (§6.8.7), or [`ANSWERED_JITTER_FLOOR_PPM`] where the
     /// peer's kernel may answer our packets; early transmissions to share
     /// a wake-up ([`TX_SLACK`]) keep it too.
-    fn jitter_floor_ppm(&self) -> u64 {
+    fn jitter_floor_ppm(&self) -> u32 {
         let may_be_answered = self.config.kernel_answers && self.local_discr < self.remote_discr;
         if may_be_answered && self.advertised.detect_mult > 1 { ANSWERED_JITTER_FLOOR_PPM } else { 750_000 }
     }

@@ -40,7 +40,7 @@ impl Link {
     }
 
     /// [`Link::new`] with `queues` queues on each end of the veth
-    /// ([`veth_with_queues`]: the bench's link has one per CPU).
+    /// ([`veth_with_queues`]; the bench's `BFD_BENCH_LINK_QUEUES`).
     pub fn with_queues(prefix: &str, queues: u32) -> anyhow::Result<Link> {
         let a = NetNs::new(&format!("{prefix}A"))?;
         let b = NetNs::new(&format!("{prefix}B"))?;

@@ -408,7 +408,7 @@ fn build_image(root: &Path, output: Option<&Path>) -> anyhow::Result<PathBuf> {
 fn bench(root: &Path, scenarios: &[String], quick: bool) -> anyhow::Result<()> {
     let mut needed = Prereq::BUILD.to_vec();
     needed.extend(
-        ["frr", "bpftool", "iproute2", "util-linux", "nftables", "tcpdump", "tshark", "stress-ng", "ethtool"]
+        ["frr", "bpftool", "iproute2", "util-linux", "nftables", "tcpdump", "tshark", "stress-ng"]
             .map(Prereq::Debian),
     );
     require(&needed)?;

@@ -24,7 +24,6 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "umoci",      // cargo xtask image: unpacks the image to check it
     "runc",       // tests/tests/image.rs: runs the image as the kubelet would
     "prometheus", // promtool for the alert rules' tests, prometheus for the metrics end-to-end test
-    "ethtool",    // bench scale's sampled link: GRO on the bridge's ports (bench/src/pair.rs)
 ];
 
 /// Something a command needs.
