@@ -122,7 +122,7 @@ const CHECK_BACK_NS: u64 = 1_000_000;
 const CLOCK_MONOTONIC: u64 = 1;
 /// `bpf_timer_init` on a timer that is already initialised.
 const EBUSY: i64 = 16;
-/// `bpf_timer_start` on a timer without a callback.
+/// `bpf_timer_start` on a timer not initialised or without a callback.
 const EINVAL: i64 = 22;
 
 #[xdp]
@@ -695,12 +695,18 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
     }
 }
 
-/// Initialises `timer` if needed and (re)starts it to expire in `ns`.
+/// (Re)starts `timer` to expire in `ns`, initialising it first if needed.
 ///
-/// The first packet of a session initialises its timer (lazily: the agent
-/// creates the map value zeroed and cannot initialise a timer from user
-/// space). `bpf_timer_init` fails with `EBUSY` on an initialised timer,
-/// which is the common case. `bpf_timer_start` restarts a pending timer.
+/// Nearly always the timer is initialised and has its callback (the
+/// session's first packet did that), so it is started at once: one helper
+/// call and one lock per packet, where calling `bpf_timer_init` first to
+/// find it `EBUSY` took the lock twice (issue 19: `__bpf_async_init` was
+/// 1.2% of the agent's CPU at 500 sessions). `bpf_timer_start` fails with
+/// `EINVAL` on a timer not initialised yet (the agent creates the map value
+/// zeroed and cannot initialise a timer from user space) or whose callback
+/// is not set yet (another CPU is between init and set_callback): then it
+/// is initialised (`EBUSY`: another CPU did), given its callback (the same
+/// one) and started.
 #[inline(always)]
 fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) {
     let timer = timer.cast::<kernel_timer>();
@@ -708,26 +714,24 @@ fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) 
     // `map` (the verifier checks both), `callback` is a static function
     // with the timer callback signature.
     unsafe {
+        if bpf_timer_start(timer, ns, 0) != -EINVAL {
+            return;
+        }
         match bpf_timer_init(timer, map, CLOCK_MONOTONIC) {
-            0 => {
-                bpf_timer_set_callback(timer, callback);
-            }
+            0 => {}
             error if error == -EBUSY => {}
             _ => return,
         }
-        if bpf_timer_start(timer, ns, 0) == -EINVAL {
-            // Another CPU initialised the timer and has not set its
-            // callback yet: set it ourselves (the same one) and retry.
-            bpf_timer_set_callback(timer, callback);
-            bpf_timer_start(timer, ns, 0);
-        }
+        bpf_timer_set_callback(timer, callback);
+        bpf_timer_start(timer, ns, 0);
     }
 }
 
 /// Whether an absorbed packet at `now` must restart the control timer,
 /// pending until `due` (0 or past: idle), for a detection time of
-/// `detect_ns`. Restarting costs about half of the absorb path (init's
-/// EBUSY and hrtimer_start: 200 of 400 ns in the fastpath bench), so a
+/// `detect_ns`. Restarting costs about half of the absorb path (the
+/// timer's lock and hrtimer_start; with init's EBUSY before it, as `arm`
+/// once did, 200 of 400 ns in the fastpath bench), so a
 /// timer whose deadline lies between half a detection time and a whole
 /// one ahead is left alone: it fires no later than the detection time
 /// after this packet, and its callback (`expired`) sees the fresh stamp

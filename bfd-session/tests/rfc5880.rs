@@ -10,6 +10,7 @@ use bfd_common::wire::{AuthRepr, ControlRepr, Diagnostic, Password, State};
 use bfd_session::sim::{Record, Side, Sim};
 use bfd_session::{
     Cause, Discard, EchoConfig, Output, SLOW_TX_INTERVAL, Session, SessionConfig, TX_SLACK, Time,
+    WAKE_SLACK_FRACTION, WAKE_SLACK_MAX,
 };
 use common::*;
 
@@ -460,14 +461,27 @@ fn config_us(tx: u64, rx: u64, mult: u8) -> SessionConfig {
 /// earliest moment it allows ([`Session::earliest_deadline`]), as a caller
 /// serving it early with other sessions would, as fractions of `interval_ms`.
 fn earliest_fractions(interval_ms: u64, mult: u8, seed: u64) -> Vec<f64> {
+    earliest_fractions_with(interval_ms, mult, seed, Duration::ZERO, TX_SLACK)
+}
+
+/// [`earliest_fractions`] with the caller's wake slack set to `wake_slack`,
+/// checking that no window is wider than `widest`.
+fn earliest_fractions_with(
+    interval_ms: u64,
+    mult: u8,
+    seed: u64,
+    wake_slack: Duration,
+    widest: Duration,
+) -> Vec<f64> {
     let mut a = session(A_DISCR, config(interval_ms, interval_ms, mult), seed);
+    a.set_wake_slack(wake_slack);
     // The first packet leaves at creation.
     let mut times = vec![Time::ZERO];
     assert_eq!(transmitted(&mut a).len(), 1);
     while times.len() < 10_001 {
         let due = a.next_deadline().expect("an active session always has a next transmission");
         let early = a.earliest_deadline().expect("and an earliest moment");
-        assert!(early <= due && due - early <= TX_SLACK, "window {:?}", due - early);
+        assert!(early <= due && due - early <= widest, "window {:?}", due - early);
         // One nanosecond before the window: nothing is sent.
         {
             a.on_timer(Time::from_nanos(early.as_nanos() - 1));
@@ -499,6 +513,43 @@ fn s6_8_7_early_transmissions_to_share_a_wake_up_keep_the_jitter_range() {
         let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
         assert!((mean - center).abs() < 0.006, "mult {mult}: mean {mean}");
     }
+}
+
+#[test]
+fn s6_8_7_a_wider_wake_slack_is_capped_and_keeps_the_jitter_range() {
+    // Down: 1 s intervals. A caller asking for 20 ms gets WAKE_SLACK_MAX
+    // (5 ms); served at the earliest moment every time, the intervals stay
+    // inside 75-100% (75-90% at Detect Mult 1) and the mean moves by the
+    // 0.5% the window is.
+    assert_eq!(WAKE_SLACK_MAX, ms(5));
+    for (mult, seed, high, center) in [(3, 43, 1.0, 0.875), (1, 44, 0.90, 0.825)] {
+        let fractions = earliest_fractions_with(1000, mult, seed, ms(20), WAKE_SLACK_MAX);
+        let (min, max) = fractions.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &f| (lo.min(f), hi.max(f)));
+        assert!(min >= 0.75 && max <= high, "mult {mult}: min {min}, max {max}");
+        let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
+        assert!(mean < center - 0.003 && mean > center - 0.011, "mult {mult}: mean {mean}");
+        // Some window was the whole 5 ms (the floor did not bind).
+        assert!(fractions.iter().any(|f| *f < high - 0.0049), "mult {mult}: no early transmission");
+    }
+    // A smaller wake slack than TX_SLACK never narrows TX_SLACK's window.
+    let mut a = session(A_DISCR, config(1000, 1000, 3), 45);
+    a.set_wake_slack(Duration::from_micros(10));
+    assert_eq!(transmitted(&mut a).len(), 1);
+    let (due, early) = (a.next_deadline().unwrap(), a.earliest_deadline().unwrap());
+    assert_eq!(due - early, TX_SLACK);
+}
+
+#[test]
+fn s6_8_7_a_wake_slack_is_at_most_10_percent_of_a_short_interval() {
+    // Up at 3.3 ms with a 5 ms wake slack: the window is 10% (330 µs).
+    let mut sim = pair(config_us(3300, 3300, 3), config_us(3300, 3300, 3), 46);
+    sim.input(Side::A, |s, _| s.set_wake_slack(WAKE_SLACK_MAX));
+    bring_up(&mut sim);
+    sim.run_for(Duration::from_secs(1));
+    let a = sim.session(Side::A);
+    let (due, early) = (a.next_deadline().unwrap(), a.earliest_deadline().unwrap());
+    assert!(due - early <= Duration::from_micros(330), "window {:?}", due - early);
+    assert_eq!(WAKE_SLACK_FRACTION, 10);
 }
 
 #[test]
