@@ -52,7 +52,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// 10 µs), so at 32 a wake is a few percent of what it sends; at 10,000
 /// sessions (115 packets a millisecond) [`bfd_session::TX_SLACK`]'s 1 ms
 /// already carries more, and the window stays as it was.
-pub const WAKE_BATCH: u64 = 32;
+pub const WAKE_BATCH: u32 = 32;
 
 /// How often the engine measures its transmission rate for
 /// [`WAKE_BATCH`].
@@ -633,12 +633,9 @@ impl Dispatcher {
         if elapsed < WAKE_SLACK_EVERY {
             return;
         }
-        self.wake_slack = match self.transmissions {
+        self.wake_slack = match u32::try_from(self.transmissions).unwrap_or(u32::MAX) {
             0 => bfd_session::WAKE_SLACK_MAX,
-            sent => (elapsed * u32::try_from(WAKE_BATCH).unwrap_or(u32::MAX))
-                .checked_div(u32::try_from(sent).unwrap_or(u32::MAX))
-                .unwrap_or(bfd_session::WAKE_SLACK_MAX)
-                .min(bfd_session::WAKE_SLACK_MAX),
+            sent => (elapsed * WAKE_BATCH / sent).min(bfd_session::WAKE_SLACK_MAX),
         };
         self.transmissions = 0;
         self.wake_slack_since = Some(now);
