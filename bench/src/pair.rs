@@ -11,7 +11,6 @@
 use std::{
     collections::HashMap,
     fmt::Write as _,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -19,9 +18,8 @@ use anyhow::{Context as _, bail};
 use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
-    e2e::{Cut, Frr, FrrRelease, Link, bfd_profile, bgp_peer},
-    frame::mac_address,
-    lab::{NetNs, XdpPass, run, unique_name, veth},
+    e2e::{Cut, Frr, FrrRelease, Link, address_ends, bfd_profile, bgp_peer},
+    lab::{NetNs, XdpPass, unique_name, veth},
 };
 use bfd_user::config::EngineScheduling;
 use serde_json::Value;
@@ -364,15 +362,15 @@ impl Pair {
         } else {
             None
         };
-        address_ends(&link.a, &link.a_if, &link.b, &link.b_if, sessions.iter().filter(|s| !s.sampled))?;
+        let ends = |sampled: bool| {
+            sessions
+                .iter()
+                .filter(move |session| session.sampled == sampled)
+                .map(|session| (session.a.as_str(), session.b.as_str()))
+        };
+        address_ends(&link.a, &link.a_if, &link.b, &link.b_if, ends(false))?;
         if let Some(sample) = &sample {
-            address_ends(
-                &link.a,
-                &sample.a_if,
-                &link.b,
-                &sample.b_if,
-                sessions.iter().filter(|s| s.sampled),
-            )?;
+            address_ends(&link.a, &sample.a_if, &link.b, &sample.b_if, ends(true))?;
         }
         // Bring-up is timed from the start of the second daemon.
         let started;
@@ -450,61 +448,6 @@ impl Pair {
     pub fn cut_b_to_a(&self) -> anyhow::Result<Cut> {
         Cut::outgoing_control(&self.link.b)
     }
-}
-
-/// Puts the `sessions`' addresses on the two ends of a link, `a_if` in `a`
-/// and `b_if` in `b`, and makes each end's neighbours of the other's.
-fn address_ends<'s>(
-    a: &NetNs,
-    a_if: &str,
-    b: &NetNs,
-    b_if: &str,
-    sessions: impl Iterator<Item = &'s SessionSpec>,
-) -> anyhow::Result<()> {
-    let (mut a_addresses, mut b_addresses): (Vec<&str>, Vec<&str>) =
-        sessions.map(|session| (session.a.as_str(), session.b.as_str())).unzip();
-    a_addresses.sort_unstable();
-    a_addresses.dedup();
-    b_addresses.sort_unstable();
-    b_addresses.dedup();
-    add_addresses(a, a_if, &a_addresses)?;
-    add_addresses(b, b_if, &b_addresses)?;
-    // Each node reaches the other's addresses through permanent neighbour
-    // entries: the kernel's ARP table is shared by every namespace and its
-    // garbage collector holds dynamic entries to gc_thresh3 (1024) in all,
-    // which stopped both implementations at 512 sessions; permanent
-    // entries are not counted.
-    add_neighbours(a, a_if, &b_addresses, mac_address(b, b_if)?)?;
-    add_neighbours(b, b_if, &a_addresses, mac_address(a, a_if)?)
-}
-
-/// Adds addresses (/16) to `interface` in one `ip -batch`.
-fn add_addresses(netns: &NetNs, interface: &str, addresses: &[&str]) -> anyhow::Result<()> {
-    let mut batch = String::new();
-    for address in addresses {
-        let _ = writeln!(batch, "addr add {address}/16 dev {interface}");
-    }
-    ip_batch(netns, interface, &batch)
-}
-
-/// Adds permanent neighbour entries for `addresses` at `mac` on
-/// `interface`, in one `ip -batch`.
-fn add_neighbours(netns: &NetNs, interface: &str, addresses: &[&str], mac: [u8; 6]) -> anyhow::Result<()> {
-    let mac: Vec<String> = mac.iter().map(|byte| format!("{byte:02x}")).collect();
-    let mut batch = String::new();
-    for address in addresses {
-        let _ =
-            writeln!(batch, "neigh replace {address} lladdr {} dev {interface} nud permanent", mac.join(":"));
-    }
-    ip_batch(netns, interface, &batch)
-}
-
-fn ip_batch(netns: &NetNs, interface: &str, batch: &str) -> anyhow::Result<()> {
-    let file = std::env::temp_dir().join(format!("{}-{interface}.batch", netns.name()));
-    std::fs::write(&file, batch)?;
-    let result = run(Command::new("ip").args(["-n", netns.name(), "-batch"]).arg(&file));
-    let _ = std::fs::remove_file(&file);
-    result.map(drop)
 }
 
 /// Profile names by interval.

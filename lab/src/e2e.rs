@@ -2,7 +2,7 @@
 //! three-namespace lab for multihop, path cuts with nftables, FRR's JSON
 //! views, MetalLB documents and the agent's log events. (Printing daemons' logs when a test fails: [`crate::harness`].)
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{fmt::Write as _, path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -141,6 +141,63 @@ impl SwitchedLink {
         switch.ip(["link", "set", "br0", "up"])?;
         Ok(SwitchedLink { link: Link::addressed(a, b, a_if, b_if)?, switch, a_port })
     }
+}
+
+/// Puts many sessions' addresses on the two ends of a link (`a_if` in `a`,
+/// `b_if` in `b`; each pair is one session's A and B address, /16 on-link)
+/// and makes each end's addresses the other's neighbours, in one `ip
+/// -batch` per step: the lab's many-session pairs (the bench's `scale`,
+/// the many-session wire test).
+pub fn address_ends<'s>(
+    a: &NetNs,
+    a_if: &str,
+    b: &NetNs,
+    b_if: &str,
+    ends: impl IntoIterator<Item = (&'s str, &'s str)>,
+) -> anyhow::Result<()> {
+    let (mut a_addresses, mut b_addresses): (Vec<&str>, Vec<&str>) = ends.into_iter().unzip();
+    a_addresses.sort_unstable();
+    a_addresses.dedup();
+    b_addresses.sort_unstable();
+    b_addresses.dedup();
+    add_addresses(a, a_if, &a_addresses)?;
+    add_addresses(b, b_if, &b_addresses)?;
+    // Each node reaches the other's addresses through permanent neighbour
+    // entries: the kernel's ARP table is shared by every namespace and its
+    // garbage collector holds dynamic entries to gc_thresh3 (1024) in all,
+    // which stopped both implementations at 512 sessions; permanent
+    // entries are not counted.
+    add_neighbours(a, a_if, &b_addresses, crate::frame::mac_address(b, b_if)?)?;
+    add_neighbours(b, b_if, &a_addresses, crate::frame::mac_address(a, a_if)?)
+}
+
+/// Adds addresses (/16) to `interface` in one `ip -batch`.
+fn add_addresses(netns: &NetNs, interface: &str, addresses: &[&str]) -> anyhow::Result<()> {
+    let mut batch = String::new();
+    for address in addresses {
+        let _ = writeln!(batch, "addr add {address}/16 dev {interface}");
+    }
+    ip_batch(netns, interface, &batch)
+}
+
+/// Adds permanent neighbour entries for `addresses` at `mac` on
+/// `interface`, in one `ip -batch`.
+fn add_neighbours(netns: &NetNs, interface: &str, addresses: &[&str], mac: [u8; 6]) -> anyhow::Result<()> {
+    let mac: Vec<String> = mac.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut batch = String::new();
+    for address in addresses {
+        let _ =
+            writeln!(batch, "neigh replace {address} lladdr {} dev {interface} nud permanent", mac.join(":"));
+    }
+    ip_batch(netns, interface, &batch)
+}
+
+fn ip_batch(netns: &NetNs, interface: &str, batch: &str) -> anyhow::Result<()> {
+    let file = std::env::temp_dir().join(format!("{}-{interface}.batch", netns.name()));
+    std::fs::write(&file, batch)?;
+    let result = run(Command::new("ip").args(["-n", netns.name(), "-batch"]).arg(&file));
+    let _ = std::fs::remove_file(&file);
+    result.map(drop)
 }
 
 /// Reads a sysctl in `netns` (e.g. `net.ipv4.ip_forward`).
