@@ -498,6 +498,14 @@ pub struct EchoPeerKey {
 pub const EVENT_CONTROL_TIMEOUT: u32 = 1;
 /// [`DetectEvent::kind`] of an expired echo detection timer.
 pub const EVENT_ECHO_TIMEOUT: u32 = 2;
+/// [`DetectEvent::kind`] of a peer packet the kernel, answering for the
+/// session (`CFG_ANSWER`, issue 19), left unanswered because it came
+/// sooner than §6.8.7's floor after the kernel's last answer: the agent
+/// sends that answer when the floor ends. `last_rx_ns` is the peer
+/// packet's arrival, `fired_at_ns` the floor's end (the kernel's last
+/// answer plus [`Keepalive::min_interval_ns`]). Not a detection; an agent
+/// that does not know the kind ignores it.
+pub const EVENT_ANSWER_OWED: u32 = 3;
 
 /// What a timer tells the agent through [`EVENTS_MAP`] when it expires.
 /// Written by the XDP program's timer callbacks.
@@ -513,7 +521,8 @@ pub struct DetectEvent {
     pub fired_at_ns: u64,
     /// The session's local discriminator.
     pub discriminator: u32,
-    /// [`EVENT_CONTROL_TIMEOUT`] or [`EVENT_ECHO_TIMEOUT`].
+    /// [`EVENT_CONTROL_TIMEOUT`], [`EVENT_ECHO_TIMEOUT`] or
+    /// [`EVENT_ANSWER_OWED`].
     pub kind: u32,
 }
 

@@ -40,11 +40,11 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP,
-        DETECTED_CONTROL, DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_CONTROL_TIMEOUT,
-        EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats,
-        Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
-        MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE, SessionConfig,
-        SessionState, bpf_timer, histogram_bucket,
+        DETECTED_CONTROL, DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_ANSWER_OWED,
+        EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT,
+        GlobalStats, Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS,
+        MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE,
+        SessionConfig, SessionState, bpf_timer, histogram_bucket,
     },
     wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
@@ -338,7 +338,6 @@ fn control(
         arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
     }
 
-    let dest_port = if multihop { MULTIHOP_CONTROL_PORT } else { CONTROL_PORT };
     if passed {
         count(field!(state, passed));
         // While no agent runs (issue 17), nobody reads a passed packet: one
@@ -347,15 +346,13 @@ fn control(
         // keeping its old parameters meanwhile) does not silence the
         // keepalive, and multihop packets, which the kernel never absorbs
         // (their detection is the agent's), are answered too.
-        if header.state() == State::Up
-            && keepalive(frame, packet, discriminator, config.flags, true, dest_port, now)
-        {
+        if header.state() == State::Up && keepalive(frame, packet, discriminator, config, true, now, stats) {
             return xdp_action::XDP_TX;
         }
         xdp_action::XDP_PASS
     } else {
         count(field!(state, absorbed));
-        if keepalive(frame, packet, discriminator, config.flags, false, dest_port, now) {
+        if keepalive(frame, packet, discriminator, config, false, now, stats) {
             return xdp_action::XDP_TX;
         }
         xdp_action::XDP_DROP
@@ -389,21 +386,27 @@ fn slow_path_allowed(source: &Address, now: u64) -> bool {
 /// Issue 17: while the agent is away (its lease expired, for at most the
 /// lease's `max_absence_ns`), answers a valid packet of an Up session
 /// with the session's steady-state packet, turned around on the same link
-/// (to `dest_port`: 3784 single-hop, 4784 multihop),
+/// (to port 3784 single-hop, 4784 multihop),
 /// never more often than RFC 5880 §6.8.7 allows (75% of the negotiated
 /// interval). So a peer that keeps sending keeps hearing us. Only what
 /// arrives is answered: a peer sending slower than its Detection Time for
 /// us needs is not kept Up.
+///
+/// Issue 19: where the agent handed a running session's transmission to
+/// the kernel (`CFG_ANSWER`), a packet too soon to answer is left to the
+/// agent, which sends the answer when the floor ends
+/// ([`EVENT_ANSWER_OWED`]).
 #[inline(always)]
 fn keepalive(
     frame: &mut Frame,
     packet: &UdpPacket,
     discriminator: u32,
-    flags: u32,
+    config: &SessionConfig,
     passed: bool,
-    dest_port: u16,
     now: u64,
+    stats: &mut GlobalStats,
 ) -> bool {
+    let dest_port = if config.flags & CFG_MULTIHOP != 0 { MULTIHOP_CONTROL_PORT } else { CONTROL_PORT };
     let Some(lease) = LEASE.get_ptr_mut(0) else {
         return false;
     };
@@ -412,7 +415,7 @@ fn keepalive(
     // Issue 19: a session the agent handed its steady state to is answered
     // whether the agent runs or not (the agent sends nothing for it then);
     // the bound on an absent agent still holds.
-    let answering = flags & CFG_ANSWER != 0;
+    let answering = config.flags & CFG_ANSWER != 0;
     let agent_away = valid_until != 0 && max_absence != 0 && now > valid_until;
     if agent_away && now - valid_until > max_absence {
         return false;
@@ -451,6 +454,21 @@ fn keepalive(
     let last = load(field!(state, last_tx_ns)).max(agent_last);
     if now.saturating_sub(last) < answer.min_interval_ns {
         count(field!(state, limited));
+        if answering && !agent_away {
+            // §6.8.7's floor: not now. Unanswered, the peer's next packet
+            // would be our next, up to two intervals after the last; the
+            // agent sends this answer when the floor ends instead.
+            let event = DetectEvent {
+                generation: config.generation,
+                last_rx_ns: now,
+                fired_at_ns: last + answer.min_interval_ns,
+                discriminator,
+                kind: EVENT_ANSWER_OWED,
+            };
+            if EVENTS.output(event, 0).is_err() {
+                stats.events_lost += 1;
+            }
+        }
         return false;
     }
     if !frame.turn_control_around(packet, answer.source_port, dest_port, &answer.packet) {

@@ -442,6 +442,10 @@ pub struct Session {
     /// because it differs from the absorb template, so the kernel did not
     /// answer it; we do, at the end of this input (issue 19).
     answer_received: bool,
+    /// The answer the kernel owes the peer for a packet that came sooner
+    /// than §6.8.7's floor after the kernel's last answer
+    /// ([`Session::on_answer_owed`]): we send it when the floor ends.
+    answer_due: Option<Time>,
     last_tx: Option<Time>,
     next_tx: Option<Time>,
     /// The interval `next_tx` was drawn for: redraw only when it changes,
@@ -536,6 +540,7 @@ impl Session {
             send_final: false,
             last_tx: None,
             answer_received: false,
+            answer_due: None,
             next_tx: None,
             scheduled_interval: None,
             wake_slack: Duration::ZERO,
@@ -854,6 +859,24 @@ impl Session {
         acted
     }
 
+    /// The kernel, answering for us, left a peer packet unanswered at
+    /// `now`: it came sooner than 75% of our interval after the kernel's
+    /// last answer, and §6.8.7's floor holds for every packet we send
+    /// (issue 19). Without this the peer's next packet would be our next,
+    /// an interval of ours up to about twice the negotiated one (a peer
+    /// that jitters below 75%, as BIRD 2.20 does at times). We send the
+    /// steady-state packet ourselves at `floor_ends`, the end of the
+    /// kernel's floor, unless we stop answering first; the caller then
+    /// tells the kernel when we sent, so that it paces its next answer
+    /// from ours. An owed answer past half an interval after `floor_ends`
+    /// is dropped: by then the peer's next packet may have been answered.
+    pub fn on_answer_owed(&mut self, now: Time, floor_ends: Time) {
+        if self.answering() && now.saturating_since(floor_ends) < self.tx_interval() / 2 {
+            self.answer_due = Some(floor_ends.max(now));
+        }
+        self.settle(now);
+    }
+
     /// One of our echo packets came back at `now` (pure userspace
     /// operation; with the fast path the kernel times echo itself).
     pub fn on_echo_return(&mut self, now: Time, echo: &EchoRepr) {
@@ -945,7 +968,7 @@ impl Session {
 
     /// When [`on_timer`](Self::on_timer) must next be called, if ever.
     pub fn next_deadline(&self) -> Option<Time> {
-        [self.next_tx, self.detect_deadline, self.echo_next_tx, self.echo_deadline]
+        [self.next_tx, self.answer_due, self.detect_deadline, self.echo_next_tx, self.echo_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -957,7 +980,7 @@ impl Session {
     /// another session serves this one too and transmissions due close
     /// together share one wake-up. Detections are never early.
     pub fn earliest_deadline(&self) -> Option<Time> {
-        [self.earliest_tx(), self.detect_deadline, self.echo_next_tx, self.echo_deadline]
+        [self.earliest_tx(), self.answer_due, self.detect_deadline, self.echo_next_tx, self.echo_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -1132,17 +1155,37 @@ impl Session {
                 // The Final also carries the news; restart the schedule.
                 self.restart_schedule(now, answering);
             }
-        } else if (self.send_now || (self.answer_received && answering)) && may_transmit {
+        } else if self.send_now && may_transmit {
             // State changes and new Poll Sequences go out at once rather
             // than up to an interval later: the handshake completes in
             // round trips, not in seconds. This is one extra packet per
-            // event, never a rate.
+            // event, never a rate. (It also settles an answer owed.)
             self.transmit(now, false);
             self.restart_schedule(now, answering);
+            self.answer_due = None;
+        } else if self.answer_received && answering && may_transmit {
+            // The kernel passed the packet up instead of answering it: we
+            // answer, at once unless that is sooner than §6.8.7's floor
+            // after our last packet (then when the floor ends).
+            match self.last_tx.map(|last| last + self.tx_interval() * 3 / 4) {
+                Some(floor_ends) if floor_ends > now => self.answer_due = Some(floor_ends),
+                _ => {
+                    self.transmit(now, false);
+                    self.restart_schedule(now, answering);
+                    self.answer_due = None;
+                }
+            }
         }
         self.send_final = false;
         self.send_now = false;
         self.answer_received = false;
+        if !answering {
+            self.answer_due = None;
+        } else if self.answer_due.is_some_and(|due| due <= now) && may_transmit {
+            // The answer the kernel could not send (`on_answer_owed`).
+            self.transmit(now, false);
+            self.answer_due = None;
+        }
 
         if self.periodic_allowed(now) && !answering {
             let interval = self.tx_interval();

@@ -156,6 +156,9 @@ struct KernelModel {
     echo_timer: Option<Time>,
     absorbed: u64,
     passed: u64,
+    /// Peer packets too soon after the kernel's last answer, whose answer
+    /// it left to the agent (`EVENT_ANSWER_OWED`, issue 19).
+    owed: u64,
     /// The kernel's last answer for the session (`CFG_ANSWER`, issue 19),
     /// seeded with the session's last packet when it hands over.
     answered_at: Option<Time>,
@@ -457,6 +460,14 @@ impl Sim {
         for output in outputs {
             match output {
                 Output::Transmit(packet) => {
+                    // The agent sent while its kernel answers for it: it
+                    // tells the kernel, which paces its next answer from
+                    // this packet (`Effect::HandTransmissionOver`).
+                    if let Some(kernel) = self.sides[side.index()].kernel.as_mut()
+                        && kernel.view.is_some_and(|view| view.answer)
+                    {
+                        kernel.answered_at = Some(self.now);
+                    }
                     self.log.push(Record::Sent { at: self.now, from: side, packet });
                     self.send(side, InFlight::Control(packet));
                 }
@@ -499,7 +510,15 @@ impl Sim {
             return;
         }
         let interval = status.desired_min_tx.max(status.remote_min_rx);
-        if kernel.answered_at.is_some_and(|last| now.saturating_since(last) < interval * 3 / 4) {
+        if let Some(last) = kernel.answered_at
+            && now.saturating_since(last) < interval * 3 / 4
+        {
+            // Too soon after its last answer: the program tells the agent,
+            // which sends the answer when the floor ends (the event reaches
+            // it at once here).
+            kernel.owed += 1;
+            sim_side.session.on_answer_owed(now, last + interval * 3 / 4);
+            self.collect(side);
             return;
         }
         kernel.answered_at = Some(now);
@@ -512,6 +531,13 @@ impl Sim {
     /// sent (issue 19).
     pub fn kernel_answers(&self, side: Side) -> Option<u64> {
         self.sides[side.index()].kernel.as_ref().map(|kernel| kernel.answers)
+    }
+
+    /// For a kernel-detection side: the peer packets its modelled XDP
+    /// program left for the agent to answer (too soon after its last
+    /// answer; issue 19).
+    pub fn kernel_answers_owed(&self, side: Side) -> Option<u64> {
+        self.sides[side.index()].kernel.as_ref().map(|kernel| kernel.owed)
     }
 
     /// Puts a packet on the link from `from`, unless the link loses it.

@@ -233,3 +233,41 @@ fn s6_8_7_the_first_answer_is_paced_from_our_last_packet() {
         assert!(shortest >= 37_500, "seed {seed}: B's packets {shortest} us apart");
     }
 }
+
+#[test]
+fn s6_8_7_a_peer_packet_too_soon_for_the_kernel_is_answered_by_the_core_when_the_floor_ends() {
+    // Up to 12 ms of delay jitter on A's packets (A sends every 40-50 ms):
+    // some arrive sooner than 75% of the interval (37.5 ms) after B's
+    // kernel's last answer, as a peer that jitters below 75% sends them
+    // (BIRD 2.20 at times). The kernel must not answer those (§6.8.7's
+    // floor); without more, B's next packet would then be its answer to
+    // A's next one, up to about twice the interval after its last. The
+    // kernel tells B's core instead, which sends the answer itself when
+    // the floor ends and has the kernel pace its next answer from it.
+    let mut sim = answering_pair(70);
+    sim.link(Side::A).delay_jitter = Duration::from_millis(12);
+    sim.run_for(Duration::from_secs(1));
+    let from = sim.now();
+    let (answers_before, owed_before, sent_before) = (
+        sim.kernel_answers(Side::B).unwrap(),
+        sim.kernel_answers_owed(Side::B).unwrap(),
+        sent_after(&sim, Side::B, Time::ZERO).len() as u64,
+    );
+    sim.run_for(Duration::from_secs(60));
+    let answers = sim.kernel_answers(Side::B).unwrap() - answers_before;
+    let owed = sim.kernel_answers_owed(Side::B).unwrap() - owed_before;
+    let by_core = sent_after(&sim, Side::B, Time::ZERO).len() as u64 - sent_before - answers;
+    assert!(owed >= 10, "only {owed} of A's packets came too soon: the test does not test");
+    // Each owed answer is sent once by the core (none was dropped as
+    // stale: nothing here runs late).
+    assert_eq!(by_core, owed, "{by_core} packets from B's core for {owed} owed answers");
+    assert!(sim.session(Side::B).fast_path().answer, "B still hands its transmission to the kernel");
+    // B's intervals: never below the floor; never longer than A's packets'
+    // arrival gaps can make them (50 ms + 12 ms of jitter), where an
+    // unanswered packet would make one of 70 ms or more.
+    let b_gaps = gaps_us(&sent_after(&sim, Side::B, from));
+    let (shortest, longest) = (b_gaps.iter().min().unwrap(), b_gaps.iter().max().unwrap());
+    assert!(*shortest >= 37_500, "B's packets {shortest} us apart");
+    assert!(*longest <= 62_000, "B's packets {longest} us apart");
+    assert!(changes_after(&sim, Side::A, from).is_empty() && changes_after(&sim, Side::B, from).is_empty());
+}

@@ -292,14 +292,17 @@ fn a_peer_that_originates_is_answered_by_the_kernel(peer: Originator) -> anyhow:
         // The answers inherit the peer's timing (one per peer packet), so
         // its share inside §6.8.7's window is the peer's, printed for the
         // record: bfdd 10.7 runs late by up to 1-2 ms, BIRD 2.20 early at
-        // times. What the kernel guarantees is checked: never sooner than
-        // 75% of our interval after our previous packet (a peer packet
-        // that early goes unanswered), an answer for nearly every peer
-        // packet, never a gap near the peer's detection time.
+        // times. What the kernel and the agent guarantee is checked: never
+        // sooner than 75% of our interval after our previous packet (a
+        // peer packet that early is answered by the agent when the floor
+        // ends: `EVENT_ANSWER_OWED`), an answer for nearly every peer
+        // packet, and no interval of ours longer than the peer's longest
+        // (before the owed answers, BIRD's early packets made ours up to
+        // 80 ms).
         theirs.report(&format!("{peer:?}, the peer's"));
         ours.report(&format!("{peer:?}, ours (the kernel's answers)"));
         ensure!(
-            sent <= 2,
+            sent <= expected / 10,
             "the kernel should answer, yet the agent sent {sent} packets itself in {STEADY:?}"
         );
         let early: Vec<u64> = ours.intervals_us.iter().copied().filter(|i| *i < ours.low_us).collect();
@@ -313,10 +316,11 @@ fn a_peer_that_originates_is_answered_by_the_kernel(peer: Originator) -> anyhow:
             ours.intervals_us.len()
         );
         let longest = ours.intervals_us.iter().copied().max().unwrap_or(0);
+        let peers_longest = theirs.intervals_us.iter().copied().max().unwrap_or(0);
+        eprintln!("{peer:?}: the longest interval, ours {longest} µs, the peer's {peers_longest} µs");
         ensure!(
-            longest < 2 * interval_us + CAPTURE_SLACK_US,
-            "a gap of {longest} µs in our packets (the peer's detection time is {} µs)",
-            interval_us * u64::from(DETECT_MULT)
+            longest <= peers_longest.max(interval_us) + CAPTURE_SLACK_US,
+            "a gap of {longest} µs in our packets, longer than the peer's longest ({peers_longest} µs)"
         );
     } else {
         ensure!(sent >= expected * 9 / 10, "the agent originates, yet sent only {sent} in {STEADY:?}");

@@ -27,7 +27,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bfd_common::maps::{self, DetectEvent, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState};
+use bfd_common::maps::{
+    self, DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState,
+};
 use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
 use bfd_session::{
     Arrival, Detection, FastPathView, Output, ReceiveError, ReceivedControl, Session, SessionConfig,
@@ -150,6 +152,8 @@ pub struct EngineCounters {
     pub lateness: maps::LogHistogram,
     /// Kernel detection events received.
     pub kernel_events: u64,
+    /// Answers the kernel left to us (`EVENT_ANSWER_OWED`, issue 19).
+    pub answers_owed: u64,
     /// Of those, left alone: from an earlier session with the same
     /// discriminator ([`maps::SessionConfig::generation`]), or stale.
     pub kernel_events_ignored: u64,
@@ -435,8 +439,8 @@ pub enum Effect {
         discr: u32,
     },
     /// The kernel takes over the session's steady-state transmission
-    /// (issue 19): it must pace its first answer from our last packet,
-    /// sent at `last_tx`.
+    /// (issue 19), or we sent a periodic packet while it answers: it must
+    /// pace its next answer from our last packet, sent at `last_tx`.
     HandTransmissionOver {
         /// The session.
         discr: u32,
@@ -931,7 +935,11 @@ impl Dispatcher {
     }
 
     fn kernel_event(&mut self, now: Time, event: &DetectEvent) {
-        self.counters.kernel_events += 1;
+        if event.kind == EVENT_ANSWER_OWED {
+            self.counters.answers_owed += 1;
+        } else {
+            self.counters.kernel_events += 1;
+        }
         let discr = event.discriminator;
         let Some((session, peer)) = self.sessions.entry_mut(discr) else {
             self.counters.kernel_events_ignored += 1;
@@ -942,6 +950,14 @@ impl Dispatcher {
             // fired before its entry was replaced.
             self.counters.kernel_events_ignored += 1;
             debug!(discr, generation = event.generation, "detection event of an earlier session");
+            return;
+        }
+        if event.kind == EVENT_ANSWER_OWED {
+            // Not a detection: a peer packet the kernel could not answer
+            // yet (§6.8.7's floor); the core sends the answer when the
+            // floor ends, and `drain` tells the kernel it did.
+            session.on_answer_owed(now, Time::from_nanos(event.fired_at_ns));
+            self.drain(discr, now);
             return;
         }
         let fired_at = Time::from_nanos(event.fired_at_ns);
@@ -1005,9 +1021,20 @@ impl Dispatcher {
             match output {
                 Output::Transmit(packet) => {
                     self.transmissions += 1;
-                    let peer = self.sessions.data(discr).map(|peer| (peer.transport, peer.ifindex));
-                    if let Some((transport, ifindex)) = peer {
+                    let peer = self
+                        .sessions
+                        .data(discr)
+                        .map(|peer| (peer.transport, peer.ifindex, peer.kernel_answering));
+                    if let Some((transport, ifindex, kernel_answering)) = peer {
+                        let periodic = !packet.final_;
                         self.effects.push_back(Effect::Transmit { discr, transport, ifindex, packet });
+                        if kernel_answering && periodic {
+                            // A packet of ours while the kernel answers (one
+                            // it owed, or an answer to a packet it passed
+                            // up): the kernel paces its next answer from it,
+                            // so that §6.8.7's floor holds across both.
+                            self.effects.push_back(Effect::HandTransmissionOver { discr, last_tx: now });
+                        }
                     }
                 }
                 Output::TransmitEcho(echo) => {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bfd_common::maps::{DetectEvent, EVENT_CONTROL_TIMEOUT};
+use bfd_common::maps::{DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT};
 use bfd_common::wire::AuthType;
 use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
 use bfd_session::{
@@ -395,6 +395,69 @@ fn a_kernel_detection_event_sends_the_down_in_the_same_wake_and_stale_generation
     );
     assert_eq!(dispatcher.counters().kernel_events, 2);
     assert!(dispatcher.counters().kernel_events_ignored >= 1);
+}
+
+/// Issue 19: a peer packet too soon for the kernel to answer (§6.8.7's
+/// floor) comes as `EVENT_ANSWER_OWED`; the engine sends the answer itself
+/// when the floor ends, in that wake, and tells the kernel when it did so
+/// that its next answer is paced from ours.
+#[test]
+fn an_answer_the_kernel_owes_leaves_when_the_floor_ends_and_paces_the_kernel() {
+    let options = || DispatcherOptions {
+        fast_path: true,
+        kernel_answers: true,
+        xdp_ifindexes: vec![IFINDEX],
+        ..Default::default()
+    };
+    // When the session hands its transmission to the kernel (same seed,
+    // same run up to there).
+    let mut probe = SimIo::new(50, 3, Duration::from_secs(3));
+    apply_now(&mut probe, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    run(&mut Dispatcher::new(options(), 42), &mut probe);
+    let (handed_at, discr) = probe
+        .effects
+        .iter()
+        .find_map(|(at, effect)| match effect {
+            Effect::HandTransmissionOver { discr, .. } => Some((*at, *discr)),
+            _ => None,
+        })
+        .expect("the session hands its transmission to the kernel");
+    let owed_at = handed_at + Duration::from_millis(10);
+    let floor_ends = owed_at + Duration::from_millis(20);
+    // Nothing here answers for the kernel: stop before the peer would
+    // detect our silence.
+    let mut io = SimIo::new(50, 3, floor_ends.saturating_since(Time::ZERO) + Duration::from_millis(50));
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    let owed = DetectEvent {
+        generation: u64::MAX,
+        last_rx_ns: owed_at.as_nanos(),
+        fired_at_ns: floor_ends.as_nanos(),
+        discriminator: discr,
+        kind: EVENT_ANSWER_OWED,
+    };
+    io.at(owed_at.saturating_since(Time::ZERO), Scheduled::Kernel(owed));
+    let mut dispatcher = Dispatcher::new(options(), 42);
+    run(&mut dispatcher, &mut io);
+    // This loop has no XDP program: every peer packet comes up, and the
+    // core answers those itself too, never sooner than the floor after
+    // its last packet.
+    let ours: Vec<Time> =
+        io.sent.iter().map(|(at, _)| *at).filter(|at| *at > handed_at && *at < io.end).collect();
+    assert_eq!(ours.first(), Some(&floor_ends), "the owed answer leaves when the floor ends: {ours:?}");
+    for pair in ours.windows(2) {
+        assert!(pair[1].saturating_since(pair[0]) >= Duration::from_micros(37_500), "ours: {ours:?}");
+    }
+    for sent in &ours {
+        let paced = io.effects.iter().any(|(at, effect)| {
+            at == sent
+                && matches!(effect, Effect::HandTransmissionOver { discr: d, last_tx } if *d == discr && last_tx == sent)
+        });
+        assert!(paced, "the kernel was not told of our packet at {sent:?}");
+    }
+    // Not a detection.
+    assert_eq!(dispatcher.counters().answers_owed, 1);
+    assert_eq!((dispatcher.counters().kernel_events, dispatcher.counters().kernel_events_ignored), (0, 0));
+    assert!(io.sent_by_state(State::Down).iter().all(|(at, _)| *at < handed_at));
 }
 
 /// RFC 5882 §3.2: a failure withdraws the routes through the peer and runs
