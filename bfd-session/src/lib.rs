@@ -31,8 +31,9 @@ pub use auth::{
 };
 pub use config::{ConfigError, Detection, EchoConfig, SessionConfig};
 pub use session::{
-    Cause, Counters, Discard, FastPathView, Output, Restored, SLOW_TX_INTERVAL, Session, SessionError,
-    SessionStatus, StateChange, TX_SLACK, TX_SLACK_FRACTION, WAKE_SLACK_FRACTION, WAKE_SLACK_MAX,
+    Cause, Counters, Discard, FastPathView, JITTER_FLOOR_PPM, Output, Restored, SLOW_TX_INTERVAL, Session,
+    SessionError, SessionStatus, StateChange, TX_SLACK, TX_SLACK_FRACTION, WAKE_SLACK_FRACTION,
+    WAKE_SLACK_MAX, jitter_floor,
 };
 pub use table::{AddError, Arrival, DemuxError, ReceiveError, SessionKey, Sessions};
 pub use time::Time;

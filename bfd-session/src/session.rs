@@ -216,6 +216,19 @@ pub const WAKE_SLACK_MAX: Duration = Duration::from_millis(5);
 /// See [`WAKE_SLACK_MAX`]: 10% of the interval.
 pub const WAKE_SLACK_FRACTION: u32 = 10;
 
+/// RFC 5880 §6.8.7's floor, parts per million of the transmit interval:
+/// an interval "reduced by a random value of 0 to 25%" is at least 75% of
+/// it. Every periodic packet keeps it, the kernel's answers included.
+pub const JITTER_FLOOR_PPM: u32 = 750_000;
+
+/// The shortest interval §6.8.7 allows between two periodic packets at
+/// `interval` ([`JITTER_FLOOR_PPM`]): the session's schedule, the kernel's
+/// answers (`Keepalive::min_interval_ns`) and the answers it leaves to the
+/// agent all keep it.
+pub fn jitter_floor(interval: Duration) -> Duration {
+    interval * JITTER_FLOOR_PPM / 1_000_000
+}
+
 /// The shortest interval, parts per million of the transmit interval, of
 /// a session whose packets the peer's kernel may answer (see
 /// `Session::jittered`): 80%, against §6.8.7's 75%.
@@ -1167,7 +1180,7 @@ impl Session {
             // The kernel passed the packet up instead of answering it: we
             // answer, at once unless that is sooner than §6.8.7's floor
             // after our last packet (then when the floor ends).
-            match self.last_tx.map(|last| last + self.tx_interval() * 3 / 4) {
+            match self.last_tx.map(|last| last + jitter_floor(self.tx_interval())) {
                 Some(floor_ends) if floor_ends > now => self.answer_due = Some(floor_ends),
                 _ => {
                     self.transmit(now, false);
@@ -1563,7 +1576,11 @@ impl Session {
     /// a wake-up ([`TX_SLACK`]) keep it too.
     fn jitter_floor_ppm(&self) -> u32 {
         let may_be_answered = self.config.kernel_answers && self.local_discr < self.remote_discr;
-        if may_be_answered && self.advertised.detect_mult > 1 { ANSWERED_JITTER_FLOOR_PPM } else { 750_000 }
+        if may_be_answered && self.advertised.detect_mult > 1 {
+            ANSWERED_JITTER_FLOOR_PPM
+        } else {
+            JITTER_FLOOR_PPM
+        }
     }
 
     /// Demand mode active in the peer (§6.8.6): "bfd.RemoteDemandMode is 1,

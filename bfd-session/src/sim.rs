@@ -23,7 +23,7 @@ use bfd_common::wire::{ControlRepr, EchoRepr, State};
 
 use crate::config::Detection;
 use crate::rng::Rng;
-use crate::session::{FastPathView, Output, Session, StateChange};
+use crate::session::{FastPathView, Output, Session, StateChange, jitter_floor};
 use crate::time::Time;
 
 /// One side of the simulated link.
@@ -511,13 +511,13 @@ impl Sim {
         }
         let interval = status.desired_min_tx.max(status.remote_min_rx);
         if let Some(last) = kernel.answered_at
-            && now.saturating_since(last) < interval * 3 / 4
+            && now.saturating_since(last) < jitter_floor(interval)
         {
             // Too soon after its last answer: the program tells the agent,
             // which sends the answer when the floor ends (the event reaches
             // it at once here).
             kernel.owed += 1;
-            sim_side.session.on_answer_owed(now, last + interval * 3 / 4);
+            sim_side.session.on_answer_owed(now, last + jitter_floor(interval));
             self.collect(side);
             return;
         }

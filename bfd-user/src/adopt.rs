@@ -236,7 +236,7 @@ pub fn keepalive(record: &AdoptRecord) -> Option<Keepalive> {
     let remote_min_rx = Duration::from_micros(adoptable.restored.last_received?.required_min_rx.into());
     let interval = adoptable.restored.desired_min_tx.max(remote_min_rx);
     Some(Keepalive {
-        min_interval_ns: u64::try_from((interval * 3 / 4).as_nanos()).unwrap_or(u64::MAX),
+        min_interval_ns: u64::try_from(bfd_session::jitter_floor(interval).as_nanos()).unwrap_or(u64::MAX),
         source_port: record.source_port,
         reserved: [0; 6],
         packet: record.sent,

@@ -391,6 +391,16 @@ impl Agent {
         json.as_array().cloned().with_context(|| format!("counters --json is not an array: {json:#}"))
     }
 
+    /// The control packets the agent sent itself so far, every session's
+    /// `control-packet-output` summed (the kernel's answers are not its).
+    pub fn control_packets_sent(&self) -> anyhow::Result<u64> {
+        Ok(self
+            .show_counters()?
+            .iter()
+            .map(|session| crate::e2e::count(session, "control-packet-output"))
+            .sum())
+    }
+
     /// The session with `peer` in `show peers --json`, if there is one.
     pub fn peer(&self, peer: &str) -> anyhow::Result<Option<Value>> {
         Ok(self.show_peers()?.into_iter().find(|session| session["peer"] == peer))

@@ -50,12 +50,6 @@ const INSIDE_AT_LEAST: f64 = 0.98;
 /// How late after the Detection Time the Down may reach the peer.
 const DOWN_SLACK_US: u64 = 5_000;
 
-/// The packets the agent at `node` sent itself, by its counters.
-fn own_output(agent: &Agent) -> anyhow::Result<u64> {
-    let counters = agent.show_counters()?;
-    Ok(counters.iter().map(|session| count(session, "control-packet-output")).sum())
-}
-
 #[bfd_lab::test]
 fn the_larger_discriminator_answers_from_the_kernel_and_the_peer_hears_every_interval() -> anyhow::Result<()>
 {
@@ -96,12 +90,13 @@ fn the_larger_discriminator_answers_from_the_kernel_and_the_peer_hears_every_int
     // Past the bring-up's Poll Sequences and the handover.
     std::thread::sleep(Duration::from_secs(1));
     let changes = (a.state_changes().len(), b.state_changes().len());
-    let (answerer_sent, originator_sent) = (own_output(answerer)?, own_output(originator)?);
+    let (answerer_sent, originator_sent) =
+        (answerer.control_packets_sent()?, originator.control_packets_sent()?);
     let steady_from = realtime_us();
     std::thread::sleep(STEADY);
     let steady_to = realtime_us();
-    let answerer_own = own_output(answerer)? - answerer_sent;
-    let originator_own = own_output(originator)? - originator_sent;
+    let answerer_own = answerer.control_packets_sent()? - answerer_sent;
+    let originator_own = originator.control_packets_sent()? - originator_sent;
     let steady_changes = (a.state_changes().len() - changes.0, b.state_changes().len() - changes.1);
 
     // The cut: the originator's packets stop at its output hook.
@@ -115,11 +110,11 @@ fn the_larger_discriminator_answers_from_the_kernel_and_the_peer_hears_every_int
     a.wait_status(PEER_V4, "up", Duration::from_secs(10))?;
     b.wait_status(AGENT_V4, "up", Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_secs(2));
-    let answerer_before = own_output(answerer)?;
+    let answerer_before = answerer.control_packets_sent()?;
     let again_from = realtime_us();
     std::thread::sleep(Duration::from_secs(2));
     let again_to = realtime_us();
-    let answerer_again = own_output(answerer)? - answerer_before;
+    let answerer_again = answerer.control_packets_sent()? - answerer_before;
     let packets = capture.bfd_packets()?;
 
     // §6.8.7 for both ends in the steady state, as the wire shows them.
@@ -274,11 +269,11 @@ fn a_peer_that_originates_is_answered_by_the_kernel(peer: Originator) -> anyhow:
         if answering { "the kernel answers" } else { "the agent originates (the peer's is the larger)" }
     );
     let (sent_before, peer_changes, our_changes) =
-        (own_output(&agent)?, running.state_changes()?, agent.state_changes().len());
+        (agent.control_packets_sent()?, running.state_changes()?, agent.state_changes().len());
     let steady_from = realtime_us();
     std::thread::sleep(STEADY);
     let steady_to = realtime_us();
-    let sent = own_output(&agent)? - sent_before;
+    let sent = agent.control_packets_sent()? - sent_before;
     let peer_changes = running.state_changes()? - peer_changes;
     let our_changes = agent.state_changes().len() - our_changes;
     let packets = capture.bfd_packets()?;

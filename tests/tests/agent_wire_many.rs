@@ -116,12 +116,6 @@ fn packets_per_burst(packets: &[&BfdPacket]) -> f64 {
     packets.len() as f64 / bursts as f64
 }
 
-/// The packets the agent sent itself, by its counters.
-fn own_output(agent: &Agent) -> anyhow::Result<u64> {
-    let counters = agent.show_counters()?;
-    Ok(counters.iter().map(|session| count(session, "control-packet-output")).sum())
-}
-
 /// What the agents run with.
 #[derive(Clone, Copy)]
 enum Variant {
@@ -162,10 +156,10 @@ fn run(prefix: &str, shape: Shape, variant: Variant) -> anyhow::Result<()> {
     // packet rate (once a second) and widened its window.
     std::thread::sleep(Duration::from_secs(3));
     let changes = (state_changes(&a)?, state_changes(&b)?);
-    let own = own_output(&a)? + own_output(&b)?;
+    let own = a.control_packets_sent()? + b.control_packets_sent()?;
     let mut capture = Capture::start(&switched.switch, &switched.a_port, "udp port 3784")?;
     std::thread::sleep(STEADY);
-    let own = own_output(&a)? + own_output(&b)? - own;
+    let own = a.control_packets_sent()? + b.control_packets_sent()? - own;
     let packets = capture.bfd_packets()?;
     let changes = (state_changes(&a)? - changes.0, state_changes(&b)? - changes.1);
     let up = (up_count(&a)?, up_count(&b)?);
