@@ -29,7 +29,7 @@ use bfd_lab::{
     lab::{NetNs, PinDir, agent_binary, run_stdout, unique_name, veth},
     scenario::{LOCAL_DISCR, control_bytes, session_config, steady_repr},
 };
-use bfd_user::{fastpath::FastPath, transmit::Batcher};
+use bfd_user::{fastpath::FastPath, transmit::Batcher, xdp_sender::XdpSender};
 use serde_json::json;
 
 use crate::{
@@ -51,6 +51,10 @@ enum Path {
     /// A bench-only prototype: the same frames through a `PACKET_TX_RING`,
     /// one `sendto` a batch, to measure whether the agent should have one.
     PacketTxRing,
+    /// A bench-only prototype: the same frames written into the XDP sender
+    /// program's batch and sent by one `BPF_PROG_TEST_RUN` in live-frame
+    /// mode a batch (`bfd_user::xdp_sender`).
+    XdpLiveFrames,
 }
 
 impl Path {
@@ -60,6 +64,9 @@ impl Path {
             Path::PacketSendmmsg => "packet: sendmmsg of frames on AF_PACKET, PACKET_QDISC_BYPASS",
             Path::SessionSocket => "udp without CAP_NET_RAW: send on the session's socket",
             Path::PacketTxRing => "packet, PACKET_TX_RING (prototype, not in the agent)",
+            Path::XdpLiveFrames => {
+                "xdp: live-frame BPF_PROG_TEST_RUN, XDP_REDIRECT (prototype, not in the agent)"
+            }
         }
     }
 }
@@ -85,6 +92,10 @@ fn run_once(
     let ethernet = EthernetRepr::ip(receiver_mac, sender_mac, false);
     let mut ring = match path {
         Path::PacketTxRing => Some(TxRing::open(sender_ifindex)?),
+        _ => None,
+    };
+    let mut xdp = match path {
+        Path::XdpLiveFrames => Some(XdpSender::load(sender_ifindex).context("the XDP sender")?),
         _ => None,
     };
     let datagram =
@@ -126,6 +137,17 @@ fn run_once(
                     ring.queue(&frame[..len])?;
                 }
                 ring.flush()?;
+            }
+            Path::XdpLiveFrames => {
+                let xdp = xdp.as_mut().context("the XDP sender")?;
+                for _ in 0..count {
+                    let mut frame = [0u8; 128];
+                    let len = ethernet
+                        .emit_udp(&datagram, &mut frame, &payload)
+                        .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+                    xdp.queue(sender_ifindex, &frame[..len])?;
+                }
+                xdp.flush().context("the XDP sender's run")?;
             }
         }
         sent += count;
@@ -364,9 +386,38 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
     let sender_ifindex = ifindex(&sender, &sender_if)?;
 
     // BFD_BENCH_ONLY=WORDS: only the paths whose label contains them.
-    let paths: Vec<Path> = [Path::RawSendmmsg, Path::PacketSendmmsg, Path::PacketTxRing, Path::SessionSocket]
+    let paths: Vec<Path> = [
+        Path::RawSendmmsg,
+        Path::PacketSendmmsg,
+        Path::PacketTxRing,
+        Path::XdpLiveFrames,
+        Path::SessionSocket,
+    ]
+    .into_iter()
+    .filter(|path| crate::selected(path.label()))
+    .collect();
+    // The live-frame sender needs a kernel that allows live-frame test
+    // runs; where it refuses, the row says so instead of a figure.
+    let mut refused = None;
+    let paths: Vec<Path> = paths
         .into_iter()
-        .filter(|path| crate::selected(path.label()))
+        .filter(|path| {
+            if !matches!(path, Path::XdpLiveFrames) {
+                return true;
+            }
+            let probe = sender.run_in(move || {
+                let mut sender = XdpSender::load(sender_ifindex)?;
+                sender.probe().map_err(anyhow::Error::from)
+            });
+            match probe {
+                Ok(()) => true,
+                Err(error) => {
+                    eprintln!("txpath: the live-frame sender is refused: {error:#}");
+                    refused = Some(format!("{error:#}"));
+                    false
+                }
+            }
+        })
         .collect();
     let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); paths.len()];
     let absorbed_before = fast.stats()?.ctl_absorbed;
@@ -413,6 +464,19 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
             Cell::number(1e9 / wall.median, 0),
         ]);
         raw.push(json!({"path": format!("{path:?}"), "samples_ns_cpu_busy_wall": samples}));
+    }
+    if let Some(error) = &refused {
+        table.row(vec![
+            Cell::text(Path::XdpLiveFrames.label()),
+            Cell::text("refused by this kernel"),
+            Cell::text(""),
+            Cell::text(""),
+            Cell::text(""),
+            Cell::text(""),
+        ]);
+        table.note(format!(
+            "xdp: this kernel refuses live-frame test runs ({error}), so that path was not measured"
+        ));
     }
     table.note(format!(
         "absorbed by the far end's XDP program: {absorbed} of {total} packets sent (the rest reached its stack)"

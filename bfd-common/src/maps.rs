@@ -848,6 +848,78 @@ unsafe impl aya::Pod for Lease {}
 unsafe impl aya::Pod for Keepalive {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for KeepaliveState {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for XmitBatch {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for XmitCursor {}
+
+/// Name of the XDP program that sends prepared frames (issue 19): run by the
+/// agent with `BPF_PROG_TEST_RUN` in live-frame mode
+/// (`BPF_F_TEST_XDP_LIVE_FRAMES`, kernel 5.18), never attached. Each run of
+/// the program takes the next frame of [`XMIT_BATCH_MAP`], writes it into
+/// the kernel's frame and redirects it to the frame's interface: one system
+/// call sends a whole batch, past the socket layer, IP output and the qdisc,
+/// straight to the driver's `ndo_xdp_xmit`.
+pub const XMIT_PROGRAM: &str = "bfd_xmit";
+/// Name of the array (one [`XmitBatch`], `BPF_F_MMAPABLE`) the sender
+/// writes through a shared mapping before each run of [`XMIT_PROGRAM`].
+pub const XMIT_BATCH_MAP: &str = "bfd_xmit_batch";
+/// Name of the per-CPU array (one [`XmitCursor`]) where [`XMIT_PROGRAM`]
+/// keeps its place in the batch.
+pub const XMIT_CURSOR_MAP: &str = "bfd_xmit_cursor";
+/// Frames one batch holds.
+pub const XMIT_BATCH_FRAMES: usize = 64;
+/// The largest frame a batch slot holds: Ethernet, two VLAN tags, IPv6,
+/// UDP and a control packet with the longest authentication section (RFC
+/// 5880 §4.4: 28 bytes), 130 bytes, rounded up to 8.
+pub const XMIT_FRAME_LEN: usize = 136;
+
+/// One frame to send.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct XmitFrame {
+    /// The interface to send it on.
+    pub ifindex: u32,
+    /// Its length: at least 14, at most [`XMIT_FRAME_LEN`].
+    pub len: u32,
+    /// The frame, from the Ethernet header on; bytes past `len` are not
+    /// sent.
+    pub bytes: [u8; XMIT_FRAME_LEN],
+}
+
+/// A batch of frames for [`XMIT_PROGRAM`]: the sender fills `frames`,
+/// sets `count` and `first`, bumps `sequence` and runs the program
+/// `count - first` times in one `BPF_PROG_TEST_RUN` whose input frame is
+/// [`XMIT_FRAME_LEN`] bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct XmitBatch {
+    /// Changed by the sender for every batch: the program starts again at
+    /// the first frame when it sees a new one.
+    pub sequence: u64,
+    /// Frames in this batch (at most [`XMIT_BATCH_FRAMES`]).
+    pub count: u32,
+    /// The frame the program starts at when it sees a new `sequence`: 0
+    /// to send the batch; a single frame's index to run the program on it
+    /// alone (a test run that sends nothing, for tests).
+    pub first: u32,
+    /// The frames.
+    pub frames: [XmitFrame; XMIT_BATCH_FRAMES],
+}
+
+/// Where [`XMIT_PROGRAM`] is in the batch, per CPU: a test run keeps to
+/// one CPU (it runs with migration disabled), so the runs of one system
+/// call share one cursor.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct XmitCursor {
+    /// The batch's `sequence` the cursor belongs to.
+    pub sequence: u64,
+    /// The next frame to send.
+    pub next: u32,
+    /// Zero.
+    pub reserved: u32,
+}
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,7 @@
 #![feature(asm_experimental_arch)]
 
 mod packet;
+mod xmit;
 
 use core::{arch::asm, ffi::c_void};
 

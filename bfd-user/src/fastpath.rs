@@ -30,7 +30,8 @@ pub use bfd_common::maps::DEFAULT_PIN_DIR;
 use bfd_common::maps::{
     DetectEvent, ECHO_PEERS_MAP, ECHO_TIMER_MAP, EVENTS_MAP, EchoPeerKey, EchoTimer, GlobalStats,
     KEEPALIVE_MAP, KEEPALIVE_STATE_MAP, Keepalive, KeepaliveState, LEASE_MAP, Lease, SESSION_CONFIG_MAP,
-    SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, address,
+    SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, XMIT_BATCH_MAP, XMIT_CURSOR_MAP,
+    address,
 };
 use nix::{
     mount::{MsFlags, mount},
@@ -40,7 +41,7 @@ use nix::{
 
 /// The XDP program, compiled for `bpfel-unknown-none` with BTF by the build
 /// script. Empty when the agent was built with `AYA_BUILD_SKIP=1`.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bfd-ebpf"));
+pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bfd-ebpf"));
 
 /// How to attach the XDP program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -177,8 +178,8 @@ pub enum FastPathError {
     )]
     BadEvent(usize),
     /// Running the program with `BPF_PROG_TEST_RUN` failed.
-    #[error("BPF_PROG_TEST_RUN: {0}")]
-    TestRun(ProgramError),
+    #[error("BPF_PROG_TEST_RUN")]
+    TestRun(#[source] ProgramError),
 }
 
 /// The XDP program, attached and pinned.
@@ -435,6 +436,12 @@ fn pin_maps(ebpf: &Ebpf, pin_dir: &Path, pinned: &mut Vec<PathBuf>) -> Result<()
         // aya also lists the object's data sections (.rodata, .bss) as maps;
         // only named maps are for operators.
         if name.starts_with('.') {
+            continue;
+        }
+        // The sender's batch and cursor belong to the sender program, which
+        // loads the object on its own (`xdp_sender`): this instance's are
+        // unused.
+        if name == XMIT_BATCH_MAP || name == XMIT_CURSOR_MAP {
             continue;
         }
         let path = pin_dir.join(name);

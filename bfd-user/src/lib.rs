@@ -29,6 +29,9 @@
 //! - [`transmit`]: how control packets leave: `sendmmsg` batches through a
 //!   raw IP socket, or whole Ethernet frames through a packet socket; and
 //!   the counters of which way they left ([`transmit::TransmitCounters`]).
+//! - [`xdp_sender`]: whole batches of frames sent by the XDP sender program
+//!   in one `BPF_PROG_TEST_RUN` in live-frame mode (measured by the bench's
+//!   `txpath`; not yet one of the agent's transmit paths).
 #![warn(missing_docs)]
 
 pub mod adopt;
@@ -44,3 +47,4 @@ pub mod sched;
 pub mod session_map;
 pub mod show;
 pub mod transmit;
+pub mod xdp_sender;
