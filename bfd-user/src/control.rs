@@ -62,6 +62,15 @@ pub struct AgentStatus {
     pub fast_path: String,
     /// Sessions configured.
     pub sessions: usize,
+    /// Sessions Up, as of the engine's last publication (at most a second
+    /// old). `None` from an agent older than this field.
+    #[serde(default)]
+    pub sessions_up: Option<usize>,
+    /// Control packets the kernel dropped at the agent's receive sockets
+    /// because their buffers were full (`SO_RXQ_OVFL`), since it started.
+    /// `None` from an agent older than this field.
+    #[serde(default)]
+    pub receive_dropped: Option<u64>,
     /// The configuration files read.
     pub config_files: Vec<String>,
     /// How the control packets left (`--transmit`): frames on the packet
@@ -362,6 +371,8 @@ mod tests {
             uptime_secs: 3,
             fast_path: "xdp native on eth0".into(),
             sessions: 1,
+            sessions_up: Some(1),
+            receive_dropped: Some(0),
             config_files: vec!["/etc/bfd-agent/bfd.yaml".into()],
             transmit: crate::transmit::TransmitCounters {
                 packet_path: true,

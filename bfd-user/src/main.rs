@@ -290,7 +290,13 @@ fn run_cli() -> anyhow::Result<()> {
                     println!("bfd-agent {}", status.version);
                     println!("  uptime:    {}", show::time_string(status.uptime_secs));
                     println!("  fast path: {}", status.fast_path);
-                    println!("  sessions:  {}", status.sessions);
+                    match status.sessions_up {
+                        Some(up) => println!("  sessions:  {} ({up} Up)", status.sessions),
+                        None => println!("  sessions:  {}", status.sessions),
+                    }
+                    if let Some(dropped) = status.receive_dropped {
+                        println!("  received:  {dropped} control packets dropped at a full receive socket");
+                    }
                     println!("  transmit:  {}", status.transmit.summary());
                     println!("  config:    {}", status.config_files.join(", "));
                 }

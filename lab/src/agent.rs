@@ -232,7 +232,9 @@ impl Agent {
             if let Some(status) = agent.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
                 bail!("agent {name} exited ({status}) while starting:\n{}", agent.log());
             }
-            Ok(agent.try_show_peers().ok())
+            // Its status, not every session's report: at 10,000 sessions
+            // that took a second or more.
+            Ok(run_stdout(&mut agent.cli(["show", "status", "--json"])).ok())
         })?;
         Ok(())
     }
@@ -381,6 +383,14 @@ impl Agent {
     pub fn show_peers(&self) -> anyhow::Result<Vec<Value>> {
         self.ensure_running()?;
         self.try_show_peers()
+    }
+
+    /// `show status --json`: the agent's own state (version, sessions and
+    /// how many are Up, transmit and receive counters).
+    pub fn status(&self) -> anyhow::Result<Value> {
+        self.ensure_running()?;
+        let text = run_stdout(&mut self.cli(["show", "status", "--json"]))?;
+        serde_json::from_str(&text).with_context(|| format!("show status --json: {text}"))
     }
 
     /// `show peers counters --json`.

@@ -13,7 +13,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+    mpsc,
+};
 
 use anyhow::Context as _;
 use bfd_session::Time;
@@ -47,6 +51,7 @@ pub struct EngineHandle {
     wake: Arc<EventFd>,
     published: Publication,
     transmit: Arc<SharedTransmitCounters>,
+    receive_dropped: Arc<AtomicU64>,
 }
 
 impl EngineHandle {
@@ -66,6 +71,12 @@ impl EngineHandle {
     /// How the control packets left so far (stored after every send).
     pub fn transmit_counters(&self) -> TransmitCounters {
         self.transmit.load()
+    }
+
+    /// Control packets the kernel dropped at the receive sockets because
+    /// their buffers were full, since the agent started.
+    pub fn receive_dropped(&self) -> u64 {
+        self.receive_dropped.load(Ordering::Relaxed)
     }
 
     /// A fresh publication: asks the engine and waits for it.
@@ -157,6 +168,10 @@ struct AgentIo {
     observer: Option<tokio::sync::mpsc::UnboundedSender<StateReport>>,
     published: Publication,
     buffer: [u8; 512],
+    /// The receive sockets' drops (`SO_RXQ_OVFL`), summed, for the handle.
+    receive_dropped: Arc<AtomicU64>,
+    /// When a growth of `receive_dropped` was last logged.
+    receive_dropped_warned: Option<std::time::Instant>,
 }
 
 /// `CLOCK_MONOTONIC` now, the clock of the kernel's `bpf_ktime_get_ns`.
@@ -200,6 +215,7 @@ impl Engine {
         poll_fds.extend(rx.iter().map(|socket| pollfd(socket.as_fd().as_raw_fd())));
         let published: Publication = Arc::new(Mutex::new(Arc::new(Published::empty())));
         let shared_transmit = Arc::new(SharedTransmitCounters::default());
+        let receive_dropped = Arc::new(AtomicU64::new(0));
         let mut batch = Batcher::open();
         let neighbours = match transmit {
             TransmitPath::Udp => None,
@@ -249,6 +265,8 @@ impl Engine {
             observer,
             published: published.clone(),
             buffer: [0; 512],
+            receive_dropped: receive_dropped.clone(),
+            receive_dropped_warned: None,
         };
         if io.batch.available(false) && io.batch.available(true) {
             debug!("control packets due together leave in one sendmmsg per address family");
@@ -257,7 +275,13 @@ impl Engine {
         }
         let mut engine = Engine { dispatcher: Dispatcher::new(options, u64::from_ne_bytes(seed)), io };
         engine.io.publish_transmit_counters();
-        let handle = EngineHandle { commands: commands_tx, wake, published, transmit: shared_transmit };
+        let handle = EngineHandle {
+            commands: commands_tx,
+            wake,
+            published,
+            transmit: shared_transmit,
+            receive_dropped,
+        };
         Ok((engine, handle))
     }
 
@@ -581,6 +605,27 @@ impl AgentIo {
         self.shared_transmit.store(&self.transmit);
     }
 
+    /// Publishes the receive sockets' drops and logs their growth, at most
+    /// every 10 s: packets lost before the agent saw them (bring-up and
+    /// changes with the fast path on; everything without it), which
+    /// nothing else would show.
+    fn note_receive_drops(&mut self) {
+        let total: u64 = self.rx.iter().map(|socket| u64::from(socket.dropped())).sum();
+        let before = self.receive_dropped.swap(total, Ordering::Relaxed);
+        if total > before
+            && self.receive_dropped_warned.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10))
+        {
+            self.receive_dropped_warned = Some(std::time::Instant::now());
+            let buffers: Vec<usize> =
+                self.rx.iter().filter_map(|socket| socket.receive_buffer().ok()).collect();
+            warn!(
+                dropped_total = total,
+                receive_buffers = ?buffers,
+                "control packets dropped at a receive socket: its buffer was full (the engine fell behind)"
+            );
+        }
+    }
+
     fn hook(&mut self, event: ChangeEvent) {
         let Some(hook) = self.hook.as_mut() else { return };
         let ChangeEvent { spec, ifindex, discr, change } = event;
@@ -655,6 +700,7 @@ impl EngineIo for AgentIo {
                 }
             }
         }
+        self.note_receive_drops();
     }
 
     fn open(&mut self, spec: &PeerSpec) -> Result<Transport, String> {

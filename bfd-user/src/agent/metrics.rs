@@ -120,6 +120,7 @@ impl Source for AgentSource {
                     .map(|_| status.data_plane_connected.load(Ordering::Relaxed)),
                 fast_path_attached: self.fast_path_attached,
                 transmit: self.handle.transmit_counters(),
+                receive_dropped: self.handle.receive_dropped(),
             },
             kernel,
         }

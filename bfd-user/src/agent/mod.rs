@@ -772,14 +772,25 @@ mod control_context {
             },
             // The last publication is recent enough for a count (the engine
             // publishes every second and after every change).
-            Request::Status => Response::Status(AgentStatus {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                uptime_secs: context.started.elapsed().as_secs(),
-                fast_path: context.fast_status.clone(),
-                sessions: context.handle.published().sessions.len(),
-                config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
-                transmit: context.handle.transmit_counters(),
-            }),
+            Request::Status => {
+                let published = context.handle.published();
+                Response::Status(AgentStatus {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    uptime_secs: context.started.elapsed().as_secs(),
+                    fast_path: context.fast_status.clone(),
+                    sessions: published.sessions.len(),
+                    sessions_up: Some(
+                        published
+                            .sessions
+                            .iter()
+                            .filter(|session| session.status.state == bfd_common::wire::State::Up)
+                            .count(),
+                    ),
+                    receive_dropped: Some(context.handle.receive_dropped()),
+                    config_files: context.config_files.iter().map(|p| p.display().to_string()).collect(),
+                    transmit: context.handle.transmit_counters(),
+                })
+            }
             Request::Reload => {
                 let (reply, done) = tokio::sync::oneshot::channel();
                 if context.reload.send(ReloadReason::Control(reply)).is_err() {

@@ -249,6 +249,9 @@ pub struct AgentMetrics {
     pub fast_path_attached: bool,
     /// How the control packets left (`--transmit`).
     pub transmit: crate::transmit::TransmitCounters,
+    /// Control packets the kernel dropped at the receive sockets because
+    /// their buffers were full.
+    pub receive_dropped: u64,
 }
 
 /// Counts each session's state changes by (from, to, diagnostic), from
@@ -1209,6 +1212,14 @@ fn encode_agent(agent: &AgentMetrics, encoder: &mut DescriptorEncoder) -> Result
         [("frame", transmit.frames_refused), ("ip_output", transmit.ip_output_refused)]
             .into_iter()
             .map(|(path, value)| (vec![("path", path.to_owned())], Sample::Counter(value))),
+    )?;
+    family(
+        encoder,
+        "bfd_receive_control_packets_dropped",
+        "Control packets the kernel dropped at the agent's receive sockets because their buffers were full (SO_RXQ_OVFL): packets the agent never saw. With the fast path these are what it passes up (bring-up, changes); without it, every packet. Growth means the engine fell behind.",
+        None,
+        Counter,
+        [(none(), Sample::Counter(agent.receive_dropped))],
     )?;
     family(
         encoder,

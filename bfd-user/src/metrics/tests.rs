@@ -134,6 +134,7 @@ fn scrape() -> Scrape {
                 fallback_not_ethernet: 0,
                 fallback_link_unknown: 5,
             },
+            receive_dropped: 12,
         },
         kernel: Some(stats),
     }
@@ -483,7 +484,9 @@ fn transmit_counters_by_path_and_fallback_reason_in_both_formats() {
         // Exported at 0 too, so that increase() sees the first one.
         assert_eq!(counter("bfd_transmit_ip_output_fallbacks_total", "reason=\"not_ethernet\""), 0.0);
         assert_eq!(value(&text, "bfd_transmit_packet_path_enabled", &[]), 1.0);
+        assert_eq!(value(&text, "bfd_receive_control_packets_dropped_total", &[]), 12.0);
         for name in [
+            "bfd_receive_control_packets_dropped",
             "bfd_transmit_control_packets",
             "bfd_transmit_control_packets_refused",
             "bfd_transmit_ip_output_fallbacks",
