@@ -62,8 +62,8 @@ pub struct AgentStatus {
     pub fast_path: String,
     /// Sessions configured.
     pub sessions: usize,
-    /// Sessions Up, as of the engine's last publication (at most a second
-    /// old). `None` from an agent older than this field.
+    /// Sessions Up, counted by the engine when asked. `None` from an agent
+    /// older than this field.
     #[serde(default)]
     pub sessions_up: Option<usize>,
     /// Control packets the kernel dropped at the agent's receive sockets

@@ -770,10 +770,16 @@ mod control_context {
                 Ok(snapshots) => Response::Peers(super::report::reports(&snapshots)),
                 Err(error) => Response::Error(error),
             },
-            // The last publication is recent enough for a count (the engine
-            // publishes every second and after every change).
             Request::Status => {
-                let published = context.handle.published();
+                // A fresh publication, so that the Up count is the engine's
+                // now (the periodic one lags by up to a second, which a
+                // bring-up timed from this count would include); the last
+                // one if the engine does not answer.
+                let (reply, fresh) = tokio::sync::oneshot::channel();
+                let published = match context.handle.send(Command::Publish(reply)) {
+                    Ok(()) => fresh.blocking_recv().unwrap_or_else(|_| context.handle.published()),
+                    Err(_) => context.handle.published(),
+                };
                 Response::Status(AgentStatus {
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     uptime_secs: context.started.elapsed().as_secs(),
