@@ -262,7 +262,7 @@ fn load_attach_and_pin(
     pinned: &mut Vec<PathBuf>,
 ) -> Result<Vec<(String, AttachedMode)>, FastPathError> {
     let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
-    let program = load_program(&mut ebpf)?;
+    let program = load_program(&mut ebpf, XDP_PROGRAM)?;
     let mut links = Vec::new();
     let mut interfaces = Vec::new();
     for iface in ifaces {
@@ -389,7 +389,7 @@ pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathEr
         loader.map_pin_path(name, path.as_path());
     }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
-    let program = load_program(&mut ebpf)?;
+    let program = load_program(&mut ebpf, XDP_PROGRAM)?;
     for iface in ifaces {
         let path = pin_dir.join(link_pin_name(iface));
         let link =
@@ -413,17 +413,17 @@ pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathEr
     Ok(())
 }
 
-/// The XDP program of `ebpf`, loaded into the kernel (verified).
-fn load_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, FastPathError> {
+/// The XDP program `name` of `ebpf`, loaded into the kernel (verified).
+pub(crate) fn load_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, FastPathError> {
     let program: &mut Xdp = ebpf
-        .program_mut(XDP_PROGRAM)
+        .program_mut(name)
         .ok_or_else(|| FastPathError::Program {
-            action: format!("finding program {XDP_PROGRAM} in the object"),
+            action: format!("finding program {name} in the object"),
             source: ProgramError::NotLoaded,
         })?
         .try_into()
         .map_err(|source| FastPathError::Program {
-            action: format!("{XDP_PROGRAM} is not an XDP program"),
+            action: format!("{name} is not an XDP program"),
             source,
         })?;
     program.load().map_err(verifier_error)?;
@@ -513,7 +513,7 @@ pub fn load_unattached(pin_dir: &Path) -> Result<Unattached, FastPathError> {
     prepare_pin_dir(pin_dir)?;
     let mut pinned = Vec::new();
     let loaded = EbpfLoader::new().load(EBPF_OBJECT).map_err(FastPathError::from).and_then(|mut ebpf| {
-        load_program(&mut ebpf)?;
+        load_program(&mut ebpf, XDP_PROGRAM)?;
         pin_maps(&ebpf, pin_dir, &mut pinned)?;
         Ok(ebpf)
     });
@@ -544,27 +544,8 @@ impl Unattached {
         ingress_ifindex: u32,
         repeat: u32,
     ) -> Result<TestRunOutput, FastPathError> {
-        let program: &Xdp = self
-            .ebpf
-            .program(XDP_PROGRAM)
-            .ok_or_else(|| FastPathError::Program {
-                action: format!("finding program {XDP_PROGRAM}"),
-                source: ProgramError::NotLoaded,
-            })?
-            .try_into()
-            .map_err(|source| FastPathError::Program {
-                action: format!("{XDP_PROGRAM} is not XDP"),
-                source,
-            })?;
-        // struct xdp_md as BPF_PROG_TEST_RUN takes it (include/uapi/linux/
-        // bpf.h): data, data_end, data_meta, ingress_ifindex,
-        // rx_queue_index, egress_ifindex, each a u32. The kernel requires
-        // data_end to be the frame's length and data_meta and
-        // egress_ifindex to be 0 (net/bpf/test_run.c).
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&len.to_ne_bytes());
-        ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        let program = xdp_program(&self.ebpf, XDP_PROGRAM)?;
+        let ctx = xdp_md(u32::try_from(frame.len()).unwrap_or(u32::MAX), ingress_ifindex);
         // XDP_TX output is the input frame modified in place; 256 bytes of
         // slack in case a future program grows it.
         let mut output = vec![0u8; frame.len() + 256];
@@ -580,6 +561,29 @@ impl Unattached {
         output.truncate(result.data_size_out as usize);
         Ok(TestRunOutput { action: result.return_value.into(), frame: output, duration: result.duration })
     }
+}
+
+/// The loaded XDP program `name` of `ebpf`.
+pub(crate) fn xdp_program<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp, FastPathError> {
+    ebpf.program(name)
+        .ok_or_else(|| FastPathError::Program {
+            action: format!("finding program {name}"),
+            source: ProgramError::NotLoaded,
+        })?
+        .try_into()
+        .map_err(|source| FastPathError::Program { action: format!("{name} is not XDP"), source })
+}
+
+/// `struct xdp_md` as `BPF_PROG_TEST_RUN` takes it (include/uapi/linux/
+/// bpf.h): data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+/// egress_ifindex, each a u32. The kernel requires data_end to be the input
+/// frame's length and data_meta and egress_ifindex to be 0
+/// (net/bpf/test_run.c).
+pub(crate) fn xdp_md(frame_len: u32, ingress_ifindex: u32) -> [u8; 24] {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&frame_len.to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+    ctx
 }
 
 /// Removes every pin under `pin_dir` (detaching the program: the pinned link

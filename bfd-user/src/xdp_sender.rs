@@ -21,13 +21,15 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::Map,
-    programs::{ProgramError, TestRun as _, TestRunAttrs, TestRunOptions, Xdp},
+    programs::{ProgramError, TestRun as _, TestRunAttrs, TestRunOptions},
 };
 use bfd_common::maps::{
     XMIT_BATCH_FRAMES, XMIT_BATCH_MAP, XMIT_FRAME_LEN, XMIT_PROGRAM, XmitBatch, XmitFrame,
 };
 
-use crate::fastpath::{EBPF_OBJECT, FastPathError, TestRunOutput, XdpAction};
+use crate::fastpath::{
+    EBPF_OBJECT, FastPathError, TestRunOutput, XdpAction, load_program, xdp_md, xdp_program,
+};
 
 /// The sender program loaded (not attached), its batch mapped.
 pub struct XdpSender {
@@ -60,20 +62,7 @@ impl XdpSender {
             return Err(FastPathError::NoObject);
         }
         let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(XMIT_PROGRAM)
-            .ok_or_else(|| FastPathError::Program {
-                action: format!("finding program {XMIT_PROGRAM} in the object"),
-                source: ProgramError::NotLoaded,
-            })?
-            .try_into()
-            .map_err(|source| FastPathError::Program {
-                action: format!("{XMIT_PROGRAM} is not an XDP program"),
-                source,
-            })?;
-        program
-            .load()
-            .map_err(|source| FastPathError::Program { action: format!("loading {XMIT_PROGRAM}"), source })?;
+        load_program(&mut ebpf, XMIT_PROGRAM)?;
         let fd = match ebpf.map(XMIT_BATCH_MAP) {
             Some(Map::Array(data)) => data.fd().as_fd().as_raw_fd(),
             _ => {
@@ -192,23 +181,8 @@ impl XdpSender {
             (*batch).first = first;
             (*batch).sequence = (*batch).sequence.wrapping_add(1);
         }
-        let program: &Xdp = self
-            .ebpf
-            .program(XMIT_PROGRAM)
-            .ok_or_else(|| FastPathError::Program {
-                action: format!("finding program {XMIT_PROGRAM}"),
-                source: ProgramError::NotLoaded,
-            })?
-            .try_into()
-            .map_err(|source| FastPathError::Program {
-                action: format!("{XMIT_PROGRAM} is not XDP"),
-                source,
-            })?;
-        // struct xdp_md (see `fastpath::Unattached::run`): the input's
-        // length and the interface it "arrived" on.
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(XMIT_FRAME_LEN as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&self.ingress_ifindex.to_ne_bytes());
+        let program = xdp_program(&self.ebpf, XMIT_PROGRAM)?;
+        let ctx = xdp_md(XMIT_FRAME_LEN as u32, self.ingress_ifindex);
         let input = [0u8; XMIT_FRAME_LEN];
         // Live mode takes no output buffer (the frames leave).
         let mut output = [0u8; XMIT_FRAME_LEN];
