@@ -292,48 +292,18 @@ fn load_attach_and_pin(
 /// pinned `bfd_lease` array: renewing it is a store to memory, no system
 /// call, so the engine renews it on every wake.
 pub struct LeaseMap {
-    lease: std::ptr::NonNull<Lease>,
-    len: usize,
+    lease: MappedArray<Lease>,
 }
-
-// SAFETY: the mapping is process memory like any other; the engine thread
-// owns the handle (the raw pointer is what keeps the type from being Send).
-unsafe impl Send for LeaseMap {}
 
 impl LeaseMap {
     /// Maps the lease pinned under `pin_dir` and sets how long the kernel
     /// answers for the agent once the lease expires (zero: never).
     pub fn open(pin_dir: &Path, max_absence: Duration) -> Result<LeaseMap, FastPathError> {
-        use std::os::fd::AsRawFd as _;
         let path = pin_dir.join(LEASE_MAP);
         let data =
             MapData::from_pin(&path).map_err(|source| FastPathError::Map { path: path.clone(), source })?;
-        let len = 4096;
-        // SAFETY: a shared, read-write mapping of the array's value area
-        // (BPF_F_MMAPABLE: one page for one 16-byte value), from a valid map
-        // descriptor; the result is checked before use. The mapping keeps
-        // the map alive after the descriptor is closed.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                data.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(FastPathError::Io { action: "mapping", path, source: io::Error::last_os_error() });
-        }
-        let Some(lease) = std::ptr::NonNull::new(address.cast::<Lease>()) else {
-            return Err(FastPathError::Io {
-                action: "mapping",
-                path,
-                source: io::Error::other("null mapping"),
-            });
-        };
-        let map = LeaseMap { lease, len };
+        let lease = MappedArray::new(data.fd().as_fd(), &path)?;
+        let map = LeaseMap { lease };
         // SAFETY: the mapping is live and page-aligned, so aligned for Lease.
         unsafe {
             (&raw mut (*map.lease.as_ptr()).max_absence_ns)
@@ -358,10 +328,62 @@ impl LeaseMap {
     }
 }
 
-impl Drop for LeaseMap {
+/// A shared, read-write mapping of a `BPF_F_MMAPABLE` array's value area,
+/// read as one `T` from its start (a lease, a batch of frames), unmapped on
+/// drop. The mapping holds its own reference on the map, so it outlives the
+/// descriptor it was made from. Reads and writes through [`as_ptr`] are the
+/// holder's `unsafe` (the kernel's program shares the memory).
+///
+/// [`as_ptr`]: MappedArray::as_ptr
+pub(crate) struct MappedArray<T> {
+    value: std::ptr::NonNull<T>,
+    len: usize,
+}
+
+// SAFETY: the mapping is process memory like any other; whoever owns the
+// handle owns the mapping (the raw pointer is what keeps the type from
+// being Send).
+unsafe impl<T: Send> Send for MappedArray<T> {}
+
+impl<T> MappedArray<T> {
+    /// Maps the array behind `fd` (`path`: what errors name it by): one `T`
+    /// rounded up to whole pages, which the array's value area must cover.
+    pub(crate) fn new(fd: std::os::fd::BorrowedFd<'_>, path: &Path) -> Result<MappedArray<T>, FastPathError> {
+        use std::os::fd::AsRawFd as _;
+        let len = size_of::<T>().next_multiple_of(4096);
+        // SAFETY: a new shared mapping (the address is the kernel's choice,
+        // so nothing existing is replaced) of a valid descriptor; the result
+        // is checked before use.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        let mapping_error = |source| FastPathError::Io { action: "mapping", path: path.to_owned(), source };
+        if address == libc::MAP_FAILED {
+            return Err(mapping_error(io::Error::last_os_error()));
+        }
+        // Page-aligned, so aligned for any `T` a map value can hold.
+        let value = std::ptr::NonNull::new(address.cast::<T>())
+            .ok_or_else(|| mapping_error(io::Error::other("null mapping")))?;
+        Ok(MappedArray { value, len })
+    }
+
+    /// The mapped `T`, valid while `self` is.
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.value.as_ptr()
+    }
+}
+
+impl<T> Drop for MappedArray<T> {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `open` made, once.
-        unsafe { libc::munmap(self.lease.as_ptr().cast(), self.len) };
+        // SAFETY: unmaps exactly the mapping `new` made, once.
+        unsafe { libc::munmap(self.value.as_ptr().cast(), self.len) };
     }
 }
 

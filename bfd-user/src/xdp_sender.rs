@@ -12,11 +12,7 @@
 //! must accept XDP frames (`ndo_xdp_xmit`: most 10G+ drivers, and a veth
 //! whose peer runs an XDP program).
 
-use std::{
-    io,
-    os::fd::{AsFd as _, AsRawFd as _},
-    ptr::NonNull,
-};
+use std::{io, os::fd::AsFd as _, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -28,14 +24,13 @@ use bfd_common::maps::{
 };
 
 use crate::fastpath::{
-    EBPF_OBJECT, FastPathError, TestRunOutput, XdpAction, load_program, xdp_md, xdp_program,
+    EBPF_OBJECT, FastPathError, MappedArray, TestRunOutput, XdpAction, load_program, xdp_md, xdp_program,
 };
 
 /// The sender program loaded (not attached), its batch mapped.
 pub struct XdpSender {
     ebpf: Ebpf,
-    batch: NonNull<XmitBatch>,
-    mapped_len: usize,
+    batch: MappedArray<XmitBatch>,
     /// The interface the test run pretends the frames arrived on: it must
     /// exist in the calling thread's network namespace; the frames'
     /// redirects are looked up in that namespace.
@@ -49,10 +44,6 @@ pub struct XdpSender {
     pub failed_runs: u64,
 }
 
-// SAFETY: the mapping is process memory like any other; one thread owns
-// the sender (the raw pointer is what keeps the type from being Send).
-unsafe impl Send for XdpSender {}
-
 impl XdpSender {
     /// Loads the sender program and maps its batch. `ingress_ifindex`: any
     /// interface of the calling thread's network namespace (the loopback's
@@ -63,8 +54,8 @@ impl XdpSender {
         }
         let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
         load_program(&mut ebpf, XMIT_PROGRAM)?;
-        let fd = match ebpf.map(XMIT_BATCH_MAP) {
-            Some(Map::Array(data)) => data.fd().as_fd().as_raw_fd(),
+        let batch = match ebpf.map(XMIT_BATCH_MAP) {
+            Some(Map::Array(data)) => MappedArray::new(data.fd().as_fd(), Path::new(XMIT_BATCH_MAP))?,
             _ => {
                 return Err(FastPathError::Program {
                     action: format!("finding the array {XMIT_BATCH_MAP} in the object"),
@@ -72,33 +63,7 @@ impl XdpSender {
                 });
             }
         };
-        let mapped_len = size_of::<XmitBatch>().next_multiple_of(4096);
-        // SAFETY: a shared, read-write mapping of the array's value area
-        // (BPF_F_MMAPABLE, one XmitBatch rounded up to pages) from a valid
-        // map descriptor; the result is checked before use.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mapped_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(FastPathError::Io {
-                action: "mapping",
-                path: XMIT_BATCH_MAP.into(),
-                source: io::Error::last_os_error(),
-            });
-        }
-        let batch = NonNull::new(address.cast::<XmitBatch>()).ok_or_else(|| FastPathError::Io {
-            action: "mapping",
-            path: XMIT_BATCH_MAP.into(),
-            source: io::Error::other("null mapping"),
-        })?;
-        Ok(XdpSender { ebpf, batch, mapped_len, ingress_ifindex, queued: 0, sent: 0, failed_runs: 0 })
+        Ok(XdpSender { ebpf, batch, ingress_ifindex, queued: 0, sent: 0, failed_runs: 0 })
     }
 
     /// Queues `frame` (from the Ethernet header on, at most
@@ -209,12 +174,5 @@ impl XdpSender {
             frame: if live { Vec::new() } else { output[..len].to_vec() },
             duration: result.duration,
         })
-    }
-}
-
-impl Drop for XdpSender {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `load` made, once.
-        unsafe { libc::munmap(self.batch.as_ptr().cast(), self.mapped_len) };
     }
 }
