@@ -591,6 +591,11 @@ impl BfdPacket {
     pub fn is_down(&self) -> bool {
         matches!(self.state.as_str(), "1" | "0x01" | "0x1") || self.state.eq_ignore_ascii_case("down")
     }
+
+    /// tshark's state field says Init (its value, or its name).
+    pub fn is_init(&self) -> bool {
+        matches!(self.state.as_str(), "2" | "0x02" | "0x2") || self.state.eq_ignore_ascii_case("init")
+    }
 }
 
 /// How a sender's periodic control packets kept RFC 5880 §6.8.7's window:
