@@ -974,3 +974,100 @@ fn periodic_transmissions_do_not_enter_the_sessions_span() {
     assert_eq!(in_span, changes, "every state change logged in the session's span");
     assert!(enters < 20, "the span entered {enters} times for {up} periodic packets");
 }
+
+/// `count` sessions with peers of their own (10.1.x.y), at 50 ms x 3.
+fn many_specs(count: u32) -> Vec<PeerSpec> {
+    (0..count)
+        .map(|i| spec(IpAddr::V4(Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1)), 50, 3))
+        .collect()
+}
+
+/// Hands `plan` to the dispatcher at `now` as the loop would.
+fn apply_at(
+    dispatcher: &mut Dispatcher,
+    now: Time,
+    origin: Origin,
+    wanted: &[PeerSpec],
+    running: &[PeerSpec],
+) {
+    let (reply, _) = tokio::sync::oneshot::channel();
+    let plan = Plan::new(origin, running.iter(), wanted);
+    let mut port = 49152u16;
+    let mut open = |_: &PeerSpec| {
+        port += 1;
+        Ok(Transport { source_port: port, route: None, ifindex: None })
+    };
+    dispatcher.handle(now, Input::Command(Command::Apply(plan, reply)), &mut open);
+    dispatcher.fire_timers(now);
+    dispatcher.effects().for_each(drop);
+}
+
+/// Issue 19: a publication of every session at once held the engine for
+/// 18-24 ms at 10,000 sessions, and every packet due meanwhile left that
+/// late. It is gathered [`PUBLISH_CHUNK`] sessions a wake instead: the
+/// loop comes back at once while one is gathered (without counting that
+/// as lateness), and the publication, when complete, holds every running
+/// session.
+#[test]
+fn a_publication_of_many_sessions_is_gathered_a_chunk_a_wake() {
+    let count = 2 * PUBLISH_CHUNK as u32 + 10;
+    let specs = many_specs(count);
+    let mut dispatcher = dispatcher(DispatcherOptions::default());
+    let start = Time::ZERO + Duration::from_secs(1);
+    apply_at(&mut dispatcher, start, Origin::Config, &specs, &[]);
+    let before = dispatcher.counters();
+
+    assert!(dispatcher.publication(start).is_none(), "{PUBLISH_CHUNK} of {count} gathered");
+    let gathering = dispatcher.gathering.as_ref().expect("gathering");
+    assert_eq!(
+        (gathering.sessions.len(), gathering.pending.len()),
+        (PUBLISH_CHUNK, count as usize - PUBLISH_CHUNK)
+    );
+    // The loop comes back at once, and a wake a millisecond later is not
+    // late for anything (the sessions' next packets are 750 ms or more
+    // away).
+    assert!(dispatcher.next_wake().is_some_and(|wake| wake <= start), "at once");
+    let later = start + Duration::from_millis(1);
+    dispatcher.woke(later);
+    let after = dispatcher.counters();
+    assert_eq!((after.timed_wakeups, after.lateness_max_ns), (before.timed_wakeups, before.lateness_max_ns));
+
+    assert!(dispatcher.publication(later).is_none(), "{} of {count}", 2 * PUBLISH_CHUNK);
+    let published = dispatcher.publication(later).expect("complete after three wakes");
+    assert_eq!(published.sessions.len(), count as usize);
+    let mut discrs: Vec<u32> = published.sessions.iter().map(|s| s.status.local_discr).collect();
+    discrs.sort_unstable();
+    discrs.dedup();
+    assert_eq!(discrs.len(), count as usize, "every session once");
+    assert!(dispatcher.gathering.is_none());
+    assert!(dispatcher.next_wake().is_some_and(|wake| wake > later), "nothing more to gather");
+}
+
+/// Whoever asks for a publication while one is gathered (`show status`),
+/// and a plan applied meanwhile, get the next one, started right after
+/// and holding every session from its start on: never one that misses a
+/// session added before they asked.
+#[test]
+fn asking_while_a_publication_is_gathered_gets_the_next_with_every_session() {
+    let count = PUBLISH_CHUNK as u32 + 10;
+    let specs = many_specs(count + 1);
+    let mut dispatcher = dispatcher(DispatcherOptions::default());
+    let start = Time::ZERO + Duration::from_secs(1);
+    apply_at(&mut dispatcher, start, Origin::Config, &specs[..count as usize], &[]);
+    assert!(dispatcher.publication(start).is_none(), "gathering");
+
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    let mut open = |_: &PeerSpec| Err::<Transport, String>("not opened".into());
+    dispatcher.handle(start, Input::Command(Command::Publish(reply)), &mut open);
+    apply_at(&mut dispatcher, start, Origin::Config, &specs, &specs[..count as usize]);
+
+    let first = dispatcher.publication(start).expect("the gathering started before");
+    assert_eq!(first.sessions.len(), count as usize, "as of its start");
+    assert!(answer.try_recv().is_err(), "not answered with a publication started before the question");
+    assert!(dispatcher.next_wake().is_some_and(|wake| wake <= start), "the next starts at once");
+    assert!(dispatcher.publication(start).is_none(), "gathering the next");
+    let next = dispatcher.publication(start).expect("the next");
+    assert_eq!(next.sessions.len(), count as usize + 1);
+    let answered = answer.try_recv().expect("answered");
+    assert!(Arc::ptr_eq(&answered, &next));
+}
