@@ -121,6 +121,23 @@ fn packets_per_burst(packets: &[&BfdPacket]) -> f64 {
     packets.len() as f64 / bursts as f64
 }
 
+/// Two nodes joined by a bridge, addressed for `sessions` sessions: each
+/// session's ends (A's address, B's).
+fn switched_link(prefix: &str, sessions: usize) -> anyhow::Result<(SwitchedLink, Vec<(String, String)>)> {
+    let switched = SwitchedLink::new(prefix)?;
+    let link = &switched.link;
+    let ends: Vec<(String, String)> =
+        (0..sessions).map(|index| (address(true, index), address(false, index))).collect();
+    address_ends(
+        &link.a,
+        &link.a_if,
+        &link.b,
+        &link.b_if,
+        ends.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+    )?;
+    Ok((switched, ends))
+}
+
 /// What the agents run with.
 #[derive(Clone, Copy)]
 enum Variant {
@@ -133,17 +150,8 @@ enum Variant {
 fn run(prefix: &str, shape: Shape, variant: Variant) -> anyhow::Result<()> {
     let Shape { sessions, interval_us } = shape;
     require_root()?;
-    let switched = SwitchedLink::new(prefix)?;
+    let (switched, ends) = switched_link(prefix, sessions)?;
     let link = &switched.link;
-    let ends: Vec<(String, String)> =
-        (0..sessions).map(|index| (address(true, index), address(false, index))).collect();
-    address_ends(
-        &link.a,
-        &link.a_if,
-        &link.b,
-        &link.b_if,
-        ends.iter().map(|(a, b)| (a.as_str(), b.as_str())),
-    )?;
     let args = |iface: &str, a_side: bool| AgentArgs {
         extra: match variant {
             Variant::Args(args) => args.iter().map(|arg| (*arg).to_owned()).collect(),
@@ -383,17 +391,8 @@ fn bring_up(prefix: &str, extra: &[&str]) -> anyhow::Result<()> {
     let generic = extra.contains(&"--kernel-answers");
     require_root()?;
     let Shape { sessions, .. } = BRING_UP;
-    let switched = SwitchedLink::new(prefix)?;
+    let (switched, ends) = switched_link(prefix, sessions)?;
     let link = &switched.link;
-    let ends: Vec<(String, String)> =
-        (0..sessions).map(|index| (address(true, index), address(false, index))).collect();
-    address_ends(
-        &link.a,
-        &link.a_if,
-        &link.b,
-        &link.b_if,
-        ends.iter().map(|(a, b)| (a.as_str(), b.as_str())),
-    )?;
     let args = |iface: &str, a_side: bool| AgentArgs {
         extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
         mode: generic.then(|| "generic".to_owned()),
