@@ -85,6 +85,14 @@ impl EngineHandle {
         self.send(Command::Publish(reply))?;
         published.await.context("the BFD engine stopped")
     }
+
+    /// [`publish_now`](Self::publish_now) from a thread that may block (the
+    /// control socket's requests run on Tokio's blocking pool).
+    pub fn publish_now_blocking(&self) -> anyhow::Result<Arc<Published>> {
+        let (reply, published) = tokio::sync::oneshot::channel();
+        self.send(Command::Publish(reply))?;
+        published.blocking_recv().context("the BFD engine stopped")
+    }
 }
 
 /// The kernel fast path as the engine uses it.

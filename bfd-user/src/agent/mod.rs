@@ -745,7 +745,7 @@ mod control_context {
 
     use super::ReloadReason;
     use super::engine::EngineHandle;
-    use bfd_user::engine::{Command, Snapshot};
+    use bfd_user::engine::Snapshot;
 
     pub struct Context {
         pub handle: EngineHandle,
@@ -775,11 +775,8 @@ mod control_context {
                 // now (the periodic one lags by up to a second, which a
                 // bring-up timed from this count would include); the last
                 // one if the engine does not answer.
-                let (reply, fresh) = tokio::sync::oneshot::channel();
-                let published = match context.handle.send(Command::Publish(reply)) {
-                    Ok(()) => fresh.blocking_recv().unwrap_or_else(|_| context.handle.published()),
-                    Err(_) => context.handle.published(),
-                };
+                let published =
+                    context.handle.publish_now_blocking().unwrap_or_else(|_| context.handle.published());
                 Response::Status(AgentStatus {
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     uptime_secs: context.started.elapsed().as_secs(),
@@ -814,9 +811,7 @@ mod control_context {
     /// A fresh publication of the engine's sessions, with the kernel's
     /// state of each read from the pinned maps, in address order.
     fn snapshots(context: &Context) -> Result<Vec<Snapshot>, String> {
-        let (reply, published) = tokio::sync::oneshot::channel();
-        context.handle.send(Command::Publish(reply)).map_err(|error| format!("{error:#}"))?;
-        let published = published.blocking_recv().map_err(|_| "the BFD engine stopped".to_owned())?;
+        let published = context.handle.publish_now_blocking().map_err(|error| format!("{error:#}"))?;
         let mut snapshots: Vec<Snapshot> = published
             .sessions
             .iter()
