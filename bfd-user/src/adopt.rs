@@ -23,8 +23,17 @@ use bfd_common::wire::control::HEADER_LEN;
 use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
 use bfd_session::{Restored, SessionKey};
 
-/// Sessions one agent can hold (the adoption map's capacity).
-pub const MAX_SESSIONS: u32 = 4096;
+/// The adoption map's capacity: a record for every session the program's
+/// maps hold ([`bfd_common::maps::MAX_SESSIONS`]) and the layout's. Agents
+/// before this constant made it 4096 entries: at 10,000 sessions (issue 19)
+/// 5905 sessions had no record (each change of theirs logged a failed
+/// write) and a restart would have started them anew; an agent adopting
+/// such a map grows it ([`AdoptMap::open`]).
+pub const CAPACITY: u32 = bfd_common::maps::MAX_SESSIONS as u32 + 1;
+
+/// Where a grown map is pinned before it replaces the smaller one (no dot:
+/// bpffs refuses names with one, reserved for its own files).
+const GROWN_SUFFIX: &str = "_grown";
 
 /// The key of the record that holds only the layout.
 const LAYOUT_KEY: u32 = 0;
@@ -52,6 +61,18 @@ pub enum AdoptError {
         #[source]
         source: aya::pin::PinError,
     },
+    /// A grown map could not replace the smaller one (or its leftover pin
+    /// could not be removed).
+    #[error("{action} {path}: {source}")]
+    Replace {
+        /// What was being done.
+        action: &'static str,
+        /// The pin.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The agent's handle on the pinned adoption map.
@@ -65,11 +86,11 @@ impl AdoptMap {
     /// program's maps).
     pub fn create(pin_dir: &Path) -> Result<AdoptMap, AdoptError> {
         let path = pin_dir.join(ADOPT_MAP);
-        let map = HashMap::<MapData, u32, AdoptRecord>::create(MAX_SESSIONS, 0)
+        let map = HashMap::<MapData, u32, AdoptRecord>::create(CAPACITY, 0)
             .map_err(|source| AdoptError::Map { action: "creating", path: path.clone(), source })?;
         // Pinning consumes the handle: the map is opened again by its pin.
         map.pin(&path).map_err(|source| AdoptError::Pin { path: path.clone(), source })?;
-        let mut map = AdoptMap::open(pin_dir)?;
+        let mut map = AdoptMap::open_pinned(&path)?;
         // Key 0 (never a discriminator, RFC 5880 §6.8.1) holds the layout of
         // every map under the pin path, sessions or not.
         map.set(LAYOUT_KEY, &AdoptRecord { layout: MAP_LAYOUT, ..AdoptRecord::default() })?;
@@ -82,15 +103,79 @@ impl AdoptMap {
         self.map.get(&LAYOUT_KEY, 0).ok().map(|record| record.layout)
     }
 
-    /// Opens the map pinned under `pin_dir`. Fails if it is absent or its
-    /// key or value size is not this build's (another layout).
+    /// Opens the map pinned under `pin_dir` to adopt its sessions, grown to
+    /// [`CAPACITY`] if an earlier agent made it smaller. Fails if it is
+    /// absent or its key or value size is not this build's (another
+    /// layout). Only an agent that owns the pin path calls it (the one it
+    /// took over from has exited: [`crate`]'s handover), so nothing writes
+    /// the map while it is copied.
     pub fn open(pin_dir: &Path) -> Result<AdoptMap, AdoptError> {
         let path = pin_dir.join(ADOPT_MAP);
-        let error = |source| AdoptError::Map { action: "opening", path: path.clone(), source };
-        let data = MapData::from_pin(&path).map_err(error)?;
+        let map = AdoptMap::open_pinned(&path)?;
+        let grown = grown_path(&path);
+        // Left by an agent stopped while it grew the map: the map under
+        // `path` is still the whole one.
+        match std::fs::remove_file(&grown) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(AdoptError::Replace { action: "removing", path: grown, source: error });
+            }
+            _ => {}
+        }
+        if map.capacity()? >= CAPACITY { Ok(map) } else { map.grow() }
+    }
+
+    /// How many records the map can hold (the layout's included).
+    pub fn capacity(&self) -> Result<u32, AdoptError> {
+        let info = self.map_data().info().map_err(|source| AdoptError::Map {
+            action: "reading the capacity of",
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(info.max_entries())
+    }
+
+    fn map_data(&self) -> &MapData {
+        aya::maps::IterableMap::map(&self.map)
+    }
+
+    fn open_pinned(path: &Path) -> Result<AdoptMap, AdoptError> {
+        let error = |source| AdoptError::Map { action: "opening", path: path.to_owned(), source };
+        let data = MapData::from_pin(path).map_err(error)?;
         let map = aya::maps::Map::from_map_data(data).map_err(error)?;
         let map = HashMap::try_from(map).map_err(error)?;
-        Ok(AdoptMap { path, map })
+        Ok(AdoptMap { path: path.to_owned(), map })
+    }
+
+    /// A map of [`CAPACITY`] with every record of this one, pinned in its
+    /// place. The new map is filled and pinned beside the old one first,
+    /// then renamed over it (one `rename(2)` in bpffs): an agent stopped at
+    /// any point leaves under [`ADOPT_MAP`] either map, whole.
+    fn grow(self) -> Result<AdoptMap, AdoptError> {
+        let grown = grown_path(&self.path);
+        let map_error = |action, source| AdoptError::Map { action, path: self.path.clone(), source };
+        let capacity = self.capacity()?;
+        let mut bigger = HashMap::<MapData, u32, AdoptRecord>::create(CAPACITY, 0)
+            .map_err(|source| map_error("creating a larger", source))?;
+        let mut copied = 0_usize;
+        for entry in self.map.iter() {
+            let (key, record) = entry.map_err(|source| map_error("reading", source))?;
+            bigger.insert(key, record, 0).map_err(|source| map_error("copying", source))?;
+            copied += 1;
+        }
+        bigger.pin(&grown).map_err(|source| AdoptError::Pin { path: grown.clone(), source })?;
+        std::fs::rename(&grown, &self.path).map_err(|source| AdoptError::Replace {
+            action: "replacing it by the larger map",
+            path: self.path.clone(),
+            source,
+        })?;
+        tracing::info!(
+            path = %self.path.display(),
+            from = capacity,
+            to = CAPACITY,
+            records = copied,
+            "grew the adoption map an earlier agent made"
+        );
+        AdoptMap::open_pinned(&self.path)
     }
 
     /// Writes session `discr`'s record.
@@ -116,6 +201,12 @@ impl AdoptMap {
             .map(|(_, record)| record)
             .collect()
     }
+}
+
+fn grown_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(GROWN_SUFFIX);
+    PathBuf::from(name)
 }
 
 /// The record of a session with `key`, running on `source_port`, whose

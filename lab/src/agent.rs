@@ -75,7 +75,17 @@ impl Agent {
     /// bpffs pins are the host's) and waits until its control socket
     /// answers. `name` labels its log.
     pub fn start_with(netns: &NetNs, name: &str, args: AgentArgs) -> anyhow::Result<Agent> {
-        let binary = agent_binary()?;
+        Agent::start_binary(netns, name, args, agent_binary()?)
+    }
+
+    /// [`start_with`](Self::start_with) running `binary` (another build of
+    /// the agent) instead of the one under test.
+    pub fn start_binary(
+        netns: &NetNs,
+        name: &str,
+        args: AgentArgs,
+        binary: PathBuf,
+    ) -> anyhow::Result<Agent> {
         let dir = std::env::temp_dir().join(unique_name("bfda"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let pins = PinDir::new("bfda");

@@ -22,6 +22,7 @@ use bfd_lab::{
     },
     lab::{require_root, wait_for},
 };
+use bfd_user::adopt::CAPACITY;
 
 /// The gaps between our packets from `source` in a capture, µs: the largest,
 /// and the smallest between two packets neither of which is a Final (a
@@ -449,6 +450,13 @@ fn frrs_echo_session_is_adopted_across_a_3_s_absence() -> anyhow::Result<()> {
 
 /// The tag (a hash of its instructions) of the program behind the agent's
 /// pinned link on `iface` (bpftool).
+/// How many records the adoption map pinned under the agent's pin path
+/// can hold (the kernel's `max_entries`).
+fn adoption_map_capacity(agent: &Agent) -> anyhow::Result<u32> {
+    let pin = agent.pin_path().join(bfd_common::maps::ADOPT_MAP);
+    Ok(aya::maps::MapData::from_pin(&pin)?.info()?.max_entries())
+}
+
 fn linked_program_tag(agent: &Agent, iface: &str) -> anyhow::Result<(u64, String)> {
     let path = agent.pin_path().join(format!("link_{iface}"));
     let output = bfd_lab::lab::run(
@@ -466,12 +474,14 @@ fn linked_program_tag(agent: &Agent, iface: &str) -> anyhow::Result<(u64, String
 
 /// Issue 17: a binary whose XDP program differs. `BFD_AGENT_OTHER` names
 /// another build of the agent with the same map layout (for example one
-/// built from an earlier commit); CI builds only one, so this runs by hand
-/// and says it was skipped otherwise. This build (BFD_AGENT) runs first;
-/// it is killed and the other build adopts its sessions (a downgrade),
-/// then this build takes them back through a surge (the DaemonSet's
-/// upgrade). Each time the link's program has another tag (other
-/// instructions, not only a new load of the same), the sessions are
+/// built from an earlier commit: `cargo xtask test` builds the previous
+/// version's and sets it; run by hand, this test says it was skipped
+/// without it). The other build runs first and pins its maps; it is
+/// killed and this build adopts its sessions (an upgrade after a crash:
+/// an adoption map smaller than this build's is grown, said in the log),
+/// then the other build takes them back through a surge (a downgrade, the
+/// DaemonSet's rollback). Each time the link's program has another tag
+/// (other instructions, not only a new load of the same), the sessions are
 /// adopted, and FRR (IPv4 at 300 ms x 3, IPv6 at 50 ms x 3) sees no state
 /// change; across this build's takeover no two of our packets are closer
 /// than §6.8.7 allows.
@@ -504,7 +514,9 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
         bgp_peer("v6", PEER_V6, AGENT_V6, "fast", ""),
     ]);
     let args = AgentArgs { mode: Some("generic".into()), ..AgentArgs::new(&link.a_if, config) };
-    let mut agent = Agent::start_with(&link.a, "A", args.clone())?;
+    // The other build starts: what it pins (an older build's adoption map
+    // of 4096 entries) is what this build adopts.
+    let mut agent = Agent::start_binary(&link.a, "A", args.clone(), other.clone())?;
     for address in [AGENT_V4, AGENT_V6] {
         frr.wait_status(address, "up", Duration::from_secs(10))?;
     }
@@ -520,11 +532,12 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
     };
     let before = counts(&frr)?;
     let mut program = linked_program_tag(&agent, &link.a_if)?;
-    eprintln!("this build ({}): program {program:?}", this.display());
-    for (step, binary) in [("SIGKILL, the other build", other.clone()), ("surge, this build", this.clone())] {
+    eprintln!("the other build ({}): program {program:?}", other.display());
+    for (step, binary) in [("SIGKILL, this build", this.clone()), ("surge, the other build", other.clone())] {
         let mut capture = Capture::start(&link.b, &link.b_if, "udp dst port 3784")?;
         std::thread::sleep(Duration::from_millis(500));
         let adopted = agent.log_lines("sessions adopted from the previous agent").len();
+        let capacity_before = adoption_map_capacity(&agent)?;
         let stopped_at_us = bfd_lab::lab::realtime_us();
         agent.set_binary(binary.clone());
         if step.starts_with("SIGKILL") {
@@ -541,6 +554,19 @@ fn a_changed_program_takes_the_sessions_over_both_ways() -> anyhow::Result<()> {
             "{}",
             lines.last().unwrap().text
         );
+        if binary == this {
+            // This build adopts with room for every session the program's
+            // maps hold, growing a smaller map an older build left.
+            let capacity = adoption_map_capacity(&agent)?;
+            ensure!(capacity == CAPACITY, "{step}: the adoption map holds {capacity}, not {CAPACITY}");
+            let grew = agent.log_lines("grew the adoption map an earlier agent made");
+            ensure!(
+                (capacity_before < CAPACITY) == (grew.len() == 1),
+                "{step}: the map held {capacity_before} before, grown {} times",
+                grew.len()
+            );
+            eprintln!("{step}: the adoption map held {capacity_before}, now {capacity}");
+        }
         std::thread::sleep(Duration::from_secs(3));
         let replaced = linked_program_tag(&agent, &link.a_if)?;
         eprintln!("{step} ({}): program {replaced:?}", binary.display());
