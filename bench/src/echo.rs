@@ -38,7 +38,7 @@ use serde_json::json;
 
 use crate::{
     Context,
-    measure::link_packets,
+    measure::link_counters,
     pair::{BFDD_8_4, Implementation, Pair, sessions},
     report::{Cell, Summary, Table},
 };
@@ -189,7 +189,7 @@ fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyh
     let rtt_us = round_trips(&read_pcap(&pcap)?);
 
     // Flood.
-    let (rx_before, _) = link_packets(&pair.link.b, &pair.link.b_if)?;
+    let rx_before = link_counters(&pair.link.b, &pair.link.b_if)?.rx;
     let interface = pair.link.b_if.clone();
     let flood_frames = frames;
     let sent = pair.link.b.run_in(move || {
@@ -208,7 +208,7 @@ fn measure(implementation: Implementation, probes: u32, flood: Duration) -> anyh
         Ok((sent, start.elapsed()))
     })?;
     std::thread::sleep(Duration::from_millis(200));
-    let (rx_after, _) = link_packets(&pair.link.b, &pair.link.b_if)?;
+    let rx_after = link_counters(&pair.link.b, &pair.link.b_if)?.rx;
     let seconds = sent.1.as_secs_f64();
     Ok(EchoResult {
         rtt_us,

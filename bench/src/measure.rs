@@ -78,8 +78,32 @@ pub fn machine_busy_seconds() -> anyhow::Result<f64> {
     Ok(busy as f64 / hz)
 }
 
-/// Packets received and sent so far on `interface` in `netns`.
-pub fn link_packets(netns: &NetNs, interface: &str) -> anyhow::Result<(u64, u64)> {
+/// What `interface` in `netns` has counted so far (`ip -s link`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkCounters {
+    /// Packets received.
+    pub rx: u64,
+    /// Packets sent.
+    pub tx: u64,
+    /// Packets dropped either way. On a veth: a frame sent when the far
+    /// end's XDP ring (256 frames) is full, an `XDP_TX` or redirect that
+    /// does not fit, an skb the far end's backlog refuses.
+    pub dropped: u64,
+}
+
+impl LinkCounters {
+    /// What was counted between `earlier` and this.
+    pub fn since(&self, earlier: &LinkCounters) -> LinkCounters {
+        LinkCounters {
+            rx: self.rx.saturating_sub(earlier.rx),
+            tx: self.tx.saturating_sub(earlier.tx),
+            dropped: self.dropped.saturating_sub(earlier.dropped),
+        }
+    }
+}
+
+/// What `interface` in `netns` has counted so far.
+pub fn link_counters(netns: &NetNs, interface: &str) -> anyhow::Result<LinkCounters> {
     let text = run_stdout(Command::new("ip").args([
         "-n",
         netns.name(),
@@ -92,7 +116,12 @@ pub fn link_packets(netns: &NetNs, interface: &str) -> anyhow::Result<(u64, u64)
     ]))?;
     let json: Value = serde_json::from_str(&text).with_context(|| format!("ip -s -j link: {text}"))?;
     let stats = &json[0]["stats64"];
-    Ok((stats["rx"]["packets"].as_u64().unwrap_or(0), stats["tx"]["packets"].as_u64().unwrap_or(0)))
+    let count = |direction: &str, field: &str| stats[direction][field].as_u64().unwrap_or(0);
+    Ok(LinkCounters {
+        rx: count("rx", "packets"),
+        tx: count("tx", "packets"),
+        dropped: count("rx", "dropped") + count("tx", "dropped"),
+    })
 }
 
 /// The memory the kernel charges for the maps pinned in `pin_dir`, bytes

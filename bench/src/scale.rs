@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::{
     Context,
     load::AGENT_RT_PRIORITY,
-    measure::{ProcessSample, link_packets, machine_busy_seconds},
+    measure::{LinkCounters, ProcessSample, link_counters, machine_busy_seconds},
     pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions, with_sample},
     report::{Cell, Table, Target},
     svg,
@@ -88,6 +88,10 @@ struct Measured {
     /// Packets received and sent on A's link in the window.
     a_rx: u64,
     a_tx: u64,
+    /// Packets the link dropped in the window, both ends: state changes
+    /// with drops beside them are (at least partly) the link's (a full
+    /// veth XDP ring), without them the daemons'.
+    link_dropped: u64,
     state_changes: u64,
     /// Sessions still Up at the end (A, B).
     up_at_end: (usize, usize),
@@ -189,6 +193,7 @@ impl Measured {
             "machine_busy_s": self.machine_busy_s,
             "a_rx_packets": self.a_rx,
             "a_tx_packets": self.a_tx,
+            "link_dropped": self.link_dropped,
             "state_changes": self.state_changes,
             "up_at_end": [self.up_at_end.0, self.up_at_end.1],
             "rss_kib": [self.rss_kib.0, self.rss_kib.1],
@@ -229,7 +234,7 @@ fn measure(
     let (absorbed_before, seen_before) = packet_split(&pair)?;
     let (a_before, b_before) = (pair.a.sample()?, pair.b.sample()?);
     let busy_before = machine_busy_seconds()?;
-    let (rx_before, tx_before) = link_packets(&pair.link.a, &pair.link.a_if)?;
+    let link_before = link_both_ends(&pair)?;
     let mut capture = match &pair.sample {
         Some(sample) => Some(Capture::start(&sample.switch, &sample.a_port, "udp port 3784")?),
         None => None,
@@ -238,7 +243,7 @@ fn measure(
     std::thread::sleep(window);
     let (a_after, b_after) = (pair.a.sample()?, pair.b.sample()?);
     let busy_after = machine_busy_seconds()?;
-    let (rx_after, tx_after) = link_packets(&pair.link.a, &pair.link.a_if)?;
+    let link_after = link_both_ends(&pair)?;
     let window_s = started.elapsed().as_secs_f64();
     let (absorbed_after, seen_after) = packet_split(&pair)?;
     let state_changes = pair.state_changes()?.saturating_sub(changes_before);
@@ -253,8 +258,9 @@ fn measure(
         a: a_after.since(&a_before),
         b: b_after.since(&b_before),
         machine_busy_s: busy_after - busy_before,
-        a_rx: rx_after - rx_before,
-        a_tx: tx_after - tx_before,
+        a_rx: link_after.0.since(&link_before.0).rx,
+        a_tx: link_after.0.since(&link_before.0).tx,
+        link_dropped: link_after.0.since(&link_before.0).dropped + link_after.1.since(&link_before.1).dropped,
         state_changes,
         up_at_end,
         rss_kib: (pair.a.rss_kib()?, pair.b.rss_kib()?),
@@ -270,6 +276,11 @@ fn measure(
         )));
     }
     Ok(Ok(measured))
+}
+
+/// The counters of the pair's link at A's end and at B's.
+fn link_both_ends(pair: &Pair) -> anyhow::Result<(LinkCounters, LinkCounters)> {
+    Ok((link_counters(&pair.link.a, &pair.link.a_if)?, link_counters(&pair.link.b, &pair.link.b_if)?))
 }
 
 /// Control packets absorbed in the kernel and seen by the agent so far,
@@ -403,6 +414,11 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
                     per_session.push((implementation, count, per_session_ms));
                     points.push((count as f64, per_node));
                     let changes = Cell::count(measured.state_changes);
+                    eprintln!(
+                        "scale: {label} with N = {count}: {} state changes, {} packets dropped by the link \
+                         (both ends)",
+                        measured.state_changes, measured.link_dropped
+                    );
                     table.row(vec![
                         Cell::text(label.clone()),
                         Cell::count(count as u64),
@@ -479,7 +495,11 @@ pub fn run(context: &Context) -> anyhow::Result<()> {
          veth, out of 120 s/min on 2 cores) shows the whole cost",
     );
     table.note("packets/s: received plus sent on node A's end of the veth; RSS and maps: node A");
-    table.note("state changes: both nodes' Up and Down events during the window");
+    table.note(
+        "state changes: both nodes' Up and Down events during the window; the packets the link dropped in it \
+         (both ends, `ip -s link`: on a veth a full 256-frame XDP ring) are printed beside them while it runs \
+         and are `link_dropped` in the JSON",
+    );
     table.note(format!(
         "sample (`BFD_BENCH_SCALE_SAMPLE=K`, 0 for none): {} sessions spread over the N run on a second link between the nodes, \
          through a bridge whose ports pass every frame through an XDP program of their own; captured at the bridge's port (where the kernel's XDP_TX answers and packet-path frames are \
