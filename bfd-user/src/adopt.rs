@@ -106,9 +106,9 @@ impl AdoptMap {
     /// Opens the map pinned under `pin_dir` to adopt its sessions, grown to
     /// [`CAPACITY`] if an earlier agent made it smaller. Fails if it is
     /// absent or its key or value size is not this build's (another
-    /// layout). Only an agent that owns the pin path calls it (the one it
-    /// took over from has exited: [`crate`]'s handover), so nothing writes
-    /// the map while it is copied.
+    /// layout). Only an agent that owns the pin path calls it (the agent it
+    /// took over from has exited: bfd-agent's handover waits for that), so
+    /// nothing writes the map while it is copied.
     pub fn open(pin_dir: &Path) -> Result<AdoptMap, AdoptError> {
         let path = pin_dir.join(ADOPT_MAP);
         let map = AdoptMap::open_pinned(&path)?;
