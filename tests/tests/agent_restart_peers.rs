@@ -448,8 +448,6 @@ fn frrs_echo_session_is_adopted_across_a_3_s_absence() -> anyhow::Result<()> {
 // Another build: a changed XDP program
 // ---------------------------------------------------------------------------
 
-/// The tag (a hash of its instructions) of the program behind the agent's
-/// pinned link on `iface` (bpftool).
 /// How many records the adoption map pinned under the agent's pin path
 /// can hold (the kernel's `max_entries`).
 fn adoption_map_capacity(agent: &Agent) -> anyhow::Result<u32> {
@@ -457,6 +455,8 @@ fn adoption_map_capacity(agent: &Agent) -> anyhow::Result<u32> {
     Ok(aya::maps::MapData::from_pin(&pin)?.info()?.max_entries())
 }
 
+/// The tag (a hash of its instructions) of the program behind the agent's
+/// pinned link on `iface` (bpftool).
 fn linked_program_tag(agent: &Agent, iface: &str) -> anyhow::Result<(u64, String)> {
     let path = agent.pin_path().join(format!("link_{iface}"));
     let output = bfd_lab::lab::run(
