@@ -507,7 +507,10 @@ impl Drop for Agent {
             let exited =
                 wait_for("the agent to exit", Duration::from_secs(5), || Ok(child.try_wait()?.map(drop)));
             if exited.is_err() {
-                eprintln!("cleanup: agent {} ignored SIGTERM for 5 s: SIGKILL", self.name);
+                crate::harness::cleanup_note(format_args!(
+                    "cleanup: agent {} ignored SIGTERM for 5 s: SIGKILL",
+                    self.name
+                ));
                 let _ = child.kill();
                 let _ = child.wait();
             }

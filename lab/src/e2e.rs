@@ -266,7 +266,7 @@ impl Drop for Cut {
             && self.netns_path.exists()
             && let Err(error) = self.delete()
         {
-            eprintln!("cleanup: {error:#}");
+            crate::harness::cleanup_note(format_args!("cleanup: {error:#}"));
         }
     }
 }

@@ -112,7 +112,19 @@ pub fn text_on_failure(what: &str, path: &Path, text: impl FnOnce() -> String) {
 
 fn print_log(log: &HeldLog) {
     let HeldLog { what, path, text } = log;
-    eprintln!("----- {what}: {path} -----\n{}\n----- end of {what} -----", text.trim_end());
+    cleanup_note(format_args!("----- {what}: {path} -----\n{}\n----- end of {what} -----", text.trim_end()));
+}
+
+/// Writes a line to stderr from a guard's `Drop` (a cleanup that failed, a
+/// daemon's log on failure), ignoring a closed stderr. `eprintln!` panics
+/// when stderr is gone (`cargo test -- --nocapture | head`), and a panic in
+/// a `Drop` that runs while the test is already unwinding aborts the
+/// process: every guard after it is skipped, leaving namespaces, agents
+/// and pins behind (seen once, after a test's output was piped to `head`).
+pub fn cleanup_note(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_fmt(line).and_then(|()| stderr.write_all(b"\n"));
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         if let Err(error) = ip(["netns", "del", &self.name]) {
-            eprintln!("cleanup: {error:#}");
+            crate::harness::cleanup_note(format_args!("cleanup: {error:#}"));
         }
     }
 }
@@ -217,11 +217,14 @@ impl Drop for PinDir {
         let Ok(entries) = std::fs::read_dir(&self.path) else { return };
         for entry in entries.flatten() {
             if let Err(error) = std::fs::remove_file(entry.path()) {
-                eprintln!("cleanup: removing {}: {error}", entry.path().display());
+                crate::harness::cleanup_note(format_args!(
+                    "cleanup: removing {}: {error}",
+                    entry.path().display()
+                ));
             }
         }
         if let Err(error) = std::fs::remove_dir(&self.path) {
-            eprintln!("cleanup: removing {}: {error}", self.path.display());
+            crate::harness::cleanup_note(format_args!("cleanup: removing {}: {error}", self.path.display()));
         }
     }
 }
