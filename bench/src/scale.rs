@@ -244,6 +244,7 @@ fn measure(
     let (a_after, b_after) = (pair.a.sample()?, pair.b.sample()?);
     let busy_after = machine_busy_seconds()?;
     let link_after = link_both_ends(&pair)?;
+    let (a_link, b_link) = (link_after.0.since(&link_before.0), link_after.1.since(&link_before.1));
     let window_s = started.elapsed().as_secs_f64();
     let (absorbed_after, seen_after) = packet_split(&pair)?;
     let state_changes = pair.state_changes()?.saturating_sub(changes_before);
@@ -258,9 +259,9 @@ fn measure(
         a: a_after.since(&a_before),
         b: b_after.since(&b_before),
         machine_busy_s: busy_after - busy_before,
-        a_rx: link_after.0.since(&link_before.0).rx,
-        a_tx: link_after.0.since(&link_before.0).tx,
-        link_dropped: link_after.0.since(&link_before.0).dropped + link_after.1.since(&link_before.1).dropped,
+        a_rx: a_link.rx,
+        a_tx: a_link.tx,
+        link_dropped: a_link.dropped + b_link.dropped,
         state_changes,
         up_at_end,
         rss_kib: (pair.a.rss_kib()?, pair.b.rss_kib()?),
