@@ -954,6 +954,29 @@ where
 #[test]
 fn periodic_transmissions_do_not_enter_the_sessions_span() {
     use tracing_subscriber::layer::SubscriberExt as _;
+    // tracing caches each callsite's interest process-wide, and with other
+    // tests' threads using the same callsites while this one's subscriber
+    // comes and goes, the session span was sometimes left disabled (0 of 3
+    // state changes in it; about a third of parallel runs here, never
+    // alone). So the test runs alone: in a child process of this test
+    // binary that runs only it.
+    const CHILD: &str = "BFD_SPAN_TEST_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", "engine::tests::periodic_transmissions_do_not_enter_the_sessions_span"])
+            .args(["--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .expect("running the test binary again");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("1 passed"),
+            "the test alone in a child process: {}\n{}",
+            text,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
     let counts = SpanUse::default();
     let subscriber = tracing_subscriber::registry().with(counts.clone());
     let (_, io) = tracing::subscriber::with_default(subscriber, || {
