@@ -10,7 +10,6 @@
 //! sessions' changes ask for: the kernel's per-session state is read by
 //! `show` and the metrics, off this thread, from the pinned maps.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::{
@@ -154,7 +153,7 @@ struct AgentIo {
     poll_fds: Vec<libc::pollfd>,
     events_polled: bool,
     ports: SourcePorts,
-    sessions: HashMap<u16, SessionIo>,
+    sessions: foldhash::HashMap<u16, SessionIo>,
     batch: Batcher,
     /// Peers' MACs and its place in the poll set: opened with the packet
     /// path, else at the first echo packet (absent until then: with
@@ -261,7 +260,7 @@ impl Engine {
             wake: wake.clone(),
             poll_fds,
             ports: SourcePorts::default(),
-            sessions: HashMap::new(),
+            sessions: foldhash::HashMap::default(),
             batch,
             transmit: TransmitCounters { packet_path: neighbours.is_some(), ..TransmitCounters::default() },
             neighbours,

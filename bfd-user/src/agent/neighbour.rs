@@ -85,9 +85,9 @@ struct Entry {
 /// the session back to the UDP path).
 pub struct NeighbourTable {
     socket: Socket,
-    entries: std::collections::HashMap<(u32, IpAddr), Entry>,
+    entries: foldhash::HashMap<(u32, IpAddr), Entry>,
     /// Ethernet links' MACs by index (other links: absent).
-    links: std::collections::HashMap<u32, [u8; 6]>,
+    links: foldhash::HashMap<u32, [u8; 6]>,
     buffer: Vec<u8>,
     /// A dump is under way (the kernel answers one at a time).
     dumping: bool,
