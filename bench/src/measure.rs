@@ -52,6 +52,17 @@ fn status_field(text: &str, key: &str) -> Option<u64> {
     text.lines().find(|line| line.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time of every NAPI thread on the machine so far, ns (kernel
+/// threads named `napi/<interface>-<id>`: the receive of interfaces with
+/// threaded NAPI, [`bfd_lab::lab::threaded_napi`]).
+pub fn napi_threads_cpu_ns() -> u64 {
+    bfd_lab::lab::all_napi_threads()
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
+        .sum()
+}
+
 /// Resident memory of `pid`, KiB (VmRSS).
 pub fn rss_kib(pid: i32) -> anyhow::Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -19,7 +19,7 @@ use bfd_lab::{
     agent::{Agent, AgentArgs},
     bird::{Bird, BirdRelease},
     e2e::{Cut, Frr, FrrRelease, Link, address_ends, bfd_profile, bgp_peer},
-    lab::{NetNs, XdpPass, unique_name, veth},
+    lab::{NetNs, XdpPass, napi_threads, run, threaded_napi, unique_name, veth},
 };
 use bfd_user::config::EngineScheduling;
 use serde_json::Value;
@@ -297,6 +297,22 @@ pub struct Pair {
     pub link: Link,
     /// The link of the sampled sessions, if any (dropped after the nodes).
     pub sample: Option<SampleLink>,
+    /// Pass programs on the nodes' ends for threaded NAPI without the
+    /// agent's program ([`threaded_receive`]).
+    _napi_pass: Vec<XdpPass>,
+}
+
+/// Whether the link's receive runs in NAPI threads of its own
+/// (`BFD_BENCH_THREADED_NAPI=1`): see [`threaded_napi`]. Off by default.
+pub fn threaded_receive() -> anyhow::Result<bool> {
+    match std::env::var("BFD_BENCH_THREADED_NAPI") {
+        Ok(value) => match value.trim() {
+            "1" => Ok(true),
+            "0" | "" => Ok(false),
+            other => bail!("BFD_BENCH_THREADED_NAPI: 0 or 1, not {other:?}"),
+        },
+        Err(_) => Ok(false),
+    }
 }
 
 /// A second link between the two nodes, for a sample of the sessions,
@@ -315,6 +331,8 @@ pub struct SampleLink {
     pub b_if: String,
     /// The bridge's port facing node A: where to capture.
     pub a_port: String,
+    /// The bridge's port facing node B.
+    pub b_port: String,
     /// The ports' pass programs.
     _pass: XdpPass,
 }
@@ -335,7 +353,7 @@ impl SampleLink {
         // runs it too, but the port then drops part of those frames).
         let pass = XdpPass::attach(&switch, &[&a_port, &b_port])?;
         switch.ip(["link", "set", "br0", "up"])?;
-        Ok(SampleLink { switch, a_if, b_if, a_port, _pass: pass })
+        Ok(SampleLink { switch, a_if, b_if, a_port, b_port, _pass: pass })
     }
 }
 
@@ -424,7 +442,45 @@ impl Pair {
                 (a, Node::Bird(Bird::start_release(&link.b, release, &bird_config(&sessions, false)?)?))
             }
         };
-        Ok(Pair { a, b, sessions, implementation, started, link, sample })
+        let mut napi_pass = Vec::new();
+        if threaded_receive()? {
+            // The agent's program gives its ends NAPI contexts; a peer's
+            // ends get a pass program for theirs, so that both kinds of
+            // daemon are measured on the same link.
+            let mut ends = vec![(&link.a, link.a_if.as_str()), (&link.b, link.b_if.as_str())];
+            if let Some(sample) = &sample {
+                ends.extend([(&link.a, sample.a_if.as_str()), (&link.b, sample.b_if.as_str())]);
+            }
+            if !matches!(implementation, Implementation::Agent(_)) {
+                for (netns, interface) in &ends {
+                    napi_pass.push(XdpPass::attach(netns, &[interface])?);
+                }
+            }
+            if let Some(sample) = &sample {
+                ends.extend([
+                    (&sample.switch, sample.a_port.as_str()),
+                    (&sample.switch, sample.b_port.as_str()),
+                ]);
+            }
+            // `BFD_BENCH_NAPI_RT_PRIORITY=P`: the threads at SCHED_FIFO P
+            // (above a SCHED_FIFO engine, or they wait behind it).
+            let priority = match std::env::var("BFD_BENCH_NAPI_RT_PRIORITY") {
+                Ok(priority) => Some(
+                    priority.trim().parse::<u8>().context("BFD_BENCH_NAPI_RT_PRIORITY: a priority, 1-99")?,
+                ),
+                Err(_) => None,
+            };
+            for (netns, interface) in ends {
+                threaded_napi(netns, interface)?;
+                if let Some(priority) = priority {
+                    for pid in napi_threads(interface) {
+                        let (priority, pid) = (priority.to_string(), pid.to_string());
+                        run(std::process::Command::new("chrt").args(["-f", "-p", &priority, &pid]))?;
+                    }
+                }
+            }
+        }
+        Ok(Pair { a, b, sessions, implementation, started, link, sample, _napi_pass: napi_pass })
     }
 
     /// Waits until every session is Up on both nodes; returns the time

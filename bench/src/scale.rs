@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::{
     Context,
     load::AGENT_RT_PRIORITY,
-    measure::{LinkCounters, ProcessSample, link_counters, machine_busy_seconds},
+    measure::{LinkCounters, ProcessSample, link_counters, machine_busy_seconds, napi_threads_cpu_ns},
     pair::{BFDD_8_4, BFDD_10_7, BIRD_2_20, Implementation, Pair, sessions, with_sample},
     report::{Cell, Table, Target},
     svg,
@@ -85,6 +85,9 @@ struct Measured {
     a: ProcessSample,
     b: ProcessSample,
     machine_busy_s: f64,
+    /// CPU of the NAPI threads in the window, both nodes (the link's
+    /// receive, with `BFD_BENCH_THREADED_NAPI=1`; 0 without).
+    napi_cpu_ns: u64,
     /// Packets received and sent on A's link in the window.
     a_rx: u64,
     a_tx: u64,
@@ -191,6 +194,7 @@ impl Measured {
             "cpu_ns": [self.a.cpu_ns, self.b.cpu_ns],
             "wakeups": [self.a.wakeups, self.b.wakeups],
             "machine_busy_s": self.machine_busy_s,
+            "napi_cpu_ns": self.napi_cpu_ns,
             "a_rx_packets": self.a_rx,
             "a_tx_packets": self.a_tx,
             "link_dropped": self.link_dropped,
@@ -234,6 +238,7 @@ fn measure(
     let (absorbed_before, seen_before) = packet_split(&pair)?;
     let (a_before, b_before) = (pair.a.sample()?, pair.b.sample()?);
     let busy_before = machine_busy_seconds()?;
+    let napi_before = napi_threads_cpu_ns();
     let link_before = link_both_ends(&pair)?;
     let mut capture = match &pair.sample {
         Some(sample) => Some(Capture::start(&sample.switch, &sample.a_port, "udp port 3784")?),
@@ -243,6 +248,7 @@ fn measure(
     std::thread::sleep(window);
     let (a_after, b_after) = (pair.a.sample()?, pair.b.sample()?);
     let busy_after = machine_busy_seconds()?;
+    let napi_after = napi_threads_cpu_ns();
     let link_after = link_both_ends(&pair)?;
     let (a_link, b_link) = (link_after.0.since(&link_before.0), link_after.1.since(&link_before.1));
     let window_s = started.elapsed().as_secs_f64();
@@ -259,6 +265,7 @@ fn measure(
         a: a_after.since(&a_before),
         b: b_after.since(&b_before),
         machine_busy_s: busy_after - busy_before,
+        napi_cpu_ns: napi_after.saturating_sub(napi_before),
         a_rx: a_link.rx,
         a_tx: a_link.tx,
         link_dropped: a_link.dropped + b_link.dropped,

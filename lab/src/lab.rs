@@ -187,6 +187,47 @@ pub fn veth_with_queues(a: &NetNs, a_if: &str, b: &NetNs, b_if: &str, queues: u3
     b.ip(["link", "set", b_if, "up"])
 }
 
+/// Moves the NAPI polling of `interface` in `netns` to a kernel thread of
+/// its own (`/sys/class/net/<interface>/threaded`, Linux 5.12+), so that a
+/// frame's receive (the XDP program, the stack) runs in that thread instead
+/// of the softirq of whoever queued it: on a veth the sender's, so that
+/// without this a daemon's CPU includes its peer's receive of everything
+/// it sends. The interface must have NAPI contexts: a veth has them while
+/// an XDP program is attached (or GRO is on). The thread (`napi/<if>-<id>`)
+/// runs at normal priority.
+pub fn threaded_napi(netns: &NetNs, interface: &str) -> anyhow::Result<()> {
+    // `ip netns exec` mounts a /sys of the namespace (the host's /sys
+    // shows the host's interfaces only); nothing is pinned here.
+    let mut command = netns.exec("sh");
+    command.arg("-c").arg(format!("echo 1 > /sys/class/net/{interface}/threaded"));
+    run(&mut command).map(drop).with_context(|| format!("threaded NAPI on {interface} in {}", netns.name()))
+}
+
+/// The kernel threads of `interface`'s NAPI contexts once
+/// [`threaded_napi`] made them: by name (`napi/<interface>-<id>`, cut to
+/// the 15 bytes a task's name keeps).
+pub fn napi_threads(interface: &str) -> Vec<i32> {
+    threads_named(&format!("napi/{interface}-").chars().take(15).collect::<String>())
+}
+
+/// Every NAPI kernel thread on the machine ([`napi_threads`]).
+pub fn all_napi_threads() -> Vec<i32> {
+    threads_named("napi/")
+}
+
+/// The tasks whose name starts with `name`.
+fn threads_named(name: &str) -> Vec<i32> {
+    let Ok(processes) = std::fs::read_dir("/proc") else { return Vec::new() };
+    processes
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            comm.trim_end().starts_with(name).then_some(pid)
+        })
+        .collect()
+}
+
 /// A bpffs directory for one agent instance's pins, unique to this process;
 /// on drop every pin in it is removed (which detaches a pinned XDP link)
 /// and then the directory.
