@@ -125,6 +125,10 @@ pub struct Adoption {
     pub kernel_generation: u64,
 }
 
+/// Sessions adopted per renewal of the lease ([`Engine::adopt`]): a chunk
+/// takes about a millisecond, far inside the lease.
+const ADOPT_CHUNK: usize = 64;
+
 /// How control packets leave (`--transmit`, `spec.transmit`).
 pub use bfd_user::config::TransmitPath;
 
@@ -292,12 +296,27 @@ impl Engine {
         Ok((engine, handle))
     }
 
-    /// Takes over the sessions an earlier agent left (their first packets
-    /// leave before this returns), then acts on the detection events that
+    /// Takes over the sessions an earlier agent left (the first packets due
+    /// by then leave before this returns), then acts on the detection events that
     /// waited in the ring buffer while no agent ran. Returns how many were
     /// adopted.
+    ///
+    /// Each session's peer hears nothing from us between the kernel's last
+    /// answer for it and our first packet, which leaves at the engine's
+    /// first wake after this returns, one jittered interval after that
+    /// answer (§6.8.7) or at once if that is past. The kernel stops
+    /// answering when the lease is renewed here, so the peer's gap is
+    /// about an interval plus the time from that renewal to our return,
+    /// and it must stay inside the peer's Detection Time: at 50 ms x 3, the
+    /// return within 100 ms. So the slow part (every session's socket: 30
+    /// ms of 4200 sessions, release build) is done before the renewal, and
+    /// the lease is renewed every [`ADOPT_CHUNK`] sessions, so that an
+    /// adoption longer than one lease does not let the kernel answer again
+    /// behind sessions already paced from its last answer. Measured at 4200
+    /// sessions (release): 63 ms from the renewal to the return, 112 ms
+    /// when the sockets were opened after it.
     pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
-        let now = monotonic_now();
+        let started = monotonic_now();
         // The previous agent's last engine deadline: it sent nothing after
         // it (its lease ran to it plus LEASE_SLACK).
         let previous_deadline = self
@@ -312,55 +331,78 @@ impl Engine {
             })
             // A deadline still ahead: the previous agent's last packet was
             // no later than now.
-            .map(|deadline| deadline.min(now));
-        // From here this agent transmits: the kernel stops answering for the
-        // previous one (the loop renews the lease from its first wake).
-        self.io.renew_lease(None);
-        let mut adopted = 0;
-        for Adoption { spec, mut adoptable, kernel_generation } in adoptions {
-            // RFC 5880 §6.8.7's spacing from our last packet. A previous
-            // agent that handed over said when it sent it; one that was
-            // killed did not, but sent nothing after its last deadline.
-            // And the kernel may have answered for the session while no
-            // agent ran (its keepalive, issue 17), up to the lease renewed
-            // just above: the first packet is paced from the latest.
-            if adoptable.restored.last_tx.is_none() {
-                adoptable.restored.last_tx = previous_deadline;
-            }
-            let discr = adoptable.restored.local_discr;
-            if let Some(answered) = self.io.fast.as_ref().and_then(|fast| fast.maps.keepalive_last_tx(discr))
-            {
-                let answered = bfd_session::Time::from_nanos(answered);
-                adoptable.restored.last_tx =
-                    Some(adoptable.restored.last_tx.map_or(answered, |t| t.max(answered)));
-            }
-            // The same source port as before (RFC 5881 §4 asks only that it
-            // be unique; keeping it keeps the peer's view unchanged).
-            self.io.ports.prefer = Some(adoptable.source_port);
-            let identity = spec.key();
-            let transport = match self.io.open(&spec) {
-                Ok(transport) => transport,
-                Err(error) => {
-                    warn!(session = %identity, %error, "an adopted session's socket could not be opened");
-                    continue;
-                }
-            };
-            match self.dispatcher.adopt(
-                now,
-                bfd_user::engine::Origin::Config,
-                spec,
-                &adoptable,
-                transport,
-                kernel_generation,
-            ) {
-                Ok(_) => adopted += 1,
-                Err(error) => {
-                    warn!(session = %identity, %error, "the session could not be adopted");
-                    self.io.execute(Effect::Close { discr: 0, transport });
-                }
+            .map(|deadline| deadline.min(started));
+        // Every session's socket first, while the kernel still answers for
+        // the sessions: the same source port as before (RFC 5881 §4 asks
+        // only that it be unique; keeping it keeps the peer's view
+        // unchanged).
+        let mut opened = Vec::with_capacity(adoptions.len());
+        for adoption in adoptions {
+            self.io.ports.prefer = Some(adoption.adoptable.source_port);
+            match self.io.open(&adoption.spec) {
+                Ok(transport) => opened.push((adoption, transport)),
+                Err(error) => warn!(
+                    session = %adoption.spec.key(),
+                    %error,
+                    "an adopted session's socket could not be opened"
+                ),
             }
         }
         self.io.ports.prefer = None;
+        let sockets_opened = monotonic_now();
+        let mut adopted = 0;
+        let mut opened = opened.into_iter().peekable();
+        while opened.peek().is_some() {
+            // From here this agent transmits: the kernel stops answering for
+            // the previous one (renewed each chunk: adoption may take longer
+            // than one lease; the loop renews it from its first wake). Each
+            // chunk's map writes are done before the next chunk is taken.
+            self.io.renew_lease(None);
+            let now = monotonic_now();
+            for (Adoption { spec, mut adoptable, kernel_generation }, transport) in
+                opened.by_ref().take(ADOPT_CHUNK)
+            {
+                // RFC 5880 §6.8.7's spacing from our last packet. A previous
+                // agent that handed over said when it sent it; one that was
+                // killed did not, but sent nothing after its last deadline.
+                // And the kernel may have answered for the session while no
+                // agent ran (its keepalive, issue 17), up to the lease
+                // renewed just above: the first packet is paced from the
+                // latest.
+                if adoptable.restored.last_tx.is_none() {
+                    adoptable.restored.last_tx = previous_deadline;
+                }
+                let discr = adoptable.restored.local_discr;
+                if let Some(answered) =
+                    self.io.fast.as_ref().and_then(|fast| fast.maps.keepalive_last_tx(discr))
+                {
+                    let answered = bfd_session::Time::from_nanos(answered);
+                    adoptable.restored.last_tx =
+                        Some(adoptable.restored.last_tx.map_or(answered, |t| t.max(answered)));
+                }
+                let identity = spec.key();
+                match self.dispatcher.adopt(
+                    now,
+                    bfd_user::engine::Origin::Config,
+                    spec,
+                    &adoptable,
+                    transport,
+                    kernel_generation,
+                ) {
+                    Ok(_) => adopted += 1,
+                    Err(error) => {
+                        warn!(session = %identity, %error, "the session could not be adopted");
+                        self.io.execute(Effect::Close { discr: 0, transport });
+                    }
+                }
+            }
+            for effect in self.dispatcher.effects() {
+                self.io.execute(effect);
+            }
+            self.io.flush();
+        }
+        let adopted_at = monotonic_now();
+        let now = adopted_at;
         // §6.8.4 detections that fired while no agent ran: acted on now,
         // before the configuration is applied.
         let mut inputs = Vec::new();
@@ -388,6 +430,8 @@ impl Engine {
             adopted,
             detection_events = waiting,
             echo_timeouts_ignored = echo_ignored,
+            sockets_ms = sockets_opened.saturating_since(started).as_secs_f64() * 1e3,
+            adoption_ms = adopted_at.saturating_since(sockets_opened).as_secs_f64() * 1e3,
             "sessions adopted from the previous agent"
         );
         adopted
