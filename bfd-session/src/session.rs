@@ -663,6 +663,27 @@ impl Session {
         self.last_tx
     }
 
+    /// When this system last sent one of the session's packets, learnt
+    /// after [`restore`](Self::restore): a process that restores many
+    /// sessions first restores each with `restored.last_tx` at the time of
+    /// its restore (nothing is due for most of an interval), and only then
+    /// stops the other sender that may still be sending for them (the
+    /// kernel, answering while no process ran) and reads when that sent
+    /// last. The next periodic packet is then drawn from `last_tx` as
+    /// `restore` draws it: one jittered interval after it (§6.8.7), at once
+    /// if that is past, at once if `last_tx` is `None` (the peer's
+    /// Detection Time for us has been running since then). A session whose
+    /// own packet has left since the restore keeps its schedule.
+    pub fn resume_from(&mut self, last_tx: Option<Time>, now: Time) {
+        if self.counters.control_tx > 0 {
+            return;
+        }
+        self.last_tx = last_tx.filter(|&at| at <= now);
+        self.next_tx = None;
+        self.scheduled_interval = None;
+        self.settle(now);
+    }
+
     /// What [`Session::restore`] needs to take this session over in another
     /// process. Changes only with the state, the advertised parameters or
     /// the peer's packet contents, never per packet: the agent stores it

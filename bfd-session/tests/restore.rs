@@ -132,3 +132,75 @@ fn s6_8_7_a_restore_told_the_last_transmission_keeps_the_spacing() {
     sim.run_for(ms(5_000));
     assert!(changes_after(&sim, Side::B, up).is_empty(), "{:?}", changes_after(&sim, Side::B, up));
 }
+
+/// A's session restored at the current time with that time as its last
+/// transmission, as an agent restores many sessions while the kernel still
+/// answers for them, then told when the last packet for it really left
+/// (`Session::resume_from`), `answered_ago` before: returns that time.
+fn restore_then_resume(
+    sim: &mut bfd_session::sim::Sim,
+    config: bfd_session::SessionConfig,
+    answered_ago: Option<std::time::Duration>,
+) -> Option<bfd_session::Time> {
+    let mut answered = None;
+    sim.input(Side::A, |session, now| {
+        let restored = bfd_session::Restored { last_tx: Some(now), ..session.restorable() };
+        *session = Session::restore(config, &restored, 99, now).expect("restorable");
+        answered =
+            answered_ago.map(|ago| bfd_session::Time::from_nanos(now.as_nanos() - ago.as_nanos() as u64));
+        session.resume_from(answered, now);
+    });
+    answered
+}
+
+/// RFC 5880 §6.8.7 when the last transmission is learnt after the restore
+/// (the kernel answered until the agent stopped it): the first packet
+/// leaves one jittered interval after that one, not one interval after the
+/// restore (which the peer would hear as a longer gap), and not at once.
+#[test]
+fn s6_8_7_a_resumed_session_paces_its_first_packet_from_the_transmission_it_learnt_of() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 6);
+    let up = bring_up(&mut sim);
+    sim.run_for(ms(2_000));
+    let at = sim.now();
+    let answered = restore_then_resume(&mut sim, config(300, 300, 3), Some(ms(100))).expect("a time");
+    assert!(sim.sent(Side::A).iter().all(|(t, _)| *t < at), "nothing at the restore");
+    sim.run_for(ms(400));
+    let first = sim.sent(Side::A).into_iter().find(|(t, _)| *t >= at).expect("A sends");
+    let gap = first.0.saturating_since(answered);
+    assert!(gap >= ms(225) && gap <= ms(300), "first packet {gap:?} after the last one");
+    sim.run_for(ms(5_000));
+    assert!(changes_after(&sim, Side::B, up).is_empty(), "{:?}", changes_after(&sim, Side::B, up));
+}
+
+/// §6.8.7: a last transmission more than an interval back, or none known,
+/// and the first packet leaves at once (the peer's Detection Time for us
+/// has been running since).
+#[test]
+fn s6_8_7_a_resumed_session_whose_last_transmission_is_past_an_interval_sends_at_once() {
+    for (seed, ago) in [(7, Some(ms(1_000))), (8, None)] {
+        let mut sim = pair(config(300, 300, 3), config(300, 300, 3), seed);
+        bring_up(&mut sim);
+        sim.run_for(ms(2_000));
+        let at = sim.now();
+        restore_then_resume(&mut sim, config(300, 300, 3), ago);
+        let first = sim.sent(Side::A).into_iter().find(|(t, _)| *t >= at).expect("A sends");
+        assert_eq!(first.0, at, "{ago:?} ago");
+        assert_eq!(first.1.state, State::Up);
+    }
+}
+
+/// §6.8.3: a changed configuration's Poll leaves at the restore; learning
+/// of an earlier transmission after it does not send a second packet at
+/// once.
+#[test]
+fn s6_8_3_a_resumed_session_that_sent_its_poll_keeps_its_schedule() {
+    let mut sim = pair(config(300, 300, 3), config(300, 300, 3), 9);
+    bring_up(&mut sim);
+    sim.run_for(ms(2_000));
+    let at = sim.now();
+    restore_then_resume(&mut sim, config(100, 100, 3), Some(ms(1_000)));
+    let at_restore: Vec<_> = sim.sent(Side::A).into_iter().filter(|(t, _)| *t == at).collect();
+    assert_eq!(at_restore.len(), 1, "{at_restore:?}");
+    assert!(at_restore[0].1.poll, "the Poll");
+}

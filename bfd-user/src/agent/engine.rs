@@ -125,8 +125,8 @@ pub struct Adoption {
     pub kernel_generation: u64,
 }
 
-/// Sessions adopted per renewal of the lease ([`Engine::adopt`]): a chunk
-/// takes about a millisecond, far inside the lease.
+/// Sessions resumed per renewal of the lease ([`Engine::adopt`]): a chunk
+/// takes well under a millisecond, far inside the lease.
 const ADOPT_CHUNK: usize = 64;
 
 /// How control packets leave (`--transmit`, `spec.transmit`).
@@ -297,24 +297,29 @@ impl Engine {
     }
 
     /// Takes over the sessions an earlier agent left (the first packets due
-    /// by then leave before this returns), then acts on the detection events that
-    /// waited in the ring buffer while no agent ran. Returns how many were
-    /// adopted.
+    /// by then leave before this returns), then acts on the detection events
+    /// that waited in the ring buffer while no agent ran. Returns how many
+    /// were adopted.
     ///
     /// Each session's peer hears nothing from us between the kernel's last
-    /// answer for it and our first packet, which leaves at the engine's
-    /// first wake after this returns, one jittered interval after that
-    /// answer (§6.8.7) or at once if that is past. The kernel stops
-    /// answering when the lease is renewed here, so the peer's gap is
-    /// about an interval plus the time from that renewal to our return,
-    /// and it must stay inside the peer's Detection Time: at 50 ms x 3, the
-    /// return within 100 ms. So the slow part (every session's socket: 30
-    /// ms of 4200 sessions, release build) is done before the renewal, and
-    /// the lease is renewed every [`ADOPT_CHUNK`] sessions, so that an
-    /// adoption longer than one lease does not let the kernel answer again
-    /// behind sessions already paced from its last answer. Measured at 4200
-    /// sessions (release): 63 ms from the renewal to the return, 112 ms
-    /// when the sockets were opened after it.
+    /// answer for it and our first packet, one jittered interval after that
+    /// answer (§6.8.7), or at once if that is past. The kernel answers
+    /// until the lease is renewed, so the peer's gap is about an interval
+    /// plus the time from that renewal until the session's first packet
+    /// is scheduled, and it must stay inside the peer's Detection Time (at
+    /// 50 ms x 3: 100 ms). So everything slow is done while the kernel
+    /// still answers: every session's socket, its restore (with the time
+    /// of the restore as its last transmission: nothing due yet) and its
+    /// map writes. Then the lease is renewed, and each session only reads
+    /// when the kernel last answered for it and schedules its first packet
+    /// from that ([`Session::resume_from`]). The lease is renewed every
+    /// [`ADOPT_CHUNK`] sessions, so that an adoption longer than one lease
+    /// does not let the kernel answer again behind sessions already paced
+    /// from its last answer. Measured at 4200 sessions (release build):
+    /// 112 ms from the renewal to the last session's schedule when every
+    /// step came after the renewal.
+    ///
+    /// [`Session::resume_from`]: bfd_session::Session::resume_from
     pub fn adopt(&mut self, adoptions: Vec<Adoption>) -> usize {
         let started = monotonic_now();
         // The previous agent's last engine deadline: it sent nothing after
@@ -332,77 +337,85 @@ impl Engine {
             // A deadline still ahead: the previous agent's last packet was
             // no later than now.
             .map(|deadline| deadline.min(started));
-        // Every session's socket first, while the kernel still answers for
-        // the sessions: the same source port as before (RFC 5881 §4 asks
-        // only that it be unique; keeping it keeps the peer's view
-        // unchanged).
-        let mut opened = Vec::with_capacity(adoptions.len());
-        for adoption in adoptions {
-            self.io.ports.prefer = Some(adoption.adoptable.source_port);
-            match self.io.open(&adoption.spec) {
-                Ok(transport) => opened.push((adoption, transport)),
-                Err(error) => warn!(
-                    session = %adoption.spec.key(),
-                    %error,
-                    "an adopted session's socket could not be opened"
-                ),
+        // While the kernel still answers for the sessions: their sockets,
+        // with the same source port as before (RFC 5881 §4 asks only that
+        // it be unique; keeping it keeps the peer's view unchanged), their
+        // restores and their map writes.
+        let mut adopted: Vec<(u32, Option<Time>)> = Vec::with_capacity(adoptions.len());
+        for Adoption { spec, mut adoptable, kernel_generation } in adoptions {
+            let identity = spec.key();
+            self.io.ports.prefer = Some(adoptable.source_port);
+            let transport = match self.io.open(&spec) {
+                Ok(transport) => transport,
+                Err(error) => {
+                    warn!(session = %identity, %error, "an adopted session's socket could not be opened");
+                    continue;
+                }
+            };
+            // RFC 5880 §6.8.7's spacing from our last packet. A previous
+            // agent that handed over said when it sent it; one that was
+            // killed did not, but sent nothing after its last deadline. The
+            // kernel's answers since are read once it has stopped (below).
+            let known_last_tx = adoptable.restored.last_tx.or(previous_deadline);
+            let now = monotonic_now();
+            adoptable.restored.last_tx = Some(now);
+            match self.dispatcher.adopt(
+                now,
+                bfd_user::engine::Origin::Config,
+                spec,
+                &adoptable,
+                transport,
+                kernel_generation,
+            ) {
+                Ok(discr) => adopted.push((discr, known_last_tx)),
+                Err(error) => {
+                    warn!(session = %identity, %error, "the session could not be adopted");
+                    self.io.execute(Effect::Close { discr: 0, transport });
+                }
             }
         }
         self.io.ports.prefer = None;
-        let sockets_opened = monotonic_now();
-        let mut adopted = 0;
-        let mut opened = opened.into_iter().peekable();
-        while opened.peek().is_some() {
+        // A restore sends nothing yet but a Poll for a changed
+        // configuration (§6.8.3): held until the kernel has stopped.
+        let mut held = Vec::new();
+        for effect in self.dispatcher.effects() {
+            match effect {
+                Effect::Transmit { .. }
+                | Effect::TransmitEcho { .. }
+                | Effect::HandTransmissionOver { .. } => {
+                    held.push(effect);
+                }
+                effect => self.io.execute(effect),
+            }
+        }
+        let restored = monotonic_now();
+        for chunk in adopted.chunks(ADOPT_CHUNK) {
             // From here this agent transmits: the kernel stops answering for
             // the previous one (renewed each chunk: adoption may take longer
-            // than one lease; the loop renews it from its first wake). Each
-            // chunk's map writes are done before the next chunk is taken.
+            // than one lease; the loop renews it from its first wake).
             self.io.renew_lease(None);
             let now = monotonic_now();
-            for (Adoption { spec, mut adoptable, kernel_generation }, transport) in
-                opened.by_ref().take(ADOPT_CHUNK)
-            {
-                // RFC 5880 §6.8.7's spacing from our last packet. A previous
-                // agent that handed over said when it sent it; one that was
-                // killed did not, but sent nothing after its last deadline.
-                // And the kernel may have answered for the session while no
-                // agent ran (its keepalive, issue 17), up to the lease
-                // renewed just above: the first packet is paced from the
-                // latest.
-                if adoptable.restored.last_tx.is_none() {
-                    adoptable.restored.last_tx = previous_deadline;
-                }
-                let discr = adoptable.restored.local_discr;
-                if let Some(answered) =
-                    self.io.fast.as_ref().and_then(|fast| fast.maps.keepalive_last_tx(discr))
-                {
-                    let answered = bfd_session::Time::from_nanos(answered);
-                    adoptable.restored.last_tx =
-                        Some(adoptable.restored.last_tx.map_or(answered, |t| t.max(answered)));
-                }
-                let identity = spec.key();
-                match self.dispatcher.adopt(
-                    now,
-                    bfd_user::engine::Origin::Config,
-                    spec,
-                    &adoptable,
-                    transport,
-                    kernel_generation,
-                ) {
-                    Ok(_) => adopted += 1,
-                    Err(error) => {
-                        warn!(session = %identity, %error, "the session could not be adopted");
-                        self.io.execute(Effect::Close { discr: 0, transport });
-                    }
-                }
+            for &(discr, known_last_tx) in chunk {
+                // The kernel may have answered for the session while no
+                // agent ran (its keepalive, issue 17), up to the renewal
+                // just above: the first packet is paced from the latest.
+                let answered = self
+                    .io
+                    .fast
+                    .as_ref()
+                    .and_then(|fast| fast.maps.keepalive_last_tx(discr))
+                    .map(bfd_session::Time::from_nanos);
+                let last_tx = known_last_tx.max(answered);
+                self.dispatcher.resume(discr, last_tx, now);
             }
-            for effect in self.dispatcher.effects() {
-                self.io.execute(effect);
-            }
-            self.io.flush();
         }
-        let adopted_at = monotonic_now();
-        let now = adopted_at;
+        for effect in held.into_iter().chain(self.dispatcher.effects()) {
+            self.io.execute(effect);
+        }
+        self.io.flush();
+        let resumed = monotonic_now();
+        let adopted = adopted.len();
+        let now = resumed;
         // §6.8.4 detections that fired while no agent ran: acted on now,
         // before the configuration is applied.
         let mut inputs = Vec::new();
@@ -430,8 +443,8 @@ impl Engine {
             adopted,
             detection_events = waiting,
             echo_timeouts_ignored = echo_ignored,
-            sockets_ms = sockets_opened.saturating_since(started).as_secs_f64() * 1e3,
-            adoption_ms = adopted_at.saturating_since(sockets_opened).as_secs_f64() * 1e3,
+            restore_ms = restored.saturating_since(started).as_secs_f64() * 1e3,
+            resume_ms = resumed.saturating_since(restored).as_secs_f64() * 1e3,
             "sessions adopted from the previous agent"
         );
         adopted

@@ -1366,6 +1366,15 @@ impl Dispatcher {
         Ok(discr)
     }
 
+    /// [`Session::resume_from`] for a session adopted ([`Dispatcher::adopt`])
+    /// with the time of its adoption as its last transmission, once the
+    /// agent knows when the kernel last answered for it.
+    pub fn resume(&mut self, discr: u32, last_tx: Option<Time>, now: Time) {
+        let Some(session) = self.sessions.get_mut(discr) else { return };
+        session.resume_from(last_tx, now);
+        self.drain(discr, now);
+    }
+
     /// RFC 5880 §6.8.16: a session leaving the configuration says AdminDown
     /// (for the peer's Detection Time, which the core handles) before it
     /// goes away, so the peer does not report a failure (RFC 5882 §3.2).
