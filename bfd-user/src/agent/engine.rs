@@ -217,6 +217,7 @@ impl Engine {
             hook: hook.is_some(),
             observer: observer.is_some(),
             kernel_answers,
+            max_sessions: fast.is_some().then_some(bfd_common::maps::MAX_SESSIONS),
         };
         let pollfd = |fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         let mut poll_fds = vec![pollfd(wake.as_fd().as_raw_fd())];

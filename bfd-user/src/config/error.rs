@@ -228,6 +228,19 @@ pub enum Reason {
         /// Where the first one is (`file:line`).
         first: String,
     },
+    /// More sessions selected for this node than the kernel's maps hold.
+    #[error(
+        "session {position} of the {selected} selected for this node: the kernel's maps hold at most {max} \
+         (bfd_common::maps::MAX_SESSIONS); select fewer peers for this node"
+    )]
+    TooManySessions {
+        /// This session's 1-based position among those selected (in file order).
+        position: usize,
+        /// How many are selected.
+        selected: usize,
+        /// The capacity.
+        max: usize,
+    },
     /// Two peers selected for this node that make the same BFD session.
     #[error("the same BFD session ({identity}) as {other}")]
     DuplicateSession {

@@ -30,6 +30,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use bfd_common::maps::MAX_SESSIONS;
 use bfd_session::SessionConfig;
 
 pub use auth::PeerAuth;
@@ -397,6 +398,22 @@ pub(crate) fn load_sources(
         }
         sessions.insert(spec.key(), peer.source.clone());
         peer_specs.push(spec);
+    }
+    // The kernel's maps hold MAX_SESSIONS sessions; the agent refuses one
+    // past them (nothing would time it). Said here, at the first peer past
+    // the capacity, rather than as a warning per session once running.
+    if let Some(first_past) = peer_specs.get(MAX_SESSIONS) {
+        let reason = Reason::TooManySessions {
+            position: MAX_SESSIONS + 1,
+            selected: peer_specs.len(),
+            max: MAX_SESSIONS,
+        };
+        let line = peers
+            .iter()
+            .find(|peer| peer.source == first_past.source)
+            .and_then(|peer| peer.profile.as_ref().map(|(_, line)| *line))
+            .unwrap_or(first_past.source.line);
+        errors.push(document_error(&first_past.source, line, "spec.bfdProfile", reason));
     }
 
     attach_authentication(&auths, &profiles, &peers, &mut peer_specs, &mut errors, incomplete);

@@ -376,6 +376,36 @@ fn duplicate_objects() {
     );
 }
 
+/// The kernel's maps hold MAX_SESSIONS sessions: one more selected is an
+/// error at the first peer past them (the agent would refuse it running).
+#[test]
+fn more_sessions_than_the_kernel_maps_hold() {
+    let peers = |count: usize| -> String {
+        (0..count)
+            .map(|i| peer(&format!("p{i}"), &format!("10.{}.{}.1", i / 256, i % 256), "fast"))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    let full = format!("{PROFILE_FAST}---\n{}", peers(MAX_SESSIONS));
+    assert_eq!(load_one(&full).expect("at capacity").peers.len(), MAX_SESSIONS);
+    let past = format!("{PROFILE_FAST}---\n{}", peers(MAX_SESSIONS + 1));
+    let errors = errors(&past);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // The profile takes 12 lines with its separator, each peer 11, and
+    // `bfdProfile` is a peer's 10th line.
+    let line = 12 + MAX_SESSIONS * 11 + 10;
+    assert_eq!(
+        errors[0],
+        format!(
+            "c.yaml:{line}: BGPPeer metallb-system/p{MAX_SESSIONS}: spec.bfdProfile: session {} of the {} selected \
+             for this node: the kernel's maps hold at most {MAX_SESSIONS} (bfd_common::maps::MAX_SESSIONS); select \
+             fewer peers for this node",
+            MAX_SESSIONS + 1,
+            MAX_SESSIONS + 1
+        )
+    );
+}
+
 #[test]
 fn two_peers_with_one_session_identity() {
     let text =

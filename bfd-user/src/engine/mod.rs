@@ -485,6 +485,11 @@ pub struct DispatcherOptions {
     /// steady state of the sessions where that is RFC 5880's periodic
     /// transmission (issue 19; see [`Dispatcher::kernel_answers`]).
     pub kernel_answers: bool,
+    /// How many sessions the kernel's maps hold, with the fast path
+    /// ([`bfd_common::maps::MAX_SESSIONS`]): a session past it is refused,
+    /// not run without its kernel entry (nothing would time it, so it
+    /// could never go Down). `None`: no limit.
+    pub max_sessions: Option<usize>,
 }
 
 /// What the observer was last told of a session.
@@ -1287,6 +1292,19 @@ impl Dispatcher {
             && !spec.multihop
     }
 
+    /// Whether one more session fits [`DispatcherOptions::max_sessions`]:
+    /// sessions saying goodbye keep their kernel entries until they go.
+    fn room_for_a_session(&self) -> Result<(), String> {
+        match self.options.max_sessions {
+            Some(max) if self.sessions.len() >= max => Err(format!(
+                "the kernel's maps hold {max} sessions and {} run (those saying goodbye count until they \
+                 are gone)",
+                self.sessions.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn add(
         &mut self,
         now: Time,
@@ -1435,7 +1453,10 @@ impl Dispatcher {
         for wanted in plan.changed.into_iter().chain(plan.added) {
             let identity = wanted.key();
             let Some(&discr) = self.by_identity.get(&identity) else {
-                let result = open(&wanted).and_then(|transport| self.add(now, origin, wanted, transport));
+                let result = self
+                    .room_for_a_session()
+                    .and_then(|()| open(&wanted))
+                    .and_then(|transport| self.add(now, origin, wanted, transport));
                 match result {
                     Ok(_) => summary.added += 1,
                     Err(error) => {

@@ -552,6 +552,49 @@ fn plans_add_change_leave_and_refuse_by_origin() {
     assert!(io.publications.len() >= 7, "published every second: {}", io.publications.len());
 }
 
+/// A session past the kernel maps' capacity is refused with the reason,
+/// not run without its kernel entry (nothing would time it); one fits again
+/// once a session has said goodbye and gone (RFC 5880 §6.8.16).
+#[test]
+fn a_session_past_the_kernel_maps_capacity_is_refused_until_one_is_gone() {
+    let mut io = SimIo::new(50, 3, Duration::from_secs(10));
+    let peer = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 1, i));
+    let three = [spec(peer(1), 50, 3), spec(peer(2), 50, 3), spec(peer(3), 50, 3)];
+    let (reply, mut first) = tokio::sync::oneshot::channel();
+    io.at(
+        Duration::ZERO,
+        Scheduled::Command(Command::Apply(Plan::new(Origin::Config, [].iter(), &three), reply)),
+    );
+    let (reply, mut past) = tokio::sync::oneshot::channel();
+    let four = [three[0].clone(), three[1].clone(), three[2].clone(), spec(peer(4), 50, 3)];
+    io.at(
+        Duration::from_secs(1),
+        Scheduled::Command(Command::Apply(Plan::new(Origin::Config, three.iter(), &four), reply)),
+    );
+    // The first removed: it says AdminDown for three intervals, then goes.
+    let (reply, mut after) = tokio::sync::oneshot::channel();
+    let rest = [three[1].clone(), three[2].clone(), spec(peer(4), 50, 3)];
+    io.at(
+        Duration::from_secs(2),
+        Scheduled::Command(Command::Apply(Plan::new(Origin::Config, three.iter(), &rest), reply)),
+    );
+    let (reply, mut later) = tokio::sync::oneshot::channel();
+    io.at(
+        Duration::from_secs(4),
+        Scheduled::Command(Command::Apply(Plan::new(Origin::Config, three[1..].iter(), &rest), reply)),
+    );
+    let mut dispatcher = dispatcher(DispatcherOptions { max_sessions: Some(3), ..Default::default() });
+    run(&mut dispatcher, &mut io);
+    assert_eq!(first.try_recv().expect("a reply").added, 3);
+    let past = past.try_recv().expect("a reply");
+    assert_eq!((past.added, past.failed.len()), (0, 1), "{past}");
+    assert!(past.failed[0].1.contains("the kernel's maps hold 3 sessions"), "{past}");
+    let after = after.try_recv().expect("a reply");
+    assert_eq!((after.removed, after.added, after.failed.len()), (1, 0, 1), "still saying goodbye: {after}");
+    let later = later.try_recv().expect("a reply");
+    assert_eq!((later.added, later.failed.len()), (1, 0), "{later}");
+}
+
 /// The loop wakes for deadlines, not for every session: with the peer's
 /// packets arriving between, a single session at 50 ms wakes about twice
 /// per interval (its own transmission, the peer's arrival), and the engine
