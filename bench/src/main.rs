@@ -19,6 +19,7 @@ mod load;
 mod measure;
 mod pair;
 mod report;
+mod restart;
 mod scale;
 mod scrape;
 mod stall;
@@ -78,6 +79,8 @@ enum Scenario {
     Scrape,
     /// CPU per control packet on each transmit path: raw IP sendmmsg, AF_PACKET frames, UDP socket
     Txpath,
+    /// an agent killed and restarted on its pins with N sessions Up: what the peer sees, how long adoption takes
+    Restart,
 }
 
 impl Scenario {
@@ -146,6 +149,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             Scenario::Echo => echo::run(&context),
             Scenario::Scrape => scrape::run(&context),
             Scenario::Txpath => txpath::run(&context),
+            Scenario::Restart => restart::run(&context),
         };
         eprintln!("{name}: {:.0} s", started.elapsed().as_secs_f64());
         // A scenario that fails is reported and the others still run.

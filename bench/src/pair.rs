@@ -297,6 +297,8 @@ pub struct Pair {
     pub link: Link,
     /// The link of the sampled sessions, if any (dropped after the nodes).
     pub sample: Option<SampleLink>,
+    /// Node A's agent's arguments, to start it again ([`Pair::kill_and_restart_a`]).
+    a_args: Option<AgentArgs>,
     /// Pass programs on the nodes' ends for threaded NAPI without the
     /// agent's program ([`threaded_receive`]).
     _napi_pass: Vec<XdpPass>,
@@ -400,10 +402,15 @@ impl Pair {
         }
         // Bring-up is timed from the start of the second daemon.
         let started;
+        let mut a_args = None;
         let (a, b) = match implementation {
             Implementation::Agent(scheduling) | Implementation::AgentNoXdp(scheduling) => {
                 let no_xdp = matches!(implementation, Implementation::AgentNoXdp(_));
-                let start = |netns: &NetNs, name: &str, iface: &str, a_side: bool| -> anyhow::Result<Node> {
+                let start = |netns: &NetNs,
+                             name: &str,
+                             iface: &str,
+                             a_side: bool|
+                 -> anyhow::Result<(Node, AgentArgs)> {
                     let sample_iface =
                         sample.as_ref().map(|sample| if a_side { &sample.a_if } else { &sample.b_if });
                     let args = AgentArgs {
@@ -420,11 +427,12 @@ impl Pair {
                             .collect(),
                         ..AgentArgs::new(iface, agent_config(&sessions, a_side, scheduling))
                     };
-                    Ok(Node::Agent(Agent::start_with(netns, name, args)?))
+                    Ok((Node::Agent(Agent::start_with(netns, name, args.clone())?), args))
                 };
-                let a = start(&link.a, "A", &link.a_if, true)?;
+                let (a, args) = start(&link.a, "A", &link.a_if, true)?;
+                a_args = Some(args);
                 started = Instant::now();
-                let b = start(&link.b, "B", &link.b_if, false)?;
+                let (b, _) = start(&link.b, "B", &link.b_if, false)?;
                 eprintln!(
                     "pair: B's control socket answered {:.1} s after its start",
                     started.elapsed().as_secs_f64()
@@ -480,7 +488,7 @@ impl Pair {
                 }
             }
         }
-        Ok(Pair { a, b, sessions, implementation, started, link, sample, _napi_pass: napi_pass })
+        Ok(Pair { a, b, sessions, implementation, started, link, sample, a_args, _napi_pass: napi_pass })
     }
 
     /// Waits until every session is Up on both nodes; returns the time
@@ -516,6 +524,17 @@ impl Pair {
             let heavy = wanted > 1000 && !matches!(self.a, Node::Agent(_));
             std::thread::sleep(Duration::from_millis(if heavy { 1000 } else { 100 }));
         }
+    }
+
+    /// SIGKILL to node A's agent, then the same agent started again on its
+    /// pins (it adopts what the first left); returns when its control
+    /// socket answers. Agents only.
+    pub fn kill_and_restart_a(&mut self) -> anyhow::Result<()> {
+        let (Node::Agent(agent), Some(args)) = (&mut self.a, &self.a_args) else {
+            bail!("only an agent is restarted on its pins");
+        };
+        agent.kill()?;
+        agent.restart(&self.link.a, args)
     }
 
     /// Up on both nodes.

@@ -319,7 +319,7 @@ fn agent_variants() -> anyhow::Result<Vec<Vec<String>>> {
 
 /// `udp,packet+answers+fifo` as the agents' arguments, a row each. A part
 /// it does not know is an error: a typo must not run a mislabelled row.
-fn parse_agent_variants(spec: &str) -> anyhow::Result<Vec<Vec<String>>> {
+pub(crate) fn parse_agent_variants(spec: &str) -> anyhow::Result<Vec<Vec<String>>> {
     spec.split(',')
         .map(|variant| {
             let mut parts = variant.trim().split('+');
