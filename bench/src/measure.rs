@@ -29,9 +29,7 @@ impl ProcessSample {
             std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("process {pid}"))?;
         for task in tasks.flatten() {
             let path = task.path();
-            if let Ok(text) = std::fs::read_to_string(path.join("schedstat")) {
-                sample.cpu_ns += text.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0);
-            }
+            sample.cpu_ns += schedstat_ns(&path.join("schedstat")).unwrap_or(0);
             if let Ok(text) = std::fs::read_to_string(path.join("status")) {
                 sample.wakeups += status_field(&text, "voluntary_ctxt_switches:").unwrap_or(0);
             }
@@ -58,9 +56,13 @@ fn status_field(text: &str, key: &str) -> Option<u64> {
 pub fn napi_threads_cpu_ns() -> u64 {
     bfd_lab::lab::all_napi_threads()
         .into_iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
+        .filter_map(|pid| schedstat_ns(Path::new(&format!("/proc/{pid}/schedstat"))))
         .sum()
+}
+
+/// A task's time on CPU so far, ns: the first field of its `schedstat`.
+fn schedstat_ns(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// Resident memory of `pid`, KiB (VmRSS).

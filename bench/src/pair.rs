@@ -450,44 +450,11 @@ impl Pair {
                 (a, Node::Bird(Bird::start_release(&link.b, release, &bird_config(&sessions, false)?)?))
             }
         };
-        let mut napi_pass = Vec::new();
-        if threaded_receive()? {
-            // The agent's program gives its ends NAPI contexts; a peer's
-            // ends get a pass program for theirs, so that both kinds of
-            // daemon are measured on the same link.
-            let mut ends = vec![(&link.a, link.a_if.as_str()), (&link.b, link.b_if.as_str())];
-            if let Some(sample) = &sample {
-                ends.extend([(&link.a, sample.a_if.as_str()), (&link.b, sample.b_if.as_str())]);
-            }
-            if !matches!(implementation, Implementation::Agent(_)) {
-                for (netns, interface) in &ends {
-                    napi_pass.push(XdpPass::attach(netns, &[interface])?);
-                }
-            }
-            if let Some(sample) = &sample {
-                ends.extend([
-                    (&sample.switch, sample.a_port.as_str()),
-                    (&sample.switch, sample.b_port.as_str()),
-                ]);
-            }
-            // `BFD_BENCH_NAPI_RT_PRIORITY=P`: the threads at SCHED_FIFO P
-            // (above a SCHED_FIFO engine, or they wait behind it).
-            let priority = match std::env::var("BFD_BENCH_NAPI_RT_PRIORITY") {
-                Ok(priority) => Some(
-                    priority.trim().parse::<u8>().context("BFD_BENCH_NAPI_RT_PRIORITY: a priority, 1-99")?,
-                ),
-                Err(_) => None,
-            };
-            for (netns, interface) in ends {
-                threaded_napi(netns, interface)?;
-                if let Some(priority) = priority {
-                    for pid in napi_threads(interface) {
-                        let (priority, pid) = (priority.to_string(), pid.to_string());
-                        run(std::process::Command::new("chrt").args(["-f", "-p", &priority, &pid]))?;
-                    }
-                }
-            }
-        }
+        let napi_pass = if threaded_receive()? {
+            thread_the_receive(&link, sample.as_ref(), implementation)?
+        } else {
+            Vec::new()
+        };
         Ok(Pair { a, b, sessions, implementation, started, link, sample, a_args, _napi_pass: napi_pass })
     }
 
@@ -552,6 +519,52 @@ impl Pair {
     pub fn cut_b_to_a(&self) -> anyhow::Result<Cut> {
         Cut::outgoing_control(&self.link.b)
     }
+}
+
+/// Moves the receive of every end of the pair's links (the bridge's ports
+/// too) to NAPI threads ([`threaded_receive`]); returns the pass programs
+/// a peer's ends need for NAPI contexts (the agent's program gives its
+/// own), so that both kinds of daemon are measured on the same link.
+/// `BFD_BENCH_NAPI_RT_PRIORITY=P` runs the threads at SCHED_FIFO P (above a
+/// SCHED_FIFO engine, or they wait behind it).
+fn thread_the_receive(
+    link: &Link,
+    sample: Option<&SampleLink>,
+    implementation: Implementation,
+) -> anyhow::Result<Vec<XdpPass>> {
+    let priority = match std::env::var("BFD_BENCH_NAPI_RT_PRIORITY") {
+        Ok(priority) => {
+            Some(priority.trim().parse::<u8>().context("BFD_BENCH_NAPI_RT_PRIORITY: a priority, 1-99")?)
+        }
+        Err(_) => None,
+    };
+    let mut ends = vec![(&link.a, link.a_if.as_str()), (&link.b, link.b_if.as_str())];
+    if let Some(sample) = sample {
+        ends.extend([(&link.a, sample.a_if.as_str()), (&link.b, sample.b_if.as_str())]);
+    }
+    let mut pass = Vec::new();
+    if !matches!(implementation, Implementation::Agent(_)) {
+        for (netns, interface) in &ends {
+            pass.push(XdpPass::attach(netns, &[interface])?);
+        }
+    }
+    if let Some(sample) = sample {
+        ends.extend([(&sample.switch, sample.a_port.as_str()), (&sample.switch, sample.b_port.as_str())]);
+    }
+    for (netns, interface) in ends {
+        threaded_napi(netns, interface)?;
+        if let Some(priority) = priority {
+            for pid in napi_threads(interface) {
+                run(std::process::Command::new("chrt").args([
+                    "-f",
+                    "-p",
+                    &priority.to_string(),
+                    &pid.to_string(),
+                ]))?;
+            }
+        }
+    }
+    Ok(pass)
 }
 
 /// Profile names by interval.

@@ -306,6 +306,8 @@ pub(crate) fn load_sources(
     let mut first_peer_named: HashMap<(String, String), DocumentRef> = HashMap::new();
     let mut sessions: HashMap<SessionIdentity, DocumentRef> = HashMap::new();
     let mut peer_specs = Vec::new();
+    // The first peer past the kernel maps' capacity, and its profile's line.
+    let mut first_past_capacity = None;
     let mut unused_peers = Vec::new();
     for peer in &peers {
         if let Some(name) = &peer.source.name {
@@ -397,23 +399,21 @@ pub(crate) fn load_sources(
             continue;
         }
         sessions.insert(spec.key(), peer.source.clone());
+        if peer_specs.len() == MAX_SESSIONS {
+            first_past_capacity = Some((peer.source.clone(), *profile_line));
+        }
         peer_specs.push(spec);
     }
     // The kernel's maps hold MAX_SESSIONS sessions; the agent refuses one
     // past them (nothing would time it). Said here, at the first peer past
     // the capacity, rather than as a warning per session once running.
-    if let Some(first_past) = peer_specs.get(MAX_SESSIONS) {
+    if let Some((source, line)) = first_past_capacity {
         let reason = Reason::TooManySessions {
             position: MAX_SESSIONS + 1,
             selected: peer_specs.len(),
             max: MAX_SESSIONS,
         };
-        let line = peers
-            .iter()
-            .find(|peer| peer.source == first_past.source)
-            .and_then(|peer| peer.profile.as_ref().map(|(_, line)| *line))
-            .unwrap_or(first_past.source.line);
-        errors.push(document_error(&first_past.source, line, "spec.bfdProfile", reason));
+        errors.push(document_error(&source, line, "spec.bfdProfile", reason));
     }
 
     attach_authentication(&auths, &profiles, &peers, &mut peer_specs, &mut errors, incomplete);
