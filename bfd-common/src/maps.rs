@@ -53,6 +53,33 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/bfd";
 /// Name of the XDP program in the object file.
 pub const XDP_PROGRAM: &str = "bfd_xdp";
 
+/// Name of the XDP program that starts the sweep (never attached): the
+/// agent runs it with `BPF_PROG_TEST_RUN` (any frame of 14 bytes or more)
+/// once it has created the sweep's timer entry, [`SWEEP_TIMER_KEY`] of
+/// [`ECHO_TIMER_MAP`]. Every [`SWEEP_INTERVAL_NS`] the sweep looks for
+/// sessions whose control timer does not run and does what the timer would
+/// have: the kernel may fail to allocate a session's timer in the packet
+/// path (`bpf_timer_init` allocates without taking locks there, and on
+/// kernel 6.18 fails for good once the per-CPU caches it may use are
+/// empty), and such a session would never be detected. One timer for all
+/// sessions, allocated once from the agent's system call. Returns
+/// [`SWEEP_STARTED`], [`SWEEP_NO_ENTRY`] or [`SWEEP_FAILED`].
+pub const SWEEP_PROGRAM: &str = "bfd_sweep";
+/// The key of the sweep's timer in [`ECHO_TIMER_MAP`]: 0, never a
+/// session's (RFC 5880 §6.8.1: My Discriminator is nonzero).
+pub const SWEEP_TIMER_KEY: u32 = 0;
+/// How often the sweep runs. A session whose timer does not run is
+/// detected up to this much (or two of it, for a timer lost after it
+/// started) later than its Detection Time.
+pub const SWEEP_INTERVAL_NS: u64 = 10_000_000;
+/// [`SWEEP_PROGRAM`]: the sweep runs (`XDP_PASS`).
+pub const SWEEP_STARTED: u32 = 2;
+/// [`SWEEP_PROGRAM`]: no entry at [`SWEEP_TIMER_KEY`] (`XDP_DROP`).
+pub const SWEEP_NO_ENTRY: u32 = 1;
+/// [`SWEEP_PROGRAM`]: the timer could not be initialised or started
+/// (`XDP_ABORTED`); worth another try.
+pub const SWEEP_FAILED: u32 = 0;
+
 /// Name of the map holding [`GlobalStats`] (a per-CPU array of one entry).
 /// Map names are at most 15 bytes (`BPF_OBJ_NAME_LEN` - 1).
 pub const STATS_MAP: &str = "bfd_stats";
@@ -288,6 +315,9 @@ pub const DETECTED_CONTROL: u64 = 1 << 0;
 /// [`SessionState::detected`]: the echo detection timer expired and none of
 /// our echoes has come back since.
 pub const DETECTED_ECHO: u64 = 1 << 1;
+/// [`SessionState::detected`]: the originating peer was reported silent
+/// (`EVENT_ORIGINATOR_SILENT`, issue 19) and has sent nothing since.
+pub const DETECTED_SILENCE: u64 = 1 << 2;
 
 /// What the kernel knows about a session, keyed by local discriminator.
 ///
@@ -506,6 +536,24 @@ pub const EVENT_ECHO_TIMEOUT: u32 = 2;
 /// answer plus [`Keepalive::min_interval_ns`]). Not a detection; an agent
 /// that does not know the kind ignores it.
 pub const EVENT_ANSWER_OWED: u32 = 3;
+/// [`DetectEvent::kind`] of a session the kernel answers for
+/// (`CFG_ANSWER`, issue 19) whose peer sent nothing for
+/// [`originator_silence_ns`] of the Detection Time: the peer originates,
+/// and its agent may be away (restarting: its kernel answers but does not
+/// originate), so the agent originates for a while instead. `last_rx_ns`
+/// is the peer's last packet, `fired_at_ns` the timer's expiry. Not a
+/// detection; an agent that does not know the kind ignores it.
+pub const EVENT_ORIGINATOR_SILENT: u32 = 4;
+
+/// How long the control timer of a session the kernel answers for waits
+/// after the peer's last packet before [`EVENT_ORIGINATOR_SILENT`]:
+/// two-thirds of the Detection Time `detect_ns` (two intervals at Detect
+/// Mult 3). That leaves a whole interval for the agent to send and the
+/// peer's kernel to answer before either end's detection, and a late
+/// packet of the peer's (up to an interval late) raises nothing.
+pub const fn originator_silence_ns(detect_ns: u64) -> u64 {
+    detect_ns - detect_ns / 3
+}
 
 /// What a timer tells the agent through [`EVENTS_MAP`] when it expires.
 /// Written by the XDP program's timer callbacks.
@@ -521,8 +569,8 @@ pub struct DetectEvent {
     pub fired_at_ns: u64,
     /// The session's local discriminator.
     pub discriminator: u32,
-    /// [`EVENT_CONTROL_TIMEOUT`], [`EVENT_ECHO_TIMEOUT`] or
-    /// [`EVENT_ANSWER_OWED`].
+    /// [`EVENT_CONTROL_TIMEOUT`], [`EVENT_ECHO_TIMEOUT`],
+    /// [`EVENT_ANSWER_OWED`] or [`EVENT_ORIGINATOR_SILENT`].
     pub kind: u32,
 }
 

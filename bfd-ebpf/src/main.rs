@@ -33,7 +33,9 @@ use core::{arch::asm, ffi::c_void};
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, bpf_timer as kernel_timer, xdp_action},
     btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
-    helpers::{bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    helpers::{
+        bpf_for_each_map_elem, bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
+    },
     macros::{btf_map, xdp},
     programs::XdpContext,
 };
@@ -41,11 +43,12 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP,
-        DETECTED_CONTROL, DETECTED_ECHO, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_ANSWER_OWED,
-        EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT,
-        GlobalStats, Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS,
-        MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE,
-        SessionConfig, SessionState, bpf_timer, histogram_bucket,
+        DETECTED_CONTROL, DETECTED_ECHO, DETECTED_SILENCE, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT,
+        EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENT_ORIGINATOR_SILENT, EVENTS_BYTES,
+        EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState, LEASE_SLACK_NS,
+        Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT,
+        SLOW_PATH_BURST, SLOW_PATH_RATE, SWEEP_FAILED, SWEEP_INTERVAL_NS, SWEEP_NO_ENTRY, SWEEP_STARTED,
+        SWEEP_TIMER_KEY, SessionConfig, SessionState, bpf_timer, histogram_bucket, originator_silence_ns,
     },
     wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
@@ -287,10 +290,10 @@ fn control(
         // kernel detection without letting anyone postpone one.
         let due = field!(state, ctl_due_ns);
         if config.detect_ns != 0 && load(due) <= now {
-            store(due, now + config.detect_ns);
             // SAFETY: `state` points into a live value of STATE.
             let timer = unsafe { &raw mut (*state).ctl_timer };
-            arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
+            let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
+            store(due, if armed { now + config.detect_ns } else { 0 });
         }
         return xdp_action::XDP_PASS;
     }
@@ -300,7 +303,7 @@ fn control(
     track_gap(state, config, now);
     store(field!(state, last_rx_ns), now);
     count(field!(state, rx_packets));
-    clear_detected(state, DETECTED_CONTROL);
+    clear_detected(state, DETECTED_CONTROL | DETECTED_SILENCE);
     let passed = if oversize {
         stats.ctl_pass_oversize += 1;
         true
@@ -328,15 +331,17 @@ fn control(
     // check back shortly, when the callback re-reads the configuration and
     // waits out the rest under the new detection time.
     let rearm_ns = match (passed, config.detect_ns) {
-        (false, detect_ns) => detect_ns, // 0: no timer
+        (false, _) => first_expiry_ns(config), // 0: no timer
         (true, 0) => CHECK_BACK_NS,
         (true, detect_ns) => detect_ns.min(CHECK_BACK_NS),
     };
     if rearm_ns != 0 && (passed || must_restart(load(field!(state, ctl_due_ns)), now, rearm_ns)) {
-        store(field!(state, ctl_due_ns), now + rearm_ns);
         // SAFETY: `state` points into a live value of STATE.
         let timer = unsafe { &raw mut (*state).ctl_timer };
-        arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
+        let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
+        // A timer that did not start has no deadline: the next packet
+        // tries again instead of trusting one that will never fire.
+        store(field!(state, ctl_due_ns), if armed { now + rearm_ns } else { 0 });
     }
 
     if passed {
@@ -623,7 +628,7 @@ fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
     {
         // SAFETY: `timer` points into a live value of ECHO_TIMERS.
         let timer = unsafe { &raw mut (*timer).timer };
-        arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
+        let _ = arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
     }
     true
 }
@@ -658,12 +663,42 @@ extern "C" fn echo_expired(_map: *mut c_void, key: *mut u32, value: *mut EchoTim
 /// really passed since the last packet under the current configuration
 /// (the agent may have changed or disabled it, and a packet may have
 /// arrived while the timer was firing), and if so mark the session and
-/// tell the agent.
+/// tell the agent; if not, wait for the rest.
 #[inline(always)]
 fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, kind: u32) {
     let Some(config) = session_config(discriminator) else {
         return; // the session is being removed
     };
+    let now = now();
+    if let Check::Wait(wait) = check(discriminator, state, config, kind, now) {
+        // (Re-arming its own timer from the callback is allowed.)
+        // SAFETY: `timer` is this callback's own, initialised timer.
+        let started = unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), wait, 0) } == 0;
+        if kind == EVENT_CONTROL_TIMEOUT {
+            // Not started: no deadline, so the next packet or the sweep
+            // starts it.
+            store(field!(state, ctl_due_ns), if started { now + wait } else { 0 });
+        }
+    }
+}
+
+/// What [`check`] found.
+enum Check {
+    /// Nothing yet: check again in this many nanoseconds.
+    Wait(u64),
+    /// Detected (marked and reported), or detection is off: nothing to
+    /// wait for.
+    Done,
+}
+
+/// Whether session `discriminator`'s control (`EVENT_CONTROL_TIMEOUT`) or
+/// echo detection time has passed at `now` since its last packet, under
+/// its current configuration. If so: marks it, counts it and tells the
+/// agent. A session the kernel answers for (`CFG_ANSWER`, issue 19) is
+/// also reported once when its peer, which originates, has been silent for
+/// [`originator_silence_ns`] of the detection time.
+#[inline(always)]
+fn check(discriminator: u32, state: *mut SessionState, config: &SessionConfig, kind: u32, now: u64) -> Check {
     let control = kind == EVENT_CONTROL_TIMEOUT;
     let (detect_ns, last_rx_ns, bit) = if control {
         // The kernel's stamp (absorbed or unauthenticated packets) or the
@@ -674,20 +709,28 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         (config.echo_detect_ns, load(field!(state, last_echo_rx_ns)), DETECTED_ECHO)
     };
     if detect_ns == 0 {
-        return; // detection disabled since the timer was armed
+        return Check::Done; // detection disabled since the timer was armed
     }
-    let now = now();
     let waited = now.saturating_sub(last_rx_ns);
     if waited < detect_ns {
-        // Armed under a shorter detection time than the current one: wait
-        // for the rest. (Re-arming its own timer from the callback is
-        // allowed.)
-        if control {
-            store(field!(state, ctl_due_ns), now + detect_ns - waited);
+        // Armed under a shorter detection time than the current one, or
+        // for the originating peer's silence: wait for the rest.
+        let mut wait = detect_ns - waited;
+        if control && config.flags & CFG_ANSWER != 0 {
+            let silence_ns = originator_silence_ns(detect_ns);
+            if waited < silence_ns {
+                wait = silence_ns - waited;
+            } else if load(field!(state, detected)) & DETECTED_SILENCE == 0 {
+                // Issue 19: the peer originates and has been silent for
+                // two-thirds of the Detection Time: its agent may be away,
+                // its kernel answering but not originating. Ours must
+                // originate (the agent does so for a while). Once per
+                // silence (the sweep may look again).
+                set_detected(state, DETECTED_SILENCE);
+                report(config, discriminator, last_rx_ns, now, EVENT_ORIGINATOR_SILENT);
+            }
         }
-        // SAFETY: `timer` is this callback's own, initialised timer.
-        unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), detect_ns - waited, 0) };
-        return;
+        return Check::Wait(wait);
     }
     set_detected(state, bit);
     if control {
@@ -696,9 +739,6 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         observe(field!(state, detect_overshoot_hist), OVERSHOOT_HISTOGRAM_SHIFT, waited - detect_ns);
     }
     count(if control { field!(state, ctl_expired) } else { field!(state, echo_expired) });
-    let event =
-        DetectEvent { generation: config.generation, last_rx_ns, fired_at_ns: now, discriminator, kind };
-    let lost = EVENTS.output(event, 0).is_err();
     if let Some(stats) = STATS.get_ptr_mut(0) {
         // SAFETY: this CPU's value, as in `bfd_xdp`; timer callbacks run
         // in softirq context, never nested in the program on this CPU.
@@ -708,10 +748,71 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         } else {
             stats.echo_expired += 1;
         }
-        if lost {
-            stats.events_lost += 1;
-        }
     }
+    report(config, discriminator, last_rx_ns, now, kind);
+    Check::Done
+}
+
+/// Tells the agent (`EVENTS`), counting an event the full ring buffer lost.
+#[inline(always)]
+fn report(config: &SessionConfig, discriminator: u32, last_rx_ns: u64, now: u64, kind: u32) {
+    let event =
+        DetectEvent { generation: config.generation, last_rx_ns, fired_at_ns: now, discriminator, kind };
+    if EVENTS.output(event, 0).is_err()
+        && let Some(stats) = STATS.get_ptr_mut(0)
+    {
+        // SAFETY: this CPU's value, as in `check`.
+        unsafe { (*stats).events_lost += 1 };
+    }
+}
+
+/// The sweep (the timer at [`SWEEP_TIMER_KEY`] of `ECHO_TIMERS`, started
+/// by [`bfd_sweep`]): every [`SWEEP_INTERVAL_NS`] it looks at every
+/// session for a control timer that is not running: one whose start
+/// failed (its deadline 0) or that is a sweep past its deadline. The
+/// kernel may fail to allocate a timer in the packet path (`ENOMEM`:
+/// `bpf_timer_init` allocates without taking locks there, and fails
+/// again and again once the per-CPU caches it may use are empty); a
+/// session without a running timer would never be detected. For each
+/// such session the sweep does what the timer would have (`check`) and
+/// tries to start its timer again. Re-arms itself first.
+#[inline(never)]
+extern "C" fn sweep(_map: *mut c_void, _key: *mut u32, value: *mut EchoTimer) -> i32 {
+    // SAFETY: the kernel passes this timer's own map value.
+    let timer = unsafe { &raw mut (*value).timer };
+    // SAFETY: this callback's own, initialised timer.
+    unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), SWEEP_INTERVAL_NS, 0) };
+    let mut now = now();
+    // SAFETY: STATE is a map this program uses; `sweep_one` has the
+    // callback signature `bpf_for_each_map_elem` requires for it, and
+    // `now` outlives the call.
+    unsafe { bpf_for_each_map_elem(map_pointer(&STATE), sweep_one as *mut c_void, (&raw mut now).cast(), 0) };
+    0
+}
+
+/// [`sweep`]'s look at one session.
+#[inline(never)]
+extern "C" fn sweep_one(_map: *mut c_void, key: *mut u32, state: *mut SessionState, now: *mut u64) -> i64 {
+    // SAFETY: the kernel passes the element's key and value, and `now`
+    // is `sweep`'s.
+    let (discriminator, now) = unsafe { (*key, *now) };
+    let due = load(field!(state, ctl_due_ns));
+    if due != 0 && now < due.saturating_add(SWEEP_INTERVAL_NS) {
+        return 0; // its timer runs (a callback would have moved the deadline)
+    }
+    if load(field!(state, detected)) & DETECTED_CONTROL != 0 || load(field!(state, last_rx_ns)) == 0 {
+        return 0; // reported already, or nothing received to time
+    }
+    let Some(config) = session_config(discriminator) else {
+        return 0;
+    };
+    if let Check::Wait(wait) = check(discriminator, state, config, EVENT_CONTROL_TIMEOUT, now) {
+        // SAFETY: `state` points into a live value of STATE.
+        let timer = unsafe { &raw mut (*state).ctl_timer };
+        let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, wait);
+        store(field!(state, ctl_due_ns), if armed { now + wait } else { 0 });
+    }
+    0
 }
 
 /// (Re)starts `timer` to expire in `ns`, initialising it first if needed.
@@ -726,24 +827,78 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
 /// is not set yet (another CPU is between init and set_callback): then it
 /// is initialised (`EBUSY`: another CPU did), given its callback (the same
 /// one) and started.
+///
+/// Returns whether the timer runs. It may not: the timer's allocation in
+/// `bpf_timer_init` fails at times in the packet path (`ENOMEM`: the
+/// kernel allocates without taking locks there), which is why the agent
+/// sweeps for sessions whose timer does not run ([`sweep`]); the caller
+/// then records no deadline, so that the next packet or the sweep tries
+/// again.
 #[inline(always)]
-fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) {
+fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) -> bool {
     let timer = timer.cast::<kernel_timer>();
     // SAFETY: `timer` points at the `bpf_timer` field of a live value of
     // `map` (the verifier checks both), `callback` is a static function
     // with the timer callback signature.
     unsafe {
-        if bpf_timer_start(timer, ns, 0) != -EINVAL {
-            return;
+        let started = bpf_timer_start(timer, ns, 0);
+        if started != -EINVAL {
+            return started == 0;
         }
+        if !ready(timer, map, callback) {
+            return false;
+        }
+        bpf_timer_start(timer, ns, 0) == 0
+    }
+}
+
+/// Initialises `timer` (unless another CPU or an earlier call did) and
+/// sets its callback. Returns whether both held.
+///
+/// # Safety
+///
+/// `timer` must point at the `bpf_timer` field of a live value of `map`,
+/// and `callback` be a static function with the timer callback signature.
+#[inline(always)]
+unsafe fn ready(timer: *mut kernel_timer, map: *mut c_void, callback: *mut c_void) -> bool {
+    // SAFETY: as the caller promises.
+    unsafe {
         match bpf_timer_init(timer, map, CLOCK_MONOTONIC) {
             0 => {}
             error if error == -EBUSY => {}
-            _ => return,
+            _ => return false,
         }
-        bpf_timer_set_callback(timer, callback);
-        bpf_timer_start(timer, ns, 0);
+        bpf_timer_set_callback(timer, callback) == 0
     }
+}
+
+/// Starts [`sweep`]: run by the agent with `BPF_PROG_TEST_RUN` when it
+/// opens the maps, never attached (see
+/// [`SWEEP_PROGRAM`](bfd_common::maps::SWEEP_PROGRAM)). The agent creates
+/// the timer's entry first. Starting it again restarts its interval.
+#[xdp]
+pub fn bfd_sweep(_ctx: XdpContext) -> u32 {
+    let Some(value) = ECHO_TIMERS.get_ptr_mut(SWEEP_TIMER_KEY) else {
+        return SWEEP_NO_ENTRY;
+    };
+    // SAFETY: `value` points into a live value of ECHO_TIMERS, whose timer
+    // this is; `sweep` is a static function with the callback signature.
+    let started = unsafe {
+        let timer = (&raw mut (*value).timer).cast::<kernel_timer>();
+        ready(timer, map_pointer(&ECHO_TIMERS), sweep as *mut c_void)
+            && bpf_timer_start(timer, SWEEP_INTERVAL_NS, 0) == 0
+    };
+    if started { SWEEP_STARTED } else { SWEEP_FAILED }
+}
+
+/// How long the control timer waits after an absorbed packet: the
+/// Detection Time (0: none), or for a session the kernel answers for
+/// (`CFG_ANSWER`, issue 19) two-thirds of it, when the callback tells the
+/// agent that the originating peer is silent ([`EVENT_ORIGINATOR_SILENT`])
+/// and waits out the rest.
+#[inline(always)]
+fn first_expiry_ns(config: &SessionConfig) -> u64 {
+    if config.flags & CFG_ANSWER != 0 { originator_silence_ns(config.detect_ns) } else { config.detect_ns }
 }
 
 /// Whether an absorbed packet at `now` must restart the control timer,

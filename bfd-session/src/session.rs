@@ -193,6 +193,10 @@ pub struct Counters {
     pub up: u64,
     /// Transitions out of Up.
     pub down: u64,
+    /// Takeovers: the kernel answering for us reported the originating
+    /// peer silent and we originated for a while (issue 19,
+    /// [`Session::on_originator_silent`]).
+    pub takeovers: u64,
     /// Packets discarded by authentication, by reason (included in
     /// `control_discarded`).
     pub auth: AuthCounters,
@@ -233,6 +237,17 @@ pub fn jitter_floor(interval: Duration) -> Duration {
 /// a session whose packets the peer's kernel may answer (see
 /// `Session::jittered`): 80%, against §6.8.7's 75%.
 pub const ANSWERED_JITTER_FLOOR_PPM: u32 = 800_000;
+
+/// How long an answering session originates after its kernel reported the
+/// originating peer silent ([`Session::on_originator_silent`]), at least:
+/// long enough to cover the restart of the peer's agent (its kernel
+/// answers ours meanwhile), after which the session hands its packets back
+/// to its kernel. The hold is the longer of this and
+/// [`TAKEOVER_DETECTION_TIMES`] Detection Times.
+pub const TAKEOVER_HOLD: Duration = Duration::from_secs(5);
+
+/// See [`TAKEOVER_HOLD`].
+pub const TAKEOVER_DETECTION_TIMES: u32 = 10;
 
 /// A snapshot of a session for the operator (`show`-style output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -459,6 +474,9 @@ pub struct Session {
     /// than §6.8.7's floor after the kernel's last answer
     /// ([`Session::on_answer_owed`]): we send it when the floor ends.
     answer_due: Option<Time>,
+    /// Until when we originate although we may answer: the peer, which
+    /// originates, fell silent ([`Session::on_originator_silent`]).
+    originate_until: Option<Time>,
     last_tx: Option<Time>,
     next_tx: Option<Time>,
     /// The interval `next_tx` was drawn for: redraw only when it changes,
@@ -554,6 +572,7 @@ impl Session {
             last_tx: None,
             answer_received: false,
             answer_due: None,
+            originate_until: None,
             next_tx: None,
             scheduled_interval: None,
             wake_slack: Duration::ZERO,
@@ -904,11 +923,52 @@ impl Session {
     /// tells the kernel when we sent, so that it paces its next answer
     /// from ours. An owed answer past half an interval after `floor_ends`
     /// is dropped: by then the peer's next packet may have been answered.
-    pub fn on_answer_owed(&mut self, now: Time, floor_ends: Time) {
-        if self.answering() && now.saturating_since(floor_ends) < self.tx_interval() / 2 {
+    ///
+    /// So is one for a packet that `arrived` within a quarter of an
+    /// interval of our last packet (the floor's start): a peer that
+    /// originates sends its next packet 75% of an interval or more after
+    /// the one we answered, so this one answers ours. That is the peer's
+    /// kernel, answering for an agent that is away (its lease expired,
+    /// issue 17); answering it would start a ping-pong of the two kernels
+    /// at 75% of the interval with no jitter at all, which would keep the
+    /// session Up without either agent originating. Left unanswered, the
+    /// peer falls silent, and our kernel reports it
+    /// ([`Session::on_originator_silent`]). At a handover that falls just
+    /// after our last packet, the peer's next packet is answered instead:
+    /// at most an interval and a quarter after ours.
+    pub fn on_answer_owed(&mut self, now: Time, arrived: Time, floor_ends: Time) {
+        let interval = self.tx_interval();
+        // `arrived` less the floor's start (`floor_ends` less the floor).
+        let answers_ours = arrived + jitter_floor(interval) < floor_ends + interval / 4;
+        if self.answering() && !answers_ours && now.saturating_since(floor_ends) < interval / 2 {
             self.answer_due = Some(floor_ends.max(now));
         }
         self.settle(now);
+    }
+
+    /// The kernel, answering for us, heard nothing from the peer for
+    /// two-thirds of the Detection Time (issue 19). Between two answering
+    /// ends the peer originates (its discriminator is the smaller), and
+    /// the peer's agent may be away: restarting, its kernel answers our
+    /// packets but sends none of its own, so neither end would send and
+    /// both would detect the silence. We originate at once and for
+    /// [`TAKEOVER_HOLD`] (or [`TAKEOVER_DETECTION_TIMES`] Detection Times
+    /// if longer), §6.8.7's periodic transmission as if we had never
+    /// handed it over; then the kernel answers again, and if the peer is
+    /// still silent this repeats. A peer whose packets only came late
+    /// costs nothing but our packets for that while. Ignored unless we are
+    /// answering. Returns whether it was acted upon.
+    pub fn on_originator_silent(&mut self, now: Time) -> bool {
+        let acted = self.answering();
+        if acted {
+            let hold = self
+                .detection_time()
+                .map_or(TAKEOVER_HOLD, |time| TAKEOVER_HOLD.max(time * TAKEOVER_DETECTION_TIMES));
+            self.originate_until = Some(now + hold);
+            self.counters.takeovers += 1;
+        }
+        self.settle(now);
+        acted
     }
 
     /// One of our echo packets came back at `now` (pure userspace
@@ -1174,11 +1234,17 @@ impl Session {
     /// the transmit schedule (§6.8.7), due transmissions, and the
     /// fast-path view.
     fn settle(&mut self, now: Time) {
+        if self.state != State::Up {
+            self.originate_until = None;
+        }
+        // A takeover's hold ends with a periodic packet of ours (below).
+        let hold_over = self.originate_until.is_some_and(|until| until <= now);
         self.update_advertised(now);
         self.update_echo(now);
         // Nothing below changes what answering depends on (transmitting
-        // changes neither state nor Poll nor timers).
-        let answering = self.answering();
+        // changes neither state nor Poll nor timers), but the end of a
+        // takeover's hold.
+        let mut answering = self.answering();
 
         let may_transmit = self.may_transmit();
         if self.send_final && may_transmit {
@@ -1234,6 +1300,18 @@ impl Session {
             }
             if self.earliest_tx().is_some_and(|early| early <= now) {
                 self.transmit(now, false);
+                if hold_over {
+                    // The takeover's last packet: the peer's kernel answers
+                    // it (or the peer's agent, back, has sent meanwhile),
+                    // and the answer is timed by our kernel as answering
+                    // again (the caller writes the view before the packet
+                    // leaves), so a peer still silent is reported again
+                    // two-thirds of a Detection Time after it. Handing back
+                    // at any other moment would leave our kernel timing a
+                    // silence it will not report.
+                    self.originate_until = None;
+                    answering = self.answering();
+                }
                 self.restart_schedule(now, answering);
             }
         } else {
@@ -1596,7 +1674,9 @@ impl Session {
     /// peer's kernel may answer our packets; early transmissions to share
     /// a wake-up ([`TX_SLACK`]) keep it too.
     fn jitter_floor_ppm(&self) -> u32 {
-        let may_be_answered = self.config.kernel_answers && self.local_discr < self.remote_discr;
+        // Originating in a takeover, the peer's kernel answers us too.
+        let may_be_answered = self.config.kernel_answers
+            && (self.local_discr < self.remote_discr || self.originate_until.is_some());
         if may_be_answered && self.advertised.detect_mult > 1 {
             ANSWERED_JITTER_FLOOR_PPM
         } else {
@@ -1623,7 +1703,9 @@ impl Session {
     ///   detection;
     /// - our discriminator is the larger: between two agents that both
     ///   answer, exactly one end originates (two answering ends would wait
-    ///   for each other forever).
+    ///   for each other forever);
+    /// - the originating peer has not fallen silent lately
+    ///   ([`Session::on_originator_silent`]).
     fn answering(&self) -> bool {
         self.config.kernel_answers
             && self.control_detection() == Detection::Kernel
@@ -1634,6 +1716,7 @@ impl Session {
             && !self.config.demand
             && !self.remote_demand
             && self.local_discr > self.remote_discr
+            && self.originate_until.is_none()
             && self.advertised.detect_mult >= 3
             && !self.remote_min_rx.is_zero()
             && self.tx_interval() == self.remote_desired_min_tx.max(self.advertised.required_min_rx)

@@ -164,12 +164,24 @@ struct KernelModel {
     answered_at: Option<Time>,
     /// Answers sent.
     answers: u64,
+    /// When the peer, which originates, will have been silent for
+    /// two-thirds of the Detection Time while the kernel answers
+    /// (`EVENT_ORIGINATOR_SILENT`, issue 19).
+    silence_timer: Option<Time>,
+    /// Those reported to the agent.
+    silences: u64,
+    /// A detection while the agent was away, told to it when it is back.
+    detected_while_away: Option<Time>,
 }
 
 #[derive(Clone, Debug)]
 struct SimSide {
     session: Session,
     kernel: Option<KernelModel>,
+    /// The agent is away (killed, restarting): its session gets no input
+    /// and sends nothing; its kernel answers every valid packet of an Up
+    /// peer under the lease (issue 17) and reports nothing.
+    away: bool,
 }
 
 /// Two sessions on a simulated link.
@@ -192,6 +204,7 @@ impl Sim {
         let side = |session: Session| SimSide {
             kernel: (session.config().detection == Detection::Kernel).then(KernelModel::default),
             session,
+            away: false,
         };
         let link = LinkConfig { delay: Duration::from_millis(1), ..LinkConfig::default() };
         let mut sim = Sim {
@@ -230,6 +243,41 @@ impl Sim {
         let now = self.now;
         input(&mut self.sides[side.index()].session, now);
         self.collect(side);
+    }
+
+    /// Takes a kernel-detection side's agent away (`true`: its session is
+    /// frozen, its kernel answers for it as under an expired lease, issue
+    /// 17) or brings it back (its session catches up on what fell due,
+    /// and hears of a detection its kernel made meanwhile).
+    pub fn set_agent_away(&mut self, side: Side, away: bool) {
+        let now = self.now;
+        let sim_side = &mut self.sides[side.index()];
+        let Some(kernel) = sim_side.kernel.as_mut() else {
+            panic!("{side:?}'s session has no kernel to answer for it");
+        };
+        if sim_side.away == away {
+            return;
+        }
+        sim_side.away = away;
+        if away {
+            // The kernel paces its first answer from the agent's last packet.
+            kernel.answered_at = kernel.answered_at.max(sim_side.session.last_tx());
+            return;
+        }
+        let detected = kernel.detected_while_away.take();
+        match detected {
+            Some(at) => {
+                sim_side.session.on_kernel_timeout(now, at);
+            }
+            None => sim_side.session.on_timer(now),
+        }
+        self.collect(side);
+    }
+
+    /// For a kernel-detection side: how often its modelled XDP program
+    /// reported the originating peer silent (issue 19).
+    pub fn kernel_silences(&self, side: Side) -> Option<u64> {
+        self.sides[side.index()].kernel.as_ref().map(|kernel| kernel.silences)
     }
 
     /// Everything recorded so far.
@@ -321,9 +369,10 @@ impl Sim {
         let mut next: Option<Time> = self.queue.peek().map(|Reverse(pending)| pending.at);
         for side in &self.sides {
             let deadlines = [
-                side.session.next_deadline(),
+                side.session.next_deadline().filter(|_| !side.away),
                 side.kernel.as_ref().and_then(|kernel| kernel.timer),
                 side.kernel.as_ref().and_then(|kernel| kernel.echo_timer),
+                side.kernel.as_ref().and_then(|kernel| kernel.silence_timer),
             ];
             for deadline in deadlines.into_iter().flatten() {
                 next = Some(next.map_or(deadline, |n| n.min(deadline)));
@@ -347,6 +396,7 @@ impl Sim {
             if let Some(kernel) = state.kernel.as_mut() {
                 if kernel.timer.is_some_and(|t| t <= at) {
                     kernel.timer = None;
+                    kernel.silence_timer = None;
                     // The XDP program re-reads the session's entry: a
                     // disarmed session reports nothing.
                     if let Some(view) = kernel.view
@@ -356,11 +406,23 @@ impl Sim {
                         // out the rest from there.
                         match view.verified_rx.map(|verified| verified + time).filter(|&due| due > at) {
                             Some(due) => kernel.timer = Some(due),
+                            None if state.away => kernel.detected_while_away = Some(at),
                             None => {
                                 state.session.on_kernel_timeout(at, at);
                                 self.collect(side);
                             }
                         }
+                    }
+                    return true;
+                }
+                if kernel.silence_timer.is_some_and(|t| t <= at) {
+                    kernel.silence_timer = None;
+                    // Only while the kernel still answers; an absent agent
+                    // reads no event.
+                    if kernel.view.is_some_and(|view| view.answer) && !state.away {
+                        kernel.silences += 1;
+                        state.session.on_originator_silent(at);
+                        self.collect(side);
                     }
                     return true;
                 }
@@ -375,7 +437,9 @@ impl Sim {
             }
         }
         for side in [Side::A, Side::B] {
-            if self.sides[side.index()].session.next_deadline().is_some_and(|t| t <= at) {
+            if !self.sides[side.index()].away
+                && self.sides[side.index()].session.next_deadline().is_some_and(|t| t <= at)
+            {
                 self.sides[side.index()].session.on_timer(at);
                 self.collect(side);
                 let after = self.sides[side.index()].session.next_deadline();
@@ -411,6 +475,9 @@ impl Sim {
                         && (stamps || kernel.timer.is_none())
                     {
                         kernel.timer = Some(now + time);
+                        // Answering, the timer first waits two-thirds of
+                        // the Detection Time (`originator_silence_ns`).
+                        kernel.silence_timer = view.answer.then(|| now + (time - time / 3));
                     }
                     if absorbed {
                         kernel.absorbed += 1;
@@ -419,10 +486,13 @@ impl Sim {
                     }
                 }
                 self.log.push(Record::Delivered { at: now, to, packet, sent_at: pending.sent_at, absorbed });
-                if absorbed {
+                let away = self.sides[to.index()].away;
+                if absorbed || (away && packet.state == State::Up) {
+                    // While the agent is away the kernel also answers a
+                    // passed packet from a peer that is still Up (issue 17).
                     self.kernel_answer(to);
                 }
-                if !absorbed {
+                if !absorbed && !away {
                     // A discard is the session's business: it counts it.
                     let _ = self.sides[to.index()].session.on_control(now, &packet);
                     self.collect(to);
@@ -483,6 +553,9 @@ impl Sim {
                             kernel.answered_at = last_tx;
                         }
                         kernel.view = Some(view);
+                        if view.detection_time.is_none() || !view.answer {
+                            kernel.silence_timer = None;
+                        }
                         if view.detection_time.is_none() {
                             kernel.timer = None;
                         }
@@ -506,18 +579,23 @@ impl Sim {
         let status = sim_side.session.status();
         let packet = sim_side.session.steady_state_packet();
         let Some(kernel) = sim_side.kernel.as_mut() else { return };
-        if !kernel.view.is_some_and(|view| view.answer) {
+        // An absent agent's kernel answers every Up session (issue 17).
+        let away = sim_side.away && status.state == State::Up;
+        if !kernel.view.is_some_and(|view| view.answer) && !away {
             return;
         }
         let interval = status.desired_min_tx.max(status.remote_min_rx);
         if let Some(last) = kernel.answered_at
             && now.saturating_since(last) < jitter_floor(interval)
         {
+            if away {
+                return; // nobody to owe it
+            }
             // Too soon after its last answer: the program tells the agent,
             // which sends the answer when the floor ends (the event reaches
             // it at once here).
             kernel.owed += 1;
-            sim_side.session.on_answer_owed(now, last + jitter_floor(interval));
+            sim_side.session.on_answer_owed(now, now, last + jitter_floor(interval));
             self.collect(side);
             return;
         }

@@ -271,3 +271,78 @@ fn s6_8_7_a_peer_packet_too_soon_for_the_kernel_is_answered_by_the_core_when_the
     assert!(*longest <= 62_000, "B's packets {longest} us apart");
     assert!(changes_after(&sim, Side::A, from).is_empty() && changes_after(&sim, Side::B, from).is_empty());
 }
+
+/// B's packets (its core's and its kernel's answers) from `from` on.
+fn b_gaps_from(sim: &Sim, from: Time) -> Vec<u64> {
+    gaps_us(&sent_after(sim, Side::B, from))
+}
+
+#[test]
+fn s6_8_7_while_the_originators_agent_is_away_the_answering_end_originates() {
+    // A originates (the smaller discriminator), B's kernel answers. A's
+    // agent goes away for 8 s (killed, restarting): its kernel answers
+    // whatever it receives, but sends nothing of its own. Without more,
+    // neither end sends and both detect the silence. B's kernel reports
+    // A silent two-thirds of a Detection Time after A's last packet; B's
+    // core originates for the hold (5 s), hands back to its kernel, finds
+    // A still silent and originates again; A's kernel answers throughout.
+    let mut sim = answering_pair(71);
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.session(Side::B).fast_path().answer);
+    let away = sim.now();
+    sim.set_agent_away(Side::A, true);
+    sim.run_for(Duration::from_secs(8));
+    assert!(changes_after(&sim, Side::A, away).is_empty(), "A: {:?}", changes_after(&sim, Side::A, away));
+    assert!(changes_after(&sim, Side::B, away).is_empty(), "B: {:?}", changes_after(&sim, Side::B, away));
+    // Two takeovers: the first, and the one after the hold ran out.
+    assert_eq!(sim.kernel_silences(Side::B), Some(2));
+    assert_eq!(sim.session(Side::B).status().counters.takeovers, 2);
+    // What A's kernel timed: B's packets never further apart than the
+    // silence report (100 ms) plus the link's round trip (2 ms), and
+    // B's takeover packets inside §6.8.7's window (80-100%: A's kernel
+    // answers them too).
+    let gaps = b_gaps_from(&sim, away);
+    assert!(gaps.iter().all(|gap| (37_500..=102_500).contains(gap)), "B's gaps: {gaps:?}");
+    assert!(gaps.iter().filter(|gap| **gap > 50_000).count() <= 2, "B's gaps: {gaps:?}");
+    // A is back: it originates again, and after the hold B answers again.
+    sim.set_agent_away(Side::A, false);
+    sim.run_for(Duration::from_secs(6));
+    assert!(sim.session(Side::B).fast_path().answer);
+    let answers = sim.kernel_answers(Side::B).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.kernel_answers(Side::B).unwrap() > answers + 15);
+    assert_eq!(sim.kernel_silences(Side::B), Some(2));
+    assert!(changes_after(&sim, Side::A, away).is_empty() && changes_after(&sim, Side::B, away).is_empty());
+}
+
+#[test]
+fn a_silence_report_is_acted_on_only_by_the_answering_end() {
+    let mut sim = answering_pair(72);
+    sim.run_for(Duration::from_secs(1));
+    // A originates: nothing to take over.
+    let mut acted = true;
+    sim.input(Side::A, |session, now| acted = session.on_originator_silent(now));
+    assert!(!acted);
+    assert_eq!(sim.session(Side::A).status().counters.takeovers, 0);
+    // B answers: it originates at once.
+    let before = sim.sent(Side::B).len();
+    sim.input(Side::B, |session, now| acted = session.on_originator_silent(now));
+    assert!(acted);
+    assert!(!sim.session(Side::B).fast_path().answer);
+    assert_eq!(sim.sent(Side::B).len(), before + 1, "B sends at once");
+}
+
+#[test]
+fn without_the_takeover_an_agent_away_takes_the_sessions_down() {
+    // The counterpart of the test above with A sending no packet at all
+    // (its kernel cannot answer what nobody sends): a cut of A's output.
+    // B's takeover cannot save it: B detects one Detection Time after A's
+    // last packet, so the takeover never hides a real failure.
+    let mut sim = answering_pair(73);
+    sim.run_for(Duration::from_secs(1));
+    sim.link(Side::A).cut = true;
+    let cut = sim.now();
+    let down = sim.run_until_state(Side::B, State::Down, Duration::from_secs(1)).expect("B detects");
+    assert!(down.saturating_since(cut) <= Duration::from_millis(150));
+    assert_eq!(sim.kernel_silences(Side::B), Some(1));
+}

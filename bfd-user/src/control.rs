@@ -359,6 +359,7 @@ mod tests {
             fast_path: true,
             control_absorbed_in_kernel: 8,
             control_seen_in_userspace: 2,
+            takeovers: 0,
             largest_rx_gap_since_up_us: Some(201_000),
             echo_rtt_us: None,
             last_down: None,

@@ -30,8 +30,8 @@ pub use bfd_common::maps::DEFAULT_PIN_DIR;
 use bfd_common::maps::{
     DetectEvent, ECHO_PEERS_MAP, ECHO_TIMER_MAP, EVENTS_MAP, EchoPeerKey, EchoTimer, GlobalStats,
     KEEPALIVE_MAP, KEEPALIVE_STATE_MAP, Keepalive, KeepaliveState, LEASE_MAP, Lease, SESSION_CONFIG_MAP,
-    SESSION_STATE_MAP, STATS_MAP, SessionConfig, SessionState, XDP_PROGRAM, XMIT_BATCH_MAP, XMIT_CURSOR_MAP,
-    address,
+    SESSION_STATE_MAP, STATS_MAP, SWEEP_PROGRAM, SWEEP_STARTED, SWEEP_TIMER_KEY, SessionConfig, SessionState,
+    XDP_PROGRAM, XMIT_BATCH_MAP, XMIT_CURSOR_MAP, address,
 };
 use nix::{
     mount::{MsFlags, mount},
@@ -180,6 +180,16 @@ pub enum FastPathError {
     /// Running the program with `BPF_PROG_TEST_RUN` failed.
     #[error("BPF_PROG_TEST_RUN")]
     TestRun(#[source] ProgramError),
+    /// The sweep ([`SWEEP_PROGRAM`]) could not be started.
+    #[error(
+        "starting the kernel's sweep for sessions whose timer does not run failed {tries} times ({outcome})"
+    )]
+    SweepNotStarted {
+        /// How often it was tried.
+        tries: u32,
+        /// What the last try returned.
+        outcome: String,
+    },
 }
 
 /// The XDP program, attached and pinned.
@@ -393,24 +403,7 @@ impl<T> Drop for MappedArray<T> {
 /// and running timers stay. For an agent adopting what an earlier one
 /// left, once the map layout is known to be this build's.
 pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathError> {
-    let names = [
-        STATS_MAP,
-        SESSION_CONFIG_MAP,
-        SESSION_STATE_MAP,
-        ECHO_TIMER_MAP,
-        ECHO_PEERS_MAP,
-        EVENTS_MAP,
-        LEASE_MAP,
-        KEEPALIVE_MAP,
-        KEEPALIVE_STATE_MAP,
-    ];
-    let paths: Vec<PathBuf> = names.iter().map(|name| pin_dir.join(name)).collect();
-    let mut loader = EbpfLoader::new();
-    for (name, path) in names.iter().zip(&paths) {
-        // The object's maps are the pinned ones, not new ones.
-        loader.map_pin_path(name, path.as_path());
-    }
-    let mut ebpf = loader.load(EBPF_OBJECT)?;
+    let mut ebpf = load_on_pinned_maps(pin_dir)?;
     let program = load_program(&mut ebpf, XDP_PROGRAM)?;
     for iface in ifaces {
         let path = pin_dir.join(link_pin_name(iface));
@@ -434,6 +427,38 @@ pub fn replace_program(pin_dir: &Path, ifaces: &[&str]) -> Result<(), FastPathEr
     // hold the new program, the pins the maps.
     Ok(())
 }
+
+/// The maps a program loaded beside a running one shares with it: the
+/// sessions', the timers', the events', the lease's and the statistics'.
+const SHARED_MAPS: [&str; 9] = [
+    STATS_MAP,
+    SESSION_CONFIG_MAP,
+    SESSION_STATE_MAP,
+    ECHO_TIMER_MAP,
+    ECHO_PEERS_MAP,
+    EVENTS_MAP,
+    LEASE_MAP,
+    KEEPALIVE_MAP,
+    KEEPALIVE_STATE_MAP,
+];
+
+/// The embedded object, its [`SHARED_MAPS`] the ones pinned under
+/// `pin_dir` rather than new ones; no program loaded yet.
+fn load_on_pinned_maps(pin_dir: &Path) -> Result<Ebpf, FastPathError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(FastPathError::NoObject);
+    }
+    let paths: Vec<PathBuf> = SHARED_MAPS.iter().map(|name| pin_dir.join(name)).collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in SHARED_MAPS.iter().zip(&paths) {
+        loader.map_pin_path(name, path.as_path());
+    }
+    Ok(loader.load(EBPF_OBJECT)?)
+}
+
+/// How often [`FastPath::start_sweep`] runs [`SWEEP_PROGRAM`] before
+/// giving up.
+const SWEEP_TRIES: u32 = 20;
 
 /// The XDP program `name` of `ebpf`, loaded into the kernel (verified).
 pub(crate) fn load_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, FastPathError> {
@@ -706,6 +731,48 @@ impl FastPath {
             keepalive: open_hash(pin_dir, KEEPALIVE_MAP)?,
             keepalive_state: open_hash(pin_dir, KEEPALIVE_STATE_MAP)?,
         })
+    }
+
+    /// Starts the kernel's sweep for sessions whose control timer does not
+    /// run ([`SWEEP_PROGRAM`]): creates its timer's entry, loads the
+    /// program on the pinned maps and runs it until the timer runs (its
+    /// allocation may fail: retried, a millisecond apart). The sweep then
+    /// runs for as long as the maps are pinned, agent or not; starting it
+    /// again (a restarted agent) restarts its interval and makes its code
+    /// this build's.
+    pub fn start_sweep(&mut self) -> Result<(), FastPathError> {
+        match self.echo_timers.insert(SWEEP_TIMER_KEY, EchoTimer::default(), BPF_NOEXIST) {
+            Err(error) if !is_errno(&error, libc_errno::EEXIST) => {
+                return Err(FastPathError::MapWrite {
+                    map: ECHO_TIMER_MAP,
+                    action: "creating the sweep's timer".into(),
+                    source: error,
+                });
+            }
+            _ => {}
+        }
+        let mut ebpf = load_on_pinned_maps(&self.pin_dir)?;
+        let program = load_program(&mut ebpf, SWEEP_PROGRAM)?;
+        // The kernel takes no XDP frame shorter than an Ethernet header.
+        let frame = [0u8; 14];
+        let ctx = xdp_md(frame.len() as u32, 0);
+        let mut outcome = String::new();
+        for _ in 0..SWEEP_TRIES {
+            let result = program
+                .test_run(TestRunOptions {
+                    data_in: Some(&frame),
+                    ctx_in: Some(&ctx),
+                    ..TestRunOptions::default()
+                })
+                .map_err(FastPathError::TestRun)?;
+            if result.return_value == SWEEP_STARTED {
+                // The running timer holds the program; the pins hold the maps.
+                return Ok(());
+            }
+            outcome = format!("returned {}", result.return_value);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(FastPathError::SweepNotStarted { tries: SWEEP_TRIES, outcome })
     }
 
     /// The pin directory.

@@ -289,6 +289,11 @@ pub struct PeerReport {
     /// Control packets the agent received (passed up by the XDP program,
     /// or all of them without it).
     pub control_seen_in_userspace: u64,
+    /// With `--kernel-answers`: how often the originating peer fell silent
+    /// while our kernel answered for us, and the agent originated for it
+    /// (issue 19: the peer's agent restarting, its kernel answering).
+    #[serde(default)]
+    pub takeovers: u64,
     /// The largest gap between two received control packets since the
     /// session last came Up (µs); `None` while not Up or not yet measured.
     pub largest_rx_gap_since_up_us: Option<u64>,
@@ -627,8 +632,8 @@ fn peer_json(peer: &PeerReport) -> Map<String, Value> {
 /// multihop, peer, local, vrf, interface, id, control-packet-input,
 /// control-packet-output, echo-packet-input, echo-packet-output,
 /// session-up, session-down, zebra-notifications (always 0: we have no
-/// zebra)), then `fast-path`, `control-absorbed-in-kernel` and
-/// `control-seen-in-userspace`.
+/// zebra)), then `fast-path`, `control-absorbed-in-kernel`,
+/// `control-seen-in-userspace` and `takeovers`.
 pub fn counters_json(peers: &[PeerReport]) -> Value {
     Value::Array(
         peers
@@ -648,6 +653,7 @@ pub fn counters_json(peers: &[PeerReport]) -> Value {
                     ("fast-path", json!(peer.fast_path)),
                     ("control-absorbed-in-kernel", json!(peer.control_absorbed_in_kernel)),
                     ("control-seen-in-userspace", json!(peer.control_seen_in_userspace)),
+                    ("takeovers", json!(peer.takeovers)),
                 ] {
                     object.insert(key.to_owned(), value);
                 }
@@ -736,6 +742,7 @@ mod tests {
             fast_path: true,
             control_absorbed_in_kernel: 1234,
             control_seen_in_userspace: 5,
+            takeovers: 0,
             largest_rx_gap_since_up_us: Some(52_000),
             echo_rtt_us: None,
             last_down: None,
@@ -799,6 +806,7 @@ mod tests {
             fast_path: false,
             control_absorbed_in_kernel: 0,
             control_seen_in_userspace: 40,
+            takeovers: 0,
             largest_rx_gap_since_up_us: None,
             echo_rtt_us: None,
             last_down: Some(LastDown {
@@ -1246,7 +1254,12 @@ BFD Peers:
             "zebra-notifications",
         ];
         let mut expected = set(&frr);
-        expected.extend(set(&["fast-path", "control-absorbed-in-kernel", "control-seen-in-userspace"]));
+        expected.extend(set(&[
+            "fast-path",
+            "control-absorbed-in-kernel",
+            "control-seen-in-userspace",
+            "takeovers",
+        ]));
         assert_eq!(keys(&json[0]), expected);
         assert_eq!(json[0]["control-packet-input"], 1239);
         assert_eq!(json[0]["echo-packet-output"], 702);

@@ -448,6 +448,11 @@ impl Engine {
             resume_ms = resumed.saturating_since(restored).as_secs_f64() * 1e3,
             "sessions adopted from the previous agent"
         );
+        // The previous agent's sweep kept running; this build's replaces it
+        // now, after the handover, whose every millisecond a peer hears.
+        if let Some(fast) = self.io.fast.as_mut() {
+            crate::agent::start_sweep(&mut fast.maps);
+        }
         adopted
     }
 

@@ -558,8 +558,10 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<FastPathSta
         for (iface, _) in &attached.interfaces {
             ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
         }
+        let mut maps = FastPath::open(&attached.pin_dir)?;
+        start_sweep(&mut maps);
         Ok(FastPathLink {
-            maps: FastPath::open(&attached.pin_dir)?,
+            maps,
             events: Events::open(&attached.pin_dir)?,
             ifindexes,
             adopt: bfd_user::adopt::AdoptMap::create(&attached.pin_dir)?,
@@ -823,5 +825,23 @@ mod control_context {
             .collect();
         snapshots.sort_by_key(|snapshot| (snapshot.spec.peer, snapshot.spec.local));
         Ok(snapshots)
+    }
+}
+
+/// Starts the kernel's sweep for sessions whose timer does not run
+/// (`FastPath::start_sweep`). Without it a session whose kernel timer could
+/// not be allocated goes undetected: worth a loud warning, not a refusal
+/// to run.
+pub(crate) fn start_sweep(maps: &mut FastPath) {
+    let started = std::time::Instant::now();
+    match maps.start_sweep() {
+        Ok(()) => tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "the kernel's sweep runs"),
+        Err(error) => {
+            warn!(
+            error = %anyhow::Error::from(error),
+            "the kernel's sweep for sessions whose detection timer does not run is not running: a session whose timer \
+             the kernel fails to allocate will not be detected"
+            );
+        }
     }
 }

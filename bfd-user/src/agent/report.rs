@@ -65,6 +65,7 @@ pub fn report(snapshot: &Snapshot) -> PeerReport {
         fast_path: snapshot.fast_path,
         control_absorbed_in_kernel: absorbed,
         control_seen_in_userspace: snapshot.userspace_rx,
+        takeovers: status.counters.takeovers,
         largest_rx_gap_since_up_us: if status.state == State::Up {
             snapshot.largest_gap().map(micros)
         } else {

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bfd_common::maps::{
-    self, DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, SessionState,
+    self, DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENT_ORIGINATOR_SILENT,
+    SessionState,
 };
 use bfd_common::wire::{ControlRepr, Diagnostic, EchoRepr, State};
 use bfd_session::{
@@ -166,6 +167,9 @@ pub struct EngineCounters {
     pub kernel_events: u64,
     /// Answers the kernel left to us (`EVENT_ANSWER_OWED`, issue 19).
     pub answers_owed: u64,
+    /// Sessions whose originating peer fell silent while the kernel
+    /// answered for them (`EVENT_ORIGINATOR_SILENT`, issue 19).
+    pub originator_silent: u64,
     /// Of those, left alone: from an earlier session with the same
     /// discriminator ([`maps::SessionConfig::generation`]), or stale.
     pub kernel_events_ignored: u64,
@@ -983,6 +987,8 @@ impl Dispatcher {
     fn kernel_event(&mut self, now: Time, event: &DetectEvent) {
         if event.kind == EVENT_ANSWER_OWED {
             self.counters.answers_owed += 1;
+        } else if event.kind == EVENT_ORIGINATOR_SILENT {
+            self.counters.originator_silent += 1;
         } else {
             self.counters.kernel_events += 1;
         }
@@ -1002,7 +1008,33 @@ impl Dispatcher {
             // Not a detection: a peer packet the kernel could not answer
             // yet (§6.8.7's floor); the core sends the answer when the
             // floor ends, and `drain` tells the kernel it did.
-            session.on_answer_owed(now, Time::from_nanos(event.fired_at_ns));
+            session.on_answer_owed(
+                now,
+                Time::from_nanos(event.last_rx_ns),
+                Time::from_nanos(event.fired_at_ns),
+            );
+            self.drain(discr, now);
+            return;
+        }
+        if event.kind == EVENT_ORIGINATOR_SILENT {
+            // Not a detection: the peer, which originates, went quiet
+            // while our kernel answers for us (its agent may be away);
+            // the core originates for a while, and `drain` takes the
+            // answering back from the kernel.
+            let acted = session.on_originator_silent(now);
+            if !acted {
+                self.counters.kernel_events_ignored += 1;
+            }
+            peer.span.in_scope(|| {
+                debug!(
+                    discr,
+                    acted,
+                    silence_us = event.fired_at_ns.saturating_sub(event.last_rx_ns) / 1000,
+                    event_latency_us =
+                        now.saturating_since(Time::from_nanos(event.fired_at_ns)).as_micros() as u64,
+                    "the originating peer is silent: originating for it"
+                )
+            });
             self.drain(discr, now);
             return;
         }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bfd_common::maps::{DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT};
+use bfd_common::maps::{
+    CFG_ANSWER, DetectEvent, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ORIGINATOR_SILENT,
+};
 use bfd_common::wire::AuthType;
 use bfd_common::wire::{ControlPacket, ControlRepr, Diagnostic, State};
 use bfd_session::{
@@ -397,31 +399,40 @@ fn a_kernel_detection_event_sends_the_down_in_the_same_wake_and_stale_generation
     assert!(dispatcher.counters().kernel_events_ignored >= 1);
 }
 
-/// Issue 19: a peer packet too soon for the kernel to answer (§6.8.7's
-/// floor) comes as `EVENT_ANSWER_OWED`; the engine sends the answer itself
-/// when the floor ends, in that wake, and tells the kernel when it did so
-/// that its next answer is paced from ours.
-#[test]
-fn an_answer_the_kernel_owes_leaves_when_the_floor_ends_and_paces_the_kernel() {
-    let options = || DispatcherOptions {
+/// A fast path on `IFINDEX` with `--kernel-answers`.
+fn kernel_answering() -> DispatcherOptions {
+    DispatcherOptions {
         fast_path: true,
         kernel_answers: true,
         xdp_ifindexes: vec![IFINDEX],
         ..Default::default()
-    };
-    // When the session hands its transmission to the kernel (same seed,
-    // same run up to there).
+    }
+}
+
+/// When one 50 ms x 3 session under [`kernel_answering`] hands its
+/// transmission to the kernel, and its discriminator: the same seed gives
+/// the same run up to there.
+fn handover_to_the_kernel() -> (Time, u32) {
     let mut probe = SimIo::new(50, 3, Duration::from_secs(3));
     apply_now(&mut probe, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
-    run(&mut Dispatcher::new(options(), 42), &mut probe);
-    let (handed_at, discr) = probe
+    run(&mut Dispatcher::new(kernel_answering(), 42), &mut probe);
+    probe
         .effects
         .iter()
         .find_map(|(at, effect)| match effect {
             Effect::HandTransmissionOver { discr, .. } => Some((*at, *discr)),
             _ => None,
         })
-        .expect("the session hands its transmission to the kernel");
+        .expect("the session hands its transmission to the kernel")
+}
+
+/// Issue 19: a peer packet too soon for the kernel to answer (§6.8.7's
+/// floor) comes as `EVENT_ANSWER_OWED`; the engine sends the answer itself
+/// when the floor ends, in that wake, and tells the kernel when it did so
+/// that its next answer is paced from ours.
+#[test]
+fn an_answer_the_kernel_owes_leaves_when_the_floor_ends_and_paces_the_kernel() {
+    let (handed_at, discr) = handover_to_the_kernel();
     let owed_at = handed_at + Duration::from_millis(10);
     let floor_ends = owed_at + Duration::from_millis(20);
     // Nothing here answers for the kernel: stop before the peer would
@@ -436,7 +447,7 @@ fn an_answer_the_kernel_owes_leaves_when_the_floor_ends_and_paces_the_kernel() {
         kind: EVENT_ANSWER_OWED,
     };
     io.at(owed_at.saturating_since(Time::ZERO), Scheduled::Kernel(owed));
-    let mut dispatcher = Dispatcher::new(options(), 42);
+    let mut dispatcher = Dispatcher::new(kernel_answering(), 42);
     run(&mut dispatcher, &mut io);
     // This loop has no XDP program: every peer packet comes up, and the
     // core answers those itself too, never sooner than the floor after
@@ -456,6 +467,57 @@ fn an_answer_the_kernel_owes_leaves_when_the_floor_ends_and_paces_the_kernel() {
     }
     // Not a detection.
     assert_eq!(dispatcher.counters().answers_owed, 1);
+    assert_eq!((dispatcher.counters().kernel_events, dispatcher.counters().kernel_events_ignored), (0, 0));
+    assert!(io.sent_by_state(State::Down).iter().all(|(at, _)| *at < handed_at));
+}
+
+/// Issue 19: the kernel answering for a session reports the originating
+/// peer silent (`EVENT_ORIGINATOR_SILENT`: its agent may be away, its
+/// kernel answering ours but sending nothing): the engine sends at once,
+/// takes the answering back from the kernel and keeps sending at the
+/// interval. Not a detection.
+#[test]
+fn a_silent_originator_makes_the_answering_end_originate_at_once() {
+    let (handed_at, discr) = handover_to_the_kernel();
+    let silent_at = handed_at + Duration::from_millis(10);
+    let mut io = SimIo::new(50, 3, silent_at.saturating_since(Time::ZERO) + Duration::from_millis(500));
+    apply_now(&mut io, Duration::ZERO, Origin::Config, vec![spec(PEER, 50, 3)], vec![]);
+    let silent = DetectEvent {
+        generation: u64::MAX,
+        last_rx_ns: silent_at.as_nanos().saturating_sub(100_000_000),
+        fired_at_ns: silent_at.as_nanos(),
+        discriminator: discr,
+        kind: EVENT_ORIGINATOR_SILENT,
+    };
+    io.at(silent_at.saturating_since(Time::ZERO), Scheduled::Kernel(silent));
+    let mut dispatcher = Dispatcher::new(kernel_answering(), 42);
+    run(&mut dispatcher, &mut io);
+    let ours: Vec<Time> =
+        io.sent.iter().map(|(at, _)| *at).filter(|at| *at >= silent_at && *at < io.end).collect();
+    // This loop has no XDP program: the core answered every peer packet
+    // itself, so its first periodic packet is paced from its last answer
+    // (§6.8.7), within an interval; with the kernel answering, the core's
+    // last packet is long past and it sends at once (bfd-session's
+    // kernel_answers tests).
+    assert!(ours.first().is_some_and(|first| first.saturating_since(silent_at) <= Duration::from_millis(50)));
+    // Periodic from there: about ten in 500 ms, each 75-100% of 50 ms on.
+    assert!(ours.len() >= 10, "ours: {ours:?}");
+    for pair in ours.windows(2) {
+        let gap = pair[1].saturating_since(pair[0]);
+        assert!(gap >= Duration::from_micros(37_500) && gap <= Duration::from_millis(50), "ours: {ours:?}");
+    }
+    // The kernel no longer answers for the session.
+    let last_entry = io
+        .effects
+        .iter()
+        .rev()
+        .filter_map(|(at, effect)| match effect {
+            Effect::SetFastPath { discr: d, entry } if *d == discr && *at >= silent_at => Some(entry.flags),
+            _ => None,
+        })
+        .next();
+    assert!(last_entry.is_some_and(|flags| flags & CFG_ANSWER == 0), "{last_entry:?}");
+    assert_eq!(dispatcher.counters().originator_silent, 1);
     assert_eq!((dispatcher.counters().kernel_events, dispatcher.counters().kernel_events_ignored), (0, 0));
     assert!(io.sent_by_state(State::Down).iter().all(|(at, _)| *at < handed_at));
 }
