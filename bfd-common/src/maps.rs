@@ -318,6 +318,15 @@ pub const DETECTED_ECHO: u64 = 1 << 1;
 /// [`SessionState::detected`]: the originating peer was reported silent
 /// (`EVENT_ORIGINATOR_SILENT`, issue 19) and has sent nothing since.
 pub const DETECTED_SILENCE: u64 = 1 << 2;
+/// [`SessionState::detected`]: the session's control timer could not be
+/// started (its allocation failed); [`SessionState::ctl_due_ns`] is then
+/// the deadline the sweep (`SWEEP_PROGRAM`) times it by, and the program
+/// tries to start the timer again every [`NO_TIMER_RETRY`] packets.
+pub const DETECTED_NO_TIMER: u64 = 1 << 3;
+/// See [`DETECTED_NO_TIMER`]: a failed allocation costs about as much as a
+/// started timer, so a session without one tries on one packet in this
+/// many.
+pub const NO_TIMER_RETRY: u64 = 16;
 
 /// What the kernel knows about a session, keyed by local discriminator.
 ///

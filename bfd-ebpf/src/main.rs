@@ -43,12 +43,13 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP,
-        DETECTED_CONTROL, DETECTED_ECHO, DETECTED_SILENCE, DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT,
-        EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT, EVENT_ORIGINATOR_SILENT, EVENTS_BYTES,
-        EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats, Keepalive, KeepaliveState, LEASE_SLACK_NS,
-        Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS, MAX_SLOW_PATH_SOURCES, OVERSHOOT_HISTOGRAM_SHIFT,
-        SLOW_PATH_BURST, SLOW_PATH_RATE, SWEEP_FAILED, SWEEP_INTERVAL_NS, SWEEP_NO_ENTRY, SWEEP_STARTED,
-        SWEEP_TIMER_KEY, SessionConfig, SessionState, bpf_timer, histogram_bucket, originator_silence_ns,
+        DETECTED_CONTROL, DETECTED_ECHO, DETECTED_NO_TIMER, DETECTED_SILENCE, DetectEvent,
+        ECHO_RTT_HISTOGRAM_SHIFT, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
+        EVENT_ORIGINATOR_SILENT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats,
+        Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
+        MAX_SLOW_PATH_SOURCES, NO_TIMER_RETRY, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE,
+        SWEEP_FAILED, SWEEP_INTERVAL_NS, SWEEP_NO_ENTRY, SWEEP_STARTED, SWEEP_TIMER_KEY, SessionConfig,
+        SessionState, bpf_timer, histogram_bucket, originator_silence_ns,
     },
     wire::{ControlPacket, EchoPacket, Error, State, control, echo},
 };
@@ -288,12 +289,8 @@ fn control(
         // pushed back): its expiry counts from verified packets only, so
         // this gives a peer whose packets are never byte-identical a
         // kernel detection without letting anyone postpone one.
-        let due = field!(state, ctl_due_ns);
-        if config.detect_ns != 0 && load(due) <= now {
-            // SAFETY: `state` points into a live value of STATE.
-            let timer = unsafe { &raw mut (*state).ctl_timer };
-            let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, config.detect_ns);
-            store(due, if armed { now + config.detect_ns } else { 0 });
+        if config.detect_ns != 0 && load(field!(state, ctl_due_ns)) <= now {
+            restart_control(state, now, config.detect_ns);
         }
         return xdp_action::XDP_PASS;
     }
@@ -335,13 +332,10 @@ fn control(
         (true, 0) => CHECK_BACK_NS,
         (true, detect_ns) => detect_ns.min(CHECK_BACK_NS),
     };
-    if rearm_ns != 0 && (passed || must_restart(load(field!(state, ctl_due_ns)), now, rearm_ns)) {
-        // SAFETY: `state` points into a live value of STATE.
-        let timer = unsafe { &raw mut (*state).ctl_timer };
-        let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, rearm_ns);
-        // A timer that did not start has no deadline: the next packet
-        // tries again instead of trusting one that will never fire.
-        store(field!(state, ctl_due_ns), if armed { now + rearm_ns } else { 0 });
+    // A session without a timer keeps its deadline current for the sweep.
+    let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
+    if rearm_ns != 0 && (passed || no_timer || must_restart(load(field!(state, ctl_due_ns)), now, rearm_ns)) {
+        restart_control(state, now, rearm_ns);
     }
 
     if passed {
@@ -675,9 +669,11 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
         // SAFETY: `timer` is this callback's own, initialised timer.
         let started = unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), wait, 0) } == 0;
         if kind == EVENT_CONTROL_TIMEOUT {
-            // Not started: no deadline, so the next packet or the sweep
-            // starts it.
-            store(field!(state, ctl_due_ns), if started { now + wait } else { 0 });
+            store(field!(state, ctl_due_ns), now + wait);
+            if !started {
+                // The sweep times it by the deadline from now on.
+                set_detected(state, DETECTED_NO_TIMER);
+            }
         }
     }
 }
@@ -790,27 +786,34 @@ extern "C" fn sweep(_map: *mut c_void, _key: *mut u32, value: *mut EchoTimer) ->
     0
 }
 
-/// [`sweep`]'s look at one session.
+/// [`sweep`]'s look at one session: a few loads, unless its control
+/// timer does not run and its deadline has passed.
 #[inline(never)]
 extern "C" fn sweep_one(_map: *mut c_void, key: *mut u32, state: *mut SessionState, now: *mut u64) -> i64 {
     // SAFETY: the kernel passes the element's key and value, and `now`
     // is `sweep`'s.
     let (discriminator, now) = unsafe { (*key, *now) };
+    let detected = load(field!(state, detected));
     let due = load(field!(state, ctl_due_ns));
-    if due != 0 && now < due.saturating_add(SWEEP_INTERVAL_NS) {
-        return 0; // its timer runs (a callback would have moved the deadline)
+    // A timer that runs fires at its deadline and moves it; one a sweep
+    // past it is lost.
+    let late = if detected & DETECTED_NO_TIMER != 0 { 0 } else { SWEEP_INTERVAL_NS };
+    if detected & DETECTED_CONTROL != 0 || due == 0 || now < due.saturating_add(late) {
+        return 0;
     }
-    if load(field!(state, detected)) & DETECTED_CONTROL != 0 || load(field!(state, last_rx_ns)) == 0 {
-        return 0; // reported already, or nothing received to time
+    if load(field!(state, last_rx_ns)) == 0 {
+        return 0; // nothing received to time
     }
     let Some(config) = session_config(discriminator) else {
         return 0;
     };
     if let Check::Wait(wait) = check(discriminator, state, config, EVENT_CONTROL_TIMEOUT, now) {
-        // SAFETY: `state` points into a live value of STATE.
-        let timer = unsafe { &raw mut (*state).ctl_timer };
-        let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, wait);
-        store(field!(state, ctl_due_ns), if armed { now + wait } else { 0 });
+        // Timed by the sweep from now on (the next packet tries the timer
+        // again).
+        store(field!(state, ctl_due_ns), now + wait);
+        if detected & DETECTED_NO_TIMER == 0 {
+            set_detected(state, DETECTED_NO_TIMER);
+        }
     }
     0
 }
@@ -899,6 +902,29 @@ pub fn bfd_sweep(_ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn first_expiry_ns(config: &SessionConfig) -> u64 {
     if config.flags & CFG_ANSWER != 0 { originator_silence_ns(config.detect_ns) } else { config.detect_ns }
+}
+
+/// Restarts the session's control timer to expire `ns` after `now` and
+/// records that deadline (`ctl_due_ns`). A timer that cannot be started
+/// (its allocation failed: [`arm`]) is marked [`DETECTED_NO_TIMER`] and
+/// the deadline kept all the same, for the sweep, which times such a
+/// session by it; starting it is tried again on one packet in
+/// [`NO_TIMER_RETRY`].
+#[inline(always)]
+fn restart_control(state: *mut SessionState, now: u64, ns: u64) {
+    store(field!(state, ctl_due_ns), now + ns);
+    let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
+    if no_timer && load(field!(state, rx_packets)) % NO_TIMER_RETRY != 0 {
+        return;
+    }
+    // SAFETY: `state` points into a live value of STATE.
+    let timer = unsafe { &raw mut (*state).ctl_timer };
+    let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, ns);
+    if armed && no_timer {
+        clear_detected(state, DETECTED_NO_TIMER);
+    } else if !armed && !no_timer {
+        set_detected(state, DETECTED_NO_TIMER);
+    }
 }
 
 /// Whether an absorbed packet at `now` must restart the control timer,
