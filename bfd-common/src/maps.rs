@@ -68,9 +68,11 @@ pub const SWEEP_PROGRAM: &str = "bfd_sweep";
 /// The key of the sweep's timer in [`ECHO_TIMER_MAP`]: 0, never a
 /// session's (RFC 5880 §6.8.1: My Discriminator is nonzero).
 pub const SWEEP_TIMER_KEY: u32 = 0;
-/// How often the sweep runs. A session whose timer does not run is
-/// detected up to this much (or two of it, for a timer lost after it
-/// started) later than its Detection Time.
+/// The longest the sweep sleeps: it wakes for the earliest deadline of a
+/// session whose timer does not run (so such a session is detected on
+/// time), and at least this often, for a deadline set since its last run
+/// (a session detected up to this much late) or a timer lost after it
+/// started (up to two of it).
 pub const SWEEP_INTERVAL_NS: u64 = 10_000_000;
 /// [`SWEEP_PROGRAM`]: the sweep runs (`XDP_PASS`).
 pub const SWEEP_STARTED: u32 = 2;

@@ -773,33 +773,70 @@ fn report(config: &SessionConfig, discriminator: u32, last_rx_ns: u64, now: u64,
 /// deadline has passed the sweep does what the timer would have (`check`)
 /// and moves the deadline; the session's packets try the timer again
 /// ([`restart_control`]). Re-arms itself first.
+///
+/// It sleeps until the earliest deadline of a session it times (one
+/// without a running timer), so that such a session is detected when its
+/// Detection Time ends rather than up to a sweep later, and never longer
+/// than [`SWEEP_INTERVAL_NS`] (a deadline set since, a lost timer).
 #[inline(never)]
 extern "C" fn sweep(_map: *mut c_void, _key: *mut u32, value: *mut EchoTimer) -> i32 {
     // SAFETY: the kernel passes this timer's own map value.
-    let timer = unsafe { &raw mut (*value).timer };
+    let timer = unsafe { &raw mut (*value).timer }.cast::<kernel_timer>();
+    // First, so that nothing below can stop the sweep.
     // SAFETY: this callback's own, initialised timer.
-    unsafe { bpf_timer_start(timer.cast::<kernel_timer>(), SWEEP_INTERVAL_NS, 0) };
-    let mut now = now();
+    unsafe { bpf_timer_start(timer, SWEEP_INTERVAL_NS, 0) };
+    let now = now();
+    let mut sweep = Sweep { now, next: now + SWEEP_INTERVAL_NS };
     // SAFETY: STATE is a map this program uses; `sweep_one` has the
     // callback signature `bpf_for_each_map_elem` requires for it, and
-    // `now` outlives the call.
-    unsafe { bpf_for_each_map_elem(map_pointer(&STATE), sweep_one as *mut c_void, (&raw mut now).cast(), 0) };
+    // `sweep` outlives the call.
+    unsafe {
+        bpf_for_each_map_elem(map_pointer(&STATE), sweep_one as *mut c_void, (&raw mut sweep).cast(), 0)
+    };
+    let wait = sweep.next.saturating_sub(now).clamp(SWEEP_MIN_NS, SWEEP_INTERVAL_NS);
+    if wait < SWEEP_INTERVAL_NS {
+        // SAFETY: as above.
+        unsafe { bpf_timer_start(timer, wait, 0) };
+    }
     0
+}
+
+/// The shortest sleep of [`sweep`]: a deadline sooner than this is
+/// looked at this much later.
+const SWEEP_MIN_NS: u64 = 100_000;
+
+/// What [`sweep`] hands each [`sweep_one`]: when it runs, and the earliest
+/// moment a session it saw must be looked at again.
+#[repr(C)]
+struct Sweep {
+    now: u64,
+    next: u64,
 }
 
 /// [`sweep`]'s look at one session: a few loads, unless its control
 /// timer does not run and its deadline has passed.
 #[inline(never)]
-extern "C" fn sweep_one(_map: *mut c_void, key: *mut u32, state: *mut SessionState, now: *mut u64) -> i64 {
-    // SAFETY: the kernel passes the element's key and value, and `now`
-    // is `sweep`'s.
-    let (discriminator, now) = unsafe { (*key, *now) };
+extern "C" fn sweep_one(
+    _map: *mut c_void,
+    key: *mut u32,
+    state: *mut SessionState,
+    sweep: *mut Sweep,
+) -> i64 {
+    // SAFETY: the kernel passes the element's key and value, and `sweep`
+    // is `sweep`'s, alive for the whole walk.
+    let (discriminator, sweep) = unsafe { (*key, &mut *sweep) };
+    let now = sweep.now;
     let detected = load(field!(state, detected));
     let due = load(field!(state, ctl_due_ns));
+    if detected & DETECTED_CONTROL != 0 || due == 0 {
+        return 0;
+    }
     // A timer that runs fires at its deadline and moves it; one a sweep
-    // past it is lost.
+    // past it is lost. A session without one is looked at on its deadline.
     let late = if detected & DETECTED_NO_TIMER != 0 { 0 } else { SWEEP_INTERVAL_NS };
-    if detected & DETECTED_CONTROL != 0 || due == 0 || now < due.saturating_add(late) {
+    let look_at = due.saturating_add(late);
+    if now < look_at {
+        sweep.next = sweep.next.min(look_at);
         return 0;
     }
     if load(field!(state, last_rx_ns)) == 0 {
@@ -812,6 +849,7 @@ extern "C" fn sweep_one(_map: *mut c_void, key: *mut u32, state: *mut SessionSta
         // Timed by the sweep from now on (the next packet tries the timer
         // again).
         store(field!(state, ctl_due_ns), now + wait);
+        sweep.next = sweep.next.min(now + wait);
         if detected & DETECTED_NO_TIMER == 0 {
             set_detected(state, DETECTED_NO_TIMER);
         }

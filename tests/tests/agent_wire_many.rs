@@ -716,13 +716,14 @@ fn with_kernel_answers_a_restart_of_the_originating_agent_flaps_nothing() -> any
 }
 
 /// 1000 sessions at 50 ms x 3: most of their kernel timers cannot be
-/// allocated here (measured: 730 of 1000 sessions' detections came from the
-/// sweep), which a session or two never shows.
+/// allocated here (measured with a sweep that ran every 10 ms: 533-744 of
+/// the 1000 detections were its), which a session or two never shows.
 const DETECTED_AT_SCALE: Shape = Shape { sessions: 1000, interval_us: 50_000 };
-/// How late after its Detection Time the kernel may detect a session: two
-/// sweeps (a timer lost after it started is found one sweep past its
-/// deadline) and the callback's own latency.
-const DETECTED_AT_SCALE_SLACK_US: u64 = 2 * bfd_common::maps::SWEEP_INTERVAL_NS / 1000 + 2_000;
+/// How late after its Detection Time the kernel may detect a session: the
+/// sweep wakes on the earliest deadline of a session without a timer, so
+/// the callback's own latency (measured: at most 0.39-0.44 ms); a sweep
+/// that only looked every 10 ms was up to 10 ms late and fails this.
+const DETECTED_AT_SCALE_SLACK_US: u64 = 5_000;
 /// How late after its Detection Time a session's Down may reach the wire:
 /// the detection's slack and the agent's, which sends a thousand Downs at
 /// once (a debug build in CI: measured up to 82 ms).
@@ -730,7 +731,7 @@ const DOWN_AT_SCALE_SLACK_US: u64 = DETECTED_AT_SCALE_SLACK_US + 150_000;
 
 /// Kernel detection at scale: node A's output of control packets is cut
 /// (nftables) with 1000 sessions Up, and node B must detect every one of
-/// them, each within its Detection Time (150 ms) and two sweeps of it:
+/// them, each on its Detection Time (150 ms), the kernel at most 5 ms late:
 /// captured at the bridge, B's first Down of each session against A's last
 /// packet of it. The kernel fails to allocate most sessions' timers in the
 /// packet path at this scale (`bpf_timer_init` returns `ENOMEM` once the
@@ -789,14 +790,12 @@ fn a_cut_of_1000_sessions_is_detected_on_every_one_within_its_detection_time() -
     let mut overshoots: Vec<u64> =
         b.log_lines("kernel detection event").iter().filter_map(|line| line.number("overshoot_us")).collect();
     overshoots.sort_unstable();
-    let swept = overshoots.iter().filter(|overshoot| **overshoot > 2_000).count();
     let at = |share: f64| {
         silences.get(((silences.len() as f64 * share) as usize).min(silences.len().saturating_sub(1)))
     };
     eprintln!(
         "{sessions} sessions cut: B's Down on the wire for {} of them, after A's last packet (µs) median {:?}, \
-         99% {:?}, the latest {:?}; B's kernel detections {}, past the Detection Time by at most {:?} µs ({swept} by \
-         more than 2 ms: the sweep's)",
+         99% {:?}, the latest {:?}; B's kernel detections {}, past the Detection Time by at most {:?} µs",
         silences.len(),
         at(0.5),
         at(0.99),
