@@ -325,6 +325,12 @@ pub const DETECTED_SILENCE: u64 = 1 << 2;
 /// the deadline the sweep (`SWEEP_PROGRAM`) times it by, and the program
 /// tries to start the timer again every [`NO_TIMER_RETRY`] packets.
 pub const DETECTED_NO_TIMER: u64 = 1 << 3;
+/// [`SessionState::detected`]: the session's echo timer could not be
+/// started (as [`DETECTED_NO_TIMER`] for the control timer); the sweep
+/// times the echo by [`SessionState::last_echo_rx_ns`] and the echo
+/// detection time, and the program tries to start the timer again on one
+/// returning echo in [`NO_TIMER_RETRY`].
+pub const DETECTED_NO_ECHO_TIMER: u64 = 1 << 4;
 /// See [`DETECTED_NO_TIMER`]: a failed allocation costs about as much as a
 /// started timer, so a session without one tries on one packet in this
 /// many.

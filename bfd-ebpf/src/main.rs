@@ -43,8 +43,8 @@ use bfd_common::{
     CONTROL_PORT, ECHO_PORT, MULTIHOP_CONTROL_PORT, TTL,
     maps::{
         AUTH_INSPECT_LEN, Address, CFG_ABSORB, CFG_ANSWER, CFG_AUTH, CFG_ECHO, CFG_MULTIHOP,
-        DETECTED_CONTROL, DETECTED_ECHO, DETECTED_NO_TIMER, DETECTED_SILENCE, DetectEvent,
-        ECHO_RTT_HISTOGRAM_SHIFT, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
+        DETECTED_CONTROL, DETECTED_ECHO, DETECTED_NO_ECHO_TIMER, DETECTED_NO_TIMER, DETECTED_SILENCE,
+        DetectEvent, ECHO_RTT_HISTOGRAM_SHIFT, EVENT_ANSWER_OWED, EVENT_CONTROL_TIMEOUT, EVENT_ECHO_TIMEOUT,
         EVENT_ORIGINATOR_SILENT, EVENTS_BYTES, EchoPeerKey, EchoTimer, GAP_HISTOGRAM_SHIFT, GlobalStats,
         Keepalive, KeepaliveState, LEASE_SLACK_NS, Lease, LogHistogram, MAX_ECHO_PEERS, MAX_SESSIONS,
         MAX_SLOW_PATH_SOURCES, NO_TIMER_RETRY, OVERSHOOT_HISTOGRAM_SHIFT, SLOW_PATH_BURST, SLOW_PATH_RATE,
@@ -290,7 +290,8 @@ fn control(
         // this gives a peer whose packets are never byte-identical a
         // kernel detection without letting anyone postpone one.
         if config.detect_ns != 0 && load(field!(state, ctl_due_ns)) <= now {
-            restart_control(state, now, config.detect_ns);
+            let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
+            restart_control(state, now, config.detect_ns, no_timer);
         }
         return xdp_action::XDP_PASS;
     }
@@ -335,7 +336,7 @@ fn control(
     // A session without a timer keeps its deadline current for the sweep.
     let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
     if rearm_ns != 0 && (passed || no_timer || must_restart(load(field!(state, ctl_due_ns)), now, rearm_ns)) {
-        restart_control(state, now, rearm_ns);
+        restart_control(state, now, rearm_ns, no_timer);
     }
 
     if passed {
@@ -617,12 +618,22 @@ fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
     observe(field!(state, echo_rtt_hist), ECHO_RTT_HISTOGRAM_SHIFT, rtt);
     count(field!(state, echo_rx));
     clear_detected(state, DETECTED_ECHO);
+    // As the control timer (`restart_control`): an echo timer that cannot
+    // be started leaves the echo to the sweep, and is tried again on one
+    // returning echo in NO_TIMER_RETRY.
+    let no_timer = load(field!(state, detected)) & DETECTED_NO_ECHO_TIMER != 0;
     if config.echo_detect_ns != 0
+        && (!no_timer || load(field!(state, echo_rx)).is_multiple_of(NO_TIMER_RETRY))
         && let Some(timer) = ECHO_TIMERS.get_ptr_mut(discriminator)
     {
         // SAFETY: `timer` points into a live value of ECHO_TIMERS.
         let timer = unsafe { &raw mut (*timer).timer };
-        let _ = arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
+        let armed = arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
+        if armed && no_timer {
+            clear_detected(state, DETECTED_NO_ECHO_TIMER);
+        } else if !armed && !no_timer {
+            set_detected(state, DETECTED_NO_ECHO_TIMER);
+        }
     }
     true
 }
@@ -674,6 +685,9 @@ fn expired(discriminator: u32, state: *mut SessionState, timer: *mut bpf_timer, 
                 // The sweep times it by the deadline from now on.
                 set_detected(state, DETECTED_NO_TIMER);
             }
+        } else if !started {
+            // The sweep times the echo from now on.
+            set_detected(state, DETECTED_NO_ECHO_TIMER);
         }
     }
 }
@@ -766,7 +780,8 @@ fn report(config: &SessionConfig, discriminator: u32, last_rx_ns: u64, now: u64,
 /// by [`bfd_sweep`]): every [`SWEEP_INTERVAL_NS`] it looks at every
 /// session for a control timer that is not running: one whose start
 /// failed ([`DETECTED_NO_TIMER`]) or that is a sweep past its deadline
-/// (lost). The kernel may fail to allocate a timer (`ENOMEM`:
+/// (lost); and for an echo timer whose start failed
+/// ([`DETECTED_NO_ECHO_TIMER`], [`sweep_echo`]). The kernel may fail to allocate a timer (`ENOMEM`:
 /// `bpf_timer_init` allocates without taking locks, and fails again and
 /// again once the per-CPU caches it may use are empty); a session without
 /// a running timer would never be detected. For each such session whose
@@ -827,6 +842,9 @@ extern "C" fn sweep_one(
     let (discriminator, sweep) = unsafe { (*key, &mut *sweep) };
     let now = sweep.now;
     let detected = load(field!(state, detected));
+    if detected & (DETECTED_NO_ECHO_TIMER | DETECTED_ECHO) == DETECTED_NO_ECHO_TIMER {
+        sweep_echo(discriminator, state, sweep);
+    }
     let due = load(field!(state, ctl_due_ns));
     if detected & DETECTED_CONTROL != 0 || due == 0 {
         return 0;
@@ -855,6 +873,28 @@ extern "C" fn sweep_one(
         }
     }
     0
+}
+
+/// [`sweep_one`] for the echo of a session whose echo timer does not run
+/// ([`DETECTED_NO_ECHO_TIMER`]): detected once the echo detection time has
+/// passed since our last echo came back, as the timer would have.
+#[inline(always)]
+fn sweep_echo(discriminator: u32, state: *mut SessionState, sweep: &mut Sweep) {
+    let Some(config) = session_config(discriminator) else {
+        return;
+    };
+    let last = load(field!(state, last_echo_rx_ns));
+    if config.echo_detect_ns == 0 || last == 0 {
+        return; // echo off, or none came back yet: nothing to time
+    }
+    let due = last.saturating_add(config.echo_detect_ns);
+    if sweep.now < due {
+        sweep.next = sweep.next.min(due);
+        return;
+    }
+    if let Check::Wait(wait) = check(discriminator, state, config, EVENT_ECHO_TIMEOUT, sweep.now) {
+        sweep.next = sweep.next.min(sweep.now + wait);
+    }
 }
 
 /// (Re)starts `timer` to expire in `ns`, initialising it first if needed.
@@ -946,11 +986,11 @@ fn first_expiry_ns(config: &SessionConfig) -> u64 {
 /// (its allocation failed: [`arm`]) is marked [`DETECTED_NO_TIMER`] and
 /// the deadline kept all the same, for the sweep, which times such a
 /// session by it; starting it is tried again on one packet in
-/// [`NO_TIMER_RETRY`].
+/// [`NO_TIMER_RETRY`]. `no_timer`: the caller's read of that mark (the
+/// absorb path has read it already; one load less per packet).
 #[inline(always)]
-fn restart_control(state: *mut SessionState, now: u64, ns: u64) {
+fn restart_control(state: *mut SessionState, now: u64, ns: u64, no_timer: bool) {
     store(field!(state, ctl_due_ns), now + ns);
-    let no_timer = load(field!(state, detected)) & DETECTED_NO_TIMER != 0;
     if no_timer && !load(field!(state, rx_packets)).is_multiple_of(NO_TIMER_RETRY) {
         return;
     }

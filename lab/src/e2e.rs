@@ -215,6 +215,7 @@ pub fn set_sysctl(netns: &NetNs, key: &str, value: &str) -> anyhow::Result<()> {
 /// direction before any XDP program on the receiver could see the packets.
 pub struct Cut {
     netns_path: std::path::PathBuf,
+    family: &'static str,
     table: String,
     lifted: bool,
 }
@@ -223,17 +224,29 @@ impl Cut {
     /// Drops what `rule` matches (e.g. `udp dport 3784`) in `netns`'s
     /// `hook` (`output` or `input`).
     pub fn new(netns: &NetNs, hook: &str, rule: &str) -> anyhow::Result<Cut> {
+        Cut::with_family(netns, "inet", hook, rule)
+    }
+
+    /// Drops what `rule` matches in the frames a bridge in `netns` forwards
+    /// (the `bridge` family's forward hook): what neither end's netfilter
+    /// sees, such as frames an agent sends at layer 2 (its echo) or a
+    /// kernel's `XDP_TX`.
+    pub fn bridged(netns: &NetNs, rule: &str) -> anyhow::Result<Cut> {
+        Cut::with_family(netns, "bridge", "forward", rule)
+    }
+
+    fn with_family(netns: &NetNs, family: &'static str, hook: &str, rule: &str) -> anyhow::Result<Cut> {
         let table = unique_name("cut").replace('-', "_");
         let script = format!(
-            "table inet {table} {{\n chain c {{\n  type filter hook {hook} priority 0; policy accept;\n  {rule} \
-             drop\n }}\n}}\n"
+            "table {family} {table} {{\n chain c {{\n  type filter hook {hook} priority 0; policy accept;\n  \
+             {rule} drop\n }}\n}}\n"
         );
         let file = std::env::temp_dir().join(format!("{table}.nft"));
         std::fs::write(&file, script)?;
         let result = run(netns.command("nft").arg("-f").arg(&file));
         let _ = std::fs::remove_file(&file);
         result?;
-        Ok(Cut { netns_path: netns.path(), table, lifted: false })
+        Ok(Cut { netns_path: netns.path(), family, table, lifted: false })
     }
 
     /// Drops every BFD control packet (UDP to 3784) `netns` sends.
@@ -253,7 +266,7 @@ impl Cut {
             "nft",
             "delete",
             "table",
-            "inet",
+            self.family,
             &self.table,
         ]))
         .map(drop)
@@ -534,7 +547,7 @@ impl Capture {
                 .args(["-d", "udp.port==3784,bfd", "-d", "udp.port==4784,bfd", "-Y", "bfd", "-T", "fields"])
                 .args(["-E", "separator=;", "-e", "frame.time_epoch", "-e", "ip.src", "-e", "ipv6.src"])
                 .args(["-e", "ip.dst", "-e", "ipv6.dst", "-e", "bfd.flags.p", "-e", "bfd.flags.f"])
-                .args(["-e", "bfd.sta", "-e", "bfd.desired_min_tx_interval"])
+                .args(["-e", "bfd.sta", "-e", "bfd.desired_min_tx_interval", "-e", "bfd.diag"])
                 .stderr(std::process::Stdio::null()),
         )?;
         let flag = |text: &str| matches!(text, "1" | "True" | "true");
@@ -556,6 +569,7 @@ impl Capture {
                 final_: flag(fields[6]),
                 state: fields[7].to_owned(),
                 desired_min_tx_us: fields[8].parse().unwrap_or(0),
+                diag: fields.get(9).map_or(0, |field| number(field)),
             });
         }
         Ok(packets)
@@ -579,6 +593,16 @@ pub struct BfdPacket {
     pub state: String,
     /// Desired Min TX Interval, µs.
     pub desired_min_tx_us: u64,
+    /// The diagnostic code (RFC 5880 §4.1).
+    pub diag: u8,
+}
+
+/// A field tshark printed as a number, decimal or `0x` hex (0 if neither).
+fn number(field: &str) -> u8 {
+    match field.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16).unwrap_or(0),
+        None => field.parse().unwrap_or(0),
+    }
 }
 
 impl BfdPacket {

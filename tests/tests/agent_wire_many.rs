@@ -34,6 +34,10 @@
 //! rest to start anew). And a restart with `--kernel-answers`, where the
 //! restarting agent originated half the sessions: the other end takes
 //! them over while it is away, and nobody flaps.
+//!
+//! And detection at scale, where the kernel cannot allocate most sessions'
+//! timers and its sweep times them: a cut of 1000 sessions' control
+//! packets, and of 1000 sessions' echoes, each detected on time.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -176,13 +180,12 @@ fn run(prefix: &str, shape: Shape, variant: Variant) -> anyhow::Result<()> {
     require_root()?;
     let (switched, ends) = switched_link(prefix, sessions)?;
     let link = &switched.link;
-    let args = |iface: &str, a_side: bool| AgentArgs {
-        extra: match variant {
-            Variant::Args(args) => args.iter().map(|arg| (*arg).to_owned()).collect(),
-            Variant::KernelAnswers => vec!["--kernel-answers".to_owned()],
+    let args = |iface: &str, a_side: bool| match variant {
+        Variant::Args(args) => AgentArgs {
+            extra: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            ..AgentArgs::new(iface, config(a_side, shape))
         },
-        mode: matches!(variant, Variant::KernelAnswers).then(|| "generic".to_owned()),
-        ..AgentArgs::new(iface, config(a_side, shape))
+        Variant::KernelAnswers => generic_args(iface, a_side, shape, &["--kernel-answers"]),
     };
     let a = Agent::start_with(&link.a, "A", args(&link.a_if, true))?;
     let b = Agent::start_with(&link.b, "B", args(&link.b_if, false))?;
@@ -821,5 +824,165 @@ fn a_cut_of_1000_sessions_is_detected_on_every_one_within_its_detection_time() -
         late <= detection_time_us + DOWN_AT_SCALE_SLACK_US,
         "{session}: B's Down {late} µs after A's last packet (Detection Time {detection_time_us} µs)"
     );
+    Ok(())
+}
+
+/// 1000 sessions with echo (RFC 5880 §6.4) at both ends: control at
+/// 300 ms x 3, echo every 200 ms, so an echo detection time of 600 ms.
+/// Like the control timers (above), most echo timers cannot be allocated
+/// at this scale.
+const ECHO_AT_SCALE: Shape = Shape { sessions: 1000, interval_us: 300_000 };
+const ECHO_INTERVAL_MS: u64 = 200;
+
+/// [`config`] with echo on every session.
+fn echo_config(a_side: bool, shape: Shape) -> String {
+    let ms = shape.interval_us / 1000;
+    let mut docs = vec![bfd_profile(
+        "echo",
+        &format!(
+            "receiveInterval: {ms}, transmitInterval: {ms}, detectMultiplier: {DETECT_MULT}, echoMode: true, \
+             echoInterval: {ECHO_INTERVAL_MS}"
+        ),
+    )];
+    for index in 0..shape.sessions {
+        let (local, peer) = (address(a_side, index), address(!a_side, index));
+        docs.push(bgp_peer(&format!("s{index}"), &peer, &local, "echo", ""));
+    }
+    documents(&docs)
+}
+
+/// Echo detection at scale: with 1000 echo sessions Up, node A's echoes
+/// are cut (nftables on the bridge, UDP port 3785; control packets still
+/// flow), and A's kernel must detect every session's echo failure on its
+/// echo detection time: each session's first echo detection at most 5 ms
+/// past it, and A's Down with diagnostic 2 ("echo function failed",
+/// §6.8.5) on the wire for every session, captured at the bridge. Most
+/// echo timers cannot be allocated here; before the sweep timed the
+/// echoes of sessions without one (`DETECTED_NO_ECHO_TIMER`) those were
+/// never detected and the test fails.
+#[bfd_lab::test]
+fn an_echo_cut_of_1000_sessions_is_detected_on_every_one() -> anyhow::Result<()> {
+    require_root()?;
+    let shape = ECHO_AT_SCALE;
+    let sessions = shape.sessions;
+    let (switched, ends) = switched_link("me", sessions)?;
+    let link = &switched.link;
+    let args = |iface: &str, a_side: bool| AgentArgs {
+        mode: Some("generic".to_owned()),
+        ..AgentArgs::new(iface, echo_config(a_side, shape))
+    };
+    let a = Agent::start_with(&link.a, "A", args(&link.a_if, true))?;
+    let b = Agent::start_with(&link.b, "B", args(&link.b_if, false))?;
+    wait_all_up(&a, &b, sessions)?;
+    let echoing = |agent: &Agent| -> anyhow::Result<Vec<u64>> {
+        Ok(agent
+            .show_peers()?
+            .iter()
+            .filter_map(|peer| peer["echo-transmit-interval-us"].as_u64())
+            .filter(|us| *us != 0)
+            .collect())
+    };
+    wait_for("echo on every session at A", Duration::from_secs(30), || {
+        Ok((echoing(&a)?.len() == sessions).then_some(()))
+    })?;
+    // Every session's echoes coming back for a while (A's kernel counts
+    // its own coming back, B's those it reflected).
+    let echoes = |agent: &Agent, what: &str| -> anyhow::Result<u64> { Ok(count(&agent.xdp_stats()?, what)) };
+    let (own, reflected) = (echoes(&a, "echo-own")?, echoes(&b, "echo-reflected")?);
+    std::thread::sleep(Duration::from_secs(3));
+    let (own, reflected) = (echoes(&a, "echo-own")? - own, echoes(&b, "echo-reflected")? - reflected);
+    eprintln!("in 3 s: B reflected {reflected} of A's echoes, {own} came back to A");
+    // 3 s at 200 ms is 15 echoes a session (16-20 with the jitter).
+    ensure!(own >= 12 * sessions as u64, "{own} of A's echoes came back in 3 s");
+    let echo_detection_us = echoing(&a)?.into_iter().max().unwrap_or(0) * u64::from(DETECT_MULT);
+    ensure!(echo_detection_us == ECHO_INTERVAL_MS * 1000 * u64::from(DETECT_MULT), "{echo_detection_us} µs");
+    let before = a.log_lines("kernel detection event").len();
+    ensure!(before == 0, "A detected something before the cut: {:?}", a.log_lines("kernel detection event"));
+    let mut capture = Capture::start(&switched.switch, &switched.a_port, "udp port 3784")?;
+    std::thread::sleep(Duration::from_millis(200));
+    // At the bridge: the agent sends its echo at layer 2 (to the peer's
+    // MAC), past its own netfilter, and B's kernel reflects it with XDP_TX.
+    // A's echoes only (their source is A's own address, 10.78.0-127.x):
+    // B's failing too would make either end go Down first.
+    let cut = bfd_lab::e2e::Cut::bridged(&switched.switch, "ip saddr 10.78.0.0/17 udp dport 3785")?;
+    let cut_at = realtime_us();
+    // Each session's echo fails at A within its echo detection time.
+    std::thread::sleep(Duration::from_micros(echo_detection_us) + Duration::from_secs(1));
+    let packets = capture.bfd_packets()?;
+    drop(cut);
+
+    // The first echo detection of each session at A, by its kernel.
+    let mut first: HashMap<u64, u64> = HashMap::new();
+    for line in a.log_lines("kernel detection event") {
+        if line.field("kind") != Some("echo") {
+            continue;
+        }
+        if let (Some(discr), Some(silence)) = (line.number("discr"), line.number("silence_us")) {
+            first.entry(discr).or_insert(silence);
+        }
+    }
+    let mut silences: Vec<u64> = first.values().copied().collect();
+    silences.sort_unstable();
+    let late = silences.iter().filter(|s| **s > echo_detection_us + 1000).count();
+    // A's first Down with "echo function failed" after the cut, per session.
+    let mut downs = Vec::new();
+    let mut missing = Vec::new();
+    for (a_address, b_address) in &ends {
+        let down = packets
+            .iter()
+            .filter(|p| p.source == *a_address && p.destination == *b_address && p.at_us > cut_at)
+            .find(|p| p.is_down() && p.diag == 2)
+            .map(|p| p.at_us - cut_at);
+        match down {
+            Some(after_cut) => downs.push(after_cut),
+            None => missing.push(a_address.clone()),
+        }
+    }
+    downs.sort_unstable();
+    if let Some(address) = missing.first() {
+        let seen: Vec<(u64, &str, u8)> = packets
+            .iter()
+            .filter(|p| p.source == *address)
+            .map(|p| (p.at_us.saturating_sub(cut_at), p.state.as_str(), p.diag))
+            .collect();
+        eprintln!("{address}'s packets (µs after the cut, state, diagnostic): {seen:?}");
+    }
+    eprintln!(
+        "{sessions} echo sessions cut: A's kernel detected {} (silence µs: least {:?}, most {:?}, {late} over 1 ms \
+         late; echo detection time {echo_detection_us}); A's Down with diagnostic 2 on the wire for {}, after the cut (µs) least {:?}, \
+         most {:?}",
+        first.len(),
+        silences.first(),
+        silences.last(),
+        downs.len(),
+        downs.first(),
+        downs.last(),
+    );
+    ensure!(
+        first.len() == sessions,
+        "A's kernel detected the echo of {} of {sessions} sessions",
+        first.len()
+    );
+    ensure!(
+        missing.is_empty(),
+        "{} sessions without A's Down (diagnostic 2) on the wire, first {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let least = silences.first().copied().unwrap_or(0);
+    ensure!(least >= echo_detection_us, "an echo detected after {least} µs of silence");
+    let most = silences.last().copied().unwrap_or(0);
+    ensure!(
+        most <= echo_detection_us + DETECTED_AT_SCALE_SLACK_US,
+        "an echo detected {most} µs after the last came back (echo detection time {echo_detection_us} µs)"
+    );
+    // The last echo before the cut came back at most an echo interval
+    // before it; a Down leaves one echo detection time after that, and
+    // the debug agent sends a thousand at once.
+    let earliest = echo_detection_us - ECHO_INTERVAL_MS * 1000 - CAPTURE_SLACK_US;
+    let latest = echo_detection_us + DOWN_AT_SCALE_SLACK_US;
+    let (first_down, last_down) = (downs[0], downs[downs.len() - 1]);
+    ensure!(first_down >= earliest, "A's first Down {first_down} µs after the cut");
+    ensure!(last_down <= latest, "A's last Down {last_down} µs after the cut");
     Ok(())
 }

@@ -469,7 +469,11 @@ impl Engine {
             "batched transmissions"
         );
         debug!("BFD engine stopped");
-        self.dispatcher.handed_over().to_vec()
+        let handed_over = self.dispatcher.handed_over().to_vec();
+        if !handed_over.is_empty() {
+            self.io.hand_over_to_kernel(&handed_over);
+        }
+        handed_over
     }
 }
 
@@ -515,6 +519,31 @@ impl AgentIo {
             let now = monotonic_now();
             let until = deadline.map_or(now + std::time::Duration::from_secs(1), |at| at.max(now));
             lease.renew((until + LEASE_SLACK).as_nanos());
+        }
+    }
+
+    /// After a handover (the loop has ended: nothing more leaves this
+    /// agent): the kernel answers from now on, each session paced by
+    /// RFC 5880 §6.8.7 from its own last packet. Left to the lease, the
+    /// kernel would wait for the engine's next deadline and
+    /// [`LEASE_SLACK`] and answer only the peer's first packet after that:
+    /// up to an interval, the slack and the peer's interval after our last
+    /// packet, 150 ms at 50 ms, a peer's whole Detection Time at 50 ms x 3
+    /// (BIRD 2.0 detected one such gap in CI).
+    fn hand_over_to_kernel(&mut self, handed_over: &[(u32, Time)]) {
+        let Some(fast) = self.fast.as_mut() else { return };
+        for &(discr, last_tx) in handed_over {
+            // The kernel's own later answer (a session it answered for) stays.
+            let last_tx = last_tx.as_nanos().max(fast.maps.keepalive_last_tx(discr).unwrap_or(0));
+            if let Err(error) = fast.maps.set_keepalive_last_tx(discr, last_tx) {
+                warn!(discr, %error, "telling the kernel when the session last sent");
+            }
+        }
+        // Expired: the program's bound on an absent agent counts from here,
+        // and its pacing from the agent's side (the lease less its slack) is
+        // older than each session's own last packet, written above.
+        if let Some(lease) = fast.lease.as_mut() {
+            lease.renew(monotonic_now().as_nanos());
         }
     }
 
