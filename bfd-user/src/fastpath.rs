@@ -741,38 +741,7 @@ impl FastPath {
     /// again (a restarted agent) restarts its interval and makes its code
     /// this build's.
     pub fn start_sweep(&mut self) -> Result<(), FastPathError> {
-        match self.echo_timers.insert(SWEEP_TIMER_KEY, EchoTimer::default(), BPF_NOEXIST) {
-            Err(error) if !is_errno(&error, libc_errno::EEXIST) => {
-                return Err(FastPathError::MapWrite {
-                    map: ECHO_TIMER_MAP,
-                    action: "creating the sweep's timer".into(),
-                    source: error,
-                });
-            }
-            _ => {}
-        }
-        let mut ebpf = load_on_pinned_maps(&self.pin_dir)?;
-        let program = load_program(&mut ebpf, SWEEP_PROGRAM)?;
-        // The kernel takes no XDP frame shorter than an Ethernet header.
-        let frame = [0u8; 14];
-        let ctx = xdp_md(frame.len() as u32, 0);
-        let mut outcome = String::new();
-        for _ in 0..SWEEP_TRIES {
-            let result = program
-                .test_run(TestRunOptions {
-                    data_in: Some(&frame),
-                    ctx_in: Some(&ctx),
-                    ..TestRunOptions::default()
-                })
-                .map_err(FastPathError::TestRun)?;
-            if result.return_value == SWEEP_STARTED {
-                // The running timer holds the program; the pins hold the maps.
-                return Ok(());
-            }
-            outcome = format!("returned {}", result.return_value);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Err(FastPathError::SweepNotStarted { tries: SWEEP_TRIES, outcome })
+        start_sweep(&self.pin_dir)
     }
 
     /// The pin directory.
@@ -1209,4 +1178,45 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// [`FastPath::start_sweep`] on the maps pinned under `pin_dir`, through
+/// handles of its own: it loads and verifies a program, which takes long
+/// enough (tens of milliseconds, more on a loaded machine) that an engine
+/// must not wait for it (issue 19: an adopting agent that did fell silent
+/// for 150 ms right after its handover, and its peer detected that).
+pub fn start_sweep(pin_dir: &Path) -> Result<(), FastPathError> {
+    let mut echo_timers: HashMap<MapData, u32, EchoTimer> = open_hash(pin_dir, ECHO_TIMER_MAP)?;
+    match echo_timers.insert(SWEEP_TIMER_KEY, EchoTimer::default(), BPF_NOEXIST) {
+        Err(error) if !is_errno(&error, libc_errno::EEXIST) => {
+            return Err(FastPathError::MapWrite {
+                map: ECHO_TIMER_MAP,
+                action: "creating the sweep's timer".into(),
+                source: error,
+            });
+        }
+        _ => {}
+    }
+    let mut ebpf = load_on_pinned_maps(pin_dir)?;
+    let program = load_program(&mut ebpf, SWEEP_PROGRAM)?;
+    // The kernel takes no XDP frame shorter than an Ethernet header.
+    let frame = [0u8; 14];
+    let ctx = xdp_md(frame.len() as u32, 0);
+    let mut outcome = String::new();
+    for _ in 0..SWEEP_TRIES {
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(&frame),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::default()
+            })
+            .map_err(FastPathError::TestRun)?;
+        if result.return_value == SWEEP_STARTED {
+            // The running timer holds the program; the pins hold the maps.
+            return Ok(());
+        }
+        outcome = format!("returned {}", result.return_value);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(FastPathError::SweepNotStarted { tries: SWEEP_TRIES, outcome })
 }

@@ -167,10 +167,11 @@ fn bird_sees_no_state_change_across_restarts(prefix: &str, release: BirdRelease)
         // paced from its own last packet: the kernel answers the first of
         // BIRD's packets (at most 50 ms apart) at least 37.5 ms after our
         // last, which came at most an interval before the stop. So about
-        // two intervals (measured: 64-109 ms; 20 ms for the signal's path
-        // to the engine and the capture). A killed agent says nothing: the
+        // two intervals (20 ms for the signal's path to the engine and the
+        // capture; measured 49-50 ms, 64-109 ms while the adopting engine
+        // started the sweep itself). A killed agent says nothing: the
         // kernel waits for its lease (its next deadline and 50 ms of
-        // slack), up to BIRD's 150 ms (measured: 85-137 ms). Before the
+        // slack), up to BIRD's 150 ms (measured: 67-121 ms). Before the
         // handover expired the lease, a handover could wait as long: CI
         // saw 153 ms, and BIRD 2.0 went Down.
         let largest_ms = (how != "SIGKILL").then_some(2 * 50 + 20);

@@ -449,9 +449,9 @@ impl Engine {
             "sessions adopted from the previous agent"
         );
         // The previous agent's sweep kept running; this build's replaces it
-        // now, after the handover, whose every millisecond a peer hears.
-        if let Some(fast) = self.io.fast.as_mut() {
-            crate::agent::start_sweep(&mut fast.maps);
+        // (on a thread of its own: the engine sends meanwhile).
+        if let Some(fast) = self.io.fast.as_ref() {
+            crate::agent::start_sweep(&fast.maps);
         }
         adopted
     }

@@ -558,8 +558,8 @@ fn attach_fast_path(options: &AgentOptions) -> anyhow::Result<Option<FastPathSta
         for (iface, _) in &attached.interfaces {
             ifindexes.push(nix::net::if_::if_nametoindex(iface.as_str())?);
         }
-        let mut maps = FastPath::open(&attached.pin_dir)?;
-        start_sweep(&mut maps);
+        let maps = FastPath::open(&attached.pin_dir)?;
+        start_sweep(&maps);
         Ok(FastPathLink {
             maps,
             events: Events::open(&attached.pin_dir)?,
@@ -829,19 +829,30 @@ mod control_context {
 }
 
 /// Starts the kernel's sweep for sessions whose timer does not run
-/// (`FastPath::start_sweep`). Without it a session whose kernel timer could
-/// not be allocated goes undetected: worth a loud warning, not a refusal
-/// to run.
-pub(crate) fn start_sweep(maps: &mut FastPath) {
-    let started = std::time::Instant::now();
-    match maps.start_sweep() {
-        Ok(()) => tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "the kernel's sweep runs"),
-        Err(error) => {
-            warn!(
-            error = %anyhow::Error::from(error),
-            "the kernel's sweep for sessions whose detection timer does not run is not running: a session whose timer \
-             the kernel fails to allocate will not be detected"
-            );
+/// (`fastpath::start_sweep`), on a thread of its own: it loads and verifies
+/// a program, and an engine that waited for that after adopting sessions
+/// sent nothing meanwhile (the peers of 43 of 200 sessions detected the
+/// silence in one run). Without the sweep a session whose kernel timer
+/// could not be allocated goes undetected: worth a loud warning, not a
+/// refusal to run.
+pub(crate) fn start_sweep(maps: &FastPath) {
+    let pin_dir = maps.pin_dir().to_owned();
+    let spawned = std::thread::Builder::new().name("bfd-sweep-start".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        match fastpath::start_sweep(&pin_dir) {
+            Ok(()) => info!(ms = started.elapsed().as_secs_f64() * 1e3, "the kernel's sweep runs"),
+            Err(error) => warn_no_sweep(anyhow::Error::from(error)),
         }
+    });
+    if let Err(error) = spawned {
+        warn_no_sweep(anyhow::Error::from(error).context("starting a thread to start it"));
     }
+}
+
+fn warn_no_sweep(error: anyhow::Error) {
+    warn!(
+        error = %error,
+        "the kernel's sweep for sessions whose detection timer does not run is not running: a session whose timer \
+         the kernel fails to allocate will not be detected"
+    );
 }
