@@ -104,10 +104,16 @@ fn address(a_side: bool, index: usize) -> String {
 }
 
 fn config(a_side: bool, shape: Shape) -> String {
+    profile_config(a_side, shape, "")
+}
+
+/// Every session of `shape` under one profile at the shape's interval,
+/// with `extra` profile fields (`, echoMode: true`).
+fn profile_config(a_side: bool, shape: Shape, extra: &str) -> String {
     let ms = shape.interval_us / 1000;
     let mut docs = vec![bfd_profile(
         "fast",
-        &format!("receiveInterval: {ms}, transmitInterval: {ms}, detectMultiplier: {DETECT_MULT}"),
+        &format!("receiveInterval: {ms}, transmitInterval: {ms}, detectMultiplier: {DETECT_MULT}{extra}"),
     )];
     for index in 0..shape.sessions {
         let (local, peer) = (address(a_side, index), address(!a_side, index));
@@ -839,19 +845,7 @@ const ECHO_INTERVAL_MS: u64 = 200;
 
 /// [`config`] with echo on every session.
 fn echo_config(a_side: bool, shape: Shape) -> String {
-    let ms = shape.interval_us / 1000;
-    let mut docs = vec![bfd_profile(
-        "echo",
-        &format!(
-            "receiveInterval: {ms}, transmitInterval: {ms}, detectMultiplier: {DETECT_MULT}, echoMode: true, \
-             echoInterval: {ECHO_INTERVAL_MS}"
-        ),
-    )];
-    for index in 0..shape.sessions {
-        let (local, peer) = (address(a_side, index), address(!a_side, index));
-        docs.push(bgp_peer(&format!("s{index}"), &peer, &local, "echo", ""));
-    }
-    documents(&docs)
+    profile_config(a_side, shape, &format!(", echoMode: true, echoInterval: {ECHO_INTERVAL_MS}"))
 }
 
 /// Echo detection at scale: with 1000 echo sessions Up, node A's echoes
