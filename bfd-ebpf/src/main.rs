@@ -623,17 +623,13 @@ fn own_echo(ctx: &XdpContext, packet: &UdpPacket, src: &Address) -> bool {
     // returning echo in NO_TIMER_RETRY.
     let no_timer = load(field!(state, detected)) & DETECTED_NO_ECHO_TIMER != 0;
     if config.echo_detect_ns != 0
-        && (!no_timer || load(field!(state, echo_rx)).is_multiple_of(NO_TIMER_RETRY))
+        && try_timer(no_timer, load(field!(state, echo_rx)))
         && let Some(timer) = ECHO_TIMERS.get_ptr_mut(discriminator)
     {
         // SAFETY: `timer` points into a live value of ECHO_TIMERS.
         let timer = unsafe { &raw mut (*timer).timer };
         let armed = arm(timer, map_pointer(&ECHO_TIMERS), echo_expired as *mut c_void, config.echo_detect_ns);
-        if armed && no_timer {
-            clear_detected(state, DETECTED_NO_ECHO_TIMER);
-        } else if !armed && !no_timer {
-            set_detected(state, DETECTED_NO_ECHO_TIMER);
-        }
+        mark_timer(state, DETECTED_NO_ECHO_TIMER, no_timer, armed);
     }
     true
 }
@@ -1006,16 +1002,33 @@ fn first_expiry_ns(config: &SessionConfig) -> u64 {
 #[inline(always)]
 fn restart_control(state: *mut SessionState, now: u64, ns: u64, no_timer: bool) {
     store(field!(state, ctl_due_ns), now + ns);
-    if no_timer && !load(field!(state, rx_packets)).is_multiple_of(NO_TIMER_RETRY) {
+    if !try_timer(no_timer, load(field!(state, rx_packets))) {
         return;
     }
     // SAFETY: `state` points into a live value of STATE.
     let timer = unsafe { &raw mut (*state).ctl_timer };
     let armed = arm(timer, map_pointer(&STATE), ctl_expired as *mut c_void, ns);
-    if armed && no_timer {
-        clear_detected(state, DETECTED_NO_TIMER);
-    } else if !armed && !no_timer {
-        set_detected(state, DETECTED_NO_TIMER);
+    mark_timer(state, DETECTED_NO_TIMER, no_timer, armed);
+}
+
+/// Whether to start a timer now: always while it runs; for one that could
+/// not be started (`no_timer`), on one packet in [`NO_TIMER_RETRY`] by the
+/// session's counter `received` (a failed allocation costs about as much
+/// as a started timer).
+#[inline(always)]
+fn try_timer(no_timer: bool, received: u64) -> bool {
+    !no_timer || received.is_multiple_of(NO_TIMER_RETRY)
+}
+
+/// Keeps the session's mark `bit` ([`DETECTED_NO_TIMER`],
+/// [`DETECTED_NO_ECHO_TIMER`]: the sweep times it) in step with whether a
+/// start of that timer succeeded; `marked`: the caller's read of it.
+#[inline(always)]
+fn mark_timer(state: *mut SessionState, bit: u64, marked: bool, armed: bool) {
+    if armed && marked {
+        clear_detected(state, bit);
+    } else if !armed && !marked {
+        set_detected(state, bit);
     }
 }
 

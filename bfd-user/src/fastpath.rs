@@ -733,17 +733,6 @@ impl FastPath {
         })
     }
 
-    /// Starts the kernel's sweep for sessions whose control timer does not
-    /// run ([`SWEEP_PROGRAM`]): creates its timer's entry, loads the
-    /// program on the pinned maps and runs it until the timer runs (its
-    /// allocation may fail: retried, a millisecond apart). The sweep then
-    /// runs for as long as the maps are pinned, agent or not; starting it
-    /// again (a restarted agent) restarts its interval and makes its code
-    /// this build's.
-    pub fn start_sweep(&mut self) -> Result<(), FastPathError> {
-        start_sweep(&self.pin_dir)
-    }
-
     /// The pin directory.
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
@@ -1180,11 +1169,19 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// [`FastPath::start_sweep`] on the maps pinned under `pin_dir`, through
-/// handles of its own: it loads and verifies a program, which takes long
-/// enough (tens of milliseconds, more on a loaded machine) that an engine
-/// must not wait for it (issue 19: an adopting agent that did fell silent
-/// for 150 ms right after its handover, and its peer detected that).
+/// Starts the kernel's sweep for sessions whose control timer does not
+/// run ([`SWEEP_PROGRAM`]): creates its timer's entry, loads the
+/// program on the pinned maps and runs it until the timer runs (its
+/// allocation may fail: retried, a millisecond apart). The sweep then
+/// runs for as long as the maps are pinned, agent or not; starting it
+/// again (a restarted agent) restarts its interval and makes its code
+/// this build's.
+///
+/// The maps are those pinned under `pin_dir`, through handles of its own:
+/// it loads and verifies a program, which takes long enough (tens of
+/// milliseconds, more on a loaded machine) that an engine must not wait
+/// for it (issue 19: an adopting agent that did fell silent for 150 ms
+/// right after its handover, and its peer detected that).
 pub fn start_sweep(pin_dir: &Path) -> Result<(), FastPathError> {
     let mut echo_timers: HashMap<MapData, u32, EchoTimer> = open_hash(pin_dir, ECHO_TIMER_MAP)?;
     match echo_timers.insert(SWEEP_TIMER_KEY, EchoTimer::default(), BPF_NOEXIST) {

@@ -829,7 +829,7 @@ mod control_context {
 }
 
 /// Starts the kernel's sweep for sessions whose timer does not run
-/// (`fastpath::start_sweep`), on a thread of its own: it loads and verifies
+/// ([`fastpath::start_sweep`]), on a thread of its own: it loads and verifies
 /// a program, and an engine that waited for that after adopting sessions
 /// sent nothing meanwhile (the peers of 43 of 200 sessions detected the
 /// silence in one run). Without the sweep a session whose kernel timer
